@@ -1,0 +1,1 @@
+//! The `upkafka` command line, built on [`crate::rest`].

@@ -1,0 +1,2 @@
+//! The `upkafka` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The tutorial's IoT sensor scenario: readings, classification, simulator.

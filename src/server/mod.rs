@@ -1,0 +1,1 @@
+//! `upkafka serve`: the Upstash Kafka REST API over a pluggable storage backend.
