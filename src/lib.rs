@@ -6,7 +6,11 @@
 //! - [`cli`]: the `upkafka` command line.
 //! - [`sensor`]: the tutorial's sensor scenario.
 #![deny(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rustdoc::broken_intra_doc_links)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rustdoc::broken_intra_doc_links
+)]
 
 pub mod cli;
 pub mod protocol;

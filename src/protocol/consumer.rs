@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::headers::{
-    AutoOffsetReset, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
-    KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS,
-};
 use super::TopicPartitionOffset;
+use super::headers::{
+    AutoOffsetReset, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET, KAFKA_ENABLE_AUTO_COMMIT,
+    KAFKA_SESSION_TIMEOUT_MS,
+};
 
 /// Body of `/fetch`: read by explicit offsets, without a consumer group (spec §4.2).
 ///
@@ -248,8 +248,12 @@ mod tests {
     fn consume_body_matches_the_official_client() {
         let one = serde_json::to_value(ConsumeRequest::for_topics(&["a"], None)).unwrap();
         assert_eq!(one, serde_json::json!({"topic": "a"}));
-        let many = serde_json::to_value(ConsumeRequest::for_topics(&["a", "b"], Some(3000))).unwrap();
-        assert_eq!(many, serde_json::json!({"topics": ["a", "b"], "timeout": 3000}));
+        let many =
+            serde_json::to_value(ConsumeRequest::for_topics(&["a", "b"], Some(3000))).unwrap();
+        assert_eq!(
+            many,
+            serde_json::json!({"topics": ["a", "b"], "timeout": 3000})
+        );
     }
 
     #[test]
@@ -269,8 +273,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(back, cfg);
-        let err = ConsumerConfig::from_headers(|n| (n == KAFKA_ENABLE_AUTO_COMMIT).then_some("yes"))
-            .unwrap_err();
+        let err =
+            ConsumerConfig::from_headers(|n| (n == KAFKA_ENABLE_AUTO_COMMIT).then_some("yes"))
+                .unwrap_err();
         assert!(err.contains(KAFKA_ENABLE_AUTO_COMMIT));
     }
 }

@@ -16,12 +16,12 @@ mod produce;
 
 pub use body::{ErrorBody, OneOrMany, SuccessBody};
 pub use consumer::{
-    ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments,
-    InstanceAssignments, TopicAssignments,
+    ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments, InstanceAssignments,
+    TopicAssignments,
 };
 pub use headers::{
-    AutoOffsetReset, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
-    KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,
+    AutoOffsetReset, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET, KAFKA_ENABLE_AUTO_COMMIT,
+    KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,
 };
 pub use message::{Header, Message};
 pub use names::{MAX_TOPIC_NAME_LEN, validate_topic_name};

@@ -1,0 +1,107 @@
+//! When and how patiently failed calls are tried again.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// Which failures are retried, and the backoff between attempts.
+///
+/// By default connection failures, timeouts, 429 and 500/502/503/504 are retried with
+/// exponential backoff and full jitter, a `Retry-After` header is honoured, other 4xx answers
+/// are never retried, and the whole call (all attempts) is bounded by `deadline`.
+///
+/// **Retrying a produce can duplicate a message**: when an answer is lost after the server
+/// stored the batch, the retry stores it again (at-least-once). Set `retry_produce` to `false`
+/// to make produce calls single-attempt (at-most-once from the client's side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Default 5.
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubled for each further retry. Default 200 ms.
+    pub initial_backoff: Duration,
+    /// Upper bound of one backoff (and of an honoured `Retry-After`). Default 10 s.
+    pub max_backoff: Duration,
+    /// Bound on one call from first attempt to last answer, on top of any server-side wait.
+    /// Default 60 s.
+    pub deadline: Duration,
+    /// Whether produce calls are retried at all. Default `true`.
+    pub retry_produce: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            deadline: Duration::from_secs(60),
+            retry_produce: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// The default policy with `max_retries` retries.
+    pub fn with_max_retries(max_retries: u32) -> Self {
+        Self {
+            max_retries,
+            ..Self::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0-based): a server's `Retry-After` when given
+    /// (capped at `max_backoff`), else a random time up to `initial_backoff × 2^retry`.
+    pub(crate) fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(self.max_backoff);
+        }
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(20)))
+            .min(self.max_backoff);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        // Full jitter, but never less than a tenth of the ceiling so retries do not hammer.
+        let low = millis / 10;
+        Duration::from_millis(rand::rng().random_range(low..=millis.max(low)))
+    }
+}
+
+/// Parses a `Retry-After` value given in seconds (the HTTP-date form is ignored).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for retry in 0..30 {
+            let b = p.backoff(retry, None);
+            let ceiling = (p.initial_backoff * 2u32.pow(retry.min(20))).min(p.max_backoff);
+            assert!(b <= ceiling && b >= ceiling / 10, "{retry}: {b:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_but_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            p.backoff(0, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(p.backoff(0, Some(Duration::from_secs(3600))), p.max_backoff);
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+}
