@@ -1,0 +1,204 @@
+// Drives the official TypeScript client @upstash/kafka 1.3.5, unchanged, against a running
+// upkafka server, repeating what the client's own test suite proved against Upstash
+// (spec §7.6). Run by tests/official_client.rs; reads the three UPSTASH_KAFKA_REST_* variables
+// and UPKAFKA_TEST_TOPICS (comma-separated topics that exist, e.g. "green,blue,red").
+// Prints one line per check and a closing "N passed, M failed"; exits non-zero on any failure.
+import { Kafka, UpstashError } from "@upstash/kafka";
+import assert from "node:assert/strict";
+
+const url = process.env.UPSTASH_KAFKA_REST_URL;
+const username = process.env.UPSTASH_KAFKA_REST_USERNAME;
+const password = process.env.UPSTASH_KAFKA_REST_PASSWORD;
+const topics = (process.env.UPKAFKA_TEST_TOPICS ?? "green,blue,red").split(",");
+if (!url || !username || !password) {
+  console.error("set UPSTASH_KAFKA_REST_URL, UPSTASH_KAFKA_REST_USERNAME and UPSTASH_KAFKA_REST_PASSWORD");
+  process.exit(2);
+}
+
+const kafka = new Kafka({ url, username, password });
+const producer = kafka.producer();
+const consumer = kafka.consumer();
+const admin = kafka.admin();
+const [green, blue, red] = topics;
+const run = Date.now().toString(36);
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL - ${name}: ${err?.stack ?? err}`);
+  }
+}
+
+// The official client retries every failure for ~15 s before rejecting, so the two checks
+// that expect a rejection start first and are awaited at the end.
+const wrongAuth = new Kafka({ url, username, password: password + "-wrong" }).admin().topics().then(
+  () => assert.fail("topics() with a wrong password resolved"),
+  (err) => {
+    assert.ok(err instanceof UpstashError, `expected UpstashError, got ${err}`);
+    assert.equal(err.status, 401);
+  },
+);
+const removeMissing = admin.removeConsumerInstance(`missing-${run}`, "nobody").then(
+  () => assert.fail("removing a missing consumer instance resolved"),
+  (err) => {
+    assert.ok(err instanceof UpstashError, `expected UpstashError, got ${err}`);
+    assert.equal(err.status, 404);
+  },
+);
+
+await check("admin.topics lists the topics", async () => {
+  const t = await admin.topics();
+  for (const name of topics) assert.equal(typeof t[name], "number", `topic ${name} in ${JSON.stringify(t)}`);
+});
+
+let produced;
+await check("produce then fetch returns that message first, identical", async () => {
+  const value = `hello-${run}`;
+  const headers = [{ key: "signature", value: "abcd" }];
+  produced = await producer.produce(green, value, { key: "k1", headers });
+  assert.equal(produced.topic, green);
+  assert.equal(typeof produced.offset, "number");
+  const msgs = await consumer.fetch({ topic: green, partition: produced.partition, offset: produced.offset });
+  assert.ok(msgs.length >= 1, "fetch returned nothing");
+  assert.equal(msgs[0].value, value);
+  assert.equal(msgs[0].key, "k1");
+  assert.deepEqual(msgs[0].headers, headers);
+  assert.equal(msgs[0].offset, produced.offset);
+});
+
+await check("produce serialises non-string values with JSON.stringify", async () => {
+  const res = await producer.produce(blue, { device: 7, measure: "pressure", value: 42 });
+  const [m] = await consumer.fetch({ topic: blue, partition: res.partition, offset: res.offset });
+  assert.deepEqual(JSON.parse(m.value), { device: 7, measure: "pressure", value: 42 });
+});
+
+await check("produceMany answers in request order across topics", async () => {
+  const res = await producer.produceMany([
+    { topic: green, value: "m1" },
+    { topic: blue, value: "m2", partition: 0 },
+    { topic: red, value: "m3", key: "city" },
+  ]);
+  assert.equal(res.length, 3);
+  assert.deepEqual(res.map((r) => r.topic), [green, blue, red]);
+});
+
+await check("fetch in parallel over topicPartitionOffsets", async () => {
+  const a = await producer.produce(red, `r-${run}`, { partition: 0 });
+  const b = await producer.produce(blue, `b-${run}`, { partition: 0 });
+  const msgs = await consumer.fetch({
+    topicPartitionOffsets: [
+      { topic: red, partition: 0, offset: a.offset },
+      { topic: blue, partition: 0, offset: b.offset },
+    ],
+    timeout: 1000,
+  });
+  assert.equal(msgs[0].value, `r-${run}`);
+  assert.ok(msgs.some((m) => m.value === `b-${run}`));
+});
+
+await check("fetch with parallel: false sends one request", async () => {
+  const a = await producer.produce(red, `one-${run}`, { partition: 0 });
+  const msgs = await consumer.fetch({ topic: red, partition: 0, offset: a.offset }, { parallel: false });
+  assert.equal(msgs[0].value, `one-${run}`);
+});
+
+const group = `group-${run}`;
+const instance = "instance-1";
+let consumed = [];
+await check("consume through a group receives produced messages", async () => {
+  const value = `consume-${run}`;
+  for (let i = 0; i < 30 && !consumed.some((m) => m.value === value); i++) {
+    if (i === 0) await producer.produce(green, value);
+    const got = await consumer.consume({
+      consumerGroupId: group,
+      instanceId: instance,
+      topics: [green],
+      autoOffsetReset: "earliest",
+      autoCommit: false,
+      timeout: 3000,
+    });
+    consumed = consumed.concat(got);
+  }
+  assert.ok(consumed.some((m) => m.value === value), "the produced message never arrived");
+});
+
+await check("admin.consumers lists the group, instance and topic", async () => {
+  const groups = await admin.consumers();
+  const g = groups.find((x) => x.name === group);
+  assert.ok(g, `group ${group} missing from ${JSON.stringify(groups)}`);
+  const inst = g.instances.find((i) => i.name === instance);
+  assert.ok(inst, "instance missing");
+  assert.ok(inst.topics.some((t) => t.topic === green && t.partitions.length > 0), JSON.stringify(inst));
+});
+
+await check("commit an explicit offset, committed reads exactly it back", async () => {
+  const last = consumed[consumed.length - 1];
+  const res = await consumer.commit({
+    consumerGroupId: group,
+    instanceId: instance,
+    offset: { topic: last.topic, partition: last.partition, offset: last.offset },
+  });
+  assert.deepEqual(res, { result: "Success", status: 200 });
+  const committed = await consumer.committed({
+    consumerGroupId: group,
+    instanceId: instance,
+    topicPartitions: [{ topic: last.topic, partition: last.partition }],
+  });
+  assert.equal(committed.length, 1);
+  assert.equal(committed[0].offset, last.offset);
+});
+
+await check("commit without offsets commits what was consumed", async () => {
+  await consumer.commit({ consumerGroupId: group, instanceId: instance });
+  const last = consumed[consumed.length - 1];
+  const [c] = await admin.committedOffsets({
+    consumerGroupId: group,
+    instanceId: instance,
+    topicPartition: { topic: last.topic, partition: last.partition },
+  });
+  assert.equal(typeof c.offset, "number");
+  assert.ok(c.offset >= last.offset, `committed ${c.offset} < last consumed ${last.offset}`);
+});
+
+await check("admin.committedOffsets answers one entry per partition", async () => {
+  const res = await admin.committedOffsets({
+    consumerGroupId: group,
+    instanceId: instance,
+    topicPartitions: [
+      { topic: green, partition: 0 },
+      { topic: blue, partition: 0 },
+    ],
+  });
+  assert.equal(res.length, 2);
+  for (const r of res) assert.equal(typeof r.offset, "number");
+});
+
+await check("admin.topicPartitionOffsets: earliest, latest and a timestamp", async () => {
+  const tp = { topic: green, partition: produced.partition };
+  const [earliest] = await admin.topicPartitionOffsets({ timestamp: "earliest", topicPartition: tp });
+  const [latest] = await admin.topicPartitionOffsets({ timestamp: "latest", topicPartition: tp });
+  assert.ok(earliest.offset <= produced.offset && produced.offset < latest.offset, JSON.stringify({ earliest, latest }));
+  const atTime = await admin.topicPartitionOffsets({ timestamp: produced.timestamp, topicPartitions: [tp] });
+  assert.equal(atTime.length, 1);
+  assert.equal(typeof atTime[0].offset, "number");
+  assert.ok(atTime[0].offset <= produced.offset);
+});
+
+await check("admin.removeConsumerInstance removes it from /consumers", async () => {
+  await admin.removeConsumerInstance(group, instance);
+  const groups = await admin.consumers();
+  const g = groups.find((x) => x.name === group);
+  assert.ok(!g || !g.instances.some((i) => i.name === instance), JSON.stringify(groups));
+});
+
+await check("a wrong password is rejected with 401", () => wrongAuth);
+await check("removing a missing consumer instance is rejected", () => removeMissing);
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
