@@ -1,0 +1,86 @@
+//! Base URLs, construction errors, `from_env`, and redaction of the password.
+
+use std::sync::Mutex;
+
+use upkafka::rest::{Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, ErrorKind};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+use crate::support::*;
+
+/// Serialises the tests that touch the process environment.
+static ENV: Mutex<()> = Mutex::new(());
+
+#[tokio::test]
+async fn a_trailing_slash_in_the_url_is_not_doubled() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/topics"))
+        .and(authed())
+        .respond_with(reply(200, "metadata/topics.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client_for(&format!("{}/", server.uri()));
+    assert_eq!(client.topics().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_path_prefix_in_the_url_is_kept() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/kafka/topics"))
+        .respond_with(reply(200, "metadata/topics.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/kafka/commit/{GROUP_ENC}/{INSTANCE_ENC}")))
+        .respond_with(reply(200, "commit/success.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client_for(&format!("{}/kafka/", server.uri()));
+    client.topics().await.unwrap();
+    client.commit_consumed(GROUP, INSTANCE).await.unwrap();
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_at_construction() {
+    let err = Client::new(Config::new("http://kafka.example.com", USER, PASS)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("kafka.example.com"), "{err}");
+    assert!(!err.to_string().contains("sesame"), "{err}");
+    // Allowed explicitly, and always for loopback.
+    Client::new(Config::new("http://kafka.example.com", USER, PASS).allow_insecure_http(true))
+        .unwrap();
+    Client::new(Config::new("http://localhost:9", USER, PASS)).unwrap();
+    for bad in [
+        "",
+        "not a url",
+        "ftp://x",
+        "https://u:p@x",
+        "https://x/?q=1",
+    ] {
+        let err = Client::new(Config::new(bad, USER, PASS)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn debug_never_shows_the_password() {
+    let config = config_for("http://127.0.0.1:1");
+    let client = Client::new(config.clone()).unwrap();
+    let token = AUTH.trim_start_matches("Basic ");
+    for dbg in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{client:?}"),
+        format!("{client:#?}"),
+        format!("{:?}", config.password()),
+    ] {
+        assert!(!dbg.contains("sesame"), "{dbg}");
+        assert!(!dbg.contains(token), "{dbg}");
+    }
+    assert!(format!("{client:?}").contains(USER));
+}
