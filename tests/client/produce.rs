@@ -16,6 +16,66 @@ fn istanbul() -> ProduceRecord {
 }
 
 #[tokio::test]
+async fn produce_posts_one_object_with_the_topic_and_returns_element_0() {
+    let (server, client) = setup().await;
+    // §7.3: kafka-js posts `{topic, value, ...opts}` as a single object to /produce.
+    let mut body = fixture("produce/request_one.json");
+    body["topic"] = json!("cities");
+    Mock::given(method("POST"))
+        .and(path("/produce"))
+        .and(authed())
+        .and(only_header("content-type", "application/json"))
+        .and(body_json(body))
+        .respond_with(reply(200, "produce/metadata_one.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let meta = client
+        .produce("cities", istanbul().topic("replaced"))
+        .await
+        .unwrap();
+    let want: Vec<ProduceMetadata> = typed("produce/metadata_one.json");
+    assert_eq!(meta, want[0]);
+}
+
+#[tokio::test]
+async fn produce_accepts_a_single_object_answer() {
+    // The spec leaves open (§12.4) whether a single-object body is answered with an object.
+    let (server, client) = setup().await;
+    Mock::given(method("POST"))
+        .and(path("/produce"))
+        .respond_with(reply(200, "produce/metadata.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let meta = client
+        .produce("mytopic", ProduceRecord::new("v"))
+        .await
+        .unwrap();
+    assert_eq!(meta, typed::<ProduceMetadata>("produce/metadata.json"));
+}
+
+#[tokio::test]
+async fn produce_json_sends_the_value_as_json_text() {
+    let (server, client) = setup().await;
+    Mock::given(method("POST"))
+        .and(path("/produce"))
+        .and(authed())
+        .and(body_json(
+            json!({"topic": "greetings", "value": "{\"device\":7}"}),
+        ))
+        .respond_with(reply(200, "produce/metadata_one.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let meta = client
+        .produce_json("greetings", &json!({"device": 7}))
+        .await
+        .unwrap();
+    assert_eq!(meta.timestamp, 1637743323016);
+}
+
+#[tokio::test]
 async fn produce_many_posts_an_array_in_order() {
     let (server, client) = setup().await;
     Mock::given(method("POST"))
