@@ -50,6 +50,8 @@ pub(crate) struct Call {
     pub query: Vec<(&'static str, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// `Content-Type` of `body`; `None` sends none (a webhook's raw body carries its own).
+    pub content_type: Option<&'static str>,
     /// How long the server may hold the request on purpose (long-poll timeouts).
     pub server_wait: Duration,
     /// Whether this call may be retried at all.
@@ -64,6 +66,7 @@ impl Call {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            content_type: None,
             server_wait: Duration::ZERO,
             retryable: true,
         }
@@ -73,6 +76,7 @@ impl Call {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))?;
         self.body = Some(bytes);
+        self.content_type = Some("application/json");
         Ok(self)
     }
 
@@ -213,10 +217,11 @@ impl Client {
         for (name, value) in &call.headers {
             req = req.header(name.as_str(), value.as_str());
         }
+        if let Some(content_type) = call.content_type {
+            req = req.header(CONTENT_TYPE, content_type);
+        }
         if let Some(body) = &call.body {
-            req = req
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            req = req.body(body.clone());
         }
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {

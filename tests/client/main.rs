@@ -10,3 +10,4 @@ mod fixtures;
 mod metadata;
 mod produce;
 mod support;
+mod webhook;
