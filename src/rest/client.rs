@@ -224,7 +224,13 @@ impl Client {
             req = req.body(body.clone());
         }
         let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if e.is_builder() {
+                // Nothing was sent, and resending cannot help: not a transport failure.
+                Error::InvalidInput(format!(
+                    "{endpoint}: cannot build the request: {}",
+                    e.without_url()
+                ))
+            } else if e.is_timeout() {
                 Error::Timeout {
                     endpoint: endpoint.to_owned(),
                     timeout,

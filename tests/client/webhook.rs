@@ -1,8 +1,9 @@
 //! `/webhook?topic=`: raw body, forwarded headers.
 
 use upkafka::protocol::ProduceMetadata;
-use wiremock::Mock;
-use wiremock::matchers::{body_bytes, header, method, path, query_param};
+use upkafka::rest::ErrorKind;
+use wiremock::matchers::{any, body_bytes, header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::support::*;
 
@@ -55,4 +56,21 @@ async fn webhook_does_not_label_a_raw_body_as_json() {
         .mount(&server)
         .await;
     client.webhook("stripe", STRIPE_BODY, &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn webhook_refuses_unsendable_headers_without_sending() {
+    let (server, client) = setup().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    for (name, value) in [("bad name", "v"), ("X-Ok", "line\nbreak")] {
+        let err = client
+            .webhook("stripe", "x", &[(name.to_owned(), value.to_owned())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {err}");
+    }
 }
