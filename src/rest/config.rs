@@ -104,19 +104,29 @@ impl Config {
     /// `UPSTASH_KAFKA_REST_PASSWORD`.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the variable that is missing.
+    /// [`Error::Config`] naming every variable that is missing or empty.
     pub fn from_env() -> Result<Self> {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
-        };
-        Ok(Self::new(
-            get(ENV_URL)?,
-            get(ENV_USERNAME)?,
-            Password::new(get(ENV_PASSWORD)?),
-        ))
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (get(ENV_URL), get(ENV_USERNAME), get(ENV_PASSWORD)) {
+            (Some(url), Some(username), Some(password)) => {
+                Ok(Self::new(url, username, Password::new(password)))
+            }
+            (url, username, password) => {
+                let missing: Vec<&str> = [
+                    (ENV_URL, url.is_none()),
+                    (ENV_USERNAME, username.is_none()),
+                    (ENV_PASSWORD, password.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(name, missing)| missing.then_some(name))
+                .collect();
+                Err(Error::Config(format!(
+                    "{} {} not set",
+                    missing.join(", "),
+                    if missing.len() == 1 { "is" } else { "are" }
+                )))
+            }
+        }
     }
 
     /// Time allowed for one attempt, on top of any server-side wait (consume/fetch `timeout`).

@@ -68,6 +68,54 @@ fn plain_http_to_a_remote_host_is_refused_at_construction() {
 }
 
 #[test]
+fn from_env_names_the_missing_variables() {
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let vars = [ENV_URL, ENV_USERNAME, ENV_PASSWORD];
+    let saved: Vec<_> = vars.iter().map(|v| std::env::var_os(v)).collect();
+    let set = |url: Option<&str>, user: Option<&str>, pass: Option<&str>| {
+        for (name, value) in vars.iter().zip([url, user, pass]) {
+            // SAFETY: the only test touching these variables holds `ENV`, and no other test
+            // reads them.
+            unsafe {
+                match value {
+                    Some(v) => std::env::set_var(name, v),
+                    None => std::env::remove_var(name),
+                }
+            }
+        }
+    };
+
+    set(None, None, None);
+    let err = Config::from_env().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    for name in vars {
+        assert!(err.to_string().contains(name), "{name} not named in: {err}");
+    }
+
+    set(Some("https://x.example"), Some(USER), Some("  "));
+    let err = Client::from_env().unwrap_err();
+    assert!(err.to_string().contains(ENV_PASSWORD), "{err}");
+    assert!(!err.to_string().contains(ENV_USERNAME), "{err}");
+
+    set(Some("https://x.example/"), Some(USER), Some(PASS));
+    let config = Config::from_env().unwrap();
+    assert_eq!(config.url(), "https://x.example");
+    assert_eq!(config.username(), USER);
+    assert_eq!(config.password().expose(), PASS);
+    Client::from_env().unwrap();
+
+    for (name, value) in vars.iter().zip(saved) {
+        // SAFETY: as above.
+        unsafe {
+            match value {
+                Some(v) => std::env::set_var(name, v),
+                None => std::env::remove_var(name),
+            }
+        }
+    }
+}
+
+#[test]
 fn debug_never_shows_the_password() {
     let config = config_for("http://127.0.0.1:1");
     let client = Client::new(config.clone()).unwrap();
