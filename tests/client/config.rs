@@ -71,7 +71,7 @@ fn plain_http_to_a_remote_host_is_refused_at_construction() {
 fn from_env_names_the_missing_variables() {
     let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let vars = [ENV_URL, ENV_USERNAME, ENV_PASSWORD];
-    let saved: Vec<_> = vars.iter().map(|v| std::env::var_os(v)).collect();
+    let saved: Vec<_> = vars.iter().map(std::env::var_os).collect();
     let set = |url: Option<&str>, user: Option<&str>, pass: Option<&str>| {
         for (name, value) in vars.iter().zip([url, user, pass]) {
             // SAFETY: the only test touching these variables holds `ENV`, and no other test
