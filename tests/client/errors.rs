@@ -298,3 +298,27 @@ async fn a_refused_connection_is_a_transport_error() {
     assert_eq!(err.status(), None);
     assert!(err.to_string().contains("GET /topics"), "{err}");
 }
+
+#[tokio::test]
+async fn a_long_poll_may_take_its_server_wait_beyond_the_request_timeout() {
+    // The per-attempt timeout is `Config::timeout` plus the poll's own `timeout`, so a consume
+    // that the server holds for most of its wait does not time out on the client.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .respond_with(reply(200, "consume/empty.json").set_delay(Duration::from_millis(600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::new(
+        config_for(&server.uri())
+            .timeout(Duration::from_millis(300))
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap();
+    let opts = upkafka::rest::ConsumeOptions {
+        timeout: Some(Duration::from_secs(1)),
+        ..upkafka::rest::ConsumeOptions::new("g", "i", ["t"])
+    };
+    assert!(client.consume(&opts).await.unwrap().is_empty());
+}
