@@ -132,3 +132,26 @@ fn debug_never_shows_the_password() {
     }
     assert!(format!("{client:?}").contains(USER));
 }
+
+#[test]
+fn debug_and_errors_hide_secrets_given_in_the_url() {
+    // Client::new refuses such URLs, but the Config may be logged before that, and the refusal
+    // itself must not quote the secret. `pass=` in a query is the webhook's credential form.
+    for (url, secret) in [
+        ("https://bob:url-secret@kafka.example", "url-secret"),
+        ("https://kafka.example/?user=bob&pass=q-secret", "q-secret"),
+        ("https://bob:url-secret@", "url-secret"),
+    ] {
+        let config = Config::new(url, USER, PASS);
+        let dbg = format!("{config:?}");
+        assert!(!dbg.contains(secret), "{dbg}");
+        let err = Client::new(config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
+        assert!(!err.to_string().contains(secret), "{err}");
+    }
+    let dbg = format!(
+        "{:?}",
+        Config::new("https://bob:pw@kafka.example", USER, PASS)
+    );
+    assert!(dbg.contains("kafka.example"), "{dbg}");
+}
