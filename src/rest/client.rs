@@ -90,7 +90,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad URL, plain `http://` to a non-loopback host (unless allowed),
-    /// an unreadable CA certificate, or a username that cannot go into a header.
+    /// an unreadable CA certificate, or a username that contains `:` or cannot go into a header.
     pub fn new(config: Config) -> Result<Self> {
         let url = config.validate()?;
         // reqwest is built without a default crypto provider so that no C crypto library is
@@ -294,6 +294,13 @@ fn api_error(status: StatusCode, body: &[u8], endpoint: &str) -> Error {
 /// The `Authorization: Basic …` value, marked sensitive so it is never logged by the HTTP stack.
 fn basic_auth(username: &str, password: &str) -> Result<HeaderValue> {
     use base64::Engine as _;
+    if username.contains(':') {
+        // RFC 7617: the server splits at the first `:`, so the credentials would be misread.
+        return Err(Error::Config(
+            "the username must not contain `:` (Basic auth splits username and password there)"
+                .to_owned(),
+        ));
+    }
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     let mut value = HeaderValue::from_str(&format!("Basic {token}"))
         .map_err(|_| Error::Config("the credentials cannot be sent in a header".to_owned()))?;

@@ -155,3 +155,14 @@ fn debug_and_errors_hide_secrets_given_in_the_url() {
     );
     assert!(dbg.contains("kafka.example"), "{dbg}");
 }
+
+#[test]
+fn a_username_with_a_colon_is_refused() {
+    // Basic auth splits user from password at the first `:` (RFC 7617), so `a:b` / `c` would
+    // reach the server as user `a` with password `b:c`.
+    let err = Client::new(Config::new("https://kafka.example", "a:b", "c")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains(':'), "{err}");
+    // A colon in the password is fine (see `support::PASS`).
+    Client::new(Config::new("https://kafka.example", USER, PASS)).unwrap();
+}
