@@ -50,6 +50,8 @@ pub(crate) struct Call {
     pub query: Vec<(&'static str, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// `Content-Type` of `body`; `None` sends none (a webhook's raw body carries its own).
+    pub content_type: Option<&'static str>,
     /// How long the server may hold the request on purpose (long-poll timeouts).
     pub server_wait: Duration,
     /// Whether this call may be retried at all.
@@ -64,6 +66,7 @@ impl Call {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            content_type: None,
             server_wait: Duration::ZERO,
             retryable: true,
         }
@@ -73,6 +76,7 @@ impl Call {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))?;
         self.body = Some(bytes);
+        self.content_type = Some("application/json");
         Ok(self)
     }
 
@@ -86,7 +90,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad URL, plain `http://` to a non-loopback host (unless allowed),
-    /// an unreadable CA certificate, or a username that cannot go into a header.
+    /// an unreadable CA certificate, or a username that contains `:` or cannot go into a header.
     pub fn new(config: Config) -> Result<Self> {
         let url = config.validate()?;
         // reqwest is built without a default crypto provider so that no C crypto library is
@@ -213,13 +217,20 @@ impl Client {
         for (name, value) in &call.headers {
             req = req.header(name.as_str(), value.as_str());
         }
+        if let Some(content_type) = call.content_type {
+            req = req.header(CONTENT_TYPE, content_type);
+        }
         if let Some(body) = &call.body {
-            req = req
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            req = req.body(body.clone());
         }
         let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if e.is_builder() {
+                // Nothing was sent, and resending cannot help: not a transport failure.
+                Error::InvalidInput(format!(
+                    "{endpoint}: cannot build the request: {}",
+                    e.without_url()
+                ))
+            } else if e.is_timeout() {
                 Error::Timeout {
                     endpoint: endpoint.to_owned(),
                     timeout,
@@ -283,6 +294,13 @@ fn api_error(status: StatusCode, body: &[u8], endpoint: &str) -> Error {
 /// The `Authorization: Basic …` value, marked sensitive so it is never logged by the HTTP stack.
 fn basic_auth(username: &str, password: &str) -> Result<HeaderValue> {
     use base64::Engine as _;
+    if username.contains(':') {
+        // RFC 7617: the server splits at the first `:`, so the credentials would be misread.
+        return Err(Error::Config(
+            "the username must not contain `:` (Basic auth splits username and password there)"
+                .to_owned(),
+        ));
+    }
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     let mut value = HeaderValue::from_str(&format!("Basic {token}"))
         .map_err(|_| Error::Config("the credentials cannot be sent in a header".to_owned()))?;

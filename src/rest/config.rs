@@ -104,19 +104,29 @@ impl Config {
     /// `UPSTASH_KAFKA_REST_PASSWORD`.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the variable that is missing.
+    /// [`Error::Config`] naming every variable that is missing or empty.
     pub fn from_env() -> Result<Self> {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
-        };
-        Ok(Self::new(
-            get(ENV_URL)?,
-            get(ENV_USERNAME)?,
-            Password::new(get(ENV_PASSWORD)?),
-        ))
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (get(ENV_URL), get(ENV_USERNAME), get(ENV_PASSWORD)) {
+            (Some(url), Some(username), Some(password)) => {
+                Ok(Self::new(url, username, Password::new(password)))
+            }
+            (url, username, password) => {
+                let missing: Vec<&str> = [
+                    (ENV_URL, url.is_none()),
+                    (ENV_USERNAME, username.is_none()),
+                    (ENV_PASSWORD, password.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(name, missing)| missing.then_some(name))
+                .collect();
+                Err(Error::Config(format!(
+                    "{} {} not set",
+                    missing.join(", "),
+                    if missing.len() == 1 { "is" } else { "are" }
+                )))
+            }
+        }
     }
 
     /// Time allowed for one attempt, on top of any server-side wait (consume/fetch `timeout`).
@@ -174,8 +184,12 @@ impl Config {
                 "the REST URL is empty (set {ENV_URL})"
             )));
         }
-        let url = Url::parse(&self.url)
-            .map_err(|e| Error::Config(format!("the REST URL `{}` is not valid: {e}", self.url)))?;
+        let url = Url::parse(&self.url).map_err(|e| {
+            Error::Config(format!(
+                "the REST URL `{}` is not valid: {e}",
+                self.shown_url()
+            ))
+        })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::Config(
                 "the REST URL must not carry credentials; give the username and password separately"
@@ -202,10 +216,30 @@ impl Config {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::Config(format!(
                 "the REST URL `{}` must not have a query or fragment",
-                self.url
+                self.shown_url()
             )));
         }
         Ok(url)
+    }
+}
+
+impl Config {
+    /// The URL for messages and `Debug`: any password in it and the query (which could carry
+    /// `pass=`) are replaced by `<redacted>`.
+    fn shown_url(&self) -> String {
+        match Url::parse(&self.url) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("<redacted>"));
+                }
+                if url.query().is_some() {
+                    url.set_query(Some("<redacted>"));
+                }
+                url.to_string().trim_end_matches('/').to_owned()
+            }
+            Err(_) if self.url.contains('@') || self.url.contains('?') => "<redacted>".to_owned(),
+            Err(_) => self.url.clone(),
+        }
     }
 }
 
@@ -222,7 +256,7 @@ fn is_loopback(url: &Url) -> bool {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("url", &self.url)
+            .field("url", &self.shown_url())
             .field("username", &self.username)
             .field("password", &self.password)
             .field("timeout", &self.timeout)

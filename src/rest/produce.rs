@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::client::{Call, Client, path, segment};
 use super::error::{Error, Result};
-use crate::protocol::{ProduceMetadata, ProduceRecord};
+use crate::protocol::{OneOrMany, ProduceMetadata, ProduceRecord};
 
 impl Client {
     /// Produces one message to `topic` (`POST /produce`, as the official client does) and returns
@@ -23,16 +23,28 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Api`] when the server refuses the message (unknown topic or partition, too
-    /// large), plus the transport errors of every call. Retrying can duplicate (see
+    /// large); [`Error::Decode`] when the answer is not exactly one metadata entry; plus the
+    /// transport errors of every call. Retrying can duplicate (see
     /// [`RetryPolicy`](super::RetryPolicy)).
     pub async fn produce(&self, topic: &str, record: ProduceRecord) -> Result<ProduceMetadata> {
+        // Like kafka-js: one object (not a one-element array) with the topic in it. The answer is
+        // documented as an array; a single object is accepted too (spec §12.4).
         let record = record.topic(topic);
-        let mut out = self.produce_many(std::iter::once(record)).await?;
-        out.pop().ok_or_else(|| Error::Decode {
-            endpoint: "POST /produce".to_owned(),
-            reason: "the answer is an empty array".to_owned(),
-            snippet: "[]".to_owned(),
-        })
+        let mut call = Call::new(Method::POST, "/produce".to_owned()).json(&record)?;
+        call.retryable = self.config().retry.retry_produce;
+        let endpoint = call.endpoint();
+        let mut out = self
+            .call::<OneOrMany<ProduceMetadata>>(call)
+            .await?
+            .into_vec();
+        if out.len() != 1 {
+            return Err(Error::Decode {
+                endpoint,
+                reason: format!("sent 1 message but the answer has {} entries", out.len()),
+                snippet: String::new(),
+            });
+        }
+        Ok(out.remove(0))
     }
 
     /// Produces `value` serialised as JSON text to `topic`.

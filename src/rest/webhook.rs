@@ -25,10 +25,15 @@ impl Client {
         call.query.push(("topic", topic.to_owned()));
         call.body = Some(body.into());
         call.retryable = self.config().retry.retry_produce;
-        for (name, _) in headers {
+        for (name, value) in headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(Error::InvalidInput(format!(
                     "`{name}` is not a valid HTTP header name"
+                )));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(Error::InvalidInput(format!(
+                    "the value of header `{name}` cannot be sent (control characters?)"
                 )));
             }
         }

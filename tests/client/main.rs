@@ -1,0 +1,13 @@
+//! Offline tests of `upkafka::rest::Client` against wiremock: exact requests (method, path,
+//! auth, `Kafka-*` headers, query, body) and typed decoding of the spec's example bodies.
+
+mod commit;
+mod config;
+mod consume;
+mod errors;
+mod fetch;
+mod fixtures;
+mod metadata;
+mod produce;
+mod support;
+mod webhook;
