@@ -72,8 +72,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = ENV_USERNAME, value_name = "USER", help_heading = "Connection")]
     pub username: Option<String>,
 
-    /// Read the password from FILE (a trailing newline is dropped). Without it the password
-    /// comes from UPSTASH_KAFKA_REST_PASSWORD.
+    /// Read the password from FILE, trailing newline dropped (default: the
+    /// UPSTASH_KAFKA_REST_PASSWORD variable).
     #[arg(
         long,
         global = true,
@@ -90,16 +90,28 @@ pub struct GlobalArgs {
         global = true,
         value_name = "PASSWORD",
         value_parser = parse_password,
-        help_heading = "Connection"
+        help_heading = "Connection",
+        hide_short_help = true
     )]
     pub password: Option<Password>,
 
     /// Allow plain http:// to a host that is not this machine (sends the password in clear).
-    #[arg(long, global = true, help_heading = "Connection")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        hide_short_help = true
+    )]
     pub insecure_http: bool,
 
     /// Also trust the CA certificate(s) in this PEM file (for self-signed servers).
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection",
+        hide_short_help = true
+    )]
     pub ca_cert: Option<PathBuf>,
 
     /// Time allowed for one request, on top of any server-side wait, e.g. 500ms, 10s, 1m.
@@ -108,7 +120,8 @@ pub struct GlobalArgs {
         global = true,
         value_name = "DURATION",
         default_value = "30s",
-        help_heading = "Connection"
+        help_heading = "Connection",
+        hide_short_help = true
     )]
     pub timeout: HumanDuration,
 
@@ -118,7 +131,8 @@ pub struct GlobalArgs {
         global = true,
         value_name = "N",
         default_value_t = 5,
-        help_heading = "Connection"
+        help_heading = "Connection",
+        hide_short_help = true
     )]
     pub retries: u32,
 

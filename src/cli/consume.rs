@@ -9,7 +9,7 @@ use super::args::{ConsumeArgs, StartFrom};
 use super::output::MessageStyle;
 use super::{CliError, Ctx, default_instance, stdout_err};
 use crate::protocol::{AutoOffsetReset, Message, TopicPartitionOffset};
-use crate::rest::{self, ConsumeOptions};
+use crate::rest::{self, Client, ConsumeOptions, RetryPolicy};
 
 /// Failed polls in a row before giving up.
 const MAX_FAILED_POLLS: u32 = 5;
@@ -60,6 +60,10 @@ async fn consume_loop(
     style: &MessageStyle,
     ctx: &mut Ctx,
 ) -> Result<ExitCode, CliError> {
+    // Polls are never retried inside the client: a retry after a lost answer would skip the
+    // messages of that answer, and the next commit would move past them. A failed poll is
+    // handled here instead, by recreating the instance at the committed offsets.
+    let poller = Client::new(ctx.client.config().clone().retry(RetryPolicy::none()))?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut written: u64 = 0;
@@ -74,7 +78,7 @@ async fn consume_loop(
                 tracing::debug!("signal received, stopping");
                 break;
             }
-            r = ctx.client.consume(opts) => r,
+            r = poller.consume(opts) => r,
         };
         let messages = match polled {
             Ok(m) => {

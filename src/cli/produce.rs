@@ -178,6 +178,7 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
     let mut skipped = 0u64;
     let mut pending = Batch::default();
     let mut stop: Option<Stop> = None;
+    let mut cut_short = false;
 
     if let Some(value) = &args.value {
         let (record, bytes) = make_record(&args, None, value.clone());
@@ -251,6 +252,7 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
                     }
                 }
                 if sender.failed() {
+                    cut_short = true;
                     break 'inputs;
                 }
             }
@@ -287,7 +289,9 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         if let Some(Stop::BadLine(bad)) = &stop {
             context.push_str(&format!("; also stopped at {bad}"));
         }
-        context.push_str("; later input was not read");
+        if cut_short {
+            context.push_str("; the rest of the input was not read");
+        }
         return Err(CliError::ClientContext {
             context,
             source: first_err,

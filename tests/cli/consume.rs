@@ -265,3 +265,70 @@ async fn sigterm_removes_the_instance_and_exits_0() {
     .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_failed_poll_recreates_the_instance_and_nothing_is_lost() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(json!({"error": "busy", "status": 503})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    poll(json!([message("t", 0, 3, "", "x")]), 1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    poll(json!([]), 1).expect(1).mount(&server).await;
+    commit(json!([{"topic": "t", "partition": 0, "offset": 4}]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Once to recreate after the failed poll, once on exit.
+    removal().expect(2).mount(&server).await;
+    // Even with client retries on, a poll is not retried blindly: the answer may have been
+    // lost after the server moved the instance on.
+    crate::util::upkafka()
+        .env("UPSTASH_KAFKA_REST_URL", &server.uri())
+        .args(&["--retries", "3", "consume", "t", "-g", "g", "-i", "i", "-e"])
+        .run()
+        .await
+        .success()
+        .stdout_is("x\n")
+        .stderr_has(&["poll failed", "recreating the consumer instance"]);
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_quietly_without_committing_unwritten_messages() {
+    use std::process::{Command, Stdio};
+    let server = MockServer::start().await;
+    let many: Vec<serde_json::Value> = (0..2000)
+        .map(|o| message("t", 0, o, "", "some value"))
+        .collect();
+    poll(json!(many), 1).mount(&server).await;
+    Mock::given(path("/commit/g/i"))
+        .respond_with(success())
+        .expect(0)
+        .mount(&server)
+        .await;
+    removal().expect(1).mount(&server).await;
+    let uri = server.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+            .args(["--url", &uri, "consume", "t", "-g", "g", "-i", "i"])
+            .env_remove("UPSTASH_KAFKA_REST_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // like `| head` that has already exited
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
