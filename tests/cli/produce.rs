@@ -258,3 +258,19 @@ async fn a_missing_file_is_named() {
             "0 messages were acknowledged",
         ]);
 }
+
+#[tokio::test]
+async fn the_terminal_path_with_a_progress_bar_sends_the_same_messages() {
+    let server = MockServer::start().await;
+    batch(json!([{"value": "a"}, {"value": "b"}])).expect(1).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.txt");
+    std::fs::write(&file, "a\nb\n").unwrap();
+    against(&server)
+        .env("UPKAFKA_TEST_TTY", "1")
+        .args(&["produce", "t", file.to_str().unwrap()])
+        .run()
+        .await
+        .success()
+        .stderr_has(&["produced 2 messages"]);
+}
