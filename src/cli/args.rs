@@ -262,6 +262,11 @@ pub struct ProduceArgs {
     /// Skip lines that cannot be sent (reporting each on stderr) instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
+
+    /// Send a partly filled batch when no more input arrives for this long, so that
+    /// `tail -f app.log | upkafka produce logs` sends lines as they come.
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    pub linger: HumanDuration,
 }
 
 /// `upkafka consume`.

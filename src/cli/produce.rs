@@ -10,12 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::task::JoinSet;
 
 use super::args::{OutputFormat, ProduceArgs};
 use super::{CliError, Ctx, stdout_err};
@@ -94,7 +92,8 @@ struct Sender {
     client: rest::Client,
     topic: Arc<str>,
     window: usize,
-    in_flight: FuturesUnordered<BoxFuture<'static, BatchResult>>,
+    /// Spawned, so requests progress while input is read.
+    in_flight: JoinSet<BatchResult>,
     acked: u64,
     acked_bytes: u64,
     failures: Vec<(Span, rest::Error)>,
@@ -111,14 +110,20 @@ impl Sender {
         let bytes = batch.bytes;
         let records = batch.records;
         tracing::debug!(messages = records.len(), bytes, from = %span.first, "sending batch");
-        self.in_flight.push(Box::pin(async move {
+        self.in_flight.spawn(async move {
             let res = client.produce_to(&topic, &records).await;
             (span, bytes, res)
-        }));
+        });
     }
 
     async fn complete_one(&mut self) {
-        if let Some((span, bytes, res)) = self.in_flight.next().await {
+        let done = match self.in_flight.join_next().await {
+            Some(Ok(done)) => Some(done),
+            // A batch task cannot be cancelled here; a panic is a bug, so pass it on.
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            None => None,
+        };
+        if let Some((span, bytes, res)) = done {
             match res {
                 Ok(meta) => {
                     self.acked += meta.len() as u64;
@@ -170,7 +175,7 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         client: ctx.client.clone(),
         topic: Arc::from(args.topic.as_str()),
         window: args.in_flight as usize,
-        in_flight: FuturesUnordered::new(),
+        in_flight: JoinSet::new(),
         acked: 0,
         acked_bytes: 0,
         failures: Vec::new(),
@@ -212,6 +217,14 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
             let mut reader = BufReader::with_capacity(64 * 1024, reader);
             let mut line = 0u64;
             loop {
+                if !pending.records.is_empty() {
+                    // Input is slow (a pipe from a live source, a terminal): do not hold
+                    // messages back waiting for a full batch. Errors surface in the read below.
+                    let waited = tokio::time::timeout(args.linger.0, reader.fill_buf()).await;
+                    if waited.is_err() {
+                        sender.send(std::mem::take(&mut pending)).await;
+                    }
+                }
                 let n = match read_record(&mut reader, &delim, &mut buf).await {
                     Ok(None) => break,
                     Ok(Some(n)) => n,

@@ -262,7 +262,10 @@ async fn a_missing_file_is_named() {
 #[tokio::test]
 async fn the_terminal_path_with_a_progress_bar_sends_the_same_messages() {
     let server = MockServer::start().await;
-    batch(json!([{"value": "a"}, {"value": "b"}])).expect(1).mount(&server).await;
+    batch(json!([{"value": "a"}, {"value": "b"}]))
+        .expect(1)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.txt");
     std::fs::write(&file, "a\nb\n").unwrap();
@@ -273,4 +276,47 @@ async fn the_terminal_path_with_a_progress_bar_sends_the_same_messages() {
         .await
         .success()
         .stderr_has(&["produced 2 messages"]);
+}
+
+#[tokio::test]
+async fn slow_input_is_sent_as_it_comes_after_the_linger_time() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let server = MockServer::start().await;
+    batch(json!([{"value": "first"}]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    batch(json!([{"value": "second"}]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+        .args(["--url", &uri, "produce", "t", "--linger", "50ms", "-q"])
+        .env("UPSTASH_KAFKA_REST_USERNAME", crate::util::USER)
+        .env("UPSTASH_KAFKA_REST_PASSWORD", crate::util::PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    // The first line must arrive while the input is still open.
+    let mut sent = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        sent = server.received_requests().await.map_or(0, |r| r.len());
+        if sent > 0 {
+            break;
+        }
+    }
+    assert_eq!(sent, 1, "the first line was held back");
+    stdin.write_all(b"second\n").unwrap();
+    drop(stdin);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
 }
