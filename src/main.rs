@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
         // `upkafka consume ... | head`: a closed stdout is not an error.
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr().lock(), "upkafka: error: {err}");
+            let _ = writeln!(std::io::stderr().lock(), "upkafka: error: {}", err.report());
             err.exit_code()
         }
     }

@@ -83,6 +83,17 @@ impl CliError {
         }
     }
 
+    /// The one line printed after `upkafka: error: `: the message, then each underlying cause
+    /// that it does not already say (e.g. "Connection refused" below "error sending request").
+    pub fn report(&self) -> String {
+        match self {
+            CliError::ClientContext { context, source } => {
+                format!("{}; {context}", with_causes(source))
+            }
+            other => with_causes(other),
+        }
+    }
+
     /// True when the error is (caused by) writing to a closed pipe: not worth reporting.
     pub fn is_broken_pipe(&self) -> bool {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
@@ -96,6 +107,21 @@ impl CliError {
         }
         false
     }
+}
+
+/// `err`, then each cause whose text it does not already contain.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cur = e.source();
+    }
+    text
 }
 
 impl fmt::Display for CliError {

@@ -142,6 +142,7 @@ pub fn default_instance() -> String {
 /// trace with `-vv`. `RUST_LOG` overrides. Passwords are never logged: the client marks the
 /// `Authorization` header sensitive and every type holding a password redacts it.
 pub fn init_tracing(global: &GlobalArgs) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
@@ -153,6 +154,7 @@ pub fn init_tracing(global: &GlobalArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(global.verbose > 0)
         .try_init();
 }
