@@ -1,1 +1,170 @@
-//! The `upkafka` command line, built on [`crate::rest`].
+//! The `upkafka` command line, built on [`crate::rest`]: it holds no HTTP details of its own.
+//!
+//! `main` parses [`Cli`], calls [`init_tracing`], then [`run`], and maps a [`CliError`] to one
+//! line on stderr and [`CliError::exit_code`]. Each subcommand is a module with an
+//! `async fn run(args, ctx: &mut Ctx) -> Result<ExitCode, CliError>`.
+
+pub mod args;
+mod completions;
+mod consume;
+pub mod exit;
+mod fetch;
+mod group;
+mod inspect;
+pub mod output;
+mod produce;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub use args::{Cli, Command, GlobalArgs};
+pub use exit::CliError;
+pub use output::Output;
+
+use crate::rest::{Client, Config, ENV_PASSWORD, ENV_URL, Password, RetryPolicy};
+
+/// What every server subcommand works with: the client and the printer.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The REST client.
+    pub client: Client,
+    /// Where results go.
+    pub out: Output,
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// A [`CliError`] whose [`CliError::exit_code`] is the process's exit status.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let Cli { global, command } = cli;
+    tracing::debug!(?global, "options");
+    let mut out = Output::new(global.output, global.quiet);
+    if !command.needs_server() {
+        return match command {
+            Command::Completions(a) => completions::run(a, &mut out),
+            // `serve` and friends are dispatched here once they exist.
+            _ => Err(CliError::Usage(
+                "this subcommand needs no server".to_owned(),
+            )),
+        };
+    }
+    let client = connect(&global, &out)?;
+    let mut ctx = Ctx { client, out };
+    match command {
+        Command::Produce(a) => produce::run(a, &mut ctx).await,
+        Command::Consume(a) => consume::run(a, &mut ctx).await,
+        Command::Fetch(a) => fetch::run(a, &mut ctx).await,
+        Command::Group(a) => group::run(a, &mut ctx).await,
+        Command::Inspect(a) => inspect::run(a, &mut ctx).await,
+        Command::Completions(a) => completions::run(a, &mut ctx.out),
+    }
+}
+
+/// Builds the client from the connection options and their `UPSTASH_KAFKA_REST_*` fallbacks.
+///
+/// # Errors
+/// [`CliError::Usage`] when no URL is given (naming the variable, the flag and
+/// `upkafka serve`), the password file cannot be read, or the configuration is refused.
+pub fn connect(global: &GlobalArgs, out: &Output) -> Result<Client, CliError> {
+    let url = global
+        .url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "no server URL: set {ENV_URL} or pass --url (`upkafka serve` starts a local server)"
+            ))
+        })?;
+    let password = resolve_password(global, out)?;
+    let mut config = Config::new(url, global.username.clone().unwrap_or_default(), password)
+        .timeout(global.timeout.0)
+        .retry(RetryPolicy::with_max_retries(global.retries))
+        .allow_insecure_http(global.insecure_http);
+    if let Some(path) = &global.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            CliError::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
+        })?;
+        config = config.add_ca_cert_pem(pem);
+    }
+    Client::new(config).map_err(CliError::from)
+}
+
+/// The password: `--password` (with a warning), else `--password-file`, else
+/// `UPSTASH_KAFKA_REST_PASSWORD`, else empty.
+fn resolve_password(global: &GlobalArgs, out: &Output) -> Result<Password, CliError> {
+    if let Some(p) = &global.password {
+        out.warn(
+            "--password is visible to other users of this machine (ps, /proc); \
+             use UPSTASH_KAFKA_REST_PASSWORD or --password-file instead",
+        );
+        return Ok(p.clone());
+    }
+    if let Some(path) = &global.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Usage(format!(
+                "cannot read --password-file {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })?;
+        let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+        return Ok(Password::new(trimmed));
+    }
+    Ok(Password::new(
+        std::env::var(ENV_PASSWORD).unwrap_or_default(),
+    ))
+}
+
+/// The default consumer instance: `upkafka-<hostname>`, the same on every run on this host.
+pub fn default_instance() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if host.is_empty() {
+        "upkafka".to_owned()
+    } else {
+        format!("upkafka-{host}")
+    }
+}
+
+/// Sets up tracing on stderr: warnings by default, errors only with `-q`, debug with `-v`,
+/// trace with `-vv`. `RUST_LOG` overrides. Passwords are never logged: the client marks the
+/// `Authorization` header sensitive and every type holding a password redacts it.
+pub fn init_tracing(global: &GlobalArgs) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "upkafka=debug,warn",
+        (false, _) => "upkafka=trace,info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(global.verbose > 0)
+        .try_init();
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Maps an output error: a broken pipe stays recognisable, anything else names stdout.
+pub(crate) fn stdout_err(e: std::io::Error) -> CliError {
+    CliError::io("cannot write to stdout", e)
+}

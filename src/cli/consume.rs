@@ -1,0 +1,211 @@
+//! `upkafka consume`: poll a consumer instance, write messages to stdout, and commit only what
+//! was written (at-least-once).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::args::{ConsumeArgs, StartFrom};
+use super::output::MessageStyle;
+use super::{CliError, Ctx, default_instance, stdout_err};
+use crate::protocol::{AutoOffsetReset, Message, TopicPartitionOffset};
+use crate::rest::{self, Client, ConsumeOptions, RetryPolicy};
+
+/// Failed polls in a row before giving up.
+const MAX_FAILED_POLLS: u32 = 5;
+
+/// Runs `upkafka consume`.
+///
+/// # Errors
+/// An authentication or API error, or repeated transport failures. The instance is removed
+/// before returning either way.
+pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
+    let instance = args.instance.clone().unwrap_or_else(default_instance);
+    let mut opts = ConsumeOptions::new(args.group.clone(), instance, args.topics.clone());
+    opts.timeout = Some(args.poll_timeout.0);
+    opts.config.auto_commit = Some(args.auto_commit);
+    opts.config.auto_offset_reset = args.from.map(|f| match f {
+        StartFrom::Earliest => AutoOffsetReset::Earliest,
+        StartFrom::Latest => AutoOffsetReset::Latest,
+    });
+    let style = ctx.out.message_style(args.json, args.format.clone());
+    tracing::debug!(group = %opts.group, instance = %opts.instance, topics = ?opts.topics, "consuming");
+
+    let result = consume_loop(&args, &opts, &style, ctx).await;
+
+    // Whatever happened, remove the instance: its position may be past what was written and
+    // committed, and a new instance resumes at the committed offsets.
+    if let Err(e) = ctx
+        .client
+        .remove_consumer_instance(&opts.group, &opts.instance)
+        .await
+    {
+        tracing::debug!(error = %e, "could not remove the consumer instance");
+        if result.is_ok() {
+            ctx.out.warn(&format!(
+                "could not remove consumer instance {}/{}: {e}",
+                opts.group, opts.instance
+            ));
+        }
+    }
+    match result {
+        Err(e) if e.is_broken_pipe() => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+async fn consume_loop(
+    args: &ConsumeArgs,
+    opts: &ConsumeOptions,
+    style: &MessageStyle,
+    ctx: &mut Ctx,
+) -> Result<ExitCode, CliError> {
+    // Polls are never retried inside the client: a retry after a lost answer would skip the
+    // messages of that answer, and the next commit would move past them. A failed poll is
+    // handled here instead, by recreating the instance at the committed offsets.
+    let poller = Client::new(ctx.client.config().clone().retry(RetryPolicy::none()))?;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut written: u64 = 0;
+    let mut failed_polls = 0u32;
+    loop {
+        if args.count.is_some_and(|c| written >= c) {
+            break;
+        }
+        let polled = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                tracing::debug!("signal received, stopping");
+                break;
+            }
+            r = poller.consume(opts) => r,
+        };
+        let messages = match polled {
+            Ok(m) => {
+                failed_polls = 0;
+                m
+            }
+            Err(e) if recoverable(&e) && failed_polls + 1 < MAX_FAILED_POLLS => {
+                failed_polls += 1;
+                // The answer may have been lost after the server moved the instance on:
+                // recreate it so it resumes at the committed offsets.
+                ctx.out.warn(&format!(
+                    "poll failed ({e}); recreating the consumer instance to resume at the \
+                     committed offsets"
+                ));
+                let _ = ctx
+                    .client
+                    .remove_consumer_instance(&opts.group, &opts.instance)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failed_polls))).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if messages.is_empty() {
+            if args.exit_on_empty {
+                break;
+            }
+            continue;
+        }
+        let take = match args.count {
+            Some(c) => usize::try_from(c - written).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        };
+        let batch: Vec<&Message> = messages.iter().take(take).collect();
+        for m in &batch {
+            ctx.out.message(m, style).map_err(stdout_err)?;
+        }
+        ctx.out.flush().map_err(stdout_err)?;
+        written += batch.len() as u64;
+        if !args.auto_commit {
+            let offsets = next_offsets(&batch);
+            tracing::debug!(?offsets, "committing what was written");
+            ctx.client
+                .commit(&opts.group, &opts.instance, &offsets)
+                .await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Transport trouble that recreating the instance can get past.
+fn recoverable(e: &rest::Error) -> bool {
+    matches!(
+        e.kind(),
+        rest::ErrorKind::Transport | rest::ErrorKind::Timeout
+    ) || e.status().is_some_and(|s| s >= 500)
+}
+
+/// The offset to commit per partition: the last written offset + 1 (the next to read).
+fn next_offsets(written: &[&Message]) -> Vec<TopicPartitionOffset> {
+    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for m in written {
+        let e = next
+            .entry((m.topic.as_str(), m.partition))
+            .or_insert(i64::MIN);
+        *e = (*e).max(m.offset + 1);
+    }
+    next.into_iter()
+        .map(|((t, p), o)| TopicPartitionOffset::new(t, p, o))
+        .collect()
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(topic: &str, partition: i32, offset: i64) -> Message {
+        Message {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp: 0,
+            key: String::new(),
+            value: String::new(),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn commits_the_next_offset_per_partition() {
+        let ms = [
+            msg("a", 0, 5),
+            msg("a", 1, 9),
+            msg("a", 0, 6),
+            msg("b", 0, 0),
+        ];
+        let refs: Vec<&Message> = ms.iter().collect();
+        assert_eq!(
+            next_offsets(&refs),
+            vec![
+                TopicPartitionOffset::new("a", 0, 7),
+                TopicPartitionOffset::new("a", 1, 10),
+                TopicPartitionOffset::new("b", 0, 1),
+            ]
+        );
+    }
+}

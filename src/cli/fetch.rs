@@ -1,0 +1,73 @@
+//! `upkafka fetch`: read one partition from an offset, without a consumer group.
+
+use std::process::ExitCode;
+
+use super::args::{FetchArgs, OffsetArg};
+use super::{CliError, Ctx, millis, stdout_err};
+use crate::protocol::{FetchRequest, OffsetSpec, TopicPartition};
+
+/// Runs `upkafka fetch`: from the resolved offset until `-c N` messages were printed or a
+/// fetch comes back empty.
+///
+/// # Errors
+/// API and transport errors, or a closed stdout (reported as a broken pipe).
+pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
+    let mut offset = resolve_offset(&args, ctx).await?;
+    let style = ctx.out.message_style(args.json, args.format.clone());
+    let mut printed: u64 = 0;
+    tracing::debug!(topic = %args.topic, partition = args.partition, offset, "fetching");
+    loop {
+        if args.count.is_some_and(|c| printed >= c) {
+            break;
+        }
+        let mut req = FetchRequest::new(args.topic.clone(), args.partition, offset);
+        req.timeout = Some(millis(args.poll_timeout.0));
+        let messages = ctx.client.fetch(&req).await?;
+        let mut progressed = false;
+        let start = offset;
+        for m in messages
+            .iter()
+            .filter(|m| m.partition == args.partition && m.offset >= start)
+        {
+            if args.count.is_some_and(|c| printed >= c) {
+                break;
+            }
+            ctx.out.message(m, &style).map_err(stdout_err)?;
+            printed += 1;
+            offset = m.offset + 1;
+            progressed = true;
+        }
+        ctx.out.flush().map_err(stdout_err)?;
+        if !progressed {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first offset to read: `-o` as given, or resolved through `/offsets`.
+async fn resolve_offset(args: &FetchArgs, ctx: &Ctx) -> Result<i64, CliError> {
+    let spec = match args.offset {
+        OffsetArg::At(n) => return Ok(n),
+        OffsetArg::Earliest => OffsetSpec::Earliest,
+        OffsetArg::Latest | OffsetArg::FromEnd(_) => OffsetSpec::Latest,
+    };
+    let tp = [TopicPartition::new(args.topic.clone(), args.partition)];
+    let found = ctx.client.offsets(spec, &tp).await?;
+    let at = found
+        .iter()
+        .find(|o| o.topic == args.topic && o.partition == args.partition)
+        .map(|o| o.offset)
+        .ok_or_else(|| {
+            CliError::Runtime(format!(
+                "the server returned no {spec} offset for {}:{}",
+                args.topic, args.partition
+            ))
+        })?;
+    Ok(match args.offset {
+        OffsetArg::FromEnd(n) => at
+            .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
+            .max(0),
+        _ => at,
+    })
+}

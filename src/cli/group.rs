@@ -1,0 +1,154 @@
+//! `upkafka group commit|committed|delete`: the commit, committed and delete-consumer endpoints.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::args::{GroupCommand, InstanceArgs, OutputFormat, PartitionSelector};
+use super::output::Table;
+use super::{CliError, Ctx, default_instance, stdout_err};
+use crate::protocol::{TopicPartition, TopicPartitionOffset};
+use crate::rest::Client;
+
+/// A committed offset row.
+#[derive(Debug, Serialize)]
+pub(crate) struct CommittedRow {
+    topic: String,
+    partition: i32,
+    /// `None` when the partition has no committed offset.
+    committed: Option<i64>,
+}
+
+impl Table for CommittedRow {
+    const HEADERS: &'static [&'static str] = &["TOPIC", "PARTITION", "COMMITTED"];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.topic.clone(),
+            self.partition.to_string(),
+            self.committed.map_or("-".to_owned(), |o| o.to_string()),
+        ]
+    }
+}
+
+/// The outcome of commit/delete for `--output json`.
+#[derive(Debug, Serialize)]
+struct Done<'a> {
+    group: &'a str,
+    instance: &'a str,
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offsets: Option<&'a [TopicPartitionOffset]>,
+}
+
+/// Runs `upkafka group ...`.
+///
+/// # Errors
+/// API and transport errors (an unknown instance is an API error).
+pub async fn run(cmd: GroupCommand, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
+    match cmd {
+        GroupCommand::Commit { instance, offsets } => {
+            let (group, inst) = names(&instance);
+            let offsets: Vec<TopicPartitionOffset> = offsets.into_iter().map(|o| o.0).collect();
+            if offsets.is_empty() {
+                ctx.client.commit_consumed(&group, &inst).await?;
+            } else {
+                ctx.client.commit(&group, &inst, &offsets).await?;
+            }
+            let text = if offsets.is_empty() {
+                format!("committed what {group}/{inst} has consumed")
+            } else {
+                let list: Vec<String> = offsets
+                    .iter()
+                    .map(|o| format!("{}:{}={}", o.topic, o.partition, o.offset))
+                    .collect();
+                format!("committed {} for {group}/{inst}", list.join(" "))
+            };
+            done(
+                ctx,
+                &Done {
+                    group: &group,
+                    instance: &inst,
+                    action: "commit",
+                    offsets: (!offsets.is_empty()).then_some(&offsets),
+                },
+                &text,
+            )
+        }
+        GroupCommand::Committed {
+            instance,
+            partitions,
+        } => {
+            let (group, inst) = names(&instance);
+            let tps = expand(&ctx.client, &partitions).await?;
+            let found = ctx.client.committed(&group, &inst, &tps).await?;
+            let rows: Vec<CommittedRow> = found
+                .into_iter()
+                .map(|o| CommittedRow {
+                    topic: o.topic,
+                    partition: o.partition,
+                    committed: (o.offset >= 0).then_some(o.offset),
+                })
+                .collect();
+            ctx.out.table(&rows).map_err(stdout_err)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        GroupCommand::Delete { instance } => {
+            let (group, inst) = names(&instance);
+            ctx.client.remove_consumer_instance(&group, &inst).await?;
+            done(
+                ctx,
+                &Done {
+                    group: &group,
+                    instance: &inst,
+                    action: "delete",
+                    offsets: None,
+                },
+                &format!("removed consumer instance {group}/{inst}"),
+            )
+        }
+    }
+}
+
+fn names(a: &InstanceArgs) -> (String, String) {
+    (
+        a.group.clone(),
+        a.instance.clone().unwrap_or_else(default_instance),
+    )
+}
+
+fn done(ctx: &mut Ctx, value: &Done<'_>, text: &str) -> Result<ExitCode, CliError> {
+    match ctx.out.format() {
+        OutputFormat::Json => {
+            ctx.out.json(value).map_err(stdout_err)?;
+            ctx.out.flush().map_err(stdout_err)?;
+        }
+        OutputFormat::Text => ctx.out.note(text),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Expands `TOPIC` selectors to every partition of the topic (via `/topics`).
+pub(crate) async fn expand(
+    client: &Client,
+    selectors: &[PartitionSelector],
+) -> Result<Vec<TopicPartition>, CliError> {
+    let need_counts = selectors.iter().any(|s| s.partition.is_none());
+    let counts = if need_counts {
+        client.topics().await?
+    } else {
+        Default::default()
+    };
+    let mut out = Vec::new();
+    for s in selectors {
+        match s.partition {
+            Some(p) => out.push(TopicPartition::new(s.topic.clone(), p)),
+            None => {
+                let n = counts.get(&s.topic).copied().ok_or_else(|| {
+                    CliError::Runtime(format!("topic {} does not exist", s.topic))
+                })?;
+                out.extend((0..n).map(|p| TopicPartition::new(s.topic.clone(), p)));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,155 @@
+//! Exit codes and error messages: missing URL, usage errors, 401, secrets.
+
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::util::{PASSWORD, USER, against, basic_auth, upkafka};
+
+#[tokio::test]
+async fn a_missing_url_names_the_variable_the_flag_and_serve() {
+    upkafka()
+        .args(&["inspect", "topics"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&[
+            "upkafka: error: no server URL",
+            "UPSTASH_KAFKA_REST_URL",
+            "--url",
+            "upkafka serve",
+        ]);
+}
+
+#[tokio::test]
+async fn subcommands_without_a_server_need_no_url() {
+    let out = upkafka()
+        .args(&["completions", "bash"])
+        .run()
+        .await
+        .success();
+    assert!(out.stdout.contains("_upkafka"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn bad_flag_combinations_exit_2() {
+    upkafka()
+        .args(&["produce", "t", "-K", ":", "-k", "key"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["cannot be used with"]);
+    upkafka()
+        .args(&["produce", "t", "-H", "novalue"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["is not NAME=VALUE"]);
+}
+
+#[tokio::test]
+async fn unauthorized_exits_3_without_showing_the_password_even_with_vv() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/topics"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": "Unauthorized", "status": 401})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let token = basic_auth();
+    let token = token.trim_start_matches("Basic ");
+    for verbosity in ["-q", "-vv"] {
+        against(&server)
+            .args(&["inspect", "topics", verbosity])
+            .run()
+            .await
+            .code(3)
+            .stderr_has(&["authentication failed (HTTP 401"])
+            .never_shows(PASSWORD)
+            .never_shows(token);
+    }
+}
+
+#[tokio::test]
+async fn password_file_is_read_and_its_newline_dropped() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/topics"))
+        .and(header("authorization", basic_auth().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    upkafka()
+        .args(&["--url", &server.uri(), "--username", USER])
+        .args(&[
+            "--password-file",
+            file.to_str().unwrap(),
+            "inspect",
+            "topics",
+            "-vv",
+        ])
+        .run()
+        .await
+        .success()
+        .never_shows(PASSWORD);
+}
+
+#[tokio::test]
+async fn a_password_on_the_command_line_warns() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/topics"))
+        .and(header("authorization", basic_auth().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    upkafka()
+        .args(&[
+            "--url",
+            &server.uri(),
+            "--username",
+            USER,
+            "--password",
+            PASSWORD,
+        ])
+        .args(&["inspect", "topics"])
+        .run()
+        .await
+        .success()
+        .stderr_has(&["warning: --password is visible to other users"]);
+}
+
+#[tokio::test]
+async fn plain_http_to_a_remote_host_is_refused_as_a_usage_error() {
+    upkafka()
+        .args(&["--url", "http://kafka.example", "inspect", "topics"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["clear text"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_exits_1() {
+    upkafka()
+        .args(&[
+            "--url",
+            "http://127.0.0.1:9",
+            "--retries",
+            "0",
+            "inspect",
+            "topics",
+        ])
+        .run()
+        .await
+        .code(1)
+        .stderr_has(&["GET /topics: cannot reach the server"]);
+}

@@ -1,0 +1,112 @@
+//! `upkafka fetch`: offsets resolved through /offsets, -c, stop on an empty fetch.
+
+use serde_json::json;
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::util::{against, message};
+
+fn fetch_at(offset: i64, answer: serde_json::Value) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/fetch"))
+        .and(body_json(
+            json!({"topic": "t", "partition": 1, "offset": offset, "timeout": 1000}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+}
+
+#[tokio::test]
+async fn minus_n_is_resolved_through_offsets_latest_and_reads_to_the_end() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/offsets/latest"))
+        .and(body_json(json!([{"topic": "t", "partition": 1}])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"topic": "t", "partition": 1, "offset": 10}])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    fetch_at(
+        8,
+        json!([message("t", 1, 8, "", "m8"), message("t", 1, 9, "", "m9")]),
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
+    fetch_at(10, json!([])).expect(1).mount(&server).await;
+    against(&server)
+        .args(&["fetch", "t", "-p", "1", "-o", "-2"])
+        .run()
+        .await
+        .success()
+        .stdout_is("m8\nm9\n");
+}
+
+#[tokio::test]
+async fn count_limits_the_messages_and_the_requests() {
+    let server = MockServer::start().await;
+    fetch_at(
+        3,
+        json!([message("t", 1, 3, "k", "a"), message("t", 1, 4, "k", "b")]),
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
+    against(&server)
+        .args(&[
+            "fetch",
+            "t",
+            "-p",
+            "1",
+            "-o",
+            "3",
+            "-c",
+            "1",
+            "-f",
+            "%o:%k:%s\\n",
+        ])
+        .run()
+        .await
+        .success()
+        .stdout_is("3:k:a\n");
+}
+
+#[tokio::test]
+async fn earliest_is_resolved_and_json_lines_are_printed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/offsets/earliest"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"topic": "t", "partition": 1, "offset": 4}])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    fetch_at(4, json!([message("t", 1, 4, "", "x")]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    fetch_at(5, json!([])).expect(1).mount(&server).await;
+    let out = against(&server)
+        .args(&["fetch", "t", "-p", "1", "--output", "json"])
+        .run()
+        .await
+        .success();
+    let lines: Vec<serde_json::Value> = out.json_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["offset"], 4);
+    assert_eq!(lines[0]["value"], "x");
+}
+
+#[tokio::test]
+async fn a_bad_offset_is_a_usage_error() {
+    crate::util::upkafka()
+        .args(&["fetch", "t", "-o", "soon"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["`soon` is not an offset"]);
+}

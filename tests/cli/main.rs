@@ -1,0 +1,11 @@
+//! Binary tests of the `upkafka` CLI against wiremock: the requests sent, the output printed
+//! (text and JSON) and the exit codes. One test binary, one module per subcommand.
+
+mod consume;
+mod errors;
+mod fetch;
+mod group;
+mod help;
+mod inspect;
+mod produce;
+mod util;
