@@ -1,14 +1,13 @@
 //! `upkafka consume`: poll a consumer instance, write messages to stdout, and commit only what
 //! was written (at-least-once).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::args::{ConsumeArgs, StartFrom};
 use super::output::MessageStyle;
-use super::{CliError, Ctx, default_instance, stdout_err};
-use crate::protocol::{AutoOffsetReset, Message, TopicPartitionOffset};
+use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
+use crate::protocol::{AutoOffsetReset, Message, next_offsets};
 use crate::rest::{self, Client, ConsumeOptions, RetryPolicy};
 
 /// Failed polls in a row before giving up.
@@ -119,7 +118,7 @@ async fn consume_loop(
         ctx.out.flush().map_err(stdout_err)?;
         written += batch.len() as u64;
         if !args.auto_commit {
-            let offsets = next_offsets(&batch);
+            let offsets = next_offsets(batch.iter().copied());
             tracing::debug!(?offsets, "committing what was written");
             ctx.client
                 .commit(&opts.group, &opts.instance, &offsets)
@@ -130,53 +129,17 @@ async fn consume_loop(
 }
 
 /// Transport trouble that recreating the instance can get past.
-fn recoverable(e: &rest::Error) -> bool {
+pub(crate) fn recoverable(e: &rest::Error) -> bool {
     matches!(
         e.kind(),
         rest::ErrorKind::Transport | rest::ErrorKind::Timeout
     ) || e.status().is_some_and(|s| s >= 500)
 }
 
-/// The offset to commit per partition: the last written offset + 1 (the next to read).
-fn next_offsets(written: &[&Message]) -> Vec<TopicPartitionOffset> {
-    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for m in written {
-        let e = next
-            .entry((m.topic.as_str(), m.partition))
-            .or_insert(i64::MIN);
-        *e = (*e).max(m.offset + 1);
-    }
-    next.into_iter()
-        .map(|((t, p), o)| TopicPartitionOffset::new(t, p, o))
-        .collect()
-}
-
-/// Completes on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::TopicPartitionOffset;
 
     fn msg(topic: &str, partition: i32, offset: i64) -> Message {
         Message {
@@ -200,7 +163,7 @@ mod tests {
         ];
         let refs: Vec<&Message> = ms.iter().collect();
         assert_eq!(
-            next_offsets(&refs),
+            next_offsets(refs.iter().copied()),
             vec![
                 TopicPartitionOffset::new("a", 0, 7),
                 TopicPartitionOffset::new("a", 1, 10),

@@ -13,6 +13,7 @@ mod group;
 mod inspect;
 pub mod output;
 mod produce;
+mod sensor;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Fetch(a) => fetch::run(a, &mut ctx).await,
         Command::Group(a) => group::run(a, &mut ctx).await,
         Command::Inspect(a) => inspect::run(a, &mut ctx).await,
+        Command::Sensor(a) => sensor::run(a, &mut ctx).await,
         Command::Completions(a) => completions::run(a, &mut ctx.out),
     }
 }
@@ -167,4 +169,27 @@ pub(crate) fn millis(d: Duration) -> u64 {
 /// Maps an output error: a broken pipe stays recognisable, anything else names stdout.
 pub(crate) fn stdout_err(e: std::io::Error) -> CliError {
     CliError::io("cannot write to stdout", e)
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

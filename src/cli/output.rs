@@ -95,6 +95,16 @@ impl Output {
         self.quiet
     }
 
+    /// True when stdout is a terminal.
+    pub fn stdout_is_tty(&self) -> bool {
+        self.stdout_tty
+    }
+
+    /// True when text on stdout may be coloured: a terminal, and `NO_COLOR` unset.
+    pub fn colour(&self) -> bool {
+        self.stdout_tty && std::env::var_os("NO_COLOR").is_none()
+    }
+
     /// True when stderr is a terminal (progress bars go there).
     pub fn stderr_is_tty(&self) -> bool {
         self.stderr_tty

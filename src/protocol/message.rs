@@ -66,6 +66,23 @@ impl Message {
     }
 }
 
+/// The offsets to commit after processing `messages`: per partition, the last offset + 1 (the
+/// next to read, where a new instance of the group resumes), in topic/partition order.
+pub fn next_offsets<'a>(
+    messages: impl IntoIterator<Item = &'a Message>,
+) -> Vec<super::TopicPartitionOffset> {
+    let mut next: std::collections::BTreeMap<(&str, i32), i64> = std::collections::BTreeMap::new();
+    for m in messages {
+        let e = next
+            .entry((m.topic.as_str(), m.partition))
+            .or_insert(i64::MIN);
+        *e = (*e).max(m.offset + 1);
+    }
+    next.into_iter()
+        .map(|((t, p), o)| super::TopicPartitionOffset::new(t, p, o))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,10 @@
 //! The tutorial's consumer: reads readings through a consumer group, classifies each, commits
 //! after processing.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::protocol::{
-    AutoOffsetReset, ConsumerConfig, Message, ProduceRecord, TopicPartitionOffset,
-};
-use crate::rest::{Client, Consumer, Result};
+use crate::protocol::{AutoOffsetReset, ConsumerConfig, Message, ProduceRecord, next_offsets};
+use crate::rest::{Client, Consumer, Result, RetryPolicy};
 
 use super::{InvalidReading, Ranges, Reading, Status, Summary, classify};
 
@@ -74,11 +71,13 @@ impl MonitorOptions {
     }
 }
 
-/// A running monitor: one consumer instance with auto-commit off, committing each poll's
-/// offsets only after every message of it was handed to the caller (at-least-once).
+/// A running monitor: one consumer instance with auto-commit off. [`Monitor::poll`] classifies
+/// a batch; the caller shows it; [`Monitor::ack`] then republishes its ERROR readings and
+/// commits it. Nothing is committed before the caller has handled it (at-least-once).
 #[derive(Debug)]
 pub struct Monitor {
     client: Client,
+    poller: Client,
     consumer: Consumer,
     opts: MonitorOptions,
     summary: Summary,
@@ -86,8 +85,14 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor on `client`; the consumer instance is created by the first poll.
-    pub fn new(client: &Client, opts: MonitorOptions) -> Self {
-        let consumer = client
+    ///
+    /// # Errors
+    /// A client configuration error.
+    pub fn new(client: &Client, opts: MonitorOptions) -> Result<Self> {
+        // Polls are not retried inside the client: a retry after a lost answer would skip that
+        // answer's messages. A failed poll is handled by [`Monitor::restart`] instead.
+        let poller = Client::new(client.config().clone().retry(RetryPolicy::none()))?;
+        let consumer = poller
             .consumer(&opts.group, &opts.instance, [opts.topic.clone()])
             .with_timeout(opts.poll_timeout)
             .with_config(ConsumerConfig {
@@ -95,61 +100,82 @@ impl Monitor {
                 auto_offset_reset: Some(opts.from),
                 ..ConsumerConfig::default()
             });
-        Self {
+        Ok(Self {
             client: client.clone(),
+            poller,
             consumer,
             opts,
             summary: Summary::default(),
-        }
+        })
     }
 
-    /// Polls once: hands each message and its verdict to `sink` in order, republishes ERROR
-    /// readings when asked, then commits the next offset of every partition seen. Returns how
-    /// many messages the poll brought.
+    /// The options the monitor runs with.
+    pub fn options(&self) -> &MonitorOptions {
+        &self.opts
+    }
+
+    /// Polls once and classifies every message, in order; the summary counts them.
     ///
     /// # Errors
-    /// A failed poll, republish or commit. Nothing is committed for a poll that failed, so its
-    /// messages come again (at-least-once).
-    pub async fn poll_once(&mut self, mut sink: impl FnMut(&Message, &Verdict)) -> Result<usize> {
+    /// A failed poll; see [`Monitor::restart`].
+    pub async fn poll(&mut self) -> Result<Vec<(Message, Verdict)>> {
         let messages = self.consumer.poll().await?;
-        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        let mut errors = Vec::new();
-        for m in &messages {
-            let verdict = evaluate(m, &self.opts.ranges);
-            sink(m, &verdict);
-            self.summary.record(&verdict);
-            if let (
-                Some(_),
-                Verdict::Reading {
-                    reading,
-                    status: Status::Error,
-                },
-            ) = (&self.opts.errors_to, &verdict)
-            {
-                errors.push(
-                    ProduceRecord::new(reading.to_json())
-                        .key(reading.device.to_string())
-                        .header("source-topic", m.topic.clone())
-                        .header("source-partition", m.partition.to_string())
-                        .header("source-offset", m.offset.to_string()),
-                );
-            }
-            let entry = next.entry((m.topic.clone(), m.partition)).or_insert(0);
-            *entry = (*entry).max(m.offset + 1);
+        let batch: Vec<(Message, Verdict)> = messages
+            .into_iter()
+            .map(|m| {
+                let v = evaluate(&m, &self.opts.ranges);
+                (m, v)
+            })
+            .collect();
+        for (_, v) in &batch {
+            self.summary.record(v);
         }
-        if let Some(topic) = &self.opts.errors_to
-            && !errors.is_empty()
-        {
-            self.client.produce_to(topic, &errors).await?;
+        Ok(batch)
+    }
+
+    /// After the caller handled `batch`: republishes its ERROR readings (with `--errors-to`)
+    /// and commits the next offset of every partition in it.
+    ///
+    /// # Errors
+    /// A failed republish or commit; the batch is then not committed and comes again after a
+    /// restart.
+    pub async fn ack(&mut self, batch: &[(Message, Verdict)]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
         }
-        if !next.is_empty() {
-            let offsets: Vec<TopicPartitionOffset> = next
-                .into_iter()
-                .map(|((t, p), o)| TopicPartitionOffset::new(t, p, o))
+        if let Some(topic) = &self.opts.errors_to {
+            let errors: Vec<ProduceRecord> = batch
+                .iter()
+                .filter_map(|(m, v)| match v {
+                    Verdict::Reading {
+                        reading,
+                        status: Status::Error,
+                    } => Some(
+                        ProduceRecord::new(reading.to_json())
+                            .key(reading.device.to_string())
+                            .header("source-topic", m.topic.clone())
+                            .header("source-partition", m.partition.to_string())
+                            .header("source-offset", m.offset.to_string()),
+                    ),
+                    _ => None,
+                })
                 .collect();
-            self.consumer.commit(&offsets).await?;
+            if !errors.is_empty() {
+                self.client.produce_to(topic, &errors).await?;
+            }
         }
-        Ok(messages.len())
+        let offsets = next_offsets(batch.iter().map(|(m, _)| m));
+        self.client
+            .commit(&self.opts.group, &self.opts.instance, &offsets)
+            .await
+    }
+
+    /// After a failed poll: removes the instance so that the next poll creates it again at the
+    /// committed offsets (the lost answer's messages come again instead of being skipped).
+    pub async fn restart(&mut self) {
+        if let Err(e) = self.consumer.remove().await {
+            tracing::debug!(error = %e, "could not remove the consumer instance");
+        }
     }
 
     /// What the monitor has seen so far.
@@ -160,11 +186,16 @@ impl Monitor {
     /// Removes the consumer instance from the server and returns the summary.
     ///
     /// # Errors
-    /// A failed removal (the summary is lost with it only for the caller that ignores `Err`;
-    /// use [`Monitor::summary`] first when that matters).
-    pub async fn close(self) -> Result<Summary> {
-        self.consumer.remove().await?;
-        Ok(self.summary)
+    /// A failed removal, with the summary, which is never lost.
+    pub async fn close(self) -> std::result::Result<Summary, (Summary, crate::rest::Error)> {
+        let removed = self
+            .poller
+            .remove_consumer_instance(&self.opts.group, &self.opts.instance)
+            .await;
+        match removed {
+            Ok(()) => Ok(self.summary),
+            Err(e) => Err((self.summary, e)),
+        }
     }
 }
 
