@@ -1,1 +1,3 @@
 //! The `upkafka` command line, built on [`crate::rest`].
+
+pub mod serve;
