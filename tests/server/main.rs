@@ -6,4 +6,5 @@ mod common;
 mod durability;
 mod groups;
 mod http;
+mod serving;
 mod support;
