@@ -305,6 +305,21 @@ impl Drop for EmbeddedBackend {
     }
 }
 
+/// Ends a consume's "in flight" mark when dropped, also if the request is cancelled.
+struct ConsumeGuard<'a> {
+    inner: Arc<Inner>,
+    group: &'a str,
+    instance: &'a str,
+}
+
+impl Drop for ConsumeGuard<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .groups()
+            .end_consume(self.group, self.instance, Instant::now());
+    }
+}
+
 fn resolve(log: &Log, topic: &str, partition: i32) -> BackendResult<Arc<Partition>> {
     check_partition(log, topic, partition)?;
     log.topic(topic)
@@ -352,6 +367,12 @@ impl Backend for EmbeddedBackend {
                 inner
                     .groups()
                     .prepare_consume(&inner.log, &params, Instant::now())?;
+            // From here on the instance counts as busy until this guard drops.
+            let _busy = ConsumeGuard {
+                inner: Arc::clone(inner),
+                group: &params.group,
+                instance: &params.instance,
+            };
             if changed {
                 inner.persist_offsets().await?;
             }

@@ -54,6 +54,9 @@ struct Instance {
     last_seen: Instant,
     last_commit: Instant,
     dirty: bool,
+    /// Consumes of this instance currently waiting for data; an instance is never expired
+    /// while one is in flight (a long poll longer than the session timeout is not idleness).
+    in_flight: u32,
 }
 
 impl Instance {
@@ -79,6 +82,7 @@ impl Instance {
             last_seen: now,
             last_commit: now,
             dirty: false,
+            in_flight: 0,
         }
     }
 }
@@ -201,7 +205,10 @@ impl Groups {
         for (group, instances) in self.groups.iter_mut() {
             let expired: Vec<String> = instances
                 .iter()
-                .filter(|(_, i)| now.saturating_duration_since(i.last_seen) > i.session_timeout)
+                .filter(|(_, i)| {
+                    i.in_flight == 0
+                        && now.saturating_duration_since(i.last_seen) > i.session_timeout
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in expired {
@@ -293,12 +300,20 @@ impl Groups {
             .and_then(|g| g.get_mut(&params.instance))
             .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
         inst.last_seen = now;
+        inst.in_flight += 1;
         let mut reads = Vec::with_capacity(inst.assignment.len());
         for tp in &inst.assignment {
             let part = log
                 .topic(&tp.0)
                 .and_then(|t| t.partition(tp.1).cloned())
-                .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()))?;
+                .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()));
+            let part = match part {
+                Ok(p) => p,
+                Err(e) => {
+                    inst.in_flight = inst.in_flight.saturating_sub(1);
+                    return Err(e);
+                }
+            };
             let pos = match inst.positions.get(tp) {
                 Some(p) => *p,
                 None => {
@@ -308,6 +323,7 @@ impl Groups {
                             AutoOffsetReset::Earliest => 0,
                             AutoOffsetReset::Latest => part.end_offset(),
                             AutoOffsetReset::None => {
+                                inst.in_flight = inst.in_flight.saturating_sub(1);
                                 return Err(BackendError::NoCommittedOffset {
                                     group: params.group.clone(),
                                     topic: tp.0.clone(),
@@ -370,6 +386,15 @@ impl Groups {
                 inst.positions.insert((topic.to_owned(), partition), next);
                 inst.dirty = true;
             }
+        }
+    }
+
+    /// Marks the end of a consume started by [`Groups::prepare_consume`] (called from a drop
+    /// guard, so also when the client went away mid-poll).
+    pub fn end_consume(&mut self, group: &str, instance: &str, now: Instant) {
+        if let Some(inst) = self.groups.get_mut(group).and_then(|g| g.get_mut(instance)) {
+            inst.in_flight = inst.in_flight.saturating_sub(1);
+            inst.last_seen = now;
         }
     }
 

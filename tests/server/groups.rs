@@ -342,3 +342,25 @@ async fn headers_only_count_on_the_creating_consume_and_topics_resubscribe() {
         json!([{"name": "i", "topics": [{"topic": "b", "partitions": [0, 1]}]}])
     );
 }
+
+#[tokio::test]
+async fn a_long_poll_longer_than_the_session_timeout_keeps_the_instance() {
+    let api = Api::topics(&[("t", 1)]).await;
+    let h = [("Kafka-Session-Timeout-Ms", "200")];
+    api.consume("g", "i", &json!({"topic": "t", "timeout": 0}), &h)
+        .await;
+    let producer = api.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        producer.ok("/produce/t", &json!({"value": "late"})).await;
+    });
+    let got = api
+        .consume("g", "i", &json!({"topic": "t", "timeout": 3000}), &[])
+        .await;
+    assert_eq!(
+        values(&got),
+        vec!["late"],
+        "delivered although the poll outlived the session timeout"
+    );
+    assert_eq!(assignment(&api, "g").await["instances"][0]["name"], "i");
+}
