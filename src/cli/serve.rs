@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with_all = ["username", "password_file"])]
     pub no_auth: bool,
 
-    /// Topic to create at start, NAME[:PARTITIONS] (default 1 partition). Repeatable.
+    /// Topic to create at start, `NAME[:PARTITIONS]` (default 1 partition). Repeatable.
     /// Existing topics of a data directory keep their partition count.
     #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
     pub topics: Vec<TopicSpec>,

@@ -766,3 +766,145 @@ impl Api {
         self.raw(req).await
     }
 }
+
+/// A backend whose every operation fails internally: the routes must answer a generic 500
+/// without leaking the details. Also shows that another `Backend` plugs into the same routes.
+#[derive(Debug)]
+struct Broken;
+
+impl upkafka::server::Backend for Broken {
+    fn topics(
+        &self,
+    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<upkafka::protocol::Topics>>
+    {
+        Box::pin(async {
+            Err(upkafka::server::BackendError::Io(
+                "disk /secret/path on fire".into(),
+            ))
+        })
+    }
+    fn produce(
+        &self,
+        _: Vec<upkafka::protocol::ProduceRecord>,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::ProduceMetadata>>,
+    > {
+        Box::pin(async {
+            Err(upkafka::server::BackendError::Corrupt(
+                "bad crc at /secret/path".into(),
+            ))
+        })
+    }
+    fn fetch(
+        &self,
+        _: Vec<upkafka::protocol::TopicPartitionOffset>,
+        _: Duration,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::Message>>,
+    > {
+        Box::pin(async { Err(upkafka::server::BackendError::ShuttingDown) })
+    }
+    fn consume(
+        &self,
+        _: upkafka::server::ConsumeParams,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::Message>>,
+    > {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn commit(
+        &self,
+        _: String,
+        _: String,
+        _: Option<Vec<upkafka::protocol::TopicPartitionOffset>>,
+    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn committed(
+        &self,
+        _: String,
+        _: String,
+        _: Vec<upkafka::protocol::TopicPartition>,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::TopicPartitionOffset>>,
+    > {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn delete_consumer(
+        &self,
+        _: String,
+        _: String,
+    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn consumers(
+        &self,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::GroupAssignments>>,
+    > {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn offsets(
+        &self,
+        _: upkafka::protocol::OffsetSpec,
+        _: Vec<upkafka::protocol::TopicPartition>,
+    ) -> upkafka::server::BoxFuture<
+        '_,
+        upkafka::server::BackendResult<Vec<upkafka::protocol::TopicPartitionOffset>>,
+    > {
+        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    }
+    fn close(&self) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn internal_failures_are_500_without_details() {
+    use std::sync::Arc;
+    use tower::ServiceExt;
+    use upkafka::server::{AppState, router};
+    let cfg = config(&[]);
+    let app = router(AppState::new(Arc::new(Broken), &cfg));
+    for (m, p, b) in [
+        ("GET", "/topics", ""),
+        ("POST", "/produce/t", r#"{"value":"x"}"#),
+        (
+            "POST",
+            "/fetch",
+            r#"{"topic":"t","partition":0,"offset":0}"#,
+        ),
+    ] {
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(m)
+                    .uri(p)
+                    .body(Body::from(b))
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(v["status"], status);
+        assert!(!v.to_string().contains("secret"), "no internals leak: {v}");
+        if p == "/fetch" {
+            assert_eq!(status, 503, "shutting down is 503: {v}");
+        } else {
+            assert_eq!(
+                (status, v["error"].as_str()),
+                (500, Some("internal server error"))
+            );
+        }
+    }
+}
