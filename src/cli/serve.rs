@@ -48,7 +48,8 @@ pub struct ServeArgs {
     pub password_file: Option<PathBuf>,
 
     /// Accept requests without credentials. Only allowed when binding a loopback address.
-    #[arg(long, conflicts_with_all = ["username", "password_file"])]
+    /// Overrides a username from the environment.
+    #[arg(long, conflicts_with = "password_file")]
     pub no_auth: bool,
 
     /// Topic to create at start, `NAME[:PARTITIONS]` (default 1 partition). Repeatable.
@@ -263,7 +264,10 @@ mod tests {
             vec![TopicSpec::new("a", 1), TopicSpec::new("b", 3)]
         );
         assert_eq!(cfg.limits.max_timeout, Duration::from_millis(500));
-        assert!(Cli::try_parse_from(["x", "--no-auth", "--username", "u"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--no-auth", "--password-file", "pw"]).is_err());
+        // --no-auth wins over a username (which may come from the environment).
+        let cli = Cli::try_parse_from(["x", "--no-auth", "--username", "u"]).unwrap();
+        assert!(to_config(&cli.serve).unwrap().0.credentials.is_none());
         assert!(Cli::try_parse_from(["x", "--topic", "a/b"]).is_err());
         assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
     }
