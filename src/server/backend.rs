@@ -35,6 +35,9 @@ pub struct ConsumeParams {
     pub timeout: Duration,
     /// Settings from the `Kafka-*` headers; only used when this call creates the instance.
     pub config: ConsumerConfig,
+    /// Why the `Kafka-*` headers could not be read, if they could not. Only the consume that
+    /// creates the instance reads them, so this fails that consume (400) and is ignored later.
+    pub config_error: Option<String>,
 }
 
 /// What the server stores and serves. All operations are independent requests; state lives

@@ -273,6 +273,12 @@ impl Groups {
         let mut need_rebalance = false;
         match instances.get_mut(&params.instance) {
             None => {
+                if let Some(e) = &params.config_error {
+                    if instances.is_empty() {
+                        self.groups.remove(&params.group);
+                    }
+                    return Err(BackendError::InvalidRequest(e.clone()));
+                }
                 instances.insert(
                     params.instance.clone(),
                     Instance::new(&params.config, params.topics.clone(), now),

@@ -237,9 +237,12 @@ async fn fetch(
     Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
 }
 
-fn consumer_config(headers: &HeaderMap) -> Result<ConsumerConfig, ApiError> {
-    ConsumerConfig::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()))
-        .map_err(ApiError::bad_request)
+/// The `Kafka-*` settings, or why they are invalid (only fatal for the creating consume).
+fn consumer_config(headers: &HeaderMap) -> (ConsumerConfig, Option<String>) {
+    match ConsumerConfig::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok())) {
+        Ok(c) => (c, None),
+        Err(e) => (ConsumerConfig::default(), Some(e)),
+    }
 }
 
 /// `GET /consume/{group}/{instance}/{topic}?timeout=` → `Message[]`.
@@ -249,12 +252,14 @@ async fn consume_topic(
     ApiQuery(q): ApiQuery<TimeoutQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (config, config_error) = consumer_config(&headers);
     let params = ConsumeParams {
         group,
         instance,
         topics: vec![topic],
         timeout: s.poll_timeout(q.timeout, None),
-        config: consumer_config(&headers)?,
+        config,
+        config_error,
     };
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
@@ -268,12 +273,14 @@ async fn consume(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: ConsumeRequest = parse_one(&body, true)?;
+    let (config, config_error) = consumer_config(&headers);
     let params = ConsumeParams {
         group,
         instance,
         topics: req.topic_list(),
         timeout: s.poll_timeout(q.timeout, req.timeout),
-        config: consumer_config(&headers)?,
+        config,
+        config_error,
     };
     Ok(Json(s.backend.consume(params).await?).into_response())
 }

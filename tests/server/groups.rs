@@ -364,3 +364,31 @@ async fn a_long_poll_longer_than_the_session_timeout_keeps_the_instance() {
     );
     assert_eq!(assignment(&api, "g").await["instances"][0]["name"], "i");
 }
+
+#[tokio::test]
+async fn bad_kafka_headers_fail_only_the_creating_consume() {
+    let api = Api::topics(&[("t", 1)]).await;
+    let bad = [("Kafka-Enable-Auto-Commit", "yes")];
+    let got = api
+        .send(
+            "POST",
+            "/consume/g/i",
+            &json!({"topic": "t", "timeout": 0}).to_string(),
+            &bad,
+        )
+        .await;
+    assert_error(&got, 400, "Kafka-Enable-Auto-Commit");
+    assert_eq!(
+        api.get("/consumers").await.1,
+        json!([]),
+        "a refused consume creates nothing"
+    );
+    api.consume("g", "i", &json!({"topic": "t", "timeout": 0}), &[])
+        .await;
+    // Later consumes ignore the headers entirely, valid or not.
+    assert!(
+        api.consume("g", "i", &json!({"topic": "t", "timeout": 0}), &bad)
+            .await
+            .is_empty()
+    );
+}
