@@ -537,7 +537,7 @@ async fn long_poll_returns_when_data_arrives_not_before() {
 async fn query_timeout_overrides_the_body_and_timeouts_are_clamped() {
     let cfg = ServerConfig {
         limits: Limits {
-            max_timeout: Duration::from_millis(300),
+            max_timeout: Duration::from_millis(1000),
             ..Limits::default()
         },
         ..config(&[("t", 1)])
@@ -554,7 +554,7 @@ async fn query_timeout_overrides_the_body_and_timeouts_are_clamped() {
         .await;
     assert_eq!((s, v), (StatusCode::OK, json!([])));
     assert!(
-        started.elapsed() < Duration::from_millis(280),
+        started.elapsed() < Duration::from_millis(900),
         "{:?}",
         started.elapsed()
     );
@@ -565,8 +565,8 @@ async fn query_timeout_overrides_the_body_and_timeouts_are_clamped() {
     assert_eq!(s, StatusCode::OK);
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
-        "clamped to 300 ms: {took:?}"
+        took >= Duration::from_millis(990) && took < Duration::from_secs(5),
+        "clamped to 1 s: {took:?}"
     );
 }
 
