@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Requests served at the same time; more wait their turn.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_concurrent_requests: usize,
+
+    /// Open client connections; further connections are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
 }
 
 /// Why `upkafka serve` failed.
@@ -179,6 +183,7 @@ pub fn to_config(args: &ServeArgs) -> Result<(ServerConfig, bool), ServeCliError
             max_poll_records: args.max_poll_records,
             max_poll_bytes: args.max_poll_bytes,
             max_concurrent_requests: args.max_concurrent_requests,
+            max_connections: args.max_connections,
             ..Limits::default()
         },
         tls,

@@ -121,6 +121,8 @@ pub struct Limits {
     pub max_poll_bytes: usize,
     /// Requests served at once; more wait (default 1024).
     pub max_concurrent_requests: usize,
+    /// Open client connections; further connections are closed at once (default 4096).
+    pub max_connections: usize,
     /// Time a client has to send its request headers (default 10 s; against slow clients).
     pub header_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests (default 10 s).
@@ -136,6 +138,7 @@ impl Default for Limits {
             max_poll_records: 500,
             max_poll_bytes: 1024 * 1024,
             max_concurrent_requests: 1024,
+            max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }

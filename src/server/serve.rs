@@ -6,9 +6,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum_server::tls_rustls::RustlsConfig;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum_server::accept::Accept;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 use super::backend::Backend;
@@ -42,6 +48,86 @@ pub enum ServeError {
     /// The accept loop failed.
     #[error("server I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// Accepts a TCP connection only while fewer than `max_connections` are open (others are
+/// closed at once), and turns off Nagle's algorithm for low request latency.
+#[derive(Debug, Clone)]
+struct LimitAcceptor {
+    permits: Arc<Semaphore>,
+}
+
+impl<S> Accept<TcpStream, S> for LimitAcceptor {
+    type Stream = LimitedStream;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(LimitedStream, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let result = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => {
+                let _ = stream.set_nodelay(true);
+                Ok((
+                    LimitedStream {
+                        inner: stream,
+                        _permit: permit,
+                    },
+                    service,
+                ))
+            }
+            Err(_) => {
+                tracing::warn!("connection limit reached; closing a new connection");
+                Err(io::Error::other("connection limit reached"))
+            }
+        };
+        std::future::ready(result)
+    }
+}
+
+/// A TCP stream that holds one connection permit until it is closed.
+#[derive(Debug)]
+struct LimitedStream {
+    inner: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// A bound, not yet running server.
@@ -141,9 +227,14 @@ impl Server {
             trigger.graceful_shutdown(Some(grace));
         });
         let header_timeout = self.config.limits.header_read_timeout;
+        let limit = LimitAcceptor {
+            permits: Arc::new(Semaphore::new(self.config.limits.max_connections.max(1))),
+        };
         let served = match self.tls {
             None => {
-                let mut s = axum_server::from_tcp(self.listener)?.handle(handle);
+                let mut s = axum_server::from_tcp(self.listener)?
+                    .acceptor(limit)
+                    .handle(handle);
                 s.http_builder()
                     .http1()
                     .timer(TokioTimer::new())
@@ -151,8 +242,9 @@ impl Server {
                 s.serve(app).await
             }
             Some(tls) => {
-                let mut s =
-                    axum_server::tls_rustls::from_tcp_rustls(self.listener, tls)?.handle(handle);
+                let mut s = axum_server::from_tcp(self.listener)?
+                    .acceptor(RustlsAcceptor::new(tls).acceptor(limit))
+                    .handle(handle);
                 s.http_builder()
                     .http1()
                     .timer(TokioTimer::new())

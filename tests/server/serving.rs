@@ -181,3 +181,54 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     child.kill().expect("kill");
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed() {
+    let server = TestServer::start(ServerConfig {
+        limits: Limits {
+            max_connections: 2,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let request = b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf)
+            .await
+            .expect("an answer within the limit");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    // A third connection is accepted by the OS but closed by the server without an answer.
+    let mut third = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let _ = third.write_all(request).await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed: {read:?} {buf:?}"
+    );
+    // Closing one frees a slot.
+    held.pop();
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let Ok(resp) = client().get(server.at("/topics")).send().await else {
+            continue;
+        };
+        if resp.status().is_success() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "a slot frees up when a connection closes");
+}
