@@ -97,6 +97,9 @@ impl Inner {
             .map_err(|e| BackendError::Internal(format!("offset writer panicked: {e}")))?
     }
 
+    /// The topic of a record, created if auto-creation is on. Note: a topic auto-created for
+    /// an early record of a batch stays even if a later record makes the batch fail; no
+    /// record is written in that case, only the (empty) topic exists.
     fn topic_for_produce(&self, name: &str) -> BackendResult<Arc<Topic>> {
         if let Some(t) = self.log.topic(name) {
             return Ok(t);

@@ -162,6 +162,41 @@ impl Server {
     /// (recovering the data directory). Bind to port 0 and read [`Server::local_addr`] to get
     /// a free port.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
+        // Socket first: a second server on the same port fails before it touches (and
+        // recovers, i.e. possibly truncates) the data directory of the first one.
+        let (listener, addr, tls) = Self::listen(&config).await?;
+        let backend: Arc<dyn Backend> =
+            Arc::new(EmbeddedBackend::open(embedded_options(&config)).await?);
+        Ok(Self {
+            listener,
+            addr,
+            config,
+            backend,
+            tls,
+        })
+    }
+
+    /// Like [`Server::bind`], but serves `backend` (e.g. a gateway to a real Kafka cluster)
+    /// instead of opening the embedded log; `config.topics`, `data_dir` and
+    /// `auto_create_topics` are then the backend's business.
+    pub async fn bind_with_backend(
+        config: ServerConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self, ServeError> {
+        let (listener, addr, tls) = Self::listen(&config).await?;
+        Ok(Self {
+            listener,
+            addr,
+            config,
+            backend,
+            tls,
+        })
+    }
+
+    /// Validates the config, loads TLS material and binds the socket.
+    async fn listen(
+        config: &ServerConfig,
+    ) -> Result<(std::net::TcpListener, SocketAddr, Option<RustlsConfig>), ServeError> {
         config.validate().map_err(ServeError::Config)?;
         let tls = match &config.tls {
             None => None,
@@ -188,15 +223,7 @@ impl Server {
             })?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let backend: Arc<dyn Backend> =
-            Arc::new(EmbeddedBackend::open(embedded_options(&config)).await?);
-        Ok(Self {
-            listener,
-            addr,
-            config,
-            backend,
-            tls,
-        })
+        Ok((listener, addr, tls))
     }
 
     /// The address actually bound (useful with port 0).

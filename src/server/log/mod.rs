@@ -432,6 +432,12 @@ fn open_disk_topic(
             Store::Disk(store),
         )));
     }
+    // Make the new directory entries themselves durable (power loss, not just a crash).
+    let tdir = dir.join("topics");
+    for d in [tdir.join(name), tdir] {
+        segment::sync_dir(&d)
+            .map_err(|e| BackendError::Io(format!("syncing {}: {e}", d.display())))?;
+    }
     Ok(Topic {
         name: name_arc,
         partitions: parts,
