@@ -190,6 +190,8 @@ pub enum Command {
     /// The tutorial's IoT scenario: a simulated sensor and a monitor that marks readings OK/ERROR.
     #[command(subcommand)]
     Sensor(SensorCommand),
+    /// Serve the Upstash Kafka REST API on an embedded durable log (no Kafka needed).
+    Serve(super::serve::ServeArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -197,7 +199,7 @@ pub enum Command {
 impl Command {
     /// True for subcommands that talk to a server (and so need `--url`).
     pub fn needs_server(&self) -> bool {
-        !matches!(self, Command::Completions(_))
+        !matches!(self, Command::Completions(_) | Command::Serve(_))
     }
 }
 

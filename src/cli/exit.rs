@@ -151,6 +151,18 @@ impl From<rest::Error> for CliError {
     }
 }
 
+impl From<super::serve::ServeCliError> for CliError {
+    fn from(e: super::serve::ServeCliError) -> Self {
+        use super::serve::ServeCliError;
+        use crate::server::ServeError;
+        match e {
+            ServeCliError::Usage(m) => CliError::Usage(m),
+            ServeCliError::Serve(ServeError::Config(m)) => CliError::Usage(m),
+            ServeCliError::Serve(e) => CliError::Runtime(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ mod inspect;
 pub mod output;
 mod produce;
 mod sensor;
+pub mod serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -44,7 +45,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if !command.needs_server() {
         return match command {
             Command::Completions(a) => completions::run(a, &mut out),
-            // `serve` and friends are dispatched here once they exist.
+            Command::Serve(a) => {
+                let creds = serve::ServeCredentials {
+                    username: global.username.clone().filter(|u| !u.is_empty()),
+                    password: given_password(&global, &out)?,
+                };
+                serve::run(a, creds)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+                    .map_err(CliError::from)
+            }
             _ => Err(CliError::Usage(
                 "this subcommand needs no server".to_owned(),
             )),
@@ -60,6 +70,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Inspect(a) => inspect::run(a, &mut ctx).await,
         Command::Sensor(a) => sensor::run(a, &mut ctx).await,
         Command::Completions(a) => completions::run(a, &mut ctx.out),
+        Command::Serve(_) => Err(CliError::Usage(
+            "`serve` runs without a server connection".to_owned(),
+        )),
     }
 }
 
@@ -96,12 +109,18 @@ pub fn connect(global: &GlobalArgs, out: &Output) -> Result<Client, CliError> {
 /// The password: `--password` (with a warning), else `--password-file`, else
 /// `UPSTASH_KAFKA_REST_PASSWORD`, else empty.
 fn resolve_password(global: &GlobalArgs, out: &Output) -> Result<Password, CliError> {
+    Ok(given_password(global, out)?.unwrap_or_default())
+}
+
+/// The password if one was given: `--password` (with a warning), else `--password-file`, else
+/// a non-empty `UPSTASH_KAFKA_REST_PASSWORD`.
+fn given_password(global: &GlobalArgs, out: &Output) -> Result<Option<Password>, CliError> {
     if let Some(p) = &global.password {
         out.warn(
             "--password is visible to other users of this machine (ps, /proc); \
              use UPSTASH_KAFKA_REST_PASSWORD or --password-file instead",
         );
-        return Ok(p.clone());
+        return Ok(Some(p.clone()));
     }
     if let Some(path) = &global.password_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -113,11 +132,12 @@ fn resolve_password(global: &GlobalArgs, out: &Output) -> Result<Password, CliEr
         })?;
         let trimmed = text.strip_suffix('\n').unwrap_or(&text);
         let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
-        return Ok(Password::new(trimmed));
+        return Ok(Some(Password::new(trimmed)));
     }
-    Ok(Password::new(
-        std::env::var(ENV_PASSWORD).unwrap_or_default(),
-    ))
+    Ok(std::env::var(ENV_PASSWORD)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Password::new))
 }
 
 /// The default consumer instance: `upkafka-<hostname>`, the same on every run on this host.

@@ -1,0 +1,298 @@
+//! `upkafka serve`: run the Upstash Kafka REST API locally on the embedded log.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::rest::Password;
+use crate::server::{
+    Credentials, Limits, ServeError, Server, ServerConfig, TlsPaths, TopicSpec, shutdown_signal,
+};
+
+/// Arguments of `upkafka serve`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Examples:
+  # Throw-away server with two topics; prints the credentials to export:
+  upkafka serve --topic greetings --topic cities:3
+
+  # Durable, with fixed credentials, reachable from the network:
+  echo 's3cret' > pw.txt
+  upkafka serve --bind 0.0.0.0:8080 --data-dir ./kafka-data \\
+      --username me --password-file pw.txt --topic events:6
+
+  # Then, from another shell:
+  curl -u me:s3cret http://127.0.0.1:8080/produce/events/hello
+  curl -u me:s3cret http://127.0.0.1:8080/fetch -d '{\"topic\":\"events\",\"partition\":0,\"offset\":0}'")]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Accept requests without credentials. Only allowed when binding a loopback address.
+    /// Overrides credentials from the environment.
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Topic to create at start, `NAME[:PARTITIONS]` (default 1 partition). Repeatable.
+    /// Existing topics of a data directory keep their partition count.
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
+    pub topics: Vec<TopicSpec>,
+
+    /// Create unknown topics on produce (1 partition). Off by default, as on Upstash.
+    #[arg(long)]
+    pub auto_create_topics: bool,
+
+    /// Keep topics, messages and committed offsets in this directory (fsynced before each
+    /// produce is acknowledged). Without it everything lives in memory and is lost on exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Largest message (key + value + headers) in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Largest request body in bytes; larger requests get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest `timeout` (ms) a fetch or consume may wait; larger values are clamped.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub max_timeout_ms: u64,
+
+    /// Most messages in one fetch/consume response.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub max_poll_records: usize,
+
+    /// Byte budget of one fetch/consume response (at least one message is always returned).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_poll_bytes: usize,
+
+    /// Requests served at the same time; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
+    /// Open client connections; further connections are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+}
+
+/// Why `upkafka serve` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeCliError {
+    /// A bad argument (address, password file).
+    #[error("{0}")]
+    Usage(String),
+    /// The server failed to start or stopped with an error.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+fn resolve_bind(bind: &str) -> Result<SocketAddr, ServeCliError> {
+    bind.to_socket_addrs()
+        .map_err(|e| ServeCliError::Usage(format!("--bind {bind}: {e}")))?
+        .next()
+        .ok_or_else(|| ServeCliError::Usage(format!("--bind {bind}: resolves to no address")))
+}
+
+fn generate_password() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// The credentials clients must send: the same `--username` and password options (and
+/// `UPSTASH_KAFKA_REST_*` variables) that the client subcommands use to connect, so one set of
+/// exported variables serves both sides.
+#[derive(Debug, Clone, Default)]
+pub struct ServeCredentials {
+    /// Username (default `upkafka`).
+    pub username: Option<String>,
+    /// Password (default: generated and printed once).
+    pub password: Option<Password>,
+}
+
+/// Turns the arguments into a [`ServerConfig`]. Returns whether the password was generated.
+///
+/// # Errors
+/// A usage error for an unresolvable address.
+pub fn to_config(
+    args: &ServeArgs,
+    creds: &ServeCredentials,
+) -> Result<(ServerConfig, bool), ServeCliError> {
+    let bind = resolve_bind(&args.bind)?;
+    let password = creds
+        .password
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.expose().to_owned());
+    let mut generated = false;
+    let credentials = if args.no_auth {
+        None
+    } else {
+        let username = creds
+            .username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "upkafka".to_owned());
+        let password = match password {
+            Some(p) => p,
+            None => {
+                generated = true;
+                generate_password()
+            }
+        };
+        Some(Credentials::new(username, password))
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsPaths {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let config = ServerConfig {
+        bind,
+        credentials,
+        topics: args.topics.clone(),
+        auto_create_topics: args.auto_create_topics,
+        data_dir: args.data_dir.clone(),
+        limits: Limits {
+            max_message_bytes: args.max_message_bytes,
+            max_body_bytes: args.max_body_bytes,
+            max_timeout: Duration::from_millis(args.max_timeout_ms),
+            max_poll_records: args.max_poll_records,
+            max_poll_bytes: args.max_poll_bytes,
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_connections: args.max_connections,
+            ..Limits::default()
+        },
+        tls,
+        ..ServerConfig::default()
+    };
+    Ok((config, generated))
+}
+
+/// Runs `upkafka serve` until Ctrl-C or SIGTERM.
+///
+/// Prints `upkafka: listening on <URL>` to stderr once bound. When it generated the password
+/// it also prints the three `export UPSTASH_KAFKA_REST_…` lines: the one place a password is
+/// printed, on purpose, because nobody else knows it.
+///
+/// # Errors
+/// Bad arguments, a refused configuration, bind/TLS/storage failures.
+pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCliError> {
+    let (config, generated) = to_config(&args, &creds)?;
+    let creds = config.credentials.clone();
+    let server = Server::bind(config).await?;
+    let url = server.url();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "upkafka: listening on {url}");
+    match &creds {
+        Some(c) if generated => {
+            let _ = writeln!(
+                err,
+                "upkafka: generated credentials (set --username and UPSTASH_KAFKA_REST_PASSWORD or \
+                 --password-file to choose them):\n\
+                 export UPSTASH_KAFKA_REST_URL={url}\n\
+                 export UPSTASH_KAFKA_REST_USERNAME={}\n\
+                 export UPSTASH_KAFKA_REST_PASSWORD={}",
+                c.username,
+                c.password.expose()
+            );
+        }
+        Some(c) => {
+            let _ = writeln!(
+                err,
+                "upkafka: Basic auth required (username `{}`)",
+                c.username
+            );
+        }
+        None => {
+            let _ = writeln!(err, "upkafka: authentication disabled (--no-auth)");
+        }
+    }
+    drop(err);
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn args_map_to_config() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--topic",
+            "a",
+            "--topic",
+            "b:3",
+            "--max-timeout-ms",
+            "500",
+        ])
+        .unwrap();
+        let creds = ServeCredentials {
+            username: Some("u".into()),
+            password: Some(Password::new("p")),
+        };
+        let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
+        assert!(!generated);
+        // --no-auth wins over credentials (which may come from the environment).
+        assert!(cfg.credentials.is_none());
+        assert_eq!(
+            cfg.topics,
+            vec![TopicSpec::new("a", 1), TopicSpec::new("b", 3)]
+        );
+        assert_eq!(cfg.limits.max_timeout, Duration::from_millis(500));
+        assert!(Cli::try_parse_from(["x", "--topic", "a/b"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn given_credentials_are_used_and_missing_ones_generated() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        let creds = ServeCredentials {
+            username: Some("me".into()),
+            password: Some(Password::new("hunter2")),
+        };
+        let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
+        assert!(!generated);
+        let c = cfg.credentials.unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("me", "hunter2")
+        );
+        let (cfg, generated) = to_config(&cli.serve, &ServeCredentials::default()).unwrap();
+        assert!(generated);
+        let c = cfg.credentials.unwrap();
+        assert_eq!(c.username, "upkafka");
+        assert!(c.password.expose().len() >= 32);
+    }
+}

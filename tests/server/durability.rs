@@ -1,0 +1,324 @@
+//! Durability: acknowledged messages survive `kill -9`; state survives a restart.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use upkafka::server::{ServerConfig, TopicSpec};
+
+use crate::common::{JsonBody, JsonResponse, TestServer, client};
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+/// Starts `upkafka serve` on a free port and waits for its "listening on" line.
+fn start_binary(dir: &std::path::Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+        .args([
+            "serve",
+            "--no-auth",
+            "--bind",
+            "127.0.0.1:0",
+            "--topic",
+            "d:2",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+        .env_remove("UPSTASH_KAFKA_REST_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning upkafka serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("upkafka: listening on ") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server printed its URL");
+    Proc { child, url }
+}
+
+async fn fetch_all(client: &reqwest::Client, url: &str, partition: i32) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let body = json!({"topic": "d", "partition": partition, "offset": out.len(), "timeout": 0});
+        let resp = client
+            .post(format!("{url}/fetch"))
+            .json_body(&body)
+            .send()
+            .await
+            .expect("fetch");
+        assert!(
+            resp.status().is_success(),
+            "fetch failed: {}",
+            resp.status()
+        );
+        let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = client();
+    let mut proc = start_binary(dir.path());
+    // value → (partition, offset) of every acknowledged message.
+    let acked: Arc<Mutex<BTreeMap<String, (i64, i64)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let client = client.clone();
+        let url = proc.url.clone();
+        let acked = Arc::clone(&acked);
+        tasks.push(tokio::spawn(async move {
+            for b in 0.. {
+                let batch: Vec<Value> = (0..25)
+                    .map(|i| json!({"topic": "d", "value": format!("w{w}-b{b}-{i}"), "key": format!("w{w}")}))
+                    .collect();
+                let Ok(resp) = client.post(format!("{url}/produce")).json_body(&json!(batch.clone())).send().await else {
+                    return;
+                };
+                if !resp.status().is_success() {
+                    return;
+                }
+                let Ok(meta) = resp.json_value::<Vec<Value>>().await else { return };
+                let mut a = acked.lock().expect("lock");
+                for (rec, m) in batch.iter().zip(meta) {
+                    a.insert(
+                        rec["value"].as_str().unwrap_or_default().to_owned(),
+                        (m["partition"].as_i64().unwrap_or(-1), m["offset"].as_i64().unwrap_or(-1)),
+                    );
+                }
+            }
+        }));
+    }
+    // Let producers run until a good number of batches is acknowledged, then SIGKILL.
+    let started = Instant::now();
+    while acked.lock().expect("lock").len() < 2_000 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proc.child.kill().expect("kill -9");
+    let _ = proc.child.wait();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 100,
+        "too few acknowledged messages to test: {}",
+        acked.len()
+    );
+
+    let mut proc = start_binary(dir.path());
+    let mut by_value: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for p in 0..2 {
+        let msgs = fetch_all(&client, &proc.url, p).await;
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(
+                m["offset"], i as i64,
+                "offsets are contiguous from 0 in partition {p}"
+            );
+            by_value.insert(
+                m["value"].as_str().unwrap_or_default().to_owned(),
+                (p as i64, i as i64),
+            );
+        }
+        // Each producer's messages keep their order within the partition.
+        let mut last: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for m in &msgs {
+            let v = m["value"].as_str().unwrap_or_default();
+            let mut parts = v.split('-');
+            let (w, b, i) = (parts.next(), parts.next(), parts.next());
+            let b: i64 = b
+                .and_then(|b| b.trim_start_matches('b').parse().ok())
+                .unwrap_or(-1);
+            let i: i64 = i.and_then(|i| i.parse().ok()).unwrap_or(-1);
+            let w = w.unwrap_or_default().to_owned();
+            if let Some(prev) = last.get(&w) {
+                assert!(*prev < (b, i), "order of {w}: {prev:?} then {:?}", (b, i));
+            }
+            last.insert(w, (b, i));
+        }
+    }
+    for (value, at) in &acked {
+        assert_eq!(
+            by_value.get(value),
+            Some(at),
+            "acknowledged {value} must be back at {at:?}"
+        );
+    }
+    // The log accepts writes after recovery, continuing the offsets.
+    let resp = client
+        .post(format!("{}/produce/d", proc.url))
+        .json_body(&json!({"value": "after", "partition": 0}))
+        .send()
+        .await
+        .expect("produce after restart");
+    let meta: Vec<Value> = resp.json_value().await.expect("JSON");
+    let end0 = by_value.values().filter(|(p, _)| *p == 0).count() as i64;
+    assert_eq!(meta[0]["offset"], end0);
+    proc.child.kill().expect("kill");
+    let _ = proc.child.wait();
+}
+
+#[tokio::test]
+async fn topics_messages_and_commits_survive_a_graceful_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = || ServerConfig {
+        topics: vec![TopicSpec::new("a", 2)],
+        auto_create_topics: true,
+        data_dir: Some(dir.path().to_owned()),
+        ..ServerConfig::default()
+    };
+    let client = client();
+    let server = TestServer::start(cfg()).await;
+    let ok = |r: reqwest::Response| {
+        assert!(r.status().is_success(), "{}", r.status());
+        r
+    };
+    ok(client.post(server.at("/produce")).json_body(&json!([{"topic": "a", "partition": 1, "value": "x", "key": "k", "headers": [{"key": "h", "value": "v"}]}, {"topic": "auto", "value": "y"}])).send().await.expect("produce"));
+    ok(client
+        .post(server.at("/consume/g/i"))
+        .json_body(&json!({"topic": "a", "timeout": 0}))
+        .send()
+        .await
+        .expect("consume"));
+    ok(client
+        .post(server.at("/commit/g/i"))
+        .json_body(&json!({"topic": "a", "partition": 1, "offset": 1}))
+        .send()
+        .await
+        .expect("commit"));
+    server.stop().await;
+
+    let server = TestServer::start(ServerConfig {
+        topics: vec![TopicSpec::new("a", 5)],
+        ..cfg()
+    })
+    .await;
+    let topics: Value = ok(client
+        .get(server.at("/topics"))
+        .send()
+        .await
+        .expect("topics"))
+    .json_value()
+    .await
+    .expect("JSON");
+    assert_eq!(
+        topics,
+        json!({"a": 2, "auto": 1}),
+        "existing partition counts win"
+    );
+    let msgs: Value = ok(client
+        .post(server.at("/fetch"))
+        .json_body(&json!({"topic": "a", "partition": 1, "offset": 0, "timeout": 0}))
+        .send()
+        .await
+        .expect("fetch"))
+    .json_value()
+    .await
+    .expect("JSON");
+    assert_eq!(msgs[0]["value"], "x");
+    assert_eq!(msgs[0]["key"], "k");
+    assert_eq!(msgs[0]["headers"], json!([{"key": "h", "value": "v"}]));
+    // The instance is gone after a restart, but the group's commit is not.
+    ok(client
+        .post(server.at("/consume/g/i"))
+        .json_body(&json!({"topic": "a", "timeout": 0}))
+        .send()
+        .await
+        .expect("consume"));
+    let committed: Value = ok(client
+        .post(server.at("/committed/g/i"))
+        .json_body(&json!({"topic": "a", "partition": 1}))
+        .send()
+        .await
+        .expect("committed"))
+    .json_value()
+    .await
+    .expect("JSON");
+    assert_eq!(
+        committed,
+        json!([{"topic": "a", "partition": 1, "offset": 1}])
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_auth_on_a_public_address_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+        .args(["serve", "--no-auth", "--bind", "0.0.0.0:0"])
+        .output()
+        .expect("running upkafka");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+}
+
+#[tokio::test]
+async fn generated_credentials_are_printed_and_required() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--topic", "t"])
+        .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+        .env_remove("UPSTASH_KAFKA_REST_PASSWORD")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for line in lines.by_ref() {
+        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            env.insert(k.to_owned(), v.to_owned());
+        }
+        if env.len() == 3 {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = env.get("UPSTASH_KAFKA_REST_URL").expect("URL line").clone();
+    let user = env
+        .get("UPSTASH_KAFKA_REST_USERNAME")
+        .expect("username line")
+        .clone();
+    let pass = env
+        .get("UPSTASH_KAFKA_REST_PASSWORD")
+        .expect("password line")
+        .clone();
+    assert!(pass.len() >= 20, "a strong generated password");
+    let client = client();
+    let denied = client
+        .get(format!("{url}/topics"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(denied.status().as_u16(), 401);
+    let allowed = client
+        .get(format!("{url}/topics"))
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(allowed.status().as_u16(), 200);
+    child.kill().expect("kill");
+    let _ = child.wait();
+}

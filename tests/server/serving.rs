@@ -1,0 +1,234 @@
+//! Serving concerns: TLS, graceful shutdown (in-process and on SIGTERM), slow clients.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use upkafka::server::{Limits, ServerConfig, TlsPaths, TopicSpec};
+
+use crate::common::{JsonBody, JsonResponse, TestServer, client, install_crypto};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+#[tokio::test]
+async fn serves_https_with_rustls() {
+    let server = TestServer::start(ServerConfig {
+        topics: vec![TopicSpec::new("t", 2)],
+        tls: Some(TlsPaths {
+            cert: fixture("cert.pem"),
+            key: fixture("key.pem"),
+        }),
+        ..ServerConfig::default()
+    })
+    .await;
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    install_crypto();
+    let pem = std::fs::read(fixture("cert.pem")).expect("cert");
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+        .build()
+        .expect("client");
+    let topics: Value = https
+        .get(server.at("/topics"))
+        .send()
+        .await
+        .expect("https request")
+        .json_value()
+        .await
+        .expect("JSON");
+    assert_eq!(topics, json!({"t": 2}));
+    // Plain HTTP to the TLS port does not get an answer.
+    let plain = client()
+        .get(format!("http://{}/topics", server.addr))
+        .send()
+        .await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let server = TestServer::with_topics(&[("t", 1)]).await;
+    let client = client();
+    let url = server.at("/fetch");
+    let poll = tokio::spawn(async move {
+        let started = Instant::now();
+        let resp = client
+            .post(url)
+            .json_body(&json!({"topic": "t", "partition": 0, "offset": 0, "timeout": 1500}))
+            .send()
+            .await
+            .expect("in-flight request completes");
+        (resp.status().as_u16(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop().await;
+    let (status, took) = poll.await.expect("task");
+    assert_eq!(status, 200);
+    assert!(
+        took >= Duration::from_millis(1400),
+        "the long-poll ran to its timeout: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_by_the_header_read_timeout() {
+    let server = TestServer::start(ServerConfig {
+        limits: Limits {
+            header_read_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server must close a connection stuck in its headers"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "not before the timeout: {took:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spawn = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
+            .args([
+                "serve",
+                "--no-auth",
+                "--bind",
+                "127.0.0.1:0",
+                "--topic",
+                "t",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        let url = lines
+            .by_ref()
+            .find_map(|l| l.strip_prefix("upkafka: listening on ").map(str::to_owned))
+            .expect("listening line");
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, url)
+    };
+    let client = client();
+    let (mut child, url) = spawn();
+    let resp = client
+        .post(format!("{url}/produce/t"))
+        .json_body(&json!([{"value": "one"}, {"value": "two"}]))
+        .send()
+        .await
+        .expect("produce");
+    assert!(resp.status().is_success());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    let (mut child, url) = spawn();
+    let msgs: Vec<Value> = client
+        .post(format!("{url}/fetch"))
+        .json_body(&json!({"topic": "t", "partition": 0, "offset": 0, "timeout": 0}))
+        .send()
+        .await
+        .expect("fetch")
+        .json_value()
+        .await
+        .expect("JSON");
+    let values: Vec<&str> = msgs.iter().filter_map(|m| m["value"].as_str()).collect();
+    assert_eq!(values, vec!["one", "two"]);
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed() {
+    let server = TestServer::start(ServerConfig {
+        limits: Limits {
+            max_connections: 2,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let request = b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf)
+            .await
+            .expect("an answer within the limit");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    // A third connection is accepted by the OS but closed by the server without an answer.
+    let mut third = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let _ = third.write_all(request).await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed: {read:?} {buf:?}"
+    );
+    // Closing one frees a slot.
+    held.pop();
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let Ok(resp) = client().get(server.at("/topics")).send().await else {
+            continue;
+        };
+        if resp.status().is_success() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "a slot frees up when a connection closes");
+}

@@ -1,0 +1,169 @@
+//! `Api`: requests through `router(state).oneshot(..)`, answers as `(status, JSON)`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use serde_json::Value;
+use tower::ServiceExt;
+use upkafka::server::{
+    AppState, Credentials, EmbeddedBackend, ServerConfig, TopicSpec, embedded_options, router,
+};
+
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+    auth: Option<String>,
+}
+
+pub fn basic(user: &str, pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+pub fn config(topics: &[(&str, i32)]) -> ServerConfig {
+    ServerConfig {
+        topics: topics.iter().map(|(n, p)| TopicSpec::new(*n, *p)).collect(),
+        housekeeping_interval: Duration::from_millis(20),
+        ..ServerConfig::default()
+    }
+}
+
+impl Api {
+    pub async fn new(config: ServerConfig) -> Self {
+        let auth = config
+            .credentials
+            .as_ref()
+            .map(|c: &Credentials| basic(&c.username, c.password.expose()));
+        let backend = EmbeddedBackend::open(embedded_options(&config))
+            .await
+            .expect("opening the backend");
+        let state = AppState::new(Arc::new(backend), &config);
+        Self {
+            router: router(state),
+            auth,
+        }
+    }
+
+    pub async fn topics(topics: &[(&str, i32)]) -> Self {
+        Self::new(config(topics)).await
+    }
+
+    /// Sends a request; `body` is sent as-is (use "" for none). Returns status and JSON body
+    /// (panics when the body is not JSON: every answer must be).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(a) = &self.auth {
+            req = req.header("authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Body::from(body.to_owned()))
+            .expect("building the request");
+        self.raw(req).await
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("reading the body");
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&bytes),
+                method = "request",
+                path = "?"
+            )
+        });
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/json"),
+            "content type of {value}"
+        );
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send("GET", path, "", &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send("POST", path, &body.to_string(), &[]).await
+    }
+
+    /// POST that must succeed; returns the JSON.
+    pub async fn ok(&self, path: &str, body: &Value) -> Value {
+        let (s, v) = self.post(path, body).await;
+        assert_eq!(s, StatusCode::OK, "POST {path} {body}: {v}");
+        v
+    }
+
+    pub async fn consume(
+        &self,
+        group: &str,
+        instance: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Vec<Value> {
+        let (s, v) = self
+            .send(
+                "POST",
+                &format!("/consume/{group}/{instance}"),
+                &body.to_string(),
+                headers,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "consume {group}/{instance}: {v}");
+        v.as_array().cloned().expect("consume answers an array")
+    }
+}
+
+/// Asserts an error answer: the status and a `{error, status}` body with the same status.
+pub fn assert_error(got: &(StatusCode, Value), status: u16, contains: &str) {
+    let (s, v) = got;
+    assert_eq!(s.as_u16(), status, "status of {v}");
+    assert_eq!(v["status"], status, "body status of {v}");
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error text in {v}"));
+    assert!(
+        msg.to_lowercase().contains(&contains.to_lowercase()),
+        "error {msg:?} should mention {contains:?}"
+    );
+    assert_eq!(
+        v.as_object().map(|o| o.len()),
+        Some(2),
+        "only error and status: {v}"
+    );
+}
+
+pub fn values(msgs: &[Value]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+pub fn offsets(msgs: &[Value]) -> Vec<i64> {
+    msgs.iter()
+        .map(|m| m["offset"].as_i64().unwrap_or(-99))
+        .collect()
+}
