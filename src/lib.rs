@@ -15,5 +15,6 @@
 pub mod cli;
 pub mod protocol;
 pub mod rest;
+pub mod secret;
 pub mod sensor;
 pub mod server;

@@ -192,6 +192,8 @@ pub enum Command {
     Sensor(SensorCommand),
     /// Serve the Upstash Kafka REST API on an embedded durable log (no Kafka needed).
     Serve(super::serve::ServeArgs),
+    /// Run the tutorial's sensor scenario end to end on an embedded server: no setup, no network.
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -199,7 +201,10 @@ pub enum Command {
 impl Command {
     /// True for subcommands that talk to a server (and so need `--url`).
     pub fn needs_server(&self) -> bool {
-        !matches!(self, Command::Completions(_) | Command::Serve(_))
+        !matches!(
+            self,
+            Command::Completions(_) | Command::Serve(_) | Command::Demo(_)
+        )
     }
 }
 
@@ -1036,11 +1041,11 @@ pub struct SensorProduceArgs {
     pub count: Option<u64>,
 
     /// Partition for pressure readings.
-    #[arg(long, value_name = "PARTITION", default_value_t = 1)]
+    #[arg(long, value_name = "PARTITION", default_value_t = crate::sensor::Routing::default().pressure)]
     pub pressure_partition: i32,
 
     /// Partition for temperature readings.
-    #[arg(long, value_name = "PARTITION", default_value_t = 2)]
+    #[arg(long, value_name = "PARTITION", default_value_t = crate::sensor::Routing::default().temperature)]
     pub temperature_partition: i32,
 
     /// Seed for reproducible readings.
@@ -1068,11 +1073,11 @@ pub struct SensorMonitorArgs {
     pub from: StartFrom,
 
     /// OK range of pressure readings, bounds inclusive.
-    #[arg(long, value_name = "LOW..=HIGH", default_value = "10..=50")]
+    #[arg(long, value_name = "LOW..=HIGH", default_value_t = RangeArg(crate::sensor::Ranges::default().pressure))]
     pub pressure_range: RangeArg,
 
     /// OK range of temperature readings, bounds inclusive.
-    #[arg(long, value_name = "LOW..=HIGH", default_value = "20..=80")]
+    #[arg(long, value_name = "LOW..=HIGH", default_value_t = RangeArg(crate::sensor::Ranges::default().temperature))]
     pub temperature_range: RangeArg,
 
     /// Also publish every ERROR reading to this topic.
@@ -1100,10 +1105,55 @@ pub struct SensorMonitorArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeArg(pub std::ops::RangeInclusive<i64>);
 
+impl fmt::Display for RangeArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.0.start(), self.0.end())
+    }
+}
+
 impl FromStr for RangeArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         crate::sensor::Ranges::parse_range(s).map(RangeArg)
     }
+}
+
+/// `upkafka demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka demo                          # 30 readings, one every 200 ms
+  upkafka demo --count 100 --interval 50ms
+  upkafka demo --keep-serving           # then point the CLI, curl or @upstash/kafka at it
+
+The demo starts the embedded server on a free loopback port with a 3-partition topic, runs the
+tutorial's sensor (pressure readings to partition 1, temperature to partition 2) and its
+monitor side by side, prints the classified stream, the consumer groups view (the tutorial's
+GET /consumers) and a summary per measure. ERROR readings are also republished to a second
+topic, as in the tutorial's follow-up. Nothing leaves this machine.")]
+pub struct DemoArgs {
+    /// Readings to produce (and to wait for on the monitor side).
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 30)]
+    pub count: u64,
+
+    /// Pause between readings.
+    #[arg(long, value_name = "DURATION", default_value = "200ms")]
+    pub interval: HumanDuration,
+
+    /// Seed for reproducible readings (default: random).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+
+    /// Topic for the readings.
+    #[arg(long, value_name = "TOPIC", default_value = "sensor")]
+    pub topic: String,
+
+    /// Topic that receives the ERROR readings.
+    #[arg(long, value_name = "TOPIC", default_value = "sensor-errors")]
+    pub errors_topic: String,
+
+    /// Keep the server running after the demo (until Ctrl-C) and print how to connect to it.
+    #[arg(long)]
+    pub keep_serving: bool,
 }

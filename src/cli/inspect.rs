@@ -132,30 +132,7 @@ pub async fn run(cmd: InspectCommand, ctx: &mut Ctx) -> Result<ExitCode, CliErro
                 .collect();
             ctx.out.table(&rows).map_err(stdout_err)?;
         }
-        InspectCommand::Consumers => {
-            let mut rows = Vec::new();
-            for g in ctx.client.consumers().await? {
-                for i in g.instances {
-                    if i.topics.is_empty() {
-                        rows.push(ConsumerRow {
-                            group: g.name.clone(),
-                            instance: i.name.clone(),
-                            topic: None,
-                            partitions: vec![],
-                        });
-                    }
-                    for t in i.topics {
-                        rows.push(ConsumerRow {
-                            group: g.name.clone(),
-                            instance: i.name.clone(),
-                            topic: Some(t.topic),
-                            partitions: t.partitions,
-                        });
-                    }
-                }
-            }
-            ctx.out.table(&rows).map_err(stdout_err)?;
-        }
+        InspectCommand::Consumers => print_consumers(ctx).await?,
         InspectCommand::Offsets { topic, at } => {
             let tps = expand(
                 &ctx.client,
@@ -241,6 +218,33 @@ pub async fn run(cmd: InspectCommand, ctx: &mut Ctx) -> Result<ExitCode, CliErro
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the `/consumers` view (the tutorial's Postman call): one row per group, instance and
+/// topic with the assigned partitions.
+pub(crate) async fn print_consumers(ctx: &mut Ctx) -> Result<(), CliError> {
+    let mut rows = Vec::new();
+    for g in ctx.client.consumers().await? {
+        for i in g.instances {
+            if i.topics.is_empty() {
+                rows.push(ConsumerRow {
+                    group: g.name.clone(),
+                    instance: i.name.clone(),
+                    topic: None,
+                    partitions: vec![],
+                });
+            }
+            for t in i.topics {
+                rows.push(ConsumerRow {
+                    group: g.name.clone(),
+                    instance: i.name.clone(),
+                    topic: Some(t.topic),
+                    partitions: t.partitions,
+                });
+            }
+        }
+    }
+    ctx.out.table(&rows).map_err(stdout_err)
 }
 
 /// The topics assigned to an instance according to `/consumers`.

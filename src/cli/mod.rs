@@ -7,6 +7,7 @@
 pub mod args;
 mod completions;
 mod consume;
+mod demo;
 pub mod exit;
 mod fetch;
 mod group;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if !command.needs_server() {
         return match command {
             Command::Completions(a) => completions::run(a, &mut out),
+            Command::Demo(a) => demo::run(a, &global, out).await,
             Command::Serve(a) => {
                 let creds = serve::ServeCredentials {
                     username: global.username.clone().filter(|u| !u.is_empty()),
@@ -70,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Inspect(a) => inspect::run(a, &mut ctx).await,
         Command::Sensor(a) => sensor::run(a, &mut ctx).await,
         Command::Completions(a) => completions::run(a, &mut ctx.out),
-        Command::Serve(_) => Err(CliError::Usage(
+        Command::Serve(_) | Command::Demo(_) => Err(CliError::Usage(
             "`serve` runs without a server connection".to_owned(),
         )),
     }

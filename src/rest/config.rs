@@ -8,6 +8,7 @@ use url::Url;
 
 use super::error::{Error, Result};
 use super::retry::RetryPolicy;
+pub use crate::secret::Password;
 
 /// Variable holding the REST endpoint URL.
 pub const ENV_URL: &str = "UPSTASH_KAFKA_REST_URL";
@@ -15,46 +16,6 @@ pub const ENV_URL: &str = "UPSTASH_KAFKA_REST_URL";
 pub const ENV_USERNAME: &str = "UPSTASH_KAFKA_REST_USERNAME";
 /// Variable holding the Basic-auth password.
 pub const ENV_PASSWORD: &str = "UPSTASH_KAFKA_REST_PASSWORD";
-
-/// A password that never shows itself: `Debug` prints `Password(<redacted>)` and there is no
-/// `Display`, so it cannot end up in a log line or an error message by accident.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for building the `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when no password was given.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
-
-impl From<&str> for Password {
-    fn from(s: &str) -> Self {
-        Self::new(s)
-    }
-}
-
-impl From<String> for Password {
-    fn from(s: String) -> Self {
-        Self::new(s)
-    }
-}
 
 /// Everything a [`Client`](super::Client) needs. Setters consume and return `Self`; each
 /// documents its default.

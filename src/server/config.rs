@@ -8,28 +8,7 @@ use std::time::Duration;
 
 use crate::protocol::validate_topic_name;
 
-/// A password that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    /// Wraps a password.
-    pub fn new(p: impl Into<String>) -> Self {
-        Self(p.into())
-    }
-
-    /// The secret itself; call only where it is really needed (auth check, the one-time
-    /// print of a generated password).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
+pub use crate::secret::Password;
 
 /// Basic-auth credentials clients must send.
 #[derive(Clone, PartialEq, Eq)]

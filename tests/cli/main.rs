@@ -1,6 +1,9 @@
 //! Binary tests of the `upkafka` CLI against wiremock: the requests sent, the output printed
 //! (text and JSON) and the exit codes. One test binary, one module per subcommand.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod consume;
 mod errors;
 mod fetch;
@@ -8,4 +11,5 @@ mod group;
 mod help;
 mod inspect;
 mod produce;
+mod sensor;
 mod util;
