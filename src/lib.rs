@@ -1,10 +1,4 @@
-//! upkafka: the Upstash Kafka REST API as a typed async Rust client, a CLI, and a server.
-//!
-//! - [`protocol`]: the wire types, one model for both sides.
-//! - [`rest`]: the async client.
-//! - [`server`]: `upkafka serve`, the API on an embedded durable log.
-//! - [`cli`]: the `upkafka` command line.
-//! - [`sensor`]: the tutorial's sensor scenario.
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,
