@@ -66,7 +66,7 @@ async fn consume_loop(
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut written: u64 = 0;
-    let mut failed_polls = 0u32;
+    let mut failures = PollFailures::default();
     loop {
         if args.count.is_some_and(|c| written >= c) {
             break;
@@ -81,22 +81,16 @@ async fn consume_loop(
         };
         let messages = match polled {
             Ok(m) => {
-                failed_polls = 0;
+                failures.reset();
                 m
             }
-            Err(e) if recoverable(&e) && failed_polls + 1 < MAX_FAILED_POLLS => {
-                failed_polls += 1;
+            Err(e) if failures.retry_after(&e, &ctx.out).await => {
                 // The answer may have been lost after the server moved the instance on:
                 // recreate it so it resumes at the committed offsets.
-                ctx.out.warn(&format!(
-                    "poll failed ({e}); recreating the consumer instance to resume at the \
-                     committed offsets"
-                ));
                 let _ = ctx
                     .client
                     .remove_consumer_instance(&opts.group, &opts.instance)
                     .await;
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(failed_polls))).await;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -128,8 +122,37 @@ async fn consume_loop(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Counts failed polls in a row and decides whether to try again.
+#[derive(Debug, Default)]
+pub(crate) struct PollFailures {
+    in_a_row: u32,
+}
+
+impl PollFailures {
+    /// A poll succeeded.
+    pub(crate) fn reset(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    /// After a failed poll: when the failure is one that recreating the consumer instance can
+    /// get past and not too many came in a row, warns, backs off and returns `true` (the caller
+    /// then recreates the instance so it resumes at the committed offsets); else `false`.
+    pub(crate) async fn retry_after(&mut self, e: &rest::Error, out: &super::Output) -> bool {
+        if !recoverable(e) || self.in_a_row + 1 >= MAX_FAILED_POLLS {
+            return false;
+        }
+        self.in_a_row += 1;
+        out.warn(&format!(
+            "poll failed ({e}); recreating the consumer instance to resume at the committed \
+             offsets"
+        ));
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(self.in_a_row))).await;
+        true
+    }
+}
+
 /// Transport trouble that recreating the instance can get past.
-pub(crate) fn recoverable(e: &rest::Error) -> bool {
+fn recoverable(e: &rest::Error) -> bool {
     matches!(
         e.kind(),
         rest::ErrorKind::Transport | rest::ErrorKind::Timeout

@@ -3,13 +3,10 @@
 use std::process::ExitCode;
 
 use super::args::{OutputFormat, SensorCommand, SensorMonitorArgs, SensorProduceArgs, StartFrom};
-use super::consume::recoverable;
+use super::consume::PollFailures;
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
 use crate::protocol::AutoOffsetReset;
 use crate::sensor::{self, Monitor, MonitorOptions, ProducerOptions, Ranges, Routing, Summary};
-
-/// Failed polls in a row before the monitor gives up.
-const MAX_FAILED_POLLS: u32 = 5;
 
 /// Runs `upkafka sensor …`.
 ///
@@ -132,21 +129,15 @@ pub(crate) async fn monitor_loop(
 ) -> Result<(), CliError> {
     let colour = !json && ctx.out.colour();
     let mut seen: u64 = 0;
-    let mut failed = 0u32;
+    let mut failures = PollFailures::default();
     while stop.count.is_none_or(|c| seen < c) {
         let batch = match mon.poll().await {
             Ok(b) => {
-                failed = 0;
+                failures.reset();
                 b
             }
-            Err(e) if recoverable(&e) && failed + 1 < MAX_FAILED_POLLS => {
-                failed += 1;
-                ctx.out.warn(&format!(
-                    "poll failed ({e}); recreating the consumer instance to resume at the \
-                     committed offsets"
-                ));
+            Err(e) if failures.retry_after(&e, &ctx.out).await => {
                 mon.restart().await;
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(failed))).await;
                 continue;
             }
             Err(e) => return Err(e.into()),

@@ -297,8 +297,9 @@ impl EmbeddedBackend {
     }
 }
 
-impl Drop for EmbeddedBackend {
-    fn drop(&mut self) {
+impl EmbeddedBackend {
+    /// Stops the background housekeeping task (auto-commit, expiry), if it still runs.
+    fn stop_housekeeping(&self) {
         if let Some(t) = self
             .housekeeping
             .lock()
@@ -307,6 +308,12 @@ impl Drop for EmbeddedBackend {
         {
             t.abort();
         }
+    }
+}
+
+impl Drop for EmbeddedBackend {
+    fn drop(&mut self) {
+        self.stop_housekeeping();
     }
 }
 
@@ -486,14 +493,7 @@ impl Backend for EmbeddedBackend {
 
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         Box::pin(async move {
-            if let Some(t) = self
-                .housekeeping
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
-                t.abort();
-            }
+            self.stop_housekeeping();
             self.inner.persist_offsets().await?;
             self.inner.log.close().await
         })

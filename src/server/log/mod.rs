@@ -281,6 +281,31 @@ pub struct Log {
     segment_bytes: u64,
     writer: Option<writer::Writer>,
     create_lock: Mutex<()>,
+    /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
+    /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
+    _dir_lock: Option<fs::File>,
+}
+
+/// Takes the exclusive lock on `<dir>/LOCK`, released when the returned file is closed
+/// (also when the process dies, so a `kill -9` leaves no stale lock).
+fn lock_data_dir(dir: &Path) -> Result<fs::File, BackendError> {
+    let path = dir.join("LOCK");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BackendError::Io(format!("opening {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(BackendError::Io(format!(
+            "data directory {} is in use by another upkafka server",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(BackendError::Io(format!("locking {}: {e}", path.display())))
+        }
+    }
 }
 
 impl Log {
@@ -288,12 +313,14 @@ impl Log {
     /// partition found in `topics.json`.
     pub fn open(options: &LogOptions) -> Result<Self, BackendError> {
         let mut topics = HashMap::new();
+        let mut dir_lock = None;
         let writer = match &options.data_dir {
             None => None,
             Some(dir) => {
                 fs::create_dir_all(dir.join("topics")).map_err(|e| {
                     BackendError::Io(format!("creating data dir {}: {e}", dir.display()))
                 })?;
+                dir_lock = Some(lock_data_dir(dir)?);
                 for (name, count) in meta::read_topics(dir)? {
                     validate_topic_name(&name).map_err(|e| {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
@@ -310,6 +337,7 @@ impl Log {
             segment_bytes: options.segment_bytes,
             writer,
             create_lock: Mutex::new(()),
+            _dir_lock: dir_lock,
         })
     }
 

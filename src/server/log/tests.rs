@@ -231,6 +231,23 @@ async fn memory_reads_respect_record_and_byte_limits() {
 }
 
 #[test]
+fn a_data_dir_in_use_is_refused_until_its_log_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = durable(dir.path(), 1 << 20);
+    let err = Log::open(&LogOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        segment_bytes: 1 << 20,
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("in use by another upkafka server"),
+        "{err}"
+    );
+    drop(first);
+    durable(dir.path(), 1 << 20);
+}
+
+#[test]
 fn topic_names_that_escape_the_data_dir_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
