@@ -278,10 +278,8 @@ impl EmbeddedBackend {
                 ticker.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 let changed = inner.groups().tick(Instant::now(), &inner.log);
-                if changed {
-                    if let Err(e) = inner.persist_offsets().await {
-                        tracing::error!(error = %e, "persisting committed offsets failed");
-                    }
+                if changed && let Err(e) = inner.persist_offsets().await {
+                    tracing::error!(error = %e, "persisting committed offsets failed");
                 }
             }
         });

@@ -40,10 +40,10 @@ fn start_binary(dir: &std::path::Path) -> Proc {
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("upkafka: listening on ") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.trim().to_owned());
-                }
+            if let Some(url) = line.strip_prefix("upkafka: listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
             }
         }
     });
