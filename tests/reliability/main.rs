@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod consume_kill;
 mod produce_faults;
 mod proxy;
 mod util;
