@@ -8,6 +8,7 @@
 mod common;
 
 mod consume_kill;
+mod crash;
 mod produce_faults;
 mod proxy;
 mod util;
