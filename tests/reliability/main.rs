@@ -12,4 +12,5 @@ mod crash;
 mod malformed;
 mod produce_faults;
 mod proxy;
+mod secrets;
 mod util;
