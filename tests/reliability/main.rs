@@ -13,4 +13,5 @@ mod malformed;
 mod produce_faults;
 mod proxy;
 mod secrets;
+mod tls;
 mod util;
