@@ -13,5 +13,6 @@ mod malformed;
 mod produce_faults;
 mod proxy;
 mod secrets;
+mod stress;
 mod tls;
 mod util;
