@@ -130,53 +130,95 @@ async fn every_line_is_stored_through_every_kind_of_fault() {
     );
 }
 
-/// The server is reachable for three batches, then answers 503 for good. The command exits
-/// non-zero and names exactly the lines it could not deliver; the stored lines are exactly the
-/// acknowledged ones.
+/// Line numbers named in a produce error: `<stdin>:A-B (…)` and `<stdin>:A (…)` spans.
+fn named_lines(stderr: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in stderr.split("<stdin>:").skip(1) {
+        let span = part.split_whitespace().next().unwrap_or_default();
+        let (a, b) = span.split_once('-').unwrap_or((span, span));
+        let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) else {
+            continue;
+        };
+        out.extend(a..=b);
+    }
+    out
+}
+
+/// The server is reachable for three batches, then every request fails for good: refused
+/// (503, nothing stored) or with its answer lost after the server stored it (reset). Either
+/// way the command exits 1 and accounts for every input line: acknowledged (and stored
+/// exactly once), named as not acknowledged (stored or not), or after the last named line
+/// and never read (and not stored). Nothing is lost silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeliverable_lines_are_named_and_exit_non_zero() {
-    let server = server("pu", 1).await;
-    let proxy = Proxy::start(
-        server.addr,
-        Box::new(|i, _| {
-            if i < 3 {
-                Fault::Pass
+    for (label, fault) in [
+        ("http_503", Fault::Status(503)),
+        ("reset_after_forward", Fault::ResetAfter),
+    ] {
+        let topic = "pu";
+        let server = server(topic, 1).await;
+        let proxy = Proxy::start(
+            server.addr,
+            Box::new(move |i, _| if i < 3 { Fault::Pass } else { fault }),
+        )
+        .await;
+        let (values, input) = lines("pu", 100);
+        let out = run(
+            produce_cmd(
+                &proxy.url,
+                topic,
+                &["--retries", "2"],
+                &["--batch-size", "10"],
+            ),
+            input,
+            Duration::from_secs(30),
+        )
+        .await;
+        out.expect_code(1);
+        assert!(
+            out.stderr.contains("30 messages were acknowledged"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("not acknowledged (maybe not stored; resending may duplicate): <stdin>:31-40 (10 messages)"),
+            "{}",
+            out.stderr
+        );
+        let named = named_lines(&out.stderr);
+        let last_named = named.iter().copied().max().unwrap_or(0);
+        let (counts, _) = read_topic(&server, topic, 1).await;
+        let mut stored_unacked = 0;
+        for (i, v) in values.iter().enumerate() {
+            let line = i + 1;
+            let n = counts.get(v).copied().unwrap_or(0);
+            if line <= 30 {
+                assert_eq!(n, 1, "acknowledged line {line} stored once");
+            } else if named.contains(&line) {
+                stored_unacked += n;
             } else {
-                Fault::Status(503)
+                assert!(
+                    line > last_named,
+                    "line {line} neither acknowledged nor named: {}",
+                    out.stderr
+                );
+                assert_eq!(n, 0, "unread line {line} not stored");
             }
-        }),
-    )
-    .await;
-    let (values, input) = lines("pu", 100);
-    let out = run(
-        produce_cmd(
-            &proxy.url,
-            "pu",
-            &["--retries", "2"],
-            &["--batch-size", "10"],
-        ),
-        input,
-        Duration::from_secs(30),
-    )
-    .await;
-    println!("{}", out.stderr);
-    out.expect_code(1);
-    let (counts, _) = read_topic(&server, "pu", 1).await;
-    let stored: Vec<&String> = values.iter().filter(|v| counts.contains_key(*v)).collect();
-    assert_eq!(stored, values[..30].iter().collect::<Vec<_>>());
-    assert!(
-        out.stderr.contains("30 messages were acknowledged"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("<stdin>:31-40 (10 messages)"),
-        "{}",
-        out.stderr
-    );
-    let (requests, injected) = proxy.tally();
-    println!(
-        "FIGURES produce_faults::undeliverable: lines=100 requests={requests} injected={injected:?} \
-         stored=30 reported_not_delivered=31-40 then_unread=41-100 silent_loss=0"
-    );
+        }
+        if fault == Fault::ResetAfter {
+            assert!(
+                stored_unacked > 0,
+                "lost answers: the server stored what it could not acknowledge"
+            );
+        } else {
+            assert_eq!(stored_unacked, 0);
+        }
+        let (requests, injected) = proxy.tally();
+        println!(
+            "FIGURES produce_faults::undeliverable[{label}]: lines=100 requests={requests} injected={injected:?} \
+             acknowledged=30 named_not_acknowledged={} of_which_stored_anyway={stored_unacked} unread={} silent_loss=0",
+            named.len(),
+            100 - last_named
+        );
+    }
 }
