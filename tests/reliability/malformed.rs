@@ -356,6 +356,12 @@ async fn every_endpoint_answers_malformed_input_with_a_4xx_error_body() {
         ("POST", "/topics".into(), vec![], vec![]),
         (
             "POST",
+            "/consumers".into(),
+            br#"{"group":"g"}"#.to_vec(),
+            vec![],
+        ),
+        (
+            "POST",
             "/offsets/yesterday".into(),
             br#"{"topic":"t","partition":0}"#.to_vec(),
             vec![],
