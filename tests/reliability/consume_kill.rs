@@ -137,3 +137,79 @@ async fn a_killed_consumer_restarted_loses_nothing() {
          blocked on stdout) run2_printed={second} lost=0 duplicates={duplicates}"
     );
 }
+
+/// `upkafka consume` through the fault proxy: polls whose answer is lost after the server
+/// moved the instance on (reset, truncated body), refused polls (503), and commits whose
+/// answer is lost. Every message is printed at least once. A lost poll answer was never
+/// printed, and the CLI recreates the instance at the committed offsets to read it again;
+/// a lost commit answer is retried (commits are idempotent): neither prints anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_through_faults_prints_every_message() {
+    use crate::proxy::{Fault, Proxy};
+    const N: usize = 1000;
+    let server = TestServer::start(ServerConfig {
+        topics: vec![TopicSpec::new(TOPIC, PARTITIONS)],
+        limits: upkafka::server::Limits {
+            max_poll_records: 40,
+            ..upkafka::server::Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let values = produce_all(&server, N).await;
+    let counters = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let c = std::sync::Arc::clone(&counters);
+    let proxy = Proxy::start(
+        server.addr,
+        Box::new(move |_, line| {
+            let mut c = c.lock().expect("lock");
+            if line.starts_with("POST /consume/") {
+                c.0 += 1;
+                match c.0 % 8 {
+                    3 => Fault::ResetAfter,
+                    5 => Fault::Status(503),
+                    7 => Fault::TruncateAfter,
+                    _ => Fault::Pass,
+                }
+            } else if line.starts_with("POST /commit/") {
+                c.1 += 1;
+                if c.1 % 4 == 2 {
+                    Fault::ResetAfter
+                } else {
+                    Fault::Pass
+                }
+            } else {
+                Fault::Pass
+            }
+        }),
+    )
+    .await;
+    let mut cmd = upkafka();
+    cmd.args(["--url", &proxy.url, "--timeout", "2s", "consume", TOPIC])
+        .args(["-g", "cf-group", "-i", "cf", "--from", "earliest", "-e"])
+        .args(["--poll-timeout", "200ms"]);
+    let out = run(cmd, Vec::new(), Duration::from_secs(60)).await;
+    out.expect_code(0);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in out.stdout.lines() {
+        *counts.entry(l).or_insert(0) += 1;
+    }
+    let lost = values
+        .iter()
+        .filter(|v| !counts.contains_key(v.as_str()))
+        .count();
+    assert_eq!(lost, 0, "printed by no poll; stderr:\n{}", out.stderr);
+    assert_eq!(counts.len(), N);
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    let recreated = out
+        .stderr
+        .matches("recreating the consumer instance")
+        .count();
+    assert!(recreated > 0, "the script must fail some polls");
+    let (requests, injected) = proxy.tally();
+    println!(
+        "FIGURES consume_faults: messages={N} requests={requests} injected={injected:?} \
+         instance_recreated={recreated} printed={} lost=0 duplicates={duplicates}",
+        out.stdout.lines().count()
+    );
+}
