@@ -30,6 +30,18 @@ pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
     let style = ctx.out.message_style(args.json, args.format.clone());
     tracing::debug!(group = %opts.group, instance = %opts.instance, topics = ?opts.topics, "consuming");
 
+    // An instance of this name may be left over from a run that was killed (SIGKILL, crash)
+    // before it could remove it. Its position on the server may be past what that run wrote
+    // and committed; reusing it would skip those messages. Remove it so that this run resumes
+    // at the committed offsets (a 404 for "no such instance" is the usual answer).
+    if let Err(e) = ctx
+        .client
+        .remove_consumer_instance(&opts.group, &opts.instance)
+        .await
+    {
+        tracing::debug!(error = %e, "no leftover consumer instance removed");
+    }
+
     let result = consume_loop(&args, &opts, &style, ctx).await;
 
     // Whatever happened, remove the instance: its position may be past what was written and

@@ -296,7 +296,7 @@ pub async fn run(args: ProduceArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         let lost: Vec<String> = failures.iter().map(|(span, _)| span.to_string()).collect();
         let (_, first_err) = failures.remove(0);
         let mut context = format!(
-            "{ack_text}; not delivered: {}{unsent_text}",
+            "{ack_text}; not acknowledged (maybe not stored; resending may duplicate): {}{unsent_text}",
             lost.join(", ")
         );
         if let Some(Stop::BadLine(bad)) = &stop {

@@ -14,11 +14,20 @@ use super::error::ApiError;
 use super::routes::AppState;
 
 /// True when `user`/`pass` equal the expected credentials. Both parts are always compared
-/// (no early exit on the username), each in constant time for equal lengths.
+/// (no early exit on the username), in constant time: each side is hashed to a fixed-size
+/// SHA-256 digest first, because comparing the raw bytes (`subtle`'s slice `ct_eq`) returns
+/// early when the lengths differ, and so would tell an attacker the password's length.
 pub(crate) fn matches(expected: &Credentials, user: &[u8], pass: &[u8]) -> bool {
-    let u = expected.username.as_bytes().ct_eq(user);
-    let p = expected.password.expose().as_bytes().ct_eq(pass);
+    let u = digest(expected.username.as_bytes()).ct_eq(&digest(user));
+    let p = digest(expected.password.expose().as_bytes()).ct_eq(&digest(pass));
     (u & p).into()
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 /// Decodes `Authorization: Basic base64(user:pass)`.
@@ -94,6 +103,11 @@ mod tests {
         assert!(matches(&creds, &u, &p));
         assert!(!matches(&creds, b"user", b"pa:s"));
         assert!(!matches(&creds, b"usex", b"pa:ss"));
+        // Other lengths, shorter and longer, and empty parts.
+        assert!(!matches(&creds, b"user", b"pa:ssx"));
+        assert!(!matches(&creds, b"user", b""));
+        assert!(!matches(&creds, b"", b"pa:ss"));
+        assert!(!matches(&creds, b"users", b"pa:ss"));
         assert!(basic(b"Bearer abc").is_none());
         assert!(basic(b"Basic !!!").is_none());
         assert_eq!(

@@ -104,6 +104,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a client has to send its request headers (default 10 s; against slow clients).
     pub header_read_timeout: Duration,
+    /// Time a client has to send its whole request body once the headers are in (default
+    /// 30 s; against slow clients). Bodies are read before a request takes one of the
+    /// `max_concurrent_requests` slots; a body not complete in time gets 408.
+    pub body_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests (default 10 s).
     pub shutdown_grace: Duration,
 }
@@ -119,6 +123,7 @@ impl Default for Limits {
             max_concurrent_requests: 1024,
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
         }
     }

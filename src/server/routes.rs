@@ -418,6 +418,53 @@ async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
+/// Reads the whole request body, within `body_read_timeout` and `max_body_bytes`, before the
+/// request takes a concurrency slot: a client that sends its headers and then stalls or
+/// trickles its body gets 408 and cannot hold a slot that other requests need.
+async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        state.limits.body_read_timeout,
+        collect_body(body, state.limits.max_body_bytes),
+    )
+    .await;
+    match read {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => {
+            let mut resp = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            resp
+        }
+    }
+}
+
+/// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
+async fn collect_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
 fn both(r: Router<AppState>, path: &str, m: MethodRouter<AppState>) -> Router<AppState> {
     r.route(path, m.clone()).route(&format!("{path}/"), m)
 }
@@ -457,6 +504,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests.max(1),
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

@@ -21,6 +21,8 @@ fn commit(body: serde_json::Value) -> Mock {
         .respond_with(success())
 }
 
+/// `delete-consumer` of `g/i`: each run calls it twice, once for a leftover instance of a
+/// killed run before the first poll, and once for its own instance at the end.
 fn removal() -> Mock {
     Mock::given(method("POST"))
         .and(path("/delete-consumer/g/i"))
@@ -61,7 +63,7 @@ async fn count_stops_after_n_and_commits_only_what_was_written() {
         .expect(1)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     against(&server)
         .args(&[
             "consume", "t", "-g", "g", "-i", "i", "--from", "earliest", "-c", "3",
@@ -83,7 +85,7 @@ async fn exit_on_empty_with_a_kcat_format() {
         .expect(1)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     against(&server)
         .args(&[
             "consume",
@@ -136,7 +138,7 @@ async fn json_lines_one_envelope_per_message() {
         .expect(1)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     let out = against(&server)
         .args(&["consume", "t", "-g", "g", "-i", "i", "-e", "--json"])
         .run()
@@ -170,7 +172,7 @@ async fn auto_commit_is_opt_in_and_sends_no_commits() {
         .expect(0)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     against(&server)
         .args(&["consume", "t", "-g", "g", "-i", "i", "-e", "--auto-commit"])
         .run()
@@ -191,7 +193,8 @@ async fn the_default_instance_is_stable_per_host() {
     Mock::given(method("POST"))
         .and(path_regex(r"^/delete-consumer/g/upkafka-[A-Za-z0-9._-]+$"))
         .respond_with(success())
-        .expect(2)
+        // Each run removes a leftover instance first, then its own at the end.
+        .expect(4)
         .mount(&server)
         .await;
     for _ in 0..2 {
@@ -222,7 +225,7 @@ async fn a_server_error_removes_the_instance_and_exits_1() {
         .expect(1)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     against(&server)
         .args(&["consume", "nope", "-g", "g", "-i", "i"])
         .run()
@@ -245,7 +248,7 @@ async fn sigterm_removes_the_instance_and_exits_0() {
         )
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     let uri = server.uri();
     let status = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
@@ -288,7 +291,7 @@ async fn a_failed_poll_recreates_the_instance_and_nothing_is_lost() {
         .mount(&server)
         .await;
     // Once to recreate after the failed poll, once on exit.
-    removal().expect(2).mount(&server).await;
+    removal().expect(3).mount(&server).await;
     // Even with client retries on, a poll is not retried blindly: the answer may have been
     // lost after the server moved the instance on.
     crate::util::upkafka()
@@ -314,7 +317,7 @@ async fn a_closed_stdout_ends_quietly_without_committing_unwritten_messages() {
         .expect(0)
         .mount(&server)
         .await;
-    removal().expect(1).mount(&server).await;
+    removal().expect(2).mount(&server).await;
     let uri = server.uri();
     let out = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))

@@ -192,7 +192,7 @@ async fn a_failed_batch_reports_what_was_acknowledged_and_what_was_not_delivered
         .stderr_has(&[
             "server answered 500: disk full",
             "2 messages were acknowledged",
-            "not delivered: <stdin>:3-4 (2 messages)",
+            "not acknowledged (maybe not stored; resending may duplicate): <stdin>:3-4 (2 messages)",
         ]);
 }
 

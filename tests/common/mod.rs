@@ -110,3 +110,63 @@ impl JsonResponse for reqwest::Response {
             .map_err(|e| format!("{e}: {:?}", String::from_utf8_lossy(&bytes)))
     }
 }
+
+/// `upkafka serve` running as a child process.
+#[derive(Debug)]
+pub struct ServeProcess {
+    /// The process (SIGKILL it with `child.kill()`).
+    pub child: std::process::Child,
+    /// The URL from its `upkafka: listening on <URL>` line.
+    pub url: String,
+    /// Every stderr line so far (the reader thread keeps appending).
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServeProcess {
+    /// Waits for the process to exit (signal it first) and returns all of its stderr.
+    pub fn finish(mut self) -> String {
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let lines = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        lines.join("\n")
+    }
+}
+
+/// Spawns `cmd` (an `upkafka serve …` command; stdout and stderr are set here) and waits up to
+/// 20 s for its "listening on" line.
+pub fn spawn_serve(mut cmd: std::process::Command) -> ServeProcess {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning upkafka serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let keep = std::sync::Arc::clone(&lines);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("upkafka: listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
+            }
+            keep.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the server printed its URL");
+    ServeProcess {
+        child,
+        url,
+        stderr: lines,
+        reader: Some(reader),
+    }
+}

@@ -2,55 +2,31 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use upkafka::server::{ServerConfig, TopicSpec};
 
-use crate::common::{JsonBody, JsonResponse, TestServer, client};
-
-struct Proc {
-    child: Child,
-    url: String,
-}
+use crate::common::{JsonBody, JsonResponse, ServeProcess, TestServer, client, spawn_serve};
 
 /// Starts `upkafka serve` on a free port and waits for its "listening on" line.
-fn start_binary(dir: &std::path::Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
-        .args([
-            "serve",
-            "--no-auth",
-            "--bind",
-            "127.0.0.1:0",
-            "--topic",
-            "d:2",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("UPSTASH_KAFKA_REST_USERNAME")
-        .env_remove("UPSTASH_KAFKA_REST_PASSWORD")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning upkafka serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("upkafka: listening on ")
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server printed its URL");
-    Proc { child, url }
+fn start_binary(dir: &std::path::Path) -> ServeProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
+    cmd.args([
+        "serve",
+        "--no-auth",
+        "--bind",
+        "127.0.0.1:0",
+        "--topic",
+        "d:2",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
+    spawn_serve(cmd)
 }
 
 async fn fetch_all(client: &reqwest::Client, url: &str, partition: i32) -> Vec<Value> {

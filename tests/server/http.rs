@@ -437,6 +437,11 @@ async fn every_endpoint_requires_credentials_when_configured() {
         None,
         Some(basic("user", "wrong")),
         Some(basic("other", "secret")),
+        // Other lengths (the comparison must not depend on them) and empty parts.
+        Some(basic("user", "secretsecret")),
+        Some(basic("user", "s")),
+        Some(basic("user", "")),
+        Some(basic("", "secret")),
         Some("Bearer secret".to_owned()),
         Some(basic("user", "secret").replace("Basic ", "Basic x")),
     ];

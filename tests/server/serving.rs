@@ -232,3 +232,55 @@ async fn connections_over_the_limit_are_closed() {
     }
     assert!(ok, "a slot frees up when a connection closes");
 }
+
+/// Clients that send their headers and then trickle (or stall) the body must not hold the
+/// request slots: with all `max_concurrent_requests` slots taken by stalled bodies, a normal
+/// request is still answered, and the stalled ones get a 408 `{error,status}` and are closed.
+#[tokio::test]
+async fn slow_bodies_cannot_pin_the_request_slots() {
+    let server = TestServer::start(ServerConfig {
+        topics: vec![TopicSpec::new("t", 1)],
+        limits: Limits {
+            max_concurrent_requests: 2,
+            body_read_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(
+            b"POST /produce/t HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"value\":",
+        )
+        .await
+        .expect("write");
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let resp = tokio::time::timeout(
+        Duration::from_secs(5),
+        client().get(server.at("/topics")).send(),
+    )
+    .await
+    .expect("a normal request is answered while slow bodies are pending")
+    .expect("request");
+    assert!(resp.status().is_success());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for mut s in stalled {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a stalled body is cut off");
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains(r#""status":408"#), "{text}");
+    }
+}

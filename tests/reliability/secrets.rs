@@ -1,0 +1,146 @@
+//! Secrets never leak: every client subcommand at `-vv`, with the right password, a wrong one,
+//! and no server at all, and the server at `-vv` serving them, never print the password or the
+//! `Authorization` value. Extends `tests/cli/errors.rs`
+//! (`unauthorized_exits_3_without_showing_the_password_even_with_vv`, one command against a
+//! mock) to every subcommand against the real server, and to the server's own log.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use crate::common::spawn_serve;
+use crate::util::{PASSWORD, USER, basic_token, run, upkafka};
+
+const WRONG: &str = "wrong-pw-Yx41-also-secret";
+
+/// Every subcommand that talks to a server, with its arguments.
+const COMMANDS: &[&[&str]] = &[
+    &["produce", "s", "--value", "hello"],
+    &["produce", "s"],
+    &[
+        "consume",
+        "s",
+        "-g",
+        "g",
+        "-i",
+        "i",
+        "--from",
+        "earliest",
+        "-e",
+        "--poll-timeout",
+        "100ms",
+    ],
+    &["fetch", "s", "-p", "0", "-c", "1"],
+    &["group", "commit", "-g", "g", "-i", "i", "s:0=1"],
+    &["group", "committed", "-g", "g", "-i", "i", "s"],
+    &["group", "delete", "-g", "g", "-i", "i"],
+    &["inspect", "topics"],
+    &["inspect", "consumers"],
+    &["inspect", "offsets", "s"],
+    &["inspect", "lag", "-g", "g", "s"],
+];
+
+fn token(user: &str, pass: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in [
+        PASSWORD.to_owned(),
+        WRONG.to_owned(),
+        basic_token(),
+        token(USER, WRONG),
+    ] {
+        assert!(
+            !text.contains(&secret),
+            "{what}: a secret appears in the output:\n{text}"
+        );
+    }
+    let lower = text.to_ascii_lowercase();
+    for header in [
+        "authorization: basic",
+        "authorization\": \"basic",
+        "authorization=basic",
+    ] {
+        assert!(
+            !lower.contains(header),
+            "{what}: an Authorization value appears in the output:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_output_of_client_or_server_ever_shows_a_secret() {
+    // The server, at -vv, with the credentials in its environment.
+    let mut cmd = upkafka();
+    cmd.args(["serve", "-vv", "--bind", "127.0.0.1:0", "--topic", "s:2"])
+        .env("UPSTASH_KAFKA_REST_USERNAME", USER)
+        .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD);
+    let server = spawn_serve(cmd);
+    let url = server.url.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
+
+    // (label, password flags/env, expected exit codes)
+    let mut runs = 0;
+    let mut scanned = 0usize;
+    let mut codes = std::collections::BTreeMap::new();
+    let dead = "http://127.0.0.1:9".to_owned(); // discard port: nothing listens
+    for how in ["env", "file", "argv", "wrong", "unreachable"] {
+        for args in COMMANDS {
+            let mut cmd = upkafka();
+            let target = if how == "unreachable" { &dead } else { &url };
+            cmd.args(["-vv", "--retries", "1", "--timeout", "2s", "--url", target]);
+            cmd.env("UPSTASH_KAFKA_REST_USERNAME", USER);
+            match how {
+                "file" => {
+                    cmd.arg("--password-file").arg(&pw_file);
+                }
+                "argv" => {
+                    cmd.args(["--password", PASSWORD]);
+                }
+                "wrong" => {
+                    cmd.env("UPSTASH_KAFKA_REST_PASSWORD", WRONG);
+                }
+                _ => {
+                    cmd.env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD);
+                }
+            }
+            cmd.args(*args);
+            let out = run(cmd, b"line-1\nline-2\n".to_vec(), Duration::from_secs(30)).await;
+            let what = format!("{how}: upkafka {}", args.join(" "));
+            match how {
+                "wrong" => {
+                    out.expect_code(3);
+                }
+                "unreachable" => assert_ne!(out.code, Some(0), "{what}"),
+                // commit/committed name an instance that the consume run removed: a 404.
+                _ if out.code == Some(1) && out.stderr.contains("does not exist") => {}
+                _ => {
+                    out.expect_code(0);
+                }
+            }
+            *codes.entry(format!("{how}:{:?}", out.code)).or_insert(0) += 1;
+            assert_clean(&what, &out.stdout);
+            assert_clean(&what, &out.stderr);
+            scanned += out.stdout.len() + out.stderr.len();
+            runs += 1;
+        }
+    }
+    // SIGTERM, so the server logs its shutdown too.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    let log = server.finish();
+    assert!(
+        log.contains("rejected request without valid credentials") || log.contains("401"),
+        "the server log at -vv shows the 401s:\n{log}"
+    );
+    assert_clean("server -vv", &log);
+    println!(
+        "FIGURES secrets: client_runs={runs} (11 subcommands × env/file/argv/wrong/unreachable, -vv) \
+         exit_codes={codes:?} client_output_bytes={scanned} server_log_bytes={} leaks=0",
+        log.len()
+    );
+}
