@@ -1,0 +1,43 @@
+//! Webhook: the body becomes the value, custom headers become message headers, standard
+//! headers (`WEBHOOK_EXCLUDED_HEADERS`) are left out.
+
+use upkafka::protocol::{ProduceMetadata, WEBHOOK_EXCLUDED_HEADERS};
+use upkafka::rest::ErrorKind;
+
+use crate::support::Env;
+
+#[tokio::test]
+async fn webhook_carries_custom_headers_and_drops_standard_ones() {
+    let env = Env::start(&[("stripe", 1)]).await;
+    let body = r#"{"id":"evt_1","type":"charge.succeeded"}"#;
+    let headers: Vec<(String, String)> = [
+        ("Stripe-Signature", "t=16477,v1=abc"),
+        ("X-GitHub-Event", "push"),
+        ("Content-Type", "application/json"),
+        ("Accept", "*/*"),
+        ("Cache-Control", "no-cache"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let meta: ProduceMetadata = env.client.webhook("stripe", body, &headers).await.unwrap();
+    assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("stripe", 0, 0));
+    let m = env.read_at(&meta).await;
+    assert_eq!(m.value, body);
+    assert_eq!(m.header("stripe-signature"), Some("t=16477,v1=abc"));
+    assert_eq!(m.header("x-github-event"), Some("push"));
+    for h in &m.headers {
+        assert!(
+            !WEBHOOK_EXCLUDED_HEADERS.contains(&h.key.as_str()),
+            "standard header {h:?} was copied into the message"
+        );
+        assert_eq!(h.key, h.key.to_ascii_lowercase());
+    }
+    // Exactly the two custom headers: auth, host, user-agent, content-length and the rest
+    // sent by the client never show up.
+    assert_eq!(m.headers.len(), 2, "{:?}", m.headers);
+
+    let err = env.client.webhook("nosuch", "x", &[]).await.unwrap_err();
+    assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(400)));
+    assert!(err.to_string().contains("nosuch"), "{err}");
+}
