@@ -109,3 +109,18 @@ async fn too_large_records_are_400_and_too_large_bodies_413() {
     assert!(err.to_string().contains("too large"), "{err}");
     assert!(env.read("green", 0, 0).await.is_empty());
 }
+
+#[tokio::test]
+async fn utf8_credentials_and_a_base_url_with_a_trailing_slash_work() {
+    let (user, pass) = ("jürgen", "pässwörd-☃");
+    let env = Env::with_config(crate::support::ServerConfig {
+        credentials: Some(upkafka::server::Credentials::new(user, pass)),
+        ..crate::support::config(&[("green", 1)])
+    })
+    .await;
+    let client = client_as(&format!("{}/", env.server.url), user, pass);
+    let topics = client.topics().await.unwrap();
+    assert_eq!(topics.get("green"), Some(&1));
+    let meta = client.produce("green", ProduceRecord::new("x")).await.unwrap();
+    assert_eq!(meta.offset, 0);
+}

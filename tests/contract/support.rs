@@ -6,7 +6,8 @@ use upkafka::protocol::{
     AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata,
 };
 use upkafka::rest::{Client, Config, RetryPolicy};
-use upkafka::server::{Credentials, Limits, ServerConfig, TopicSpec};
+pub use upkafka::server::ServerConfig;
+use upkafka::server::{Credentials, Limits, TopicSpec};
 
 use crate::common::TestServer;
 

@@ -41,3 +41,14 @@ async fn webhook_carries_custom_headers_and_drops_standard_ones() {
     assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(400)));
     assert!(err.to_string().contains("nosuch"), "{err}");
 }
+
+#[tokio::test]
+async fn webhook_header_values_beyond_ascii_round_trip() {
+    // The client accepts any header value without control characters, UTF-8 included; the
+    // server must not refuse what the client lets through.
+    let env = Env::start(&[("hooks", 1)]).await;
+    let headers = vec![("X-Customer".to_owned(), "Zoë Müller — café".to_owned())];
+    let meta = env.client.webhook("hooks", "{}", &headers).await.unwrap();
+    let m = env.read_at(&meta).await;
+    assert_eq!(m.header("x-customer"), Some("Zoë Müller — café"));
+}

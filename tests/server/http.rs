@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use serde_json::{Value, json};
 use upkafka::server::{Credentials, Limits, ServerConfig, partition_for_key};
 
@@ -752,6 +752,34 @@ async fn webhook_turns_a_request_into_a_message() {
         .body(Body::from(vec![0xff, 0xfe, 0x00]))
         .expect("request");
     assert_error(&api.raw_without_auth(req).await, 400, "utf-8");
+    // Header values are UTF-8 text, not only ASCII; other bytes are a 400.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/webhook?topic=hooks")
+        .header("authorization", basic("hook", "p@ss"))
+        .header("X-Customer", HeaderValue::from_bytes("Zoë — café".as_bytes()).unwrap())
+        .body(Body::from("utf-8 header"))
+        .expect("request");
+    let (s, v) = api.raw_without_auth(req).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let msgs = api
+        .ok(
+            "/fetch",
+            &json!({"topic": "hooks", "partition": 0, "offset": v["offset"], "timeout": 0}),
+        )
+        .await;
+    assert_eq!(
+        msgs[0]["headers"],
+        json!([{"key": "x-customer", "value": "Zoë — café"}])
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/webhook?topic=hooks")
+        .header("authorization", basic("hook", "p@ss"))
+        .header("X-Customer", HeaderValue::from_bytes(&[b'Z', 0xeb]).unwrap())
+        .body(Body::from("latin-1 header"))
+        .expect("request");
+    assert_error(&api.raw_without_auth(req).await, 400, "not utf-8");
     assert_error(&api.send("POST", "/webhook", "x", &[]).await, 400, "topic");
     assert_error(
         &api.send("POST", "/webhook?topic=nope", "x", &[]).await,
