@@ -28,7 +28,10 @@ async fn explicit_commits_are_stored_verbatim_and_read_back() {
         TopicPartitionOffset::new("blue", 0, 19),
     ];
     env.client.commit("g", "i", &offsets).await.unwrap();
-    let tps: Vec<_> = offsets.iter().map(TopicPartitionOffset::topic_partition).collect();
+    let tps: Vec<_> = offsets
+        .iter()
+        .map(TopicPartitionOffset::topic_partition)
+        .collect();
     assert_eq!(env.client.committed("g", "i", &tps).await.unwrap(), offsets);
     // A single commit replaces only its partition.
     env.client
@@ -70,7 +73,10 @@ async fn commit_consumed_stores_last_consumed_plus_one() {
     let msgs = env.client.consume(&o).await.unwrap();
     assert_eq!(msgs.len(), 4);
     env.client.commit_consumed("g", "i").await.unwrap();
-    let tps = [TopicPartition::new("green", 0), TopicPartition::new("green", 1)];
+    let tps = [
+        TopicPartition::new("green", 0),
+        TopicPartition::new("green", 1),
+    ];
     let got = env.client.committed("g", "i", &tps).await.unwrap();
     for tpo in &got {
         let last = msgs
@@ -97,9 +103,16 @@ async fn committed_is_minus_one_for_nothing_and_404_for_unknown_instances() {
             .commit("g", "nobody", &[TopicPartitionOffset::new("green", 0, 1)])
             .await
             .unwrap_err(),
-        env.client.commit_consumed("nogroup", "i").await.unwrap_err(),
+        env.client
+            .commit_consumed("nogroup", "i")
+            .await
+            .unwrap_err(),
     ] {
-        assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(404)), "{err}");
+        assert_eq!(
+            (err.kind(), err.status()),
+            (ErrorKind::Api, Some(404)),
+            "{err}"
+        );
     }
     // A partition the topic does not have: 400.
     let err = env
@@ -116,7 +129,11 @@ async fn remove_consumer_instance_then_404() {
     consuming(&env, "g", "i", &["green"]).await;
     env.client.remove_consumer_instance("g", "i").await.unwrap();
     assert!(env.client.consumers().await.unwrap().is_empty());
-    let err = env.client.remove_consumer_instance("g", "i").await.unwrap_err();
+    let err = env
+        .client
+        .remove_consumer_instance("g", "i")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Api);
     assert_eq!(err.status(), Some(404));
     assert!(err.to_string().contains("does not exist"), "{err}");

@@ -159,7 +159,12 @@ async fn consume_several_topics_and_resubscribe() {
     seed(&env, "green", &["g"]).await;
     seed(&env, "blue", &["b"]).await;
     seed(&env, "red", &["r"]).await;
-    let mut o = opts("g", "i", &["green", "blue"], manual(AutoOffsetReset::Earliest));
+    let mut o = opts(
+        "g",
+        "i",
+        &["green", "blue"],
+        manual(AutoOffsetReset::Earliest),
+    );
     let mut got = values(&env.client.consume(&o).await.unwrap())
         .into_iter()
         .map(str::to_owned)
@@ -229,4 +234,80 @@ async fn consumer_handle_polls_commits_reads_and_removes() {
     assert!(env.client.consumers().await.unwrap().is_empty());
     let err = consumer.remove().await.unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(404)));
+}
+
+#[tokio::test]
+async fn session_timeout_expires_an_idle_instance() {
+    let env = Env::start(&[("green", 1)]).await;
+    let config = ConsumerConfig {
+        session_timeout_ms: Some(150),
+        ..manual(AutoOffsetReset::Earliest)
+    };
+    env.client
+        .consume(&opts("g", "short-lived", &["green"], config))
+        .await
+        .unwrap();
+    assert_eq!(env.client.consumers().await.unwrap().len(), 1);
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if env.client.consumers().await.unwrap().is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the idle instance never expired");
+    let err = env
+        .client
+        .commit_consumed("g", "short-lived")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+}
+
+#[tokio::test]
+async fn instances_of_one_group_split_the_partitions_without_duplicates() {
+    let env = Env::start(&[("cities", 3)]).await;
+    let config = manual(AutoOffsetReset::Earliest);
+    let a = opts("split", "a", &["cities"], config);
+    let b = opts("split", "b", &["cities"], config);
+    // Both join before anything is read, so the assignment is final.
+    env.client.consume(&a).await.unwrap();
+    env.client.consume(&b).await.unwrap();
+    for p in 0..3 {
+        for i in 0..2 {
+            env.client
+                .produce(
+                    "cities",
+                    ProduceRecord::new(format!("{p}-{i}")).partition(p),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let mut all = Vec::new();
+    for o in [&a, &b, &a, &b] {
+        all.extend(env.client.consume(o).await.unwrap());
+    }
+    let mut got: Vec<_> = values(&all).into_iter().map(str::to_owned).collect();
+    got.sort();
+    assert_eq!(got, ["0-0", "0-1", "1-0", "1-1", "2-0", "2-1"]);
+}
+
+#[tokio::test]
+async fn removing_an_auto_commit_instance_commits_its_position() {
+    let env = Env::start(&[("green", 1)]).await;
+    seed(&env, "green", &["a", "b", "c"]).await;
+    let config = ConsumerConfig {
+        auto_commit: Some(true),
+        auto_commit_interval_ms: Some(60_000),
+        auto_offset_reset: Some(AutoOffsetReset::Earliest),
+        ..ConsumerConfig::default()
+    };
+    let o = opts("g", "i", &["green"], config);
+    assert_eq!(env.client.consume(&o).await.unwrap().len(), 3);
+    env.client.remove_consumer_instance("g", "i").await.unwrap();
+    // A new instance resumes after what the removed one delivered.
+    seed(&env, "green", &["d"]).await;
+    assert_eq!(values(&env.client.consume(&o).await.unwrap()), ["d"]);
 }

@@ -30,7 +30,10 @@ async fn curl(args: &[&str]) -> (u16, Value) {
     let (body, code) = stdout
         .rsplit_once('\n')
         .unwrap_or_else(|| panic!("no status line in {stdout:?}"));
-    let code: u16 = code.trim().parse().unwrap_or_else(|_| panic!("status {code:?}"));
+    let code: u16 = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("status {code:?}"));
     let body: Value = serde_json::from_str(body)
         .unwrap_or_else(|e| panic!("curl {args:?}: body is not JSON ({e}): {body:?}"));
     (code, body)
@@ -51,7 +54,12 @@ async fn the_documented_curl_calls_work() {
     assert!(meta["timestamp"].as_i64().is_some_and(|t| t > 0), "{meta}");
 
     // The docs' percent-encoded value (space and `/`) comes back decoded.
-    let (code, _) = curl(&["-u", &auth, &format!("{url}/produce/greetings/hello%20there%2Fyou?key=k1")]).await;
+    let (code, _) = curl(&[
+        "-u",
+        &auth,
+        &format!("{url}/produce/greetings/hello%20there%2Fyou?key=k1"),
+    ])
+    .await;
     assert_eq!(code, 200);
 
     // F1 with `-d` (application/x-www-form-urlencoded): the body is still read as JSON.
@@ -95,7 +103,11 @@ async fn the_documented_curl_calls_work() {
 
     // Wrong credentials and no credentials: 401 with the JSON error body.
     for args in [
-        vec!["-u".to_owned(), format!("{USER}:wrong"), format!("{url}/topics")],
+        vec![
+            "-u".to_owned(),
+            format!("{USER}:wrong"),
+            format!("{url}/topics"),
+        ],
         vec![format!("{url}/topics")],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -109,7 +121,10 @@ async fn the_documented_curl_calls_work() {
     let (code, meta) = curl(&[
         "-H",
         "X-Event: created",
-        &format!("{url}/webhook?topic=greetings&user={USER}&pass={}", urlencode(PASS)),
+        &format!(
+            "{url}/webhook?topic=greetings&user={USER}&pass={}",
+            urlencode(PASS)
+        ),
         "-d",
         "raw body",
     ])

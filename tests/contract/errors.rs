@@ -41,7 +41,9 @@ async fn unknown_topic_and_partition_are_400_with_the_servers_message() {
         .unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(400)));
     match &err {
-        upkafka::rest::Error::Api { message, endpoint, .. } => {
+        upkafka::rest::Error::Api {
+            message, endpoint, ..
+        } => {
             assert_eq!(message, "unknown topic `nosuchtopic`");
             assert_eq!(endpoint, "POST /produce");
         }
@@ -56,7 +58,10 @@ async fn unknown_topic_and_partition_are_400_with_the_servers_message() {
     assert!(err.to_string().contains("has no partition 5"), "{err}");
     let err = env
         .client
-        .offsets(OffsetSpec::Earliest, &[TopicPartition::new("nosuchtopic", 0)])
+        .offsets(
+            OffsetSpec::Earliest,
+            &[TopicPartition::new("nosuchtopic", 0)],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(400));
@@ -121,6 +126,9 @@ async fn utf8_credentials_and_a_base_url_with_a_trailing_slash_work() {
     let client = client_as(&format!("{}/", env.server.url), user, pass);
     let topics = client.topics().await.unwrap();
     assert_eq!(topics.get("green"), Some(&1));
-    let meta = client.produce("green", ProduceRecord::new("x")).await.unwrap();
+    let meta = client
+        .produce("green", ProduceRecord::new("x"))
+        .await
+        .unwrap();
     assert_eq!(meta.offset, 0);
 }

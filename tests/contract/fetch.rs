@@ -21,7 +21,11 @@ async fn seed(env: &Env, topic: &str, partition: i32, vals: &[&str]) {
 async fn fetch_starts_at_the_offset_inclusive() {
     let env = Env::start(&[("green", 1)]).await;
     seed(&env, "green", 0, &["m0", "m1", "m2", "m3"]).await;
-    let msgs = env.client.fetch(&FetchRequest::new("green", 0, 2)).await.unwrap();
+    let msgs = env
+        .client
+        .fetch(&FetchRequest::new("green", 0, 2))
+        .await
+        .unwrap();
     assert_eq!(values(&msgs), ["m2", "m3"]);
     assert_eq!(msgs[0].offset, 2);
     // Past the end: nothing, after the (short) wait.
@@ -31,7 +35,13 @@ async fn fetch_starts_at_the_offset_inclusive() {
     };
     assert!(env.client.fetch(&req).await.unwrap().is_empty());
     // Nothing named: no request at all, `[]` (as kafka-js).
-    assert!(env.client.fetch(&FetchRequest::default()).await.unwrap().is_empty());
+    assert!(
+        env.client
+            .fetch(&FetchRequest::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A partial triple is refused before sending.
     let partial = FetchRequest {
         topic: Some("green".into()),
@@ -82,7 +92,11 @@ async fn one_request_fetch_answers_every_named_partition() {
     got.sort_unstable();
     assert_eq!(got, ["b1", "b2", "g0", "g1", "r0"]);
     // Within a partition: ascending offsets.
-    let blue: Vec<_> = msgs.iter().filter(|m| m.topic == "blue").map(|m| m.offset).collect();
+    let blue: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.topic == "blue")
+        .map(|m| m.offset)
+        .collect();
     assert_eq!(blue, [1, 2]);
 }
 
@@ -94,12 +108,18 @@ async fn fetch_over_every_partition_of_a_topic() {
     }
     let req = FetchRequest {
         topic_partition_offsets: Some(
-            (0..3).map(|p| TopicPartitionOffset::new("cities", p, 1)).collect(),
+            (0..3)
+                .map(|p| TopicPartitionOffset::new("cities", p, 1))
+                .collect(),
         ),
         ..FetchRequest::default()
     };
     for parallel in [true, false] {
-        let msgs = env.client.fetch_with(&req, FetchOptions { parallel }).await.unwrap();
+        let msgs = env
+            .client
+            .fetch_with(&req, FetchOptions { parallel })
+            .await
+            .unwrap();
         let mut got = values(&msgs);
         got.sort_unstable();
         assert_eq!(got, ["p0-b", "p1-b", "p2-b"], "parallel: {parallel}");
@@ -116,7 +136,10 @@ async fn fetch_long_poll_returns_as_soon_as_data_arrives() {
     let producer = env.client.clone();
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        producer.produce("green", ProduceRecord::new("late")).await.unwrap();
+        producer
+            .produce("green", ProduceRecord::new("late"))
+            .await
+            .unwrap();
     });
     let started = Instant::now();
     let msgs = env.client.fetch(&req).await.unwrap();

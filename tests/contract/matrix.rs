@@ -16,7 +16,9 @@ use crate::support::{Env, PASS, USER, client_as};
 const TOPICS: [(&str, i32); 3] = [("cities", 12), ("greetings", 1), ("words", 137)];
 
 fn fixture(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -51,10 +53,15 @@ async fn produce_many_answers_in_request_order(client: &Client, target: &str) {
     let records: Vec<ProduceRecord> =
         serde_json::from_value(fixture("produce/request_many.json")).unwrap();
     let metas = client.produce_many(records).await.unwrap();
-    let shape: Vec<_> = metas.iter().map(|m| (m.topic.as_str(), m.partition)).collect();
+    let shape: Vec<_> = metas
+        .iter()
+        .map(|m| (m.topic.as_str(), m.partition))
+        .collect();
     assert_eq!(shape, [("greetings", 0), ("cities", 1)], "{target}");
     assert!(
-        metas.iter().all(|m| m.offset >= 0 && m.timestamp > 1_600_000_000_000),
+        metas
+            .iter()
+            .all(|m| m.offset >= 0 && m.timestamp > 1_600_000_000_000),
         "{target}: {metas:?}"
     );
 }
@@ -64,7 +71,11 @@ async fn unknown_topic_is_a_400_naming_it(client: &Client, target: &str) {
         .produce("nosuchtopic", ProduceRecord::new("x"))
         .await
         .unwrap_err();
-    assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(400)), "{target}");
+    assert_eq!(
+        (err.kind(), err.status()),
+        (ErrorKind::Api, Some(400)),
+        "{target}"
+    );
     assert!(err.to_string().contains("nosuchtopic"), "{target}: {err}");
 }
 
@@ -76,9 +87,9 @@ async fn a_new_latest_instance_starts_empty(client: &Client, target: &str) {
 }
 
 async fn commit_answers_success(client: &Client, target: &str) {
-    let offsets = serde_json::from_value::<Vec<upkafka::protocol::TopicPartitionOffset>>(
-        fixture("commit/request_many.json"),
-    )
+    let offsets = serde_json::from_value::<Vec<upkafka::protocol::TopicPartitionOffset>>(fixture(
+        "commit/request_many.json",
+    ))
     .unwrap();
     // The embedded server needs the instance first (the mock does not care).
     if target == "embedded" {
@@ -94,7 +105,13 @@ async fn commit_answers_success(client: &Client, target: &str) {
 
 #[tokio::test]
 async fn matrix_topics() {
-    both!(lists_the_topics, "GET", "/topics", 200, "metadata/topics.json");
+    both!(
+        lists_the_topics,
+        "GET",
+        "/topics",
+        200,
+        "metadata/topics.json"
+    );
 }
 
 #[tokio::test]

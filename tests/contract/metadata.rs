@@ -18,11 +18,19 @@ async fn offsets_earliest_latest_and_by_timestamp() {
     let env = Env::start(&[("green", 2)]).await;
     for ts in [1_000, 2_000, 3_000] {
         env.client
-            .produce("green", ProduceRecord::new(format!("t{ts}")).partition(0).timestamp(ts))
+            .produce(
+                "green",
+                ProduceRecord::new(format!("t{ts}"))
+                    .partition(0)
+                    .timestamp(ts),
+            )
             .await
             .unwrap();
     }
-    let tps = [TopicPartition::new("green", 0), TopicPartition::new("green", 1)];
+    let tps = [
+        TopicPartition::new("green", 0),
+        TopicPartition::new("green", 1),
+    ];
     let at = |spec| {
         let client = env.client.clone();
         let tps = tps.clone();
@@ -32,10 +40,19 @@ async fn offsets_earliest_latest_and_by_timestamp() {
     assert_eq!(at(OffsetSpec::Earliest).await, [tpo(0, 0), tpo(1, 0)]);
     assert_eq!(at(OffsetSpec::Latest).await, [tpo(0, 3), tpo(1, 0)]);
     // The first offset whose timestamp is at or after the time; -1 when none (§12 q. 10).
-    assert_eq!(at(OffsetSpec::Timestamp(2_000)).await, [tpo(0, 1), tpo(1, -1)]);
-    assert_eq!(at(OffsetSpec::Timestamp(2_001)).await, [tpo(0, 2), tpo(1, -1)]);
+    assert_eq!(
+        at(OffsetSpec::Timestamp(2_000)).await,
+        [tpo(0, 1), tpo(1, -1)]
+    );
+    assert_eq!(
+        at(OffsetSpec::Timestamp(2_001)).await,
+        [tpo(0, 2), tpo(1, -1)]
+    );
     assert_eq!(at(OffsetSpec::Timestamp(0)).await, [tpo(0, 0), tpo(1, -1)]);
-    assert_eq!(at(OffsetSpec::Timestamp(3_001)).await, [tpo(0, -1), tpo(1, -1)]);
+    assert_eq!(
+        at(OffsetSpec::Timestamp(3_001)).await,
+        [tpo(0, -1), tpo(1, -1)]
+    );
     // Unknown partition: 400.
     let err = env
         .client

@@ -16,7 +16,10 @@ async fn produce_stores_value_key_headers_partition_and_timestamp() {
         .header("expire", "1637745834756")
         .header("expire", "again");
     let meta = env.client.produce("green", record).await.unwrap();
-    assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("green", 2, 0));
+    assert_eq!(
+        (meta.topic.as_str(), meta.partition, meta.offset),
+        ("green", 2, 0)
+    );
     assert_eq!(meta.timestamp, 1_637_745_834_756);
     let m = env.read_at(&meta).await;
     assert_eq!(m.value, "Istanbul");
@@ -74,7 +77,10 @@ async fn produce_json_round_trips_through_value_json() {
     let m = env.read_at(&meta).await;
     assert_eq!(m.value_json::<Reading>().unwrap(), reading);
     // The same text kafka-js's JSON.stringify gives.
-    assert_eq!(m.value, r#"{"device":7,"measure":"pressure","value":1013.25}"#);
+    assert_eq!(
+        m.value,
+        r#"{"device":7,"measure":"pressure","value":1013.25}"#
+    );
 }
 
 #[tokio::test]
@@ -96,7 +102,12 @@ async fn produce_many_answers_in_request_order_across_topics() {
         .collect();
     assert_eq!(
         shape,
-        [("green", 0, 0), ("blue", 1, 0), ("green", 0, 1), ("blue", 1, 1)]
+        [
+            ("green", 0, 0),
+            ("blue", 1, 0),
+            ("green", 0, 1),
+            ("blue", 1, 1)
+        ]
     );
     assert_eq!(values(&env.read("green", 0, 0).await), ["a", "c"]);
     let blue = env.read("blue", 1, 0).await;
@@ -108,7 +119,10 @@ async fn produce_many_answers_in_request_order_across_topics() {
     // A record without a topic is refused before anything is sent.
     let err = env
         .client
-        .produce_many([ProduceRecord::new("x").topic("green"), ProduceRecord::new("y")])
+        .produce_many([
+            ProduceRecord::new("x").topic("green"),
+            ProduceRecord::new("y"),
+        ])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -132,7 +146,10 @@ async fn produce_to_sends_a_batch_to_one_topic_and_strips_record_topics() {
         .unwrap();
     assert_eq!(metas.len(), 3);
     assert!(metas.iter().all(|m| m.topic == "green"));
-    assert_eq!(metas.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(
+        metas.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
     let msgs = env.read("green", 0, 0).await;
     assert_eq!(values(&msgs), ["one", "two", "three"]);
     assert_eq!(msgs[1].header("h"), Some("v"));
@@ -152,14 +169,22 @@ async fn produce_in_url_round_trips_awkward_values_and_keys() {
         ("   leading and trailing   ", None),
     ];
     for (value, key) in cases {
-        let meta = env.client.produce_in_url("green", value, key).await.unwrap();
+        let meta = env
+            .client
+            .produce_in_url("green", value, key)
+            .await
+            .unwrap();
         assert_eq!(meta.topic, "green");
         let m = env.read_at(&meta).await;
         assert_eq!(m.value, value, "value of {value:?}");
         assert_eq!(m.key, key.unwrap_or(""), "key of {value:?}");
     }
     // A dot segment would be removed from the URL on the way: refused, not mangled.
-    let err = env.client.produce_in_url("green", "..", None).await.unwrap_err();
+    let err = env
+        .client
+        .produce_in_url("green", "..", None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 

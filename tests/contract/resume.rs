@@ -22,7 +22,10 @@ async fn resume_after_commit(
 ) -> Vec<String> {
     let env = Env::start(&[("orders", 1)]).await;
     for v in VALUES {
-        env.client.produce("orders", ProduceRecord::new(v)).await.unwrap();
+        env.client
+            .produce("orders", ProduceRecord::new(v))
+            .await
+            .unwrap();
     }
     let first = ConsumeOptions {
         timeout: Some(Duration::from_millis(100)),
@@ -41,7 +44,10 @@ async fn resume_after_commit(
         )
         .await
         .unwrap();
-    env.client.remove_consumer_instance("billing", "first").await.unwrap();
+    env.client
+        .remove_consumer_instance("billing", "first")
+        .await
+        .unwrap();
 
     let second = ConsumeOptions {
         timeout: Some(Duration::from_millis(100)),
@@ -54,7 +60,11 @@ async fn resume_after_commit(
 
 #[tokio::test]
 async fn committing_the_next_offset_resumes_without_loss_or_duplicate() {
-    for reset in [AutoOffsetReset::Earliest, AutoOffsetReset::Latest, AutoOffsetReset::None] {
+    for reset in [
+        AutoOffsetReset::Earliest,
+        AutoOffsetReset::Latest,
+        AutoOffsetReset::None,
+    ] {
         for instance in ["first", "second"] {
             let got = resume_after_commit(instance, |m| m.offset + 1, reset).await;
             assert_eq!(got, ["m3", "m4"], "{instance} with reset {reset:?}");

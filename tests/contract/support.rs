@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use upkafka::protocol::{
-    AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata,
-};
+use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata};
 use upkafka::rest::{Client, Config, RetryPolicy};
 pub use upkafka::server::ServerConfig;
 use upkafka::server::{Credentials, Limits, TopicSpec};

@@ -21,7 +21,10 @@ async fn webhook_carries_custom_headers_and_drops_standard_ones() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let meta: ProduceMetadata = env.client.webhook("stripe", body, &headers).await.unwrap();
-    assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("stripe", 0, 0));
+    assert_eq!(
+        (meta.topic.as_str(), meta.partition, meta.offset),
+        ("stripe", 0, 0)
+    );
     let m = env.read_at(&meta).await;
     assert_eq!(m.value, body);
     assert_eq!(m.header("stripe-signature"), Some("t=16477,v1=abc"));

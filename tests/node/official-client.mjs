@@ -294,6 +294,31 @@ await check("consume several topics with autoCommitInterval, then commit an arra
   await admin.removeConsumerInstance(g, inst);
 });
 
+await check("topicPartitionOffsets with a seconds timestamp, as kafka-js's own test sends", async () => {
+  // admin.test.ts passes Math.floor(Date.now() / 1000); read as ms that is January 1970, so
+  // every record is at or after it and the answer is the first offset.
+  const res = await admin.topicPartitionOffsets({
+    timestamp: Math.floor(Date.now() / 1000),
+    topicPartitions: [
+      { topic: blue, partition: 0 },
+      { topic: red, partition: 0 },
+    ],
+  });
+  assert.equal(res.length, 2);
+  for (const r of res) assert.equal(r.offset, 0, JSON.stringify(res));
+});
+
+await check("consume with no settings starts at the end, then receives new messages", async () => {
+  const g = `defaults-${run}`;
+  const first = await consumer.consume({ consumerGroupId: g, instanceId: "d", topics: [red], timeout: 200 });
+  assert.deepEqual(first, [], "an old message was delivered to a new `latest` group");
+  const value = `after-join-${run}`;
+  await producer.produce(red, value);
+  const next = await consumer.consume({ consumerGroupId: g, instanceId: "d", topics: [red], timeout: 1000 });
+  assert.deepEqual(next.map((m) => m.value), [value]);
+  await admin.removeConsumerInstance(g, "d");
+});
+
 await check("admin.removeConsumerInstance removes it from /consumers", async () => {
   await admin.removeConsumerInstance(group, instance);
   const groups = await admin.consumers();

@@ -757,7 +757,10 @@ async fn webhook_turns_a_request_into_a_message() {
         .method("POST")
         .uri("/webhook?topic=hooks")
         .header("authorization", basic("hook", "p@ss"))
-        .header("X-Customer", HeaderValue::from_bytes("Zoë — café".as_bytes()).unwrap())
+        .header(
+            "X-Customer",
+            HeaderValue::from_bytes("Zoë — café".as_bytes()).unwrap(),
+        )
         .body(Body::from("utf-8 header"))
         .expect("request");
     let (s, v) = api.raw_without_auth(req).await;
@@ -776,7 +779,10 @@ async fn webhook_turns_a_request_into_a_message() {
         .method("POST")
         .uri("/webhook?topic=hooks")
         .header("authorization", basic("hook", "p@ss"))
-        .header("X-Customer", HeaderValue::from_bytes(&[b'Z', 0xeb]).unwrap())
+        .header(
+            "X-Customer",
+            HeaderValue::from_bytes(&[b'Z', 0xeb]).unwrap(),
+        )
         .body(Body::from("latin-1 header"))
         .expect("request");
     assert_error(&api.raw_without_auth(req).await, 400, "not utf-8");
