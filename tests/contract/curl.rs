@@ -117,6 +117,58 @@ async fn the_documented_curl_calls_work() {
         assert!(err["error"].is_string(), "{err}");
     }
 
+    // The consumer how-to: GET consume of one topic with headers and `?timeout=`, GET commit
+    // without a body ("what was consumed"), committed and offsets with `-d`, DELETE.
+    let (code, msgs) = curl(&[
+        "-u",
+        &auth,
+        "-H",
+        "Kafka-Auto-Offset-Reset: earliest",
+        "-H",
+        "Kafka-Enable-Auto-Commit: false",
+        &format!("{url}/consume/mygroup/myconsumer/greetings?timeout=100"),
+    ])
+    .await;
+    assert_eq!(code, 200, "{msgs}");
+    assert_eq!(msgs.as_array().map(Vec::len), Some(2), "{msgs}");
+    let (code, ok) = curl(&["-u", &auth, &format!("{url}/commit/mygroup/myconsumer")]).await;
+    assert_eq!(
+        (code, ok),
+        (200, json!({"result": "Success", "status": 200}))
+    );
+    let tp = r#"{"topic":"greetings","partition":0}"#;
+    let (code, committed) = curl(&[
+        "-u",
+        &auth,
+        &format!("{url}/committed/mygroup/myconsumer"),
+        "-d",
+        tp,
+    ])
+    .await;
+    assert_eq!(code, 200, "{committed}");
+    assert_eq!(
+        committed,
+        json!([{"topic": "greetings", "partition": 0, "offset": 2}])
+    );
+    let (code, latest) = curl(&["-u", &auth, &format!("{url}/offsets/latest"), "-d", tp]).await;
+    assert_eq!(code, 200, "{latest}");
+    assert_eq!(
+        latest,
+        json!([{"topic": "greetings", "partition": 0, "offset": 2}])
+    );
+    let (code, ok) = curl(&[
+        "-u",
+        &auth,
+        "-X",
+        "DELETE",
+        &format!("{url}/delete-consumer/mygroup/myconsumer"),
+    ])
+    .await;
+    assert_eq!(
+        (code, ok),
+        (200, json!({"result": "Success", "status": 200}))
+    );
+
     // W1 with credentials in the query, as a webhook sender would call it.
     let (code, meta) = curl(&[
         "-H",
