@@ -194,3 +194,40 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[tokio::test]
+async fn produce_in_url_bounds_the_value_and_never_echoes_it() {
+    let env = Env::start(&[("green", 1)]).await;
+    // 10 000 × "ü" is 60 000 bytes percent-encoded (`%C3%BC`): still fits, and round-trips.
+    let long = "ü".repeat(10_000);
+    let meta = env
+        .client
+        .produce_in_url("green", &long, None)
+        .await
+        .unwrap();
+    assert_eq!(env.read_at(&meta).await.value, long);
+    // Too long for a URL: refused before sending, with a short message naming produce().
+    let too_long = "ü".repeat(11_000);
+    let err = env
+        .client
+        .produce_in_url("green", &too_long, Some("k"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let shown = err.to_string();
+    assert!(
+        shown.len() < 300 && shown.contains("use produce"),
+        "{shown}"
+    );
+    // A server error does not quote the value either (it is in the path).
+    let secret = "card-4111-1111-1111-1111";
+    let err = env
+        .client
+        .produce_in_url("nosuchtopic", secret, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("GET /produce/nosuchtopic/…"), "{shown}");
+}
