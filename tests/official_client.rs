@@ -87,6 +87,18 @@ async fn official_typescript_client_passes_against_the_embedded_server() {
     );
     let dir = node_dir();
     ensure_node_modules(&dir).await;
+    // The version the lock file pins, not whatever an older install left behind.
+    let installed = std::fs::read_to_string(dir.join("node_modules/@upstash/kafka/package.json"))
+        .expect("reading the installed @upstash/kafka package.json");
+    let installed: serde_json::Value =
+        serde_json::from_str(&installed).expect("the installed package.json is JSON");
+    assert_eq!(
+        installed["version"]
+            .as_str()
+            .map(|v| v.trim_start_matches('v')),
+        Some("1.3.5"),
+        "tests/node/node_modules holds another @upstash/kafka; run `npm ci` in tests/node"
+    );
 
     let server = TestServer::start(ServerConfig {
         credentials: Some(Credentials::new(USER, PASS)),
