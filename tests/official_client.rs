@@ -149,7 +149,54 @@ async fn official_typescript_client_passes_against_the_embedded_server() {
     );
     let oks = stdout.lines().filter(|l| l.starts_with("ok - ")).count();
     assert_eq!(oks, passed, "summary disagrees with the ok lines\n{report}");
-    assert!(passed >= 24, "only {passed} checks ran\n{report}");
+    assert!(passed >= 25, "only {passed} checks ran\n{report}");
     println!("{stdout}");
+
+    // What the official client left behind, read with the Rust client: its messages, and no
+    // consumer instance (the script removes each one it created, as kafka-js's teardown did).
+    let client = upkafka::rest::Client::new(upkafka::rest::Config::new(&server.url, USER, PASS))
+        .expect("the Rust client");
+    assert!(
+        client.consumers().await.expect("consumers").is_empty(),
+        "the script left consumer instances behind"
+    );
+    let mut all = Vec::new();
+    for topic in TOPICS {
+        for partition in 0..3 {
+            let req = upkafka::protocol::FetchRequest {
+                timeout: Some(0),
+                ..upkafka::protocol::FetchRequest::new(topic, partition, 0)
+            };
+            all.extend(client.fetch(&req).await.expect("fetch"));
+        }
+    }
+    let signed = all
+        .iter()
+        .find(|m| m.value.starts_with("hello-"))
+        .unwrap_or_else(|| panic!("the official client's first message is missing: {all:?}"));
+    assert_eq!(
+        (
+            signed.topic.as_str(),
+            signed.key.as_str(),
+            signed.header("signature")
+        ),
+        ("green", "k1", Some("abcd"))
+    );
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Reading {
+        device: u32,
+        measure: String,
+        value: u32,
+    }
+    let want = Reading {
+        device: 7,
+        measure: "pressure".into(),
+        value: 42,
+    };
+    assert!(
+        all.iter()
+            .any(|m| m.topic == "blue" && m.value_json::<Reading>().ok().as_ref() == Some(&want)),
+        "the JSON.stringify'd object is not readable as JSON from Rust"
+    );
     server.stop().await;
 }

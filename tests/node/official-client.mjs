@@ -319,6 +319,21 @@ await check("consume with no settings starts at the end, then receives new messa
   await admin.removeConsumerInstance(g, "d");
 });
 
+await check("group and instance ids with spaces and non-ASCII name one instance", async () => {
+  // kafka-js joins path segments unencoded; fetch() percent-encodes them, the server decodes.
+  const g = `spaced group ü ${run}`;
+  const inst = "host 1 ☃";
+  await consumer.consume({ consumerGroupId: g, instanceId: inst, topics: [green], autoCommit: false, timeout: 100 });
+  const groups = await admin.consumers();
+  const found = groups.find((x) => x.name === g);
+  assert.ok(found, `group ${g} missing from ${JSON.stringify(groups)}`);
+  assert.deepEqual(found.instances.map((i) => i.name), [inst]);
+  await consumer.commit({ consumerGroupId: g, instanceId: inst, offset: { topic: green, partition: 0, offset: 7 } });
+  const [c] = await consumer.committed({ consumerGroupId: g, instanceId: inst, topicPartitions: [{ topic: green, partition: 0 }] });
+  assert.equal(c.offset, 7);
+  await admin.removeConsumerInstance(g, inst);
+});
+
 await check("admin.removeConsumerInstance removes it from /consumers", async () => {
   await admin.removeConsumerInstance(group, instance);
   const groups = await admin.consumers();
