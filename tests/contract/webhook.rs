@@ -55,3 +55,44 @@ async fn webhook_header_values_beyond_ascii_round_trip() {
     let m = env.read_at(&meta).await;
     assert_eq!(m.header("x-customer"), Some("Zoë Müller — café"));
 }
+
+#[tokio::test]
+async fn webhook_refuses_headers_owned_by_the_http_layer() {
+    // Sent through, `Content-Length: 3` stored "hel" (a silently truncated body) and a second
+    // `Authorization` competed with the client's own credentials.
+    let env = Env::start(&[("hooks", 1)]).await;
+    for (name, value) in [
+        ("Content-Length", "3"),
+        ("transfer-encoding", "chunked"),
+        ("Host", "evil.example"),
+        ("Connection", "close"),
+        ("Authorization", "Bearer x"),
+        ("Proxy-Authorization", "Basic eA=="),
+        ("Upgrade", "h2c"),
+    ] {
+        let err = env
+            .client
+            .webhook(
+                "hooks",
+                "hello world",
+                &[(name.to_owned(), value.to_owned())],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    assert!(env.read("hooks", 0, 0).await.is_empty());
+    // Content-Type is the sender's to choose (it is just not copied into the message).
+    let meta = env
+        .client
+        .webhook(
+            "hooks",
+            "hello world",
+            &[("Content-Type".to_owned(), "text/plain".to_owned())],
+        )
+        .await
+        .unwrap();
+    let m = env.read_at(&meta).await;
+    assert_eq!((m.value.as_str(), m.headers.len()), ("hello world", 0));
+}
