@@ -151,3 +151,81 @@ async fn fetch_long_poll_returns_as_soon_as_data_arrives() {
         "waited {waited:?}"
     );
 }
+
+#[tokio::test]
+async fn large_backlogs_come_in_bounded_batches_without_gaps() {
+    // §12 q. 5, our choice: at most `max_poll_records` per answer; the next read continues.
+    let limits = upkafka::server::Limits {
+        max_poll_records: 50,
+        ..upkafka::server::Limits::default()
+    };
+    let env = Env::with_limits(&[("bulk", 1)], limits).await;
+    let records: Vec<_> = (0..120)
+        .map(|i| ProduceRecord::new(format!("{i}")))
+        .collect();
+    env.client.produce_to("bulk", &records).await.unwrap();
+
+    let first = env
+        .client
+        .fetch(&FetchRequest::new("bulk", 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 50);
+    let next = first.last().unwrap().offset + 1;
+    let second = env
+        .client
+        .fetch(&FetchRequest::new("bulk", 0, next))
+        .await
+        .unwrap();
+    assert_eq!(second.first().map(|m| m.offset), Some(50));
+
+    let consumer = env
+        .client
+        .consumer("bulk-group", "i", ["bulk"])
+        .with_config(crate::support::manual(
+            upkafka::protocol::AutoOffsetReset::Earliest,
+        ))
+        .with_timeout(Duration::from_millis(50));
+    let mut offsets = Vec::new();
+    for _ in 0..4 {
+        let batch = consumer.poll().await.unwrap();
+        assert!(batch.len() <= 50, "{}", batch.len());
+        offsets.extend(batch.iter().map(|m| m.offset));
+    }
+    assert_eq!(offsets, (0..120).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn negative_offsets_partitions_and_timestamps_are_400() {
+    let env = Env::start(&[("green", 1)]).await;
+    env.client
+        .produce("green", ProduceRecord::new("a"))
+        .await
+        .unwrap();
+    let bad_fetches = [
+        FetchRequest::new("green", 0, -1),
+        FetchRequest::new("green", -1, 0),
+    ];
+    for req in bad_fetches {
+        let err = env.client.fetch(&req).await.unwrap_err();
+        assert_eq!(err.status(), Some(400), "{req:?}: {err}");
+    }
+    // Past the end is not an error: nothing there yet.
+    let req = FetchRequest {
+        timeout: Some(0),
+        ..FetchRequest::new("green", 0, 1_000)
+    };
+    assert!(env.client.fetch(&req).await.unwrap().is_empty());
+    for record in [
+        ProduceRecord::new("a").partition(-1),
+        ProduceRecord::new("a").timestamp(-5),
+    ] {
+        let err = env
+            .client
+            .produce("green", record.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(400), "{record:?}: {err}");
+    }
+    assert_eq!(env.read("green", 0, 0).await.len(), 1);
+}

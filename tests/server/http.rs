@@ -131,6 +131,23 @@ async fn produce_fetch_round_trip_keeps_key_headers_and_timestamp() {
 }
 
 #[tokio::test]
+async fn negative_record_timestamps_are_refused_with_the_batch() {
+    // Kafka's producer refuses them; a batch holding one writes nothing.
+    let api = Api::topics(&[("t", 1)]).await;
+    let batch = json!([{"value": "fine"}, {"value": "bad", "timestamp": -5}]);
+    assert_error(
+        &api.post("/produce/t", &batch).await,
+        400,
+        "record 1: timestamp -5 is negative",
+    );
+    let (s, v) = api
+        .post("/produce/t", &json!({"value": "zero", "timestamp": 0}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["offset"], 0, "the refused batch wrote nothing: {v}");
+}
+
+#[tokio::test]
 async fn keyed_records_use_kafkas_partitioner_and_unkeyed_round_robin() {
     let api = Api::topics(&[("t", 5)]).await;
     for key in ["alpha", "beta", "gamma", "foobar"] {
