@@ -66,7 +66,7 @@ async fn auto_commit_on_commits_in_the_background() {
     assert_eq!(env.client.consume(&o).await.unwrap().len(), 2);
     let tp = [TopicPartition::new("green", 0)];
     let mut committed = -1;
-    for _ in 0..50 {
+    for _ in 0..150 {
         committed = env.client.committed("g", "i", &tp).await.unwrap()[0].offset;
         if committed == 2 {
             break;
@@ -249,7 +249,7 @@ async fn session_timeout_expires_an_idle_instance() {
         .unwrap();
     assert_eq!(env.client.consumers().await.unwrap().len(), 1);
     let mut gone = false;
-    for _ in 0..50 {
+    for _ in 0..150 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         if env.client.consumers().await.unwrap().is_empty() {
             gone = true;
