@@ -56,6 +56,9 @@ pub(crate) struct Call {
     pub server_wait: Duration,
     /// Whether this call may be retried at all.
     pub retryable: bool,
+    /// What errors and logs call the endpoint, when the path itself should not be shown
+    /// (a message value in the URL can be long or sensitive).
+    pub label: Option<String>,
 }
 
 impl Call {
@@ -69,6 +72,7 @@ impl Call {
             content_type: None,
             server_wait: Duration::ZERO,
             retryable: true,
+            label: None,
         }
     }
 
@@ -81,7 +85,10 @@ impl Call {
     }
 
     pub(crate) fn endpoint(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        match &self.label {
+            Some(label) => format!("{} {label}", self.method),
+            None => format!("{} {}", self.method, self.path),
+        }
     }
 }
 

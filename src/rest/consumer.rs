@@ -156,7 +156,8 @@ impl Client {
     }
 
     /// Reads the committed offsets of the given partitions (`POST /committed/{group}/{instance}`).
-    /// A partition without a committed offset comes back with offset `-1` from upkafka's server.
+    /// A partition without a committed offset comes back with offset `-1` from upkafka's server;
+    /// an empty `partitions` asks upkafka's server for the instance's assigned partitions.
     ///
     /// # Errors
     /// [`Error::Api`] for an unknown topic or instance; transport errors.

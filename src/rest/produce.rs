@@ -8,6 +8,11 @@ use super::error::{Error, Result};
 use crate::protocol::{OneOrMany, ProduceMetadata, ProduceRecord};
 
 impl Client {
+    /// Most bytes the value and key of [`Client::produce_in_url`] may take once
+    /// percent-encoded: a URL is limited to 64 KiB by the HTTP stack, which also holds the
+    /// base URL and topic.
+    pub const MAX_URL_FORM_BYTES: usize = 60 * 1024;
+
     /// Produces one message to `topic` (`POST /produce`, as the official client does) and returns
     /// where it was stored. A `topic` already set on `record` is replaced.
     ///
@@ -113,21 +118,38 @@ impl Client {
 
     /// Produces one message given in the URL (`GET /produce/{topic}/{message}?key=`), the form
     /// for callers that can only make GET requests. No partition, headers or timestamp.
+    /// Errors name the endpoint as `GET /produce/{topic}/…`, never with the value.
     ///
     /// # Errors
-    /// As [`Client::produce`].
+    /// [`Error::InvalidInput`] when the value and key take more than
+    /// [`MAX_URL_FORM_BYTES`](Client::MAX_URL_FORM_BYTES) once percent-encoded (use
+    /// [`Client::produce`]); otherwise as [`Client::produce`].
     pub async fn produce_in_url(
         &self,
         topic: &str,
         value: &str,
         key: Option<&str>,
     ) -> Result<ProduceMetadata> {
-        let path = path(&[
-            "produce",
-            &segment("topic", topic)?,
-            &segment("message", value)?,
-        ]);
-        let mut call = Call::new(Method::GET, path);
+        let topic_segment = segment("topic", topic)?;
+        let message_segment = segment("message", value)?;
+        let key_bytes = key.map_or(0, |k| {
+            url::form_urlencoded::byte_serialize(k.as_bytes())
+                .map(str::len)
+                .sum()
+        });
+        let encoded = message_segment.len() + key_bytes;
+        if encoded > Self::MAX_URL_FORM_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "the message is too long for the URL form: {encoded} bytes once percent-encoded, at most {} fit in a URL; use produce instead",
+                Self::MAX_URL_FORM_BYTES
+            )));
+        }
+        let label = format!("/produce/{topic_segment}/…");
+        let mut call = Call::new(
+            Method::GET,
+            path(&["produce", &topic_segment, &message_segment]),
+        );
+        call.label = Some(label);
         if let Some(key) = key {
             call.query.push(("key", key.to_owned()));
         }

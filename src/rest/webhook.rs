@@ -6,6 +6,23 @@ use super::client::{Call, Client};
 use super::error::{Error, Result};
 use crate::protocol::ProduceMetadata;
 
+/// Headers the HTTP layer owns: given by a caller they would cut the body short
+/// (`Content-Length`), break the framing or the connection, or compete with the client's own
+/// credentials. None of them would reach the message anyway.
+const TRANSPORT_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 impl Client {
     /// Posts a raw body to `/webhook?topic=…`, the endpoint for services that can only call a
     /// URL (Stripe, GitHub…). The body becomes the message value and `headers` become message
@@ -13,7 +30,9 @@ impl Client {
     /// documented this answer).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a header that cannot be sent; [`Error::Api`] for an unknown
+    /// [`Error::InvalidInput`] for a header that cannot be sent, or one the HTTP layer sets
+    /// itself (`Content-Length`, `Host`, `Authorization`, `Transfer-Encoding`, …);
+    /// [`Error::Api`] for an unknown
     /// topic; transport errors. Retrying can duplicate, as for produce.
     pub async fn webhook(
         &self,
@@ -26,6 +45,14 @@ impl Client {
         call.body = Some(body.into());
         call.retryable = self.config().retry.retry_produce;
         for (name, value) in headers {
+            if TRANSPORT_HEADERS
+                .iter()
+                .any(|reserved| name.eq_ignore_ascii_case(reserved))
+            {
+                return Err(Error::InvalidInput(format!(
+                    "`{name}` is set by the HTTP client and cannot be given as a webhook header"
+                )));
+            }
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(Error::InvalidInput(format!(
                     "`{name}` is not a valid HTTP header name"

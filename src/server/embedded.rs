@@ -132,6 +132,13 @@ impl Inner {
                 }
             };
             let topic = &topics[ti];
+            // Kafka's producer refuses negative record timestamps (`ProducerRecord`), so an
+            // Upstash produce with one failed; stored, it would also break /offsets lookups.
+            if let Some(ts) = r.timestamp.filter(|ts| *ts < 0) {
+                return Err(BackendError::InvalidRequest(format!(
+                    "record {i}: timestamp {ts} is negative; give epoch milliseconds"
+                )));
+            }
             let stored = StoredRecord {
                 timestamp: r.timestamp.unwrap_or(now),
                 key: r.key,

@@ -24,7 +24,7 @@
 //! | 12 idle timeout | the session timeout is the idle timeout (never while a consume is in flight) | `groups.rs` |
 //! | 13 other topics later | resubscribe to exactly the new list | `groups.rs` |
 //! | 14 `/topics`, `/consumers` scope | all topics and all groups (one credential, no internal topics) | `routes.rs` |
-//! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case; non-UTF-8 body → 400; body limit as any request | `routes.rs` |
+//! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
 //! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405) | `routes.rs` |
 //!

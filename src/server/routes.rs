@@ -349,7 +349,8 @@ async fn offsets(
 }
 
 /// `[GET|POST] /webhook?topic=`: the raw body becomes the value (must be UTF-8), every header
-/// not in [`WEBHOOK_EXCLUDED_HEADERS`] becomes a message header (lower-case name), and the
+/// not in [`WEBHOOK_EXCLUDED_HEADERS`] becomes a message header (lower-case name, UTF-8
+/// value), and the
 /// answer is one `ProduceMetadata` object (our choices for spec §12 q. 15).
 async fn webhook(
     State(s): State<AppState>,
@@ -367,10 +368,10 @@ async fn webhook(
         if WEBHOOK_EXCLUDED_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let v = v.to_str().map_err(|_| {
-            ApiError::bad_request(format!(
-                "header `{name}` has a value that is not visible ASCII"
-            ))
+        // UTF-8, not only visible ASCII: the client sends any value without control
+        // characters, and a message header is a string (a webhook sender's `Zoë` must arrive).
+        let v = std::str::from_utf8(v.as_bytes()).map_err(|_| {
+            ApiError::bad_request(format!("header `{name}` has a value that is not UTF-8"))
         })?;
         record.headers.push(Header::new(name.as_str(), v));
     }

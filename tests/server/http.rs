@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use serde_json::{Value, json};
 use upkafka::server::{Credentials, Limits, ServerConfig, partition_for_key};
 
@@ -128,6 +128,23 @@ async fn produce_fetch_round_trip_keeps_key_headers_and_timestamp() {
         .await;
     let ts = meta[0]["timestamp"].as_i64().expect("timestamp");
     assert!(ts >= before && ts < before + 60_000, "{ts} vs {before}");
+}
+
+#[tokio::test]
+async fn negative_record_timestamps_are_refused_with_the_batch() {
+    // Kafka's producer refuses them; a batch holding one writes nothing.
+    let api = Api::topics(&[("t", 1)]).await;
+    let batch = json!([{"value": "fine"}, {"value": "bad", "timestamp": -5}]);
+    assert_error(
+        &api.post("/produce/t", &batch).await,
+        400,
+        "record 1: timestamp -5 is negative",
+    );
+    let (s, v) = api
+        .post("/produce/t", &json!({"value": "zero", "timestamp": 0}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["offset"], 0, "the refused batch wrote nothing: {v}");
 }
 
 #[tokio::test]
@@ -757,6 +774,40 @@ async fn webhook_turns_a_request_into_a_message() {
         .body(Body::from(vec![0xff, 0xfe, 0x00]))
         .expect("request");
     assert_error(&api.raw_without_auth(req).await, 400, "utf-8");
+    // Header values are UTF-8 text, not only ASCII; other bytes are a 400.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/webhook?topic=hooks")
+        .header("authorization", basic("hook", "p@ss"))
+        .header(
+            "X-Customer",
+            HeaderValue::from_bytes("Zoë — café".as_bytes()).unwrap(),
+        )
+        .body(Body::from("utf-8 header"))
+        .expect("request");
+    let (s, v) = api.raw_without_auth(req).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let msgs = api
+        .ok(
+            "/fetch",
+            &json!({"topic": "hooks", "partition": 0, "offset": v["offset"], "timeout": 0}),
+        )
+        .await;
+    assert_eq!(
+        msgs[0]["headers"],
+        json!([{"key": "x-customer", "value": "Zoë — café"}])
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/webhook?topic=hooks")
+        .header("authorization", basic("hook", "p@ss"))
+        .header(
+            "X-Customer",
+            HeaderValue::from_bytes(&[b'Z', 0xeb]).unwrap(),
+        )
+        .body(Body::from("latin-1 header"))
+        .expect("request");
+    assert_error(&api.raw_without_auth(req).await, 400, "not utf-8");
     assert_error(&api.send("POST", "/webhook", "x", &[]).await, 400, "topic");
     assert_error(
         &api.send("POST", "/webhook?topic=nope", "x", &[]).await,

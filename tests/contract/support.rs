@@ -1,0 +1,94 @@
+//! One embedded server with credentials and a client for it.
+
+use std::time::Duration;
+
+use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata};
+use upkafka::rest::{Client, Config, RetryPolicy};
+pub use upkafka::server::ServerConfig;
+use upkafka::server::{Credentials, Limits, TopicSpec};
+
+use crate::common::TestServer;
+
+pub const USER: &str = "contract-user";
+/// Contains `:`: Basic auth splits at the first colon only.
+pub const PASS: &str = "s3cret:pass-word";
+
+/// A running server and a client with the right credentials.
+pub struct Env {
+    pub server: TestServer,
+    pub client: Client,
+}
+
+/// Server config with credentials and these topics.
+pub fn config(topics: &[(&str, i32)]) -> ServerConfig {
+    ServerConfig {
+        credentials: Some(Credentials::new(USER, PASS)),
+        topics: topics.iter().map(|(n, p)| TopicSpec::new(*n, *p)).collect(),
+        housekeeping_interval: Duration::from_millis(20),
+        ..ServerConfig::default()
+    }
+}
+
+/// A client for `url` as `user`/`pass`, no retries (every failure shows at once).
+pub fn client_as(url: &str, user: &str, pass: &str) -> Client {
+    Client::new(
+        Config::new(url, user, pass)
+            .timeout(Duration::from_secs(5))
+            .retry(RetryPolicy::none()),
+    )
+    .expect("building the client")
+}
+
+impl Env {
+    pub async fn start(topics: &[(&str, i32)]) -> Self {
+        Self::with_config(config(topics)).await
+    }
+
+    pub async fn with_limits(topics: &[(&str, i32)], limits: Limits) -> Self {
+        Self::with_config(ServerConfig {
+            limits,
+            ..config(topics)
+        })
+        .await
+    }
+
+    pub async fn with_config(config: ServerConfig) -> Self {
+        let server = TestServer::start(config).await;
+        let client = client_as(&server.url, USER, PASS);
+        Self { server, client }
+    }
+
+    /// Everything in `topic/partition` from `offset` on (short wait).
+    pub async fn read(&self, topic: &str, partition: i32, offset: i64) -> Vec<Message> {
+        let req = FetchRequest {
+            timeout: Some(100),
+            ..FetchRequest::new(topic, partition, offset)
+        };
+        self.client.fetch(&req).await.expect("fetch")
+    }
+
+    /// The single message at `meta`.
+    pub async fn read_at(&self, meta: &ProduceMetadata) -> Message {
+        let msgs = self.read(&meta.topic, meta.partition, meta.offset).await;
+        let m = msgs.into_iter().next().expect("the produced message");
+        assert_eq!(
+            (m.topic.as_str(), m.partition, m.offset),
+            (meta.topic.as_str(), meta.partition, meta.offset)
+        );
+        m
+    }
+}
+
+/// Manual-commit settings starting at `reset`.
+pub fn manual(reset: AutoOffsetReset) -> ConsumerConfig {
+    ConsumerConfig {
+        auto_commit: Some(false),
+        auto_offset_reset: Some(reset),
+        ..ConsumerConfig::default()
+    }
+}
+
+/// Values of `msgs` in order.
+pub fn values(msgs: &[Message]) -> Vec<&str> {
+    msgs.iter().map(|m| m.value.as_str()).collect()
+}
