@@ -697,6 +697,9 @@ mod tests {
         assert_eq!(lag(5, 0, 7), 2);
         assert_eq!(lag(9, 0, 7), 0);
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        assert_eq!(message_bytes(Some("k"), "vv", &[Header::new("h", "xyz")]), 7);
+        assert_eq!(
+            message_bytes(Some("k"), "vv", &[Header::new("h", "xyz")]),
+            7
+        );
     }
 }

@@ -58,9 +58,7 @@ mod routes;
 mod serve;
 
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
-pub use config::{
-    Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec,
-};
+pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use partitioner::{murmur2, partition_for_key};
