@@ -256,3 +256,21 @@ async fn classify_uses_the_sensor_rule() {
     assert_eq!(v[1]["status"], "ERROR");
     assert!(v[2].is_null());
 }
+
+#[tokio::test]
+async fn log_size_is_measured_with_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig {
+        data_dir: Some(dir.path().to_owned()),
+        ..config(&[("t", 1)])
+    };
+    let backend = EmbeddedBackend::open(embedded_options(&cfg)).await.unwrap();
+    let app = router(AppState::new(Arc::new(backend), &cfg));
+    assert_eq!(
+        call(&app, "GET", "/produce/t/hello", "", false).await.0,
+        StatusCode::OK
+    );
+    let (_, text) = call(&app, "GET", "/metrics", "", false).await;
+    let size = parse(&text)["upkafka_log_size_bytes"];
+    assert!(size > 0.0, "{text}");
+}
