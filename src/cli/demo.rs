@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs, out: Output) -> Result<Exi
             .timeout(global.timeout.0),
     )?;
     let mut ctx = Ctx { client, out };
-    let result = demo(&args, &mut ctx, running.addr()).await;
+    let result = demo(&args, &mut ctx, running.addr(), &password).await;
     let result = match result {
         Ok(()) if args.keep_serving => keep_serving(&ctx, running.url(), &password).await,
         other => other,
@@ -95,7 +95,14 @@ async fn start_server(args: &DemoArgs, password: &str) -> Result<RunningServer, 
     Ok(server.spawn())
 }
 
-async fn demo(args: &DemoArgs, ctx: &mut Ctx, addr: SocketAddr) -> Result<(), CliError> {
+/// The demo itself. `password` is the demo server's throw-away password, printed with the
+/// console URL so a browser can watch the run.
+async fn demo(
+    args: &DemoArgs,
+    ctx: &mut Ctx,
+    addr: SocketAddr,
+    password: &str,
+) -> Result<(), CliError> {
     let line = |ctx: &mut Ctx, text: &str| ctx.out.line(text).map_err(stdout_err);
     line(
         ctx,
@@ -103,6 +110,13 @@ async fn demo(args: &DemoArgs, ctx: &mut Ctx, addr: SocketAddr) -> Result<(), Cl
             "upkafka demo: embedded server on http://{addr}, topic `{}` with {PARTITIONS} \
              partitions (pressure -> 1, temperature -> 2)",
             args.topic
+        ),
+    )?;
+    line(
+        ctx,
+        &format!(
+            "console: http://{addr}/ui (user `{USERNAME}`, password `{password}`); metrics at \
+             http://{addr}/metrics"
         ),
     )?;
     line(
@@ -268,6 +282,7 @@ async fn keep_serving(ctx: &Ctx, url: &str, password: &str) -> Result<(), CliErr
         "\nthe demo server keeps running; connect from another shell with:\n  \
          export {ENV_URL}={url}\n  export {ENV_USERNAME}={USERNAME}\n  \
          export {ENV_PASSWORD}={password}\n  upkafka inspect consumers\n\
+         or open the console at {url}/ui (user `{USERNAME}`, password above)\n\
          press Ctrl-C to stop"
     ));
     shutdown_signal().await;

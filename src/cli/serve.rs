@@ -10,7 +10,8 @@ use rand::distr::Alphanumeric;
 
 use crate::rest::Password;
 use crate::server::{
-    Credentials, Limits, ServeError, Server, ServerConfig, TlsPaths, TopicSpec, shutdown_signal,
+    Credentials, Limits, MetricsAuth, ServeError, Server, ServerConfig, TlsPaths, TopicSpec,
+    shutdown_signal,
 };
 
 /// Arguments of `upkafka serve`.
@@ -87,6 +88,11 @@ pub struct ServeArgs {
     /// Open client connections; further connections are closed at once.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
+
+    /// Serve /metrics (Prometheus text format) without credentials, for scrapers that cannot
+    /// send Basic auth. The API and the console at /ui keep requiring them.
+    #[arg(long)]
+    pub metrics_no_auth: bool,
 }
 
 /// Why `upkafka serve` failed.
@@ -183,6 +189,11 @@ pub fn to_config(
             ..Limits::default()
         },
         tls,
+        metrics_auth: if args.metrics_no_auth {
+            MetricsAuth::None
+        } else {
+            MetricsAuth::Same
+        },
         ..ServerConfig::default()
     };
     Ok((config, generated))
@@ -203,6 +214,15 @@ pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCl
     let url = server.url();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "upkafka: listening on {url}");
+    let _ = writeln!(
+        err,
+        "upkafka: console at {url}/ui, Prometheus metrics at {url}/metrics{}",
+        if args.metrics_no_auth {
+            " (no auth)"
+        } else {
+            ""
+        }
+    );
     match &creds {
         Some(c) if generated => {
             let _ = writeln!(

@@ -138,6 +138,17 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsAuth {
+    /// The same Basic credentials as the API (the default).
+    #[default]
+    Same,
+    /// Anyone who can reach the port (scrapers that cannot send Basic auth). The metrics name
+    /// topics and groups but never carry messages or credentials.
+    None,
+}
+
 /// Configuration of `upkafka serve`. `Debug` redacts the password.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -157,6 +168,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsPaths>,
     /// How often consumer expiry and auto-commit run (default 100 ms).
     pub housekeeping_interval: Duration,
+    /// Who may read `/metrics` (default: the same credentials as the API).
+    pub metrics_auth: MetricsAuth,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +183,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             tls: None,
             housekeeping_interval: Duration::from_millis(100),
+            metrics_auth: MetricsAuth::Same,
         }
     }
 }

@@ -47,16 +47,18 @@
 mod auth;
 mod backend;
 mod config;
+mod console;
 mod embedded;
 mod error;
 mod groups;
 pub mod log;
+pub mod metrics;
 mod partitioner;
 mod routes;
 mod serve;
 
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
-pub use config::{Credentials, Limits, Password, ServerConfig, TlsPaths, TopicSpec};
+pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use partitioner::{murmur2, partition_for_key};

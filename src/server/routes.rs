@@ -39,8 +39,9 @@ use crate::protocol::{
 
 use super::auth;
 use super::backend::{Backend, ConsumeParams};
-use super::config::{Credentials, Limits, ServerConfig};
+use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
 use super::error::ApiError;
+use super::metrics::{MeteredBackend, Metrics};
 
 /// What every handler gets: the backend, the expected credentials, and the limits.
 #[derive(Debug, Clone)]
@@ -51,15 +52,24 @@ pub struct AppState {
     pub credentials: Option<Arc<Credentials>>,
     /// Request limits.
     pub limits: Arc<Limits>,
+    /// Counters and histograms behind `/metrics` and the console.
+    pub metrics: Arc<Metrics>,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
 }
 
 impl AppState {
-    /// State for `backend` with the credentials and limits of `config`.
+    /// State for `backend` with the credentials and limits of `config`. The backend is
+    /// wrapped in a [`MeteredBackend`] counting into a new [`Metrics`] registry (which measures
+    /// `config.data_dir` for the log size).
     pub fn new(backend: Arc<dyn Backend>, config: &ServerConfig) -> Self {
+        let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
         Self {
-            backend,
+            backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
             credentials: config.credentials.clone().map(Arc::new),
             limits: Arc::new(config.limits.clone()),
+            metrics,
+            metrics_auth: config.metrics_auth,
         }
     }
 
@@ -471,7 +481,7 @@ fn both(r: Router<AppState>, path: &str, m: MethodRouter<AppState>) -> Router<Ap
 }
 
 /// The API as an axum router: every endpoint of spec §3, auth, limits and the JSON error
-/// shape. Serving it is separate ([`super::Server`]); tests can call it with `oneshot`.
+/// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs. Serving it is separate ([`super::Server`]); tests can call it with `oneshot`.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::clone(&state.limits);
     let mut r: Router<AppState> = Router::new();
@@ -500,7 +510,9 @@ pub fn router(state: AppState) -> Router {
     r = both(r, "/consumers", get(consumers));
     r = both(r, "/offsets/{timestamp}", get(offsets).post(offsets));
     r = both(r, "/webhook", get(webhook).post(webhook));
-    r.fallback(not_found)
+    r = super::console::routes(r);
+    let api = r
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent_requests.max(1),
@@ -511,5 +523,6 @@ pub fn router(state: AppState) -> Router {
             auth::require_auth,
         ))
         .layer(middleware::from_fn(json_errors))
-        .with_state(state)
+        .with_state(state.clone());
+    super::console::finish(api, state)
 }

@@ -6,5 +6,6 @@ mod common;
 mod durability;
 mod groups;
 mod http;
+mod metrics;
 mod serving;
 mod support;
