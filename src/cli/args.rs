@@ -512,6 +512,13 @@ pub struct CompletionsArgs {
 // ---------------------------------------------------------------------------------------------
 // Typed values.
 
+/// Splits `512KiB` into `(512, "KiB")`: leading digits, then the (trimmed) rest.
+fn number_and_unit(s: &str) -> Option<(u64, &str)> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
 /// A duration such as `500ms`, `3s`, `2m`, `1h`; a bare number means seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -521,11 +528,8 @@ impl FromStr for HumanDuration {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (try 500ms, 3s, 2m)"))?;
+        let (n, unit) = number_and_unit(s)
+            .ok_or_else(|| format!("`{s}` is not a duration (try 500ms, 3s, 2m)"))?;
         let d = match unit.trim() {
             "ms" => Duration::from_millis(n),
             "" | "s" => Duration::from_secs(n),
@@ -549,12 +553,8 @@ impl FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a size (try 65536, 512KiB, 1MiB)"))?;
+        let (n, unit) = number_and_unit(s.trim())
+            .ok_or_else(|| format!("`{s}` is not a size (try 65536, 512KiB, 1MiB)"))?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" | "kib" => 1024,

@@ -166,6 +166,27 @@ pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String>
     ))
 }
 
+/// Arbitrary records for the property tests of the codec and of segment recovery.
+#[cfg(test)]
+pub(crate) fn arb_record() -> impl proptest::strategy::Strategy<Value = StoredRecord> {
+    use proptest::prelude::*;
+    (
+        any::<i64>(),
+        proptest::option::of(".{0,16}"),
+        ".{0,64}",
+        proptest::collection::vec((".{0,8}", ".{0,8}"), 0..4),
+    )
+        .prop_map(|(timestamp, key, value, headers)| StoredRecord {
+            timestamp,
+            key,
+            value,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| crate::protocol::Header::new(k, v))
+                .collect(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,21 +224,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn record() -> impl Strategy<Value = StoredRecord> {
-            (
-                any::<i64>(),
-                proptest::option::of(".{0,16}"),
-                ".{0,64}",
-                proptest::collection::vec((".{0,8}", ".{0,8}"), 0..4),
-            )
-                .prop_map(|(timestamp, key, value, headers)| StoredRecord {
-                    timestamp,
-                    key,
-                    value,
-                    headers: headers
-                        .into_iter()
-                        .map(|(k, v)| Header::new(k, v))
-                        .collect(),
-                })
+            super::super::arb_record()
         }
 
         /// A frame around `payload` with a correct length and CRC, so decoding gets past the

@@ -262,21 +262,7 @@ mod recovery_props {
     use proptest::prelude::*;
 
     fn arb_record() -> impl Strategy<Value = StoredRecord> {
-        (
-            any::<i64>(),
-            proptest::option::of(".{0,8}"),
-            ".{0,40}",
-            proptest::collection::vec((".{0,6}", ".{0,6}"), 0..3),
-        )
-            .prop_map(|(timestamp, key, value, headers)| StoredRecord {
-                timestamp,
-                key,
-                value,
-                headers: headers
-                    .into_iter()
-                    .map(|(k, v)| crate::protocol::Header::new(k, v))
-                    .collect(),
-            })
+        super::record::arb_record()
     }
 
     fn to_message(i: usize, r: &StoredRecord) -> Message {
