@@ -27,7 +27,11 @@ async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, I
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let addr: SocketAddr = match std::env::args().nth(1).unwrap_or("127.0.0.1:9090".into()).parse() {
+    let addr: SocketAddr = match std::env::args()
+        .nth(1)
+        .unwrap_or("127.0.0.1:9090".into())
+        .parse()
+    {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bare_hyper: bad address: {e}");
@@ -41,7 +45,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    eprintln!("bare_hyper listening on http://{}", listener.local_addr().map_or(addr, |a| a));
+    eprintln!(
+        "bare_hyper listening on http://{}",
+        listener.local_addr().map_or(addr, |a| a)
+    );
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

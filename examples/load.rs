@@ -207,7 +207,9 @@ async fn produce_load(
                 };
                 lat.push(t.elapsed());
                 if meta.len() != records.len() {
-                    return Err(format!("{} acks for {} messages", meta.len(), records.len()).into());
+                    return Err(
+                        format!("{} acks for {} messages", meta.len(), records.len()).into(),
+                    );
                 }
             }
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(lat)
@@ -370,7 +372,8 @@ async fn run(args: Args) -> Res<()> {
         }
     };
     let client = Client::new(
-        Config::new(url, args.username.as_str(), args.password.as_str()).timeout(Duration::from_secs(60)),
+        Config::new(url, args.username.as_str(), args.password.as_str())
+            .timeout(Duration::from_secs(60)),
     )?;
     let topic = args.topic.clone().unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
