@@ -80,7 +80,14 @@ result() { grep '^RESULT' | tail -1; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 verdict() { if ge "$1" "$2"; then echo "met"; else echo "MISSED"; fi; }
-wrk_rps() { sed -n 's/^Requests\/sec:[[:space:]]*//p' | tr -d ' '; }
+# `logged NAME CMD...`: runs CMD, keeps its output in $WORK/NAME.out and echoes it to stderr.
+# (Not `tee /dev/stderr`: when stderr is a file, that reopens and truncates it.)
+logged() { local name=$1; shift; "$@" >"$WORK/$name.out"; cat "$WORK/$name.out" >&2; cat "$WORK/$name.out"; }
+# `wrk_rps NAME`: requests/s of a wrk run, refusing runs with errors (wrk counts those too).
+wrk_rps() {
+  if grep -qE 'Non-2xx|Socket errors' "$WORK/$1.out"; then die "wrk run $1 had errors: $(grep -E 'Non-2xx|Socket errors' "$WORK/$1.out")"; fi
+  sed -n 's/^Requests\/sec:[[:space:]]*//p' "$WORK/$1.out" | tr -d ' '
+}
 
 VALUE=$(head -c "$SIZE" /dev/zero | tr '\0' 'x')
 cat >"$WORK/one.lua" <<EOF
@@ -104,22 +111,24 @@ echo "workload: batch $BATCH x $SIZE B, $INFLIGHT in flight, $MESSAGES messages 
 # --- 1. clients: upkafka vs @upstash/kafka, same batches, same window, same /produce body ---
 start_server
 say "client: upkafka (examples/load.rs)"
-OURS=$("$LOAD" --url "$URL" --topic client-ours produce --size "$SIZE" --batch "$BATCH" \
-  --in-flight "$INFLIGHT" --messages "$MESSAGES" | tee /dev/stderr | result)
+OURS=$(logged ours "$LOAD" --url "$URL" --topic client-ours produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages "$MESSAGES" | result)
 say "client: @upstash/kafka produceMany (bench/official.mjs)"
-NODE=$(UPSTASH_KAFKA_REST_URL=$URL TOPIC=client-node SIZE=$SIZE BATCH=$BATCH \
-  CONCURRENCY=$INFLIGHT MESSAGES=$MESSAGES node bench/official.mjs | tee /dev/stderr | result)
+NODE=$(logged node env UPSTASH_KAFKA_REST_URL="$URL" TOPIC=client-node SIZE="$SIZE" BATCH="$BATCH" \
+  CONCURRENCY="$INFLIGHT" MESSAGES="$MESSAGES" node bench/official.mjs | result)
 
 # --- 2. server ceiling: single-message produce vs a bare hyper handler, same wrk load --------
 say "wrk: single-message POST /produce/one on upkafka serve"
-SRV_ONE=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "$URL/produce/one" | tee /dev/stderr | wrk_rps)
+logged srv_one wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "$URL/produce/one" >/dev/null
+SRV_ONE=$(wrk_rps srv_one)
 say "wrk: batch POST /produce/batch on upkafka serve (in memory)"
-SRV_BATCH=$(wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" | tee /dev/stderr | wrk_rps)
+logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+SRV_BATCH=$(wrk_rps srv_batch)
 say "latency: produce -> waiting fetch at $RATE msg/s"
-LAT=$("$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | tee /dev/stderr | result)
+LAT=$(logged latency "$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
 say "client: upkafka batches to /produce/{topic} (in memory)"
-MEM_CLIENT=$("$LOAD" --url "$URL" --topic mem-client produce --size "$SIZE" --batch "$BATCH" \
-  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | tee /dev/stderr | result)
+MEM_CLIENT=$(logged mem_client "$LOAD" --url "$URL" --topic mem-client produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
 stop_server
 
 "$HYPER" "127.0.0.1:$HPORT" 2>/dev/null &
@@ -127,19 +136,22 @@ HYPER_PID=$!
 PIDS+=("$HYPER_PID")
 wait_http "http://127.0.0.1:$HPORT/"
 say "wrk: the same single-message POST on a bare hyper handler"
-BARE=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "http://127.0.0.1:$HPORT/produce/one" | tee /dev/stderr | wrk_rps)
+logged bare wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "http://127.0.0.1:$HPORT/produce/one" >/dev/null
+BARE=$(wrk_rps bare)
 kill "$HYPER_PID" 2>/dev/null || true
 wait "$HYPER_PID" 2>/dev/null || true
 
 # --- 3. durable: the same batches with --data-dir (fsync before every acknowledgement) ------
 start_server --data-dir "$WORK/data"
 say "wrk: batch POST /produce/batch on upkafka serve --data-dir"
-DISK_BATCH=$(wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" | tee /dev/stderr | wrk_rps)
+logged disk_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+DISK_BATCH=$(wrk_rps disk_batch)
 say "wrk: the same with twice the window (group commit shares fsyncs among more batches)"
-DISK_BATCH2=$(wrk -t1 -c$((INFLIGHT * 2)) -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch2" | tee /dev/stderr | wrk_rps)
+logged disk_batch2 wrk -t1 -c$((INFLIGHT * 2)) -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch2" >/dev/null
+DISK_BATCH2=$(wrk_rps disk_batch2)
 say "client: upkafka batches to /produce/{topic} (--data-dir)"
-DISK_CLIENT=$("$LOAD" --url "$URL" --topic disk-client produce --size "$SIZE" --batch "$BATCH" \
-  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | tee /dev/stderr | result)
+DISK_CLIENT=$(logged disk_client "$LOAD" --url "$URL" --topic disk-client produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
 stop_server
 
 # --- 4. CLI memory: produce LINES lines from a file, consume them back -----------------------

@@ -37,6 +37,9 @@ for c in $CONNS; do
       | awk -F, '/fdatasync/ { print $1 }')
   fi
   wait "$WRK"
+  if grep -qE 'Non-2xx|Socket errors' "$WORK/wrk.out"; then
+    echo "durable_sweep.sh: wrk saw errors: $(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.out")" >&2; exit 1
+  fi
   RPS=$(sed -n 's/^Requests\/sec:[[:space:]]*//p' "$WORK/wrk.out")
   awk -v c="$c" -v r="$RPS" -v b="$BATCH" -v f="$FSYNCS" -v s=$((DURATION - 1)) 'BEGIN {
     printf "connections %2d: %8.0f msgs/s  %5.0f batches/s", c, r * b, r
