@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MESSAGES=${MESSAGES:-200000}   # messages per client produce run
+MESSAGES=${MESSAGES:-500000}   # messages per client produce run
 BATCH=${BATCH:-500}            # messages per produce request
 SIZE=${SIZE:-100}              # value bytes
 INFLIGHT=${INFLIGHT:-4}        # requests in flight (client runs)
