@@ -39,9 +39,10 @@ fi
 
 say "building release binaries"
 cargo build --release --quiet --bin upkafka --example load --example bare_hyper >&2
-BIN=target/release/upkafka
-LOAD=target/release/examples/load
-HYPER=target/release/examples/bare_hyper
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/upkafka
+LOAD=$TARGET/release/examples/load
+HYPER=$TARGET/release/examples/bare_hyper
 
 WORK=$(mktemp -d)
 PIDS=()

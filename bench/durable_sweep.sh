@@ -7,7 +7,7 @@
 #   bench/durable_sweep.sh [path/to/upkafka]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/release/upkafka}
+BIN=${1:-${CARGO_TARGET_DIR:-target}/release/upkafka}
 BATCH=${BATCH:-500}; SIZE=${SIZE:-100}; DURATION=${DURATION:-5}; CONNS=${CONNS:-"1 2 4 8"}
 PORT=${PORT:-18081}
 command -v wrk >/dev/null || { echo "durable_sweep.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
