@@ -54,6 +54,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>>;
 
+    /// [`Backend::produce`] for a batch whose records without `topic` go to `topic`
+    /// (`/produce/{topic}`). The default fills in the topic and calls `produce`; a backend
+    /// may override it to avoid a copy of the topic name per record.
+    fn produce_to(
+        &self,
+        topic: String,
+        mut records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
+        for r in &mut records {
+            if r.topic.is_none() {
+                r.topic = Some(topic.clone());
+            }
+        }
+        self.produce(records)
+    }
+
     /// Reads from each `(topic, partition, offset)` on, inclusive, waiting up to `timeout` for
     /// data and returning as soon as any is there.
     fn fetch(

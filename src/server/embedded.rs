@@ -112,7 +112,12 @@ impl Inner {
         Err(BackendError::UnknownTopic(name.to_owned()))
     }
 
-    async fn produce(&self, records: Vec<ProduceRecord>) -> BackendResult<Vec<ProduceMetadata>> {
+    /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).
+    async fn produce(
+        &self,
+        default_topic: Option<&str>,
+        records: Vec<ProduceRecord>,
+    ) -> BackendResult<Vec<ProduceMetadata>> {
         let now = now_ms();
         let n = records.len();
         let mut topics: Vec<Arc<Topic>> = Vec::new();
@@ -121,13 +126,19 @@ impl Inner {
         // Per record: (topic index, partition, group index, index in group, timestamp).
         let mut slots: Vec<(usize, i32, usize, usize, i64)> = Vec::with_capacity(n);
         for (i, r) in records.into_iter().enumerate() {
-            let name = r.topic.ok_or_else(|| {
-                BackendError::InvalidRequest(format!("record {i} has no `topic`"))
-            })?;
+            let name: &str = match (&r.topic, default_topic) {
+                (Some(t), _) => t,
+                (None, Some(t)) => t,
+                (None, None) => {
+                    return Err(BackendError::InvalidRequest(format!(
+                        "record {i} has no `topic`"
+                    )));
+                }
+            };
             let ti = match topics.iter().position(|t| t.name() == name) {
                 Some(ti) => ti,
                 None => {
-                    topics.push(self.topic_for_produce(&name)?);
+                    topics.push(self.topic_for_produce(name)?);
                     topics.len() - 1
                 }
             };
@@ -157,7 +168,7 @@ impl Inner {
                 (Some(p), _) => {
                     if topic.partition(p).is_none() {
                         return Err(BackendError::UnknownPartition {
-                            topic: name,
+                            topic: name.to_owned(),
                             partition: p,
                             count: topic.partition_count(),
                         });
@@ -353,7 +364,15 @@ impl Backend for EmbeddedBackend {
         &self,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(self.inner.produce(records))
+        Box::pin(self.inner.produce(None, records))
+    }
+
+    fn produce_to(
+        &self,
+        topic: String,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
+        Box::pin(async move { self.inner.produce(Some(&topic), records).await })
     }
 
     fn fetch(

@@ -204,19 +204,16 @@ async fn produce_topic(
     ApiPath(topic): ApiPath<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let mut records: Vec<ProduceRecord> = parse_many(&body)?;
-    for (i, r) in records.iter_mut().enumerate() {
-        match &r.topic {
-            Some(t) if *t != topic => {
-                return Err(ApiError::bad_request(format!(
-                    "record {i} names topic `{t}` but the path names `{topic}`"
-                )));
-            }
-            Some(_) => {}
-            None => r.topic = Some(topic.clone()),
+    let records: Vec<ProduceRecord> = parse_many(&body)?;
+    for (i, r) in records.iter().enumerate() {
+        if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
+            return Err(ApiError::bad_request(format!(
+                "record {i} names topic `{t}` but the path names `{topic}`"
+            )));
         }
     }
-    Ok(Json(s.backend.produce(records).await?).into_response())
+    // The records without a topic go to the path's; no copy of the name per record.
+    Ok(Json(s.backend.produce_to(topic, records).await?).into_response())
 }
 
 /// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of issue 6, in one run on one machine: every number that a target
+# compares is measured here, back to back, against the same `upkafka serve` binary.
+#
+#   bench/compare.sh                 # defaults below; override with environment variables
+#   MESSAGES=500000 DURATION=10 bench/compare.sh
+#
+# Needs: cargo, node + npm (for @upstash/kafka, pinned in tests/node), wrk, /usr/bin/time.
+# Missing wrk or the npm install are installed (and said so). Prints one table of ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES=${MESSAGES:-500000}   # messages per client produce run
+BATCH=${BATCH:-500}            # messages per produce request
+SIZE=${SIZE:-100}              # value bytes
+INFLIGHT=${INFLIGHT:-4}        # requests in flight (client runs)
+CONNS=${CONNS:-16}             # wrk connections
+DURATION=${DURATION:-8}        # seconds per wrk run
+RATE=${RATE:-1000}             # latency run: messages/s
+LINES=${LINES:-1000000}        # RSS runs: lines produced and consumed by the CLI
+PORT=${PORT:-18080}
+HPORT=${HPORT:-18090}
+
+say() { printf '>> %s\n' "$*" >&2; }
+die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -----------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  say "wrk is missing: installing it with apt-get (Debian package 'wrk')"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
+  else sudo apt-get install -y wrk >&2; fi
+fi
+command -v node >/dev/null 2>&1 || die "node is needed (apt-get install nodejs npm)"
+if [ ! -d tests/node/node_modules/@upstash/kafka ]; then
+  say "installing @upstash/kafka 1.3.5 with npm ci in tests/node"
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
+[ -x /usr/bin/time ] || die "/usr/bin/time is needed for peak RSS (apt-get install time)"
+
+say "building release binaries"
+cargo build --release --quiet --bin upkafka --example load --example bare_hyper >&2
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/upkafka
+LOAD=$TARGET/release/examples/load
+HYPER=$TARGET/release/examples/bare_hyper
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The server must not pick up credentials meant for a real endpoint.
+unset UPSTASH_KAFKA_REST_USERNAME UPSTASH_KAFKA_REST_PASSWORD UPSTASH_KAFKA_REST_PASSWORD_FILE
+URL="http://127.0.0.1:$PORT"
+
+wait_http() { # URL
+  for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  die "nothing answers at $1"
+}
+
+SERVER_PID=
+start_server() { # extra serve args...
+  "$BIN" serve --no-auth --bind "127.0.0.1:$PORT" --auto-create-topics "$@" \
+    >"$WORK/serve.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_http "$URL/topics"
+}
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# `get KEY LINE`: the value of KEY in a `RESULT k=v ...` line.
+get() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+result() { grep '^RESULT' | tail -1; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+verdict() { if ge "$1" "$2"; then echo "met"; else echo "MISSED"; fi; }
+# `logged NAME CMD...`: runs CMD, keeps its output in $WORK/NAME.out and echoes it to stderr.
+# (Not `tee /dev/stderr`: when stderr is a file, that reopens and truncates it.)
+logged() { local name=$1; shift; "$@" >"$WORK/$name.out"; cat "$WORK/$name.out" >&2; cat "$WORK/$name.out"; }
+# `wrk_rps NAME`: requests/s of a wrk run, refusing runs with errors (wrk counts those too).
+wrk_rps() {
+  if grep -qE 'Non-2xx|Socket errors' "$WORK/$1.out"; then die "wrk run $1 had errors: $(grep -E 'Non-2xx|Socket errors' "$WORK/$1.out")"; fi
+  sed -n 's/^Requests\/sec:[[:space:]]*//p' "$WORK/$1.out" | tr -d ' '
+}
+
+VALUE=$(head -c "$SIZE" /dev/zero | tr '\0' 'x')
+cat >"$WORK/one.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"value":"$VALUE"}'
+EOF
+{
+  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [=['
+  printf '['
+  for i in $(seq 1 "$BATCH"); do
+    [ "$i" -gt 1 ] && printf ','
+    printf '{"value":"%s"}' "$VALUE"
+  done
+  printf ']]=]\n'
+} >"$WORK/batch.lua"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
+echo "workload: batch $BATCH x $SIZE B, $INFLIGHT in flight, $MESSAGES messages per client run; wrk -t1 -c$CONNS -d${DURATION}s"
+
+# --- 1. clients: upkafka vs @upstash/kafka, same batches, same window, same /produce body ---
+start_server
+say "client: upkafka (examples/load.rs)"
+OURS=$(logged ours "$LOAD" --url "$URL" --topic client-ours produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages "$MESSAGES" | result)
+say "client: @upstash/kafka produceMany (bench/official.mjs)"
+NODE=$(logged node env UPSTASH_KAFKA_REST_URL="$URL" TOPIC=client-node SIZE="$SIZE" BATCH="$BATCH" \
+  CONCURRENCY="$INFLIGHT" MESSAGES="$MESSAGES" node bench/official.mjs | result)
+
+# --- 2. server ceiling: single-message produce vs a bare hyper handler, same wrk load --------
+say "wrk: single-message POST /produce/one on upkafka serve"
+logged srv_one wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "$URL/produce/one" >/dev/null
+SRV_ONE=$(wrk_rps srv_one)
+say "wrk: batch POST /produce/batch on upkafka serve (in memory)"
+logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+SRV_BATCH=$(wrk_rps srv_batch)
+say "latency: produce -> waiting fetch at $RATE msg/s"
+LAT=$(logged latency "$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
+say "client: upkafka batches to /produce/{topic} (in memory)"
+MEM_CLIENT=$(logged mem_client "$LOAD" --url "$URL" --topic mem-client produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
+stop_server
+
+"$HYPER" "127.0.0.1:$HPORT" 2>/dev/null &
+HYPER_PID=$!
+PIDS+=("$HYPER_PID")
+wait_http "http://127.0.0.1:$HPORT/"
+say "wrk: the same single-message POST on a bare hyper handler"
+logged bare wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "http://127.0.0.1:$HPORT/produce/one" >/dev/null
+BARE=$(wrk_rps bare)
+kill "$HYPER_PID" 2>/dev/null || true
+wait "$HYPER_PID" 2>/dev/null || true
+
+# --- 3. durable: the same batches with --data-dir (fsync before every acknowledgement) ------
+start_server --data-dir "$WORK/data"
+say "wrk: batch POST /produce/batch on upkafka serve --data-dir"
+logged disk_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+DISK_BATCH=$(wrk_rps disk_batch)
+say "wrk: the same with twice the window (group commit shares fsyncs among more batches)"
+logged disk_batch2 wrk -t1 -c$((INFLIGHT * 2)) -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch2" >/dev/null
+DISK_BATCH2=$(wrk_rps disk_batch2)
+say "client: upkafka batches to /produce/{topic} (--data-dir)"
+DISK_CLIENT=$(logged disk_client "$LOAD" --url "$URL" --topic disk-client produce --size "$SIZE" --batch "$BATCH" \
+  --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
+stop_server
+
+# --- 4. CLI memory: produce LINES lines from a file, consume them back -----------------------
+start_server
+say "CLI: upkafka produce of $LINES lines, then upkafka consume of them, under /usr/bin/time -v"
+awk -v n="$LINES" -v v="$VALUE" 'BEGIN { for (i = 0; i < n; i++) printf "%08d%s\n", i, substr(v, 9) }' >"$WORK/lines.txt"
+/usr/bin/time -v -o "$WORK/produce.time" "$BIN" --url "$URL" --username b --password b \
+  produce rss "$WORK/lines.txt" --in-flight "$INFLIGHT" >/dev/null 2>"$WORK/produce.err" \
+  || { cat "$WORK/produce.err" >&2; die "upkafka produce failed"; }
+/usr/bin/time -v -o "$WORK/consume.time" "$BIN" --url "$URL" --username b --password b \
+  consume rss -g rss --from earliest -c "$LINES" >"$WORK/consumed.txt" 2>"$WORK/consume.err" \
+  || { cat "$WORK/consume.err" >&2; die "upkafka consume failed"; }
+stop_server
+rss_mb() { awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$1"; }
+PROD_RSS=$(rss_mb "$WORK/produce.time")
+CONS_RSS=$(rss_mb "$WORK/consume.time")
+CONSUMED=$(wc -l <"$WORK/consumed.txt")
+[ "$CONSUMED" -eq "$LINES" ] || say "warning: consumed $CONSUMED of $LINES lines"
+
+# --- table -----------------------------------------------------------------------------------
+O_TPUT=$(get msgs_per_s "$OURS");   N_TPUT=$(get msgs_per_s "$NODE")
+O_CPU=$(get cpu_us_per_msg "$OURS"); N_CPU=$(get cpu_us_per_msg "$NODE")
+TPUT_RATIO=$(div "$O_TPUT" "$N_TPUT")
+CPU_RATIO=$(div "$O_CPU" "$N_CPU")
+ONE_RATIO=$(div "$SRV_ONE" "$BARE")
+MEM_MSGS=$(awk -v r="$SRV_BATCH" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }')
+DISK_MSGS=$(awk -v r="$DISK_BATCH" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }')
+DISK_MSGS2=$(awk -v r="$DISK_BATCH2" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }')
+P99=$(get p99_ms "$LAT")
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+lev() { if le "$1" "$2"; then echo "met"; else echo "MISSED"; fi; }
+
+echo
+printf '%-52s %-28s %-12s %s\n' "measure" "measured (reference)" "target" "verdict"
+printf '%-52s %-28s %-12s %s\n' "----------------------------------------------------" "----------------------------" "------------" "-------"
+printf '%-52s %-28s %-12s %s\n' "produce msg/s: upkafka / @upstash/kafka produceMany" "$TPUT_RATIO ($O_TPUT / $N_TPUT)" ">= 3" "$(verdict "$TPUT_RATIO" 3)"
+printf '%-52s %-28s %-12s %s\n' "client CPU/msg: upkafka / @upstash/kafka" "$CPU_RATIO ($O_CPU / $N_CPU us)" "<= 0.33" "$(lev "$CPU_RATIO" 0.334)"
+printf '%-52s %-28s %-12s %s\n' "1-msg produce req/s: upkafka serve / bare hyper" "$ONE_RATIO ($SRV_ONE / $BARE)" ">= 0.5" "$(verdict "$ONE_RATIO" 0.5)"
+printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, memory (wrk -c$INFLIGHT)" "$MEM_MSGS" ">= 500000" "$(verdict "$MEM_MSGS" 500000)"
+printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, --data-dir (wrk -c$INFLIGHT)" "$DISK_MSGS" ">= 200000" "$(verdict "$DISK_MSGS" 200000)"
+printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$DISK_MSGS2" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, upkafka client (end to end)" "$(get msgs_per_s "$DISK_CLIENT")" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "produce->consume p99 ms at $RATE msg/s (p50, max)" "$P99 ($(get p50_ms "$LAT"), $(get max_ms "$LAT"))" "<= 5" "$(lev "$P99" 5)"
+printf '%-52s %-28s %-12s %s\n' "upkafka produce $LINES lines: peak RSS MB" "$PROD_RSS" "<= 20" "$(lev "$PROD_RSS" 20)"
+printf '%-52s %-28s %-12s %s\n' "upkafka consume $LINES messages: peak RSS MB" "$CONS_RSS" "<= 20" "$(lev "$CONS_RSS" 20)"

@@ -1,0 +1,409 @@
+//! Load tool (issue 6): drives an upkafka server over loopback with the upkafka client and
+//! prints messages/s, MB/s, latency percentiles and this process's CPU time.
+//!
+//! ```text
+//! cargo run --release --example load -- [--url URL] produce --size 100 --batch 500 --in-flight 4
+//! cargo run --release --example load -- [--url URL] consume --messages 200000
+//! cargo run --release --example load -- [--url URL] latency --rate 1000 --seconds 5
+//! ```
+//!
+//! Without `--url` an in-process server is started (in memory, or on `--data-dir`); its CPU
+//! time is then counted with the client's. `bench/compare.sh` runs it against a separate
+//! `upkafka serve`. The last line of every run is `RESULT key=value ...` for scripts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, ProduceRecord};
+use upkafka::rest::{Client, Config};
+use upkafka::server::{RunningServer, Server, ServerConfig};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for an upkafka server")]
+struct Args {
+    /// Server URL; without it an in-process server is started on a free loopback port.
+    #[arg(long, env = "UPSTASH_KAFKA_REST_URL")]
+    url: Option<String>,
+    /// Basic-auth username (ignored by a server started with --no-auth).
+    #[arg(long, env = "UPSTASH_KAFKA_REST_USERNAME", default_value = "bench")]
+    username: String,
+    /// Basic-auth password.
+    #[arg(long, env = "UPSTASH_KAFKA_REST_PASSWORD", default_value = "bench")]
+    password: String,
+    /// For the in-process server: keep the log in this directory (fsync per produce).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Topic to use; default: a fresh name per run (the server must auto-create topics).
+    #[arg(long)]
+    topic: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Produce batches with a window of requests in flight.
+    Produce {
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Messages per request.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Messages to send in total.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Send to `/produce/{topic}` instead of `/produce` with the topic in every record
+        /// (what `@upstash/kafka`'s `produceMany` sends, so the default for comparisons).
+        #[arg(long)]
+        to_topic: bool,
+    },
+    /// Fill a topic (untimed), then consume it through a consumer group (timed).
+    Consume {
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Messages to fill and consume.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+    },
+    /// Produce single messages at a fixed rate while a long-polling fetch waits for them;
+    /// reports the produce→consume latency.
+    Latency {
+        /// Value size in bytes (at least 24: the send time is written into the value).
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Duration of the run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (Linux).
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // Index 0 is field 3 (state); the kernel's USER_HZ is 100 on every mainstream Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Percentile by rank over a sorted slice, in milliseconds.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+struct Report {
+    what: &'static str,
+    messages: u64,
+    bytes: u64,
+    elapsed: Duration,
+    cpu: Duration,
+    latencies: Vec<Duration>,
+    latency_of: &'static str,
+}
+
+impl Report {
+    fn print(mut self) {
+        self.latencies.sort_unstable();
+        let secs = self.elapsed.as_secs_f64();
+        let l = &self.latencies;
+        let (p50, p99, max) = (pct(l, 0.50), pct(l, 0.99), pct(l, 1.0));
+        let cpu_us = self.cpu.as_secs_f64() * 1e6 / self.messages.max(1) as f64;
+        println!(
+            "{}: {} messages in {:.2} s = {:.0} msg/s, {:.1} MB/s; {} latency p50 {:.3} ms, \
+             p99 {:.3} ms, max {:.3} ms; CPU {:.2} s = {:.2} µs/msg",
+            self.what,
+            self.messages,
+            secs,
+            self.messages as f64 / secs,
+            self.bytes as f64 / secs / 1e6,
+            self.latency_of,
+            p50,
+            p99,
+            max,
+            self.cpu.as_secs_f64(),
+            cpu_us
+        );
+        println!(
+            "RESULT mode={} messages={} seconds={:.3} msgs_per_s={:.0} mb_per_s={:.2} \
+             p50_ms={:.3} p99_ms={:.3} max_ms={:.3} cpu_s={:.2} cpu_us_per_msg={:.3}",
+            self.what,
+            self.messages,
+            secs,
+            self.messages as f64 / secs,
+            self.bytes as f64 / secs / 1e6,
+            p50,
+            p99,
+            max,
+            self.cpu.as_secs_f64(),
+            cpu_us
+        );
+    }
+}
+
+fn payload(size: usize) -> String {
+    "x".repeat(size)
+}
+
+/// Sends `messages` in batches of `batch` with `in_flight` requests outstanding; returns the
+/// per-request latencies and the wall time.
+async fn produce_load(
+    client: &Client,
+    topic: &str,
+    size: usize,
+    batch: usize,
+    in_flight: usize,
+    messages: u64,
+    to_topic: bool,
+) -> Res<(Vec<Duration>, Duration)> {
+    let records: Arc<Vec<ProduceRecord>> = Arc::new(
+        (0..batch)
+            .map(|_| {
+                let r = ProduceRecord::new(payload(size));
+                if to_topic { r } else { r.topic(topic) }
+            })
+            .collect(),
+    );
+    let batches = messages.div_ceil(batch as u64);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..in_flight.max(1) {
+        let (client, topic, records, next) = (
+            client.clone(),
+            topic.to_owned(),
+            Arc::clone(&records),
+            Arc::clone(&next),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < batches {
+                let t = Instant::now();
+                let meta = if to_topic {
+                    client.produce_to(&topic, &records).await?
+                } else {
+                    // Like produceMany, which also copies its input into the request body.
+                    client.produce_many(records.iter().cloned()).await?
+                };
+                lat.push(t.elapsed());
+                if meta.len() != records.len() {
+                    return Err(
+                        format!("{} acks for {} messages", meta.len(), records.len()).into(),
+                    );
+                }
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(lat)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        all.extend(joined??);
+    }
+    Ok((all, started.elapsed()))
+}
+
+async fn produce(client: &Client, topic: &str, cmd: &Cmd) -> Res<()> {
+    let Cmd::Produce {
+        size,
+        batch,
+        in_flight,
+        messages,
+        to_topic,
+    } = *cmd
+    else {
+        return Ok(());
+    };
+    let total = messages.div_ceil(batch as u64) * batch as u64;
+    // One untimed batch (connection setup, topic creation), as bench/official.mjs does.
+    produce_load(client, topic, size, batch, 1, 1, to_topic).await?;
+    let cpu0 = cpu_time();
+    let (latencies, elapsed) =
+        produce_load(client, topic, size, batch, in_flight, messages, to_topic).await?;
+    Report {
+        what: "produce",
+        messages: total,
+        bytes: total * size as u64,
+        elapsed,
+        cpu: cpu_time().saturating_sub(cpu0),
+        latencies,
+        latency_of: "request",
+    }
+    .print();
+    Ok(())
+}
+
+async fn consume(client: &Client, topic: &str, size: usize, messages: u64) -> Res<()> {
+    let batch = 500;
+    produce_load(client, topic, size, batch, 4, messages, true).await?;
+    let total = messages.div_ceil(batch as u64) * batch as u64;
+    let consumer = client
+        .consumer(format!("{topic}-group"), "bench-1", [topic])
+        .with_config(ConsumerConfig {
+            auto_offset_reset: Some(AutoOffsetReset::Earliest),
+            auto_commit: Some(true),
+            ..ConsumerConfig::default()
+        })
+        .with_timeout(Duration::from_millis(1000));
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let (mut got, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
+    let mut empty = 0;
+    while got < total {
+        let t = Instant::now();
+        let msgs = consumer.poll().await?;
+        latencies.push(t.elapsed());
+        if msgs.is_empty() {
+            empty += 1;
+            if empty > 5 {
+                return Err(format!("only {got} of {total} messages came back").into());
+            }
+        }
+        got += msgs.len() as u64;
+        bytes += msgs.iter().map(|m| m.value.len() as u64).sum::<u64>();
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    let _ = consumer.remove().await;
+    Report {
+        what: "consume",
+        messages: got,
+        bytes,
+        elapsed,
+        cpu,
+        latencies,
+        latency_of: "poll",
+    }
+    .print();
+    Ok(())
+}
+
+async fn latency(client: &Client, topic: &str, size: usize, rate: u64, seconds: u64) -> Res<()> {
+    let origin = Instant::now();
+    let count = rate * seconds;
+    // Make sure the topic exists (auto-create) before the consumer starts waiting on it.
+    client
+        .produce(topic, ProduceRecord::new(format!("{:020}", 0)))
+        .await?;
+    let consumer = {
+        let (client, topic) = (client.clone(), topic.to_owned());
+        tokio::spawn(async move {
+            let mut next = 1i64;
+            let mut lat = Vec::with_capacity(count as usize);
+            while (lat.len() as u64) < count {
+                let mut req = FetchRequest::new(topic.as_str(), 0, next);
+                req.timeout = Some(1000);
+                let msgs = client.fetch(&req).await?;
+                let now = origin.elapsed();
+                for m in &msgs {
+                    let sent: u64 = m.value.get(..20).and_then(|s| s.parse().ok()).unwrap_or(0);
+                    lat.push(now.saturating_sub(Duration::from_nanos(sent)));
+                    next = m.offset + 1;
+                }
+            }
+            Ok::<_, upkafka::rest::Error>(lat)
+        })
+    };
+    // Give the consumer time to start its first long-poll.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let pad = payload(size.saturating_sub(20));
+    for _ in 0..count {
+        tick.tick().await;
+        let sent = origin.elapsed().as_nanos() as u64;
+        client
+            .produce(topic, ProduceRecord::new(format!("{sent:020}{pad}")))
+            .await?;
+    }
+    let latencies = tokio::time::timeout(Duration::from_secs(30), consumer)
+        .await
+        .map_err(|_| "the consumer did not receive every message within 30 s")???;
+    Report {
+        what: "latency",
+        messages: count,
+        bytes: count * size.max(20) as u64,
+        elapsed: started.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu0),
+        latencies,
+        latency_of: "produce→consume",
+    }
+    .print();
+    Ok(())
+}
+
+async fn run(args: Args) -> Res<()> {
+    let mut server: Option<RunningServer> = None;
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let config = ServerConfig {
+                bind: "127.0.0.1:0".parse()?,
+                auto_create_topics: true,
+                data_dir: args.data_dir.clone(),
+                ..ServerConfig::default()
+            };
+            let running = Server::bind(config).await?.spawn();
+            let url = running.url().to_owned();
+            eprintln!("in-process server at {url} (its CPU time counts as the client's)");
+            server = Some(running);
+            url
+        }
+    };
+    let client = Client::new(
+        Config::new(url, args.username.as_str(), args.password.as_str())
+            .timeout(Duration::from_secs(60)),
+    )?;
+    let topic = args.topic.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("bench-{nanos}")
+    });
+    let outcome = match &args.cmd {
+        cmd @ Cmd::Produce { .. } => produce(&client, &topic, cmd).await,
+        Cmd::Consume { size, messages } => consume(&client, &topic, *size, *messages).await,
+        Cmd::Latency {
+            size,
+            rate,
+            seconds,
+        } => latency(&client, &topic, *size, *rate, *seconds).await,
+    };
+    if let Some(server) = server {
+        server.shutdown().await?;
+    }
+    outcome
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
