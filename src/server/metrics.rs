@@ -151,16 +151,18 @@ impl Metrics {
     }
 
     /// Counts produced messages, each as `(topic, bytes)` (after the backend stored them).
-    pub fn record_produced(&self, messages: &[(String, u64)]) {
+    pub fn record_produced(&self, per_topic: &[Tally]) {
+        let mut total = 0;
         {
             let mut topics = lock(&self.topics);
-            for (topic, bytes) in messages {
-                let c = topics.entry(topic.clone()).or_default();
-                c.produced_messages += 1;
-                c.produced_bytes += bytes;
+            for t in per_topic {
+                let c = topics.entry(t.topic.clone()).or_default();
+                c.produced_messages += t.messages;
+                c.produced_bytes += t.bytes;
+                total += t.messages;
             }
         }
-        self.bump_history(messages.len() as u64, 0);
+        self.bump_history(total, 0);
     }
 
     /// Counts delivered messages.
@@ -168,19 +170,24 @@ impl Metrics {
         if messages.is_empty() {
             return;
         }
+        let per_topic = tally(messages.iter().map(|m| {
+            (
+                m.topic.as_str(),
+                message_bytes(Some(&m.key), &m.value, &m.headers),
+            )
+        }));
         {
             let mut topics = lock(&self.topics);
-            for m in messages {
-                let c = topics.entry(m.topic.clone()).or_default();
-                let bytes = message_bytes(Some(&m.key), &m.value, &m.headers);
+            for t in &per_topic {
+                let c = topics.entry(t.topic.clone()).or_default();
                 match api {
                     ReadApi::Consume => {
-                        c.consumed_messages += 1;
-                        c.consumed_bytes += bytes;
+                        c.consumed_messages += t.messages;
+                        c.consumed_bytes += t.bytes;
                     }
                     ReadApi::Fetch => {
-                        c.fetched_messages += 1;
-                        c.fetched_bytes += bytes;
+                        c.fetched_messages += t.messages;
+                        c.fetched_bytes += t.bytes;
                     }
                 }
             }
@@ -543,6 +550,37 @@ pub struct MeteredBackend {
     metrics: Arc<Metrics>,
 }
 
+/// Messages and bytes of one topic in one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Topic name.
+    pub topic: String,
+    /// Messages.
+    pub messages: u64,
+    /// Key + value + header bytes.
+    pub bytes: u64,
+}
+
+/// Sums `(topic, bytes)` per topic, copying each topic name once (a request names few topics,
+/// so a linear search beats a map).
+fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<Tally> {
+    let mut out: Vec<Tally> = Vec::new();
+    for (topic, bytes) in items {
+        match out.iter_mut().find(|t| t.topic == topic) {
+            Some(t) => {
+                t.messages += 1;
+                t.bytes += bytes;
+            }
+            None => out.push(Tally {
+                topic: topic.to_owned(),
+                messages: 1,
+                bytes,
+            }),
+        }
+    }
+    out
+}
+
 impl MeteredBackend {
     /// Counts the traffic of `inner` into `metrics`.
     pub fn new(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Self {
@@ -560,15 +598,34 @@ impl Backend for MeteredBackend {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
         Box::pin(async move {
-            let sized: Vec<(String, u64)> = records
-                .iter()
-                .map(|r| {
-                    let bytes = message_bytes(r.key.as_deref(), &r.value, &r.headers);
-                    (r.topic.clone().unwrap_or_default(), bytes)
-                })
-                .collect();
+            let per_topic = tally(records.iter().map(|r| {
+                (
+                    r.topic.as_deref().unwrap_or_default(),
+                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
+                )
+            }));
             let meta = self.inner.produce(records).await?;
-            self.metrics.record_produced(&sized);
+            self.metrics.record_produced(&per_topic);
+            Ok(meta)
+        })
+    }
+
+    fn produce_to(
+        &self,
+        topic: String,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
+        // Forwarded, not left to the trait default, so the inner backend's own `produce_to`
+        // (which avoids a topic copy per record) is used.
+        Box::pin(async move {
+            let per_topic = tally(records.iter().map(|r| {
+                (
+                    topic.as_str(),
+                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
+                )
+            }));
+            let meta = self.inner.produce_to(topic, records).await?;
+            self.metrics.record_produced(&per_topic);
             Ok(meta)
         })
     }
