@@ -27,8 +27,12 @@ const MONITOR: &str = "monitor | ";
 enum Event {
     Sent(Reading, ProduceMetadata),
     ProducerDone(rest::Result<u64>),
-    /// A classified batch; the monitor commits it only after the printer answers.
-    Batch(Vec<(Message, Verdict)>, oneshot::Sender<()>),
+    /// A classified batch; the printer hands it back once shown, and only then does the
+    /// monitor commit it.
+    Batch(
+        Vec<(Message, Verdict)>,
+        oneshot::Sender<Vec<(Message, Verdict)>>,
+    ),
     MonitorDone(Box<rest::Result<Monitor>>),
 }
 
@@ -168,7 +172,7 @@ async fn demo(
                 }
                 seen += batch.len() as u64;
                 ctx.out.flush().map_err(stdout_err)?;
-                let _ = printed.send(());
+                let _ = printed.send(batch);
             }
             Some(Event::ProducerDone(Ok(_))) => {}
             Some(Event::ProducerDone(Err(e))) => {
@@ -259,13 +263,13 @@ fn spawn_monitor(
                 }
                 let (printed_tx, printed_rx) = oneshot::channel();
                 let n = batch.len() as u64;
-                if tx.send(Event::Batch(batch.clone(), printed_tx)).is_err() {
+                if tx.send(Event::Batch(batch, printed_tx)).is_err() {
                     break;
                 }
                 // Commit only what the printer has shown (at-least-once).
-                if printed_rx.await.is_err() {
+                let Ok(batch) = printed_rx.await else {
                     break;
-                }
+                };
                 mon.ack(&batch).await?;
                 seen += n;
             }

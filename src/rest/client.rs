@@ -49,7 +49,8 @@ pub(crate) struct Call {
     pub path: String,
     pub query: Vec<(&'static str, String)>,
     pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
+    /// Shared bytes, so that a retry resends the body without copying it.
+    pub body: Option<bytes::Bytes>,
     /// `Content-Type` of `body`; `None` sends none (a webhook's raw body carries its own).
     pub content_type: Option<&'static str>,
     /// How long the server may hold the request on purpose (long-poll timeouts).
@@ -79,7 +80,7 @@ impl Call {
     pub(crate) fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Result<Self> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))?;
-        self.body = Some(bytes);
+        self.body = Some(bytes.into());
         self.content_type = Some("application/json");
         Ok(self)
     }

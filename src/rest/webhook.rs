@@ -42,7 +42,7 @@ impl Client {
     ) -> Result<ProduceMetadata> {
         let mut call = Call::new(Method::POST, "/webhook".to_owned());
         call.query.push(("topic", topic.to_owned()));
-        call.body = Some(body.into());
+        call.body = Some(bytes::Bytes::from(body.into()));
         call.retryable = self.config().retry.retry_produce;
         for (name, value) in headers {
             if TRANSPORT_HEADERS

@@ -455,18 +455,33 @@ async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
+/// A body that arrives in one chunk (the usual case) is passed on without a copy.
 async fn collect_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
     use futures::StreamExt as _;
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    let read_error =
+        |e: axum::Error| ApiError::bad_request(format!("cannot read the request body: {e}"));
     let mut stream = body.into_data_stream();
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+    let Some(first) = stream.next().await.transpose().map_err(read_error)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > limit {
+        return Err(too_large());
+    }
+    let Some(second) = stream.next().await.transpose().map_err(read_error)? else {
+        return Ok(first);
+    };
+    let mut buf = Vec::with_capacity((first.len() + second.len()) * 2);
+    for chunk in [first, second] {
         if buf.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            ));
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
         }
         buf.extend_from_slice(&chunk);
     }
@@ -478,7 +493,8 @@ fn both(r: Router<AppState>, path: &str, m: MethodRouter<AppState>) -> Router<Ap
 }
 
 /// The API as an axum router: every endpoint of spec §3, auth, limits and the JSON error
-/// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs. Serving it is separate ([`super::Server`]); tests can call it with `oneshot`.
+/// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs.
+/// Serving it is separate ([`super::Server`]); tests can call it with `oneshot`.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::clone(&state.limits);
     let mut r: Router<AppState> = Router::new();
@@ -522,4 +538,33 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(json_errors))
         .with_state(state.clone());
     super::console::finish(api, state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(chunks: &[&'static [u8]]) -> axum::body::Body {
+        let parts: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        axum::body::Body::from_stream(futures::stream::iter(parts))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_joined_across_chunks_and_capped() {
+        let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
+        assert_eq!(&one[..], b"abc");
+        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5).await.unwrap();
+        assert_eq!(&many[..], b"abcde");
+        let empty = collect_body(chunked(&[]), 5).await.unwrap();
+        assert!(empty.is_empty());
+        for chunks in [&[b"abcdef" as &[u8]][..], &[b"ab", b"cd", b"ef"], &[b"abc", b"def"]] {
+            let err = collect_body(chunked(chunks), 5).await.unwrap_err();
+            assert_eq!(
+                err.into_response().status(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{chunks:?}"
+            );
+        }
+    }
 }
