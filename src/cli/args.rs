@@ -169,10 +169,8 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The subcommands.
-///
-/// `serve` (and later `demo`/`sensor`) are added here by their owners; they need no connection
-/// options, see [`Command::needs_server`].
+/// The subcommands. `serve`, `demo` and `completions` need no server URL; `serve` reads the
+/// credential options as the credentials it requires.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send messages: one per line from stdin or files, or a single --value.
@@ -196,16 +194,6 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-}
-
-impl Command {
-    /// True for subcommands that talk to a server (and so need `--url`).
-    pub fn needs_server(&self) -> bool {
-        !matches!(
-            self,
-            Command::Completions(_) | Command::Serve(_) | Command::Demo(_)
-        )
-    }
 }
 
 /// `upkafka produce`.
@@ -989,12 +977,6 @@ mod tests {
         let cli = parse(&["inspect", "topics", "--output", "json", "-vv"]).unwrap();
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert_eq!(cli.global.verbose, 2);
-        assert!(
-            !Command::Completions(CompletionsArgs {
-                shell: clap_complete::Shell::Bash
-            })
-            .needs_server()
-        );
     }
 }
 

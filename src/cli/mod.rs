@@ -43,38 +43,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let Cli { global, command } = cli;
     tracing::debug!(?global, "options");
     let mut out = Output::new(global.output, global.quiet);
-    if !command.needs_server() {
-        return match command {
-            Command::Completions(a) => completions::run(a, &mut out),
-            Command::Demo(a) => demo::run(a, &global, out).await,
-            Command::Serve(a) => {
-                let creds = serve::ServeCredentials {
-                    username: global.username.clone().filter(|u| !u.is_empty()),
-                    password: given_password(&global, &out)?,
-                };
-                serve::run(a, creds)
-                    .await
-                    .map(|()| ExitCode::SUCCESS)
-                    .map_err(CliError::from)
-            }
-            _ => Err(CliError::Usage(
-                "this subcommand needs no server".to_owned(),
-            )),
-        };
-    }
-    let client = connect(&global, &out)?;
-    let mut ctx = Ctx { client, out };
+    // Only the subcommands that talk to a server build a client (and so need --url).
+    let ctx = |out: Output| -> Result<Ctx, CliError> {
+        Ok(Ctx {
+            client: connect(&global, &out)?,
+            out,
+        })
+    };
     match command {
-        Command::Produce(a) => produce::run(a, &mut ctx).await,
-        Command::Consume(a) => consume::run(a, &mut ctx).await,
-        Command::Fetch(a) => fetch::run(a, &mut ctx).await,
-        Command::Group(a) => group::run(a, &mut ctx).await,
-        Command::Inspect(a) => inspect::run(a, &mut ctx).await,
-        Command::Sensor(a) => sensor::run(a, &mut ctx).await,
-        Command::Completions(a) => completions::run(a, &mut ctx.out),
-        Command::Serve(_) | Command::Demo(_) => Err(CliError::Usage(
-            "`serve` runs without a server connection".to_owned(),
-        )),
+        Command::Produce(a) => produce::run(a, &mut ctx(out)?).await,
+        Command::Consume(a) => consume::run(a, &mut ctx(out)?).await,
+        Command::Fetch(a) => fetch::run(a, &mut ctx(out)?).await,
+        Command::Group(a) => group::run(a, &mut ctx(out)?).await,
+        Command::Inspect(a) => inspect::run(a, &mut ctx(out)?).await,
+        Command::Sensor(a) => sensor::run(a, &mut ctx(out)?).await,
+        Command::Completions(a) => completions::run(a, &mut out),
+        Command::Demo(a) => demo::run(a, &global, out).await,
+        Command::Serve(a) => {
+            let creds = serve::ServeCredentials {
+                username: global.username.clone().filter(|u| !u.is_empty()),
+                password: given_password(&global, &out)?,
+            };
+            serve::run(a, creds)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(CliError::from)
+        }
     }
 }
 

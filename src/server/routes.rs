@@ -554,11 +554,17 @@ mod tests {
     async fn bodies_are_joined_across_chunks_and_capped() {
         let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
         assert_eq!(&one[..], b"abc");
-        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5).await.unwrap();
+        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5)
+            .await
+            .unwrap();
         assert_eq!(&many[..], b"abcde");
         let empty = collect_body(chunked(&[]), 5).await.unwrap();
         assert!(empty.is_empty());
-        for chunks in [&[b"abcdef" as &[u8]][..], &[b"ab", b"cd", b"ef"], &[b"abc", b"def"]] {
+        for chunks in [
+            &[b"abcdef" as &[u8]][..],
+            &[b"ab", b"cd", b"ef"],
+            &[b"abc", b"def"],
+        ] {
             let err = collect_body(chunked(chunks), 5).await.unwrap_err();
             assert_eq!(
                 err.into_response().status(),
