@@ -45,16 +45,29 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The first offset to read: `-o` as given, or resolved through `/offsets`.
+/// The first offset to read: `-o` as given, or resolved through `/offsets`. `-N` is N before
+/// the end, but never before the earliest retained offset.
 async fn resolve_offset(args: &FetchArgs, ctx: &Ctx) -> Result<i64, CliError> {
-    let spec = match args.offset {
-        OffsetArg::At(n) => return Ok(n),
-        OffsetArg::Earliest => OffsetSpec::Earliest,
-        OffsetArg::Latest | OffsetArg::FromEnd(_) => OffsetSpec::Latest,
-    };
+    match args.offset {
+        OffsetArg::At(n) => Ok(n),
+        OffsetArg::Earliest => offset_at(OffsetSpec::Earliest, args, ctx).await,
+        OffsetArg::Latest => offset_at(OffsetSpec::Latest, args, ctx).await,
+        OffsetArg::FromEnd(n) => {
+            let latest = offset_at(OffsetSpec::Latest, args, ctx).await?;
+            let earliest = offset_at(OffsetSpec::Earliest, args, ctx).await?;
+            Ok(latest
+                .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
+                .max(earliest))
+        }
+    }
+}
+
+/// The partition's offset at `spec`, through `/offsets`.
+async fn offset_at(spec: OffsetSpec, args: &FetchArgs, ctx: &Ctx) -> Result<i64, CliError> {
     let tp = [TopicPartition::new(args.topic.clone(), args.partition)];
-    let found = ctx.client.offsets(spec, &tp).await?;
-    let at = found
+    ctx.client
+        .offsets(spec, &tp)
+        .await?
         .iter()
         .find(|o| o.topic == args.topic && o.partition == args.partition)
         .map(|o| o.offset)
@@ -63,11 +76,5 @@ async fn resolve_offset(args: &FetchArgs, ctx: &Ctx) -> Result<i64, CliError> {
                 "the server returned no {spec} offset for {}:{}",
                 args.topic, args.partition
             ))
-        })?;
-    Ok(match args.offset {
-        OffsetArg::FromEnd(n) => at
-            .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
-            .max(0),
-        _ => at,
-    })
+        })
 }

@@ -6,6 +6,18 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::util::{against, message};
 
+/// `/offsets/{at}` answering `offset` for partition 1 of `t`, called exactly once.
+fn offsets(at: &str, offset: i64) -> Mock {
+    Mock::given(method("POST"))
+        .and(path(format!("/offsets/{at}")))
+        .and(body_json(json!([{"topic": "t", "partition": 1}])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"topic": "t", "partition": 1, "offset": offset}])),
+        )
+        .expect(1)
+}
+
 fn fetch_at(offset: i64, answer: serde_json::Value) -> Mock {
     Mock::given(method("POST"))
         .and(path("/fetch"))
@@ -18,16 +30,8 @@ fn fetch_at(offset: i64, answer: serde_json::Value) -> Mock {
 #[tokio::test]
 async fn minus_n_is_resolved_through_offsets_latest_and_reads_to_the_end() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/offsets/latest"))
-        .and(body_json(json!([{"topic": "t", "partition": 1}])))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!([{"topic": "t", "partition": 1, "offset": 10}])),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    offsets("latest", 10).mount(&server).await;
+    offsets("earliest", 0).mount(&server).await;
     fetch_at(
         8,
         json!([message("t", 1, 8, "", "m8"), message("t", 1, 9, "", "m9")]),
@@ -42,6 +46,24 @@ async fn minus_n_is_resolved_through_offsets_latest_and_reads_to_the_end() {
         .await
         .success()
         .stdout_is("m8\nm9\n");
+}
+
+#[tokio::test]
+async fn minus_n_never_starts_before_the_earliest_offset() {
+    let server = MockServer::start().await;
+    offsets("latest", 10).mount(&server).await;
+    offsets("earliest", 7).mount(&server).await;
+    fetch_at(7, json!([message("t", 1, 7, "", "m7")]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    fetch_at(8, json!([])).expect(1).mount(&server).await;
+    against(&server)
+        .args(&["fetch", "t", "-p", "1", "-o", "-5"])
+        .run()
+        .await
+        .success()
+        .stdout_is("m7\n");
 }
 
 #[tokio::test]
