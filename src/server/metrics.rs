@@ -221,15 +221,23 @@ impl Metrics {
 
     /// Counts one request and its latency.
     pub fn record_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
-        let key = RequestKey {
-            route: route.to_owned(),
-            method: method.to_owned(),
-            status,
-        };
-        lock(&self.requests)
-            .entry(key)
-            .or_default()
-            .observe(latency.as_secs_f64());
+        let mut requests = lock(&self.requests);
+        // A server sees a few dozen (method, route, status) keys: find the existing one without
+        // building owned strings, which this per-request path would otherwise allocate.
+        let existing = requests
+            .iter_mut()
+            .find(|(k, _)| k.status == status && k.route == route && k.method == method);
+        match existing {
+            Some((_, h)) => h.observe(latency.as_secs_f64()),
+            None => requests
+                .entry(RequestKey {
+                    route: route.to_owned(),
+                    method: method.to_owned(),
+                    status,
+                })
+                .or_default()
+                .observe(latency.as_secs_f64()),
+        }
     }
 
     /// A copy of the per-topic counters.
@@ -691,16 +699,16 @@ impl Backend for MeteredBackend {
 
 /// The route label of a request: the matched route with a trailing `/` folded, or
 /// `unmatched`.
-fn route_label(req: &Request) -> String {
-    match req.extensions().get::<MatchedPath>() {
+fn route_label(path: Option<&MatchedPath>) -> &str {
+    match path {
         Some(p) => {
             let s = p.as_str();
             match s.strip_suffix('/') {
-                Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
-                _ => s.to_owned(),
+                Some(stripped) if !stripped.is_empty() => stripped,
+                _ => s,
             }
         }
-        None => "unmatched".to_owned(),
+        None => "unmatched",
     }
 }
 
@@ -711,13 +719,15 @@ pub async fn track_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().as_str().to_owned();
-    let route = route_label(&req);
+    // Cheap clones (a standard method, an `Arc<str>`), so the labels outlive `req`.
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = route_label(matched.as_ref());
     let start = Instant::now();
     let resp = next.run(req).await;
     let latency = start.elapsed();
     let status = resp.status().as_u16();
-    metrics.record_request(&method, &route, status, latency);
+    metrics.record_request(method.as_str(), route, status, latency);
     tracing::info!(
         target: "upkafka::access",
         method = %method,
@@ -732,6 +742,24 @@ pub async fn track_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_with_the_same_labels_share_one_series() {
+        let m = Metrics::new(None);
+        let ms = Duration::from_millis(1);
+        m.record_request("POST", "/produce", 200, ms);
+        m.record_request("POST", "/produce", 200, ms);
+        m.record_request("POST", "/produce", 400, ms);
+        m.record_request("GET", "/produce", 200, ms);
+        let counts: Vec<(String, String, u16, u64)> = lock(&m.requests)
+            .iter()
+            .map(|(k, h)| (k.method.clone(), k.route.clone(), k.status, h.count))
+            .collect();
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(counts.contains(&("POST".into(), "/produce".into(), 200, 2)));
+        assert!(counts.contains(&("POST".into(), "/produce".into(), 400, 1)));
+        assert!(counts.contains(&("GET".into(), "/produce".into(), 200, 1)));
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {
