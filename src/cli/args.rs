@@ -188,7 +188,8 @@ pub enum Command {
     /// The tutorial's IoT scenario: a simulated sensor and a monitor that marks readings OK/ERROR.
     #[command(subcommand)]
     Sensor(SensorCommand),
-    /// Serve the Upstash Kafka REST API on an embedded durable log (no Kafka needed).
+    /// Serve the Upstash Kafka REST API: on an embedded durable log (no Kafka needed), or in
+    /// front of a Kafka cluster (--kafka).
     Serve(super::serve::ServeArgs),
     /// Run the tutorial's sensor scenario end to end on an embedded server: no setup, no network.
     Demo(DemoArgs),

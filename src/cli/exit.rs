@@ -159,6 +159,7 @@ impl From<super::serve::ServeCliError> for CliError {
             ServeCliError::Usage(m) => CliError::Usage(m),
             ServeCliError::Serve(ServeError::Config(m)) => CliError::Usage(m),
             ServeCliError::Serve(e) => CliError::Runtime(e.to_string()),
+            e @ ServeCliError::NoKafkaSupport => CliError::Usage(e.to_string()),
         }
     }
 }

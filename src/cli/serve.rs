@@ -1,4 +1,5 @@
-//! `upkafka serve`: run the Upstash Kafka REST API locally on the embedded log.
+//! `upkafka serve`: run the Upstash Kafka REST API on the embedded log, or in front of a
+//! Kafka cluster with `--kafka` (gateway mode).
 
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -9,6 +10,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::rest::Password;
+use crate::server::kafka::{KafkaSetting, KafkaSettings};
 use crate::server::{
     Credentials, Limits, MetricsAuth, ServeError, Server, ServerConfig, TlsPaths, TopicSpec,
     shutdown_signal,
@@ -28,7 +30,13 @@ Examples:
 
   # Then, from another shell:
   curl -u me:s3cret http://127.0.0.1:8080/produce/events/hello
-  curl -u me:s3cret http://127.0.0.1:8080/fetch -d '{\"topic\":\"events\",\"partition\":0,\"offset\":0}'")]
+  curl -u me:s3cret http://127.0.0.1:8080/fetch -d '{\"topic\":\"events\",\"partition\":0,\"offset\":0}'
+
+  # Gateway: the same API in front of a Kafka cluster (data lives in Kafka):
+  upkafka serve --kafka broker1:9092,broker2:9092 --topic events:6
+  upkafka serve --kafka pkc-xxxx.confluent.cloud:9092 \\
+      --kafka-config security.protocol=SASL_SSL --kafka-config sasl.mechanism=PLAIN \\
+      --kafka-config sasl.username=KEY --kafka-config sasl.password=SECRET")]
 pub struct ServeArgs {
     /// Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -93,6 +101,18 @@ pub struct ServeArgs {
     /// send Basic auth. The API and the console at /ui keep requiring them.
     #[arg(long)]
     pub metrics_no_auth: bool,
+
+    /// Gateway mode: serve in front of this Kafka cluster, HOST:PORT[,HOST:PORT...]. Every
+    /// produce, fetch, consume and commit goes to Kafka; nothing is stored locally. --topic
+    /// creates missing topics in the cluster.
+    #[arg(long, value_name = "BOOTSTRAP", conflicts_with = "data_dir")]
+    pub kafka: Option<String>,
+
+    /// A Kafka client property for gateway mode, KEY=VALUE, passed to librdkafka as is
+    /// (security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location...).
+    /// Repeatable. Values of secret properties never appear in logs or errors.
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", requires = "kafka")]
+    pub kafka_config: Vec<KafkaSetting>,
 }
 
 /// Why `upkafka serve` failed.
@@ -105,6 +125,61 @@ pub enum ServeCliError {
     /// The server failed to start or stopped with an error.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// `--kafka` on a binary built without the `kafka` feature.
+    #[error(
+        "this upkafka was built without gateway support; rebuild with the `kafka` cargo feature \
+         (on by default) to use --kafka"
+    )]
+    NoKafkaSupport,
+}
+
+/// The gateway settings of `--kafka` / `--kafka-config`, checked; `None` without `--kafka`.
+///
+/// # Errors
+/// A usage error naming the bad bootstrap entry.
+pub fn kafka_settings(args: &ServeArgs) -> Result<Option<KafkaSettings>, ServeCliError> {
+    let Some(bootstrap) = &args.kafka else {
+        return Ok(None);
+    };
+    let settings = KafkaSettings {
+        bootstrap: bootstrap.clone(),
+        config: args.kafka_config.clone(),
+    };
+    settings.validate().map_err(ServeCliError::Usage)?;
+    Ok(Some(settings))
+}
+
+/// Opens the gateway backend for `settings` with the limits and topics of `config`.
+#[cfg(feature = "kafka")]
+async fn bind_gateway(
+    config: ServerConfig,
+    settings: KafkaSettings,
+) -> Result<Server, ServeCliError> {
+    use crate::server::kafka::{KafkaBackend, KafkaOptions};
+    // Same checks as the embedded server, before a single connection to Kafka is made.
+    config
+        .validate()
+        .map_err(|e| ServeCliError::Serve(ServeError::Config(e)))?;
+    let options = KafkaOptions {
+        topics: config.topics.clone(),
+        auto_create_topics: config.auto_create_topics,
+        max_message_bytes: config.limits.max_message_bytes,
+        max_poll_records: config.limits.max_poll_records.max(1),
+        max_poll_bytes: config.limits.max_poll_bytes.max(1),
+        ..KafkaOptions::new(settings)
+    };
+    let backend = KafkaBackend::connect(options)
+        .await
+        .map_err(|e| ServeCliError::Serve(ServeError::Backend(e)))?;
+    Ok(Server::bind_with_backend(config, std::sync::Arc::new(backend)).await?)
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn bind_gateway(
+    _config: ServerConfig,
+    _settings: KafkaSettings,
+) -> Result<Server, ServeCliError> {
+    Err(ServeCliError::NoKafkaSupport)
 }
 
 fn resolve_bind(bind: &str) -> Result<SocketAddr, ServeCliError> {
@@ -209,11 +284,19 @@ pub fn to_config(
 /// Bad arguments, a refused configuration, bind/TLS/storage failures.
 pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCliError> {
     let (config, generated) = to_config(&args, &creds)?;
+    let gateway = kafka_settings(&args)?;
     let creds = config.credentials.clone();
-    let server = Server::bind(config).await?;
+    let bootstrap = gateway.as_ref().map(|g| g.bootstrap.clone());
+    let server = match gateway {
+        Some(settings) => bind_gateway(config, settings).await?,
+        None => Server::bind(config).await?,
+    };
     let url = server.url();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "upkafka: listening on {url}");
+    if let Some(b) = bootstrap {
+        let _ = writeln!(err, "upkafka: gateway to the Kafka cluster at {b}");
+    }
     let _ = writeln!(
         err,
         "upkafka: console at {url}/ui, Prometheus metrics at {url}/metrics{}",
@@ -293,6 +376,31 @@ mod tests {
         assert_eq!(cfg.limits.max_timeout, Duration::from_millis(500));
         assert!(Cli::try_parse_from(["x", "--topic", "a/b"]).is_err());
         assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn gateway_flags_parse_check_and_exclude_the_data_dir() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--kafka",
+            "k1:9092,k2:9092",
+            "--kafka-config",
+            "security.protocol=SASL_SSL",
+            "--kafka-config",
+            "sasl.password=hunter2",
+        ])
+        .unwrap();
+        let s = kafka_settings(&cli.serve).unwrap().unwrap();
+        assert_eq!(s.bootstrap, "k1:9092,k2:9092");
+        assert_eq!(s.config.len(), 2);
+        assert!(!format!("{:?}", cli.serve).contains("hunter2"));
+        let none = Cli::try_parse_from(["x"]).unwrap();
+        assert!(kafka_settings(&none.serve).unwrap().is_none());
+        let bad = Cli::try_parse_from(["x", "--kafka", "nohost"]).unwrap();
+        assert!(kafka_settings(&bad.serve).is_err());
+        assert!(Cli::try_parse_from(["x", "--kafka", "k:9092", "--data-dir", "d"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--kafka-config", "a=b"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--kafka", "k:1", "--kafka-config", "acks=0"]).is_err());
     }
 
     #[test]

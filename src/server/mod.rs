@@ -51,6 +51,7 @@ mod console;
 mod embedded;
 mod error;
 mod groups;
+pub mod kafka;
 pub mod log;
 pub mod metrics;
 mod partitioner;

@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 
 use upkafka::server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
 
+pub mod console;
+pub mod official;
+
 /// Installs rustls's ring provider (reqwest is built with `rustls-no-provider`).
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -18,11 +21,23 @@ pub fn client() -> reqwest::Client {
         .expect("building the reqwest client")
 }
 
+/// Which storage a [`TestServer`] serves: the suites that run on both name it once, in their
+/// `main.rs`, and pass it to [`TestServer::start_on`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded log, in memory (or `config.data_dir`).
+    Embedded,
+    /// Gateway mode: a fresh Tansu broker for this server alone, and `KafkaBackend` on it.
+    Gateway,
+}
+
 /// The embedded server on `127.0.0.1:<free port>`, in this process; stopped on `Drop`
 /// (or explicitly, waiting for the log flush, with [`TestServer::stop`]).
 #[derive(Debug)]
 pub struct TestServer {
     running: Option<RunningServer>,
+    /// The broker behind a gateway server (dropped after the server).
+    pub broker: Option<std::sync::Arc<TansuBroker>>,
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     /// Bound address.
@@ -42,8 +57,65 @@ impl TestServer {
             url: running.url().to_owned(),
             addr: running.addr(),
             running: Some(running),
+            broker: None,
             credentials,
         }
+    }
+
+    /// Starts a server on `backend`: [`TestServer::start`] or [`TestServer::start_gateway`].
+    pub async fn start_on(backend: Backend, config: ServerConfig) -> Self {
+        match backend {
+            Backend::Embedded => Self::start(config).await,
+            Backend::Gateway => Self::start_gateway(config).await,
+        }
+    }
+
+    /// Starts a gateway server in front of a new [`TansuBroker`]; `config.topics` are created
+    /// in the broker.
+    #[cfg(feature = "kafka")]
+    pub async fn start_gateway(config: ServerConfig) -> Self {
+        let broker = std::sync::Arc::new(TansuBroker::start());
+        Self::start_gateway_on(config, broker).await
+    }
+
+    /// Starts a gateway server in front of `broker` (a second gateway on one cluster, or a
+    /// gateway restarted).
+    #[cfg(feature = "kafka")]
+    pub async fn start_gateway_on(
+        mut config: ServerConfig,
+        broker: std::sync::Arc<TansuBroker>,
+    ) -> Self {
+        use upkafka::server::kafka::{KafkaBackend, KafkaOptions};
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let credentials = config.credentials.clone();
+        let options = KafkaOptions {
+            topics: config.topics.clone(),
+            auto_create_topics: config.auto_create_topics,
+            max_message_bytes: config.limits.max_message_bytes,
+            max_poll_records: config.limits.max_poll_records.max(1),
+            max_poll_bytes: config.limits.max_poll_bytes.max(1),
+            housekeeping_interval: config.housekeeping_interval,
+            ..KafkaOptions::new(broker.settings())
+        };
+        let backend = KafkaBackend::connect(options)
+            .await
+            .expect("connecting the gateway to the test broker");
+        let server = Server::bind_with_backend(config, std::sync::Arc::new(backend))
+            .await
+            .expect("binding the gateway test server");
+        let running = server.spawn();
+        Self {
+            url: running.url().to_owned(),
+            addr: running.addr(),
+            running: Some(running),
+            broker: Some(broker),
+            credentials,
+        }
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    pub async fn start_gateway(_config: ServerConfig) -> Self {
+        panic!("the gateway suite needs the `kafka` feature")
     }
 
     /// A server without auth with these `(name, partitions)` topics, in memory.
@@ -168,5 +240,97 @@ pub fn spawn_serve(mut cmd: std::process::Command) -> ServeProcess {
         url,
         stderr: lines,
         reader: Some(reader),
+    }
+}
+
+/// The Tansu binary the gateway suites use: `UPKAFKA_TEST_TANSU` (set by `.ci/run`, which
+/// installs Tansu under `$HOME/.cache/upkafka/tansu`).
+pub fn tansu_binary() -> Option<std::path::PathBuf> {
+    std::env::var_os("UPKAFKA_TEST_TANSU")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// A Tansu broker (Kafka protocol) on `127.0.0.1:<free port>` with its SQLite storage in a
+/// temporary directory, started for one test and killed (by PID) when dropped: every test
+/// gets an empty cluster, as every embedded test gets an empty server.
+///
+/// Tansu is built with its `libsql` storage, not the in-memory object store: the latter
+/// answers `ListOffsets latest` with the last batch's base offset + 1 and cannot fetch from
+/// an offset inside a batch, so any batch of more than one record breaks both (seen with
+/// Tansu 0.6.0).
+#[derive(Debug)]
+pub struct TansuBroker {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TansuBroker {
+    /// Starts a broker and waits until it accepts connections.
+    pub fn start() -> Self {
+        use std::process::{Command, Stdio};
+        let bin = tansu_binary().expect(
+            "UPKAFKA_TEST_TANSU is not set: the gateway suite needs a Tansu binary (.ci/run installs one)",
+        );
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("a temporary directory for the broker");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let mut child = Command::new(&bin)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                // Relative to the working directory: the temporary one.
+                .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+                .current_dir(dir.path())
+                .env_remove("CLUSTER_ID")
+                .env_remove("STORAGE_ENGINE")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            let bootstrap = format!("127.0.0.1:{port}");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: the port was taken meanwhile; try another
+                }
+                if std::net::TcpStream::connect(&bootstrap).is_ok() {
+                    return Self {
+                        child,
+                        bootstrap,
+                        _dir: dir,
+                    };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("Tansu did not start listening (tried 5 ports)");
+    }
+
+    /// Gateway settings for this broker. Tansu answers a fetch only when its wait is up,
+    /// even with data there, so the consumers' broker-side wait is kept short.
+    pub fn settings(&self) -> upkafka::server::kafka::KafkaSettings {
+        upkafka::server::kafka::KafkaSettings::new(self.bootstrap.clone())
+            .with("fetch.wait.max.ms", "50")
+    }
+}
+
+impl Drop for TansuBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

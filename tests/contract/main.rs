@@ -6,6 +6,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// The storage under test; `tests/gateway` runs these same modules with `Gateway`.
+pub const BACKEND: common::Backend = common::Backend::Embedded;
+
 mod commit;
 mod consume;
 mod curl;

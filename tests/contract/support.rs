@@ -33,7 +33,7 @@ pub fn config(topics: &[(&str, i32)]) -> ServerConfig {
 pub fn client_as(url: &str, user: &str, pass: &str) -> Client {
     Client::new(
         Config::new(url, user, pass)
-            .timeout(Duration::from_secs(5))
+            .timeout(request_timeout())
             .retry(RetryPolicy::none()),
     )
     .expect("building the client")
@@ -53,15 +53,17 @@ impl Env {
     }
 
     pub async fn with_config(config: ServerConfig) -> Self {
-        let server = TestServer::start(config).await;
+        let server = TestServer::start_on(crate::BACKEND, config).await;
         let client = client_as(&server.url, USER, PASS);
         Self { server, client }
     }
 
-    /// Everything in `topic/partition` from `offset` on (short wait).
+    /// Everything in `topic/partition` from `offset` on (short wait: the embedded log answers
+    /// at once, a Kafka broker's first fetch of a partition can take a few hundred ms; the
+    /// wait ends as soon as data is there).
     pub async fn read(&self, topic: &str, partition: i32, offset: i64) -> Vec<Message> {
         let req = FetchRequest {
-            timeout: Some(100),
+            timeout: Some(read_wait_ms()),
             ..FetchRequest::new(topic, partition, offset)
         };
         self.client.fetch(&req).await.expect("fetch")
@@ -76,6 +78,24 @@ impl Env {
             (meta.topic.as_str(), meta.partition, meta.offset)
         );
         m
+    }
+}
+
+/// The client's request timeout: a consume that creates an instance on Kafka waits for the
+/// group join, which brokers delay by a few seconds (Kafka's `group.initial.rebalance.delay.ms`,
+/// Tansu's 3 s pauses for static members in JoinGroup and SyncGroup).
+pub fn request_timeout() -> Duration {
+    match crate::BACKEND {
+        crate::common::Backend::Embedded => Duration::from_secs(5),
+        crate::common::Backend::Gateway => Duration::from_secs(40),
+    }
+}
+
+/// How long [`Env::read`] waits for data on `crate::BACKEND`.
+pub fn read_wait_ms() -> u64 {
+    match crate::BACKEND {
+        crate::common::Backend::Embedded => 100,
+        crate::common::Backend::Gateway => 3_000,
     }
 }
 

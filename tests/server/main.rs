@@ -3,6 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// The storage under test; `tests/gateway` runs `http` with `Gateway`.
+pub const BACKEND: common::Backend = common::Backend::Embedded;
+
 mod durability;
 mod groups;
 mod http;

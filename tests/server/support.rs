@@ -10,13 +10,16 @@ use base64::Engine;
 use serde_json::Value;
 use tower::ServiceExt;
 use upkafka::server::{
-    AppState, Credentials, EmbeddedBackend, ServerConfig, TopicSpec, embedded_options, router,
+    AppState, Backend, Credentials, EmbeddedBackend, ServerConfig, TopicSpec, embedded_options,
+    router,
 };
 
 #[derive(Clone)]
 pub struct Api {
     router: Router,
     auth: Option<String>,
+    /// The broker behind a gateway backend (`crate::BACKEND == Gateway`), kept alive here.
+    _broker: Option<Arc<crate::common::TansuBroker>>,
 }
 
 pub fn basic(user: &str, pass: &str) -> String {
@@ -24,6 +27,47 @@ pub fn basic(user: &str, pass: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     )
+}
+
+/// The backend `crate::BACKEND` names for `config`, and the broker behind it if any.
+async fn open_backend(
+    config: &ServerConfig,
+) -> (Arc<dyn Backend>, Option<Arc<crate::common::TansuBroker>>) {
+    match crate::BACKEND {
+        crate::common::Backend::Embedded => {
+            let backend = EmbeddedBackend::open(embedded_options(config))
+                .await
+                .expect("opening the backend");
+            (Arc::new(backend), None)
+        }
+        crate::common::Backend::Gateway => open_gateway(config).await,
+    }
+}
+
+#[cfg(feature = "kafka")]
+async fn open_gateway(
+    config: &ServerConfig,
+) -> (Arc<dyn Backend>, Option<Arc<crate::common::TansuBroker>>) {
+    use upkafka::server::kafka::{KafkaBackend, KafkaOptions};
+    let broker = Arc::new(crate::common::TansuBroker::start());
+    let options = KafkaOptions {
+        topics: config.topics.clone(),
+        auto_create_topics: config.auto_create_topics,
+        max_message_bytes: config.limits.max_message_bytes,
+        housekeeping_interval: config.housekeeping_interval,
+        ..KafkaOptions::new(broker.settings())
+    };
+    let backend = KafkaBackend::connect(options)
+        .await
+        .expect("connecting the gateway backend");
+    (Arc::new(backend), Some(broker))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn open_gateway(
+    _config: &ServerConfig,
+) -> (Arc<dyn Backend>, Option<Arc<crate::common::TansuBroker>>) {
+    panic!("the gateway suite needs the `kafka` feature")
 }
 
 pub fn config(topics: &[(&str, i32)]) -> ServerConfig {
@@ -40,13 +84,12 @@ impl Api {
             .credentials
             .as_ref()
             .map(|c: &Credentials| basic(&c.username, c.password.expose()));
-        let backend = EmbeddedBackend::open(embedded_options(&config))
-            .await
-            .expect("opening the backend");
-        let state = AppState::new(Arc::new(backend), &config);
+        let (backend, broker) = open_backend(&config).await;
+        let state = AppState::new(backend, &config);
         Self {
             router: router(state),
             auth,
+            _broker: broker,
         }
     }
 

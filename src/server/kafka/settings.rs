@@ -1,0 +1,208 @@
+//! [`KafkaSettings`]: where the Kafka cluster is and how to talk to it, as given on the
+//! command line (`--kafka`, `--kafka-config key=value`). Plain data, compiled with or without
+//! the `kafka` feature, so the CLI can parse and check it either way.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One `--kafka-config key=value` setting: a librdkafka / Java-client property passed through
+/// unchanged (`security.protocol`, `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, …).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaSetting {
+    /// Property name, e.g. `security.protocol`.
+    pub key: String,
+    /// Its value; shown as `<redacted>` by `Debug` when [`is_secret_key`] says so.
+    pub value: String,
+}
+
+impl fmt::Debug for KafkaSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_secret_key(&self.key) {
+            write!(f, "{}=<redacted>", self.key)
+        } else {
+            write!(f, "{}={}", self.key, self.value)
+        }
+    }
+}
+
+impl FromStr for KafkaSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Never echo the value: it may be a password.
+        let Some((key, value)) = s.split_once('=') else {
+            let shown = if is_secret_key(s) { "<redacted>" } else { s };
+            return Err(format!("`{shown}` is not KEY=VALUE"));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("a --kafka-config setting has an empty key".to_owned());
+        }
+        if MANAGED_KEYS.contains(&key) {
+            return Err(format!(
+                "`{key}` is set by upkafka itself and cannot be overridden (see `upkafka serve --help`)"
+            ));
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Properties the gateway sets itself because its guarantees depend on them: the bootstrap
+/// servers come from `--kafka`; the group, instance and commit settings come from each REST
+/// consumer instance; the producer is always idempotent with `acks=all`.
+pub const MANAGED_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "group.id",
+    "group.instance.id",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "auto.offset.reset",
+    "session.timeout.ms",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+];
+
+/// True for property names whose values are credentials (`sasl.password`,
+/// `ssl.key.password`, `sasl.oauthbearer.client.secret`, `sasl.jaas.config`, PEM keys…): such
+/// values never appear in `Debug` output, logs or error messages.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "ssl.key.pem",
+        "keystore",
+        "token",
+        "credential",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// Where the Kafka cluster is and the extra client properties for it. `Debug` redacts secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    pub bootstrap: String,
+    /// Extra properties for every Kafka client the gateway creates, in command-line order.
+    pub config: Vec<KafkaSetting>,
+}
+
+impl KafkaSettings {
+    /// Settings for `bootstrap` with no extra properties.
+    pub fn new(bootstrap: impl Into<String>) -> Self {
+        Self {
+            bootstrap: bootstrap.into(),
+            config: Vec::new(),
+        }
+    }
+
+    /// Adds one property (builder style).
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push(KafkaSetting {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// The value given for `key`, the last one if given several times.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.config
+            .iter()
+            .rev()
+            .find(|s| s.key == key)
+            .map(|s| s.value.as_str())
+    }
+
+    /// Checks the bootstrap list: non-empty, every entry `host:port`.
+    ///
+    /// # Errors
+    /// A sentence naming the bad entry.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bootstrap.trim().is_empty() {
+            return Err("--kafka needs at least one bootstrap server, HOST:PORT".to_owned());
+        }
+        for entry in self.bootstrap.split(',') {
+            let entry = entry.trim();
+            let port = entry
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            match port {
+                Some((host, Ok(p))) if !host.is_empty() && p != 0 => {}
+                _ => {
+                    return Err(format!(
+                        "--kafka: `{entry}` is not HOST:PORT (e.g. 127.0.0.1:9092)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_and_secrets_never_show() {
+        let s: KafkaSetting = "security.protocol=SASL_SSL".parse().unwrap();
+        assert_eq!(
+            (s.key.as_str(), s.value.as_str()),
+            ("security.protocol", "SASL_SSL")
+        );
+        assert_eq!(format!("{s:?}"), "security.protocol=SASL_SSL");
+        // `=` inside the value is kept.
+        let p: KafkaSetting = "sasl.password=hunter2=x".parse().unwrap();
+        assert_eq!(p.value, "hunter2=x");
+        let shown = format!(
+            "{:?}",
+            KafkaSettings::new("b:9092").with("sasl.password", "hunter2")
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.password=<redacted>"), "{shown}");
+        for secret in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+            "sasl.jaas.config",
+            "ssl.key.pem",
+        ] {
+            assert!(is_secret_key(secret), "{secret}");
+        }
+        assert!(!is_secret_key("sasl.username"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_without_echoing_values() {
+        let err = "sasl.password".parse::<KafkaSetting>().unwrap_err();
+        assert!(
+            err.contains("<redacted>") && err.contains("KEY=VALUE"),
+            "{err}"
+        );
+        assert!("=x".parse::<KafkaSetting>().is_err());
+        let err = "enable.idempotence=false"
+            .parse::<KafkaSetting>()
+            .unwrap_err();
+        assert!(err.contains("enable.idempotence"), "{err}");
+        assert!("acks=1".parse::<KafkaSetting>().is_err());
+    }
+
+    #[test]
+    fn bootstrap_lists_are_checked() {
+        assert!(KafkaSettings::new("127.0.0.1:9092").validate().is_ok());
+        assert!(KafkaSettings::new("a:9092, b:9093").validate().is_ok());
+        for bad in ["", "a", "a:", ":9092", "a:x", "a:9092,b"] {
+            let err = KafkaSettings::new(bad).validate().unwrap_err();
+            assert!(err.contains("--kafka"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The gateway and native Kafka clients on one cluster: what one writes the other reads, a
+//! REST instance and a native consumer share a group, a restarted gateway resumes from the
+//! offsets committed in Kafka, and two gateways serve one cluster.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::Message as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header as KafkaHeader, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use upkafka::protocol::{AutoOffsetReset, ProduceRecord, TopicPartitionOffset};
+use upkafka::rest::{Client, ConsumeOptions};
+
+use crate::common::{TansuBroker, TestServer};
+use crate::support::{PASS, USER, client_as, config, manual};
+
+/// A native consumer's view of one record.
+#[derive(Debug, PartialEq, Eq)]
+struct Native {
+    key: Option<String>,
+    value: String,
+    headers: Vec<(String, String)>,
+}
+
+fn native_config(broker: &TansuBroker) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &broker.bootstrap);
+    c
+}
+
+/// Reads `n` records of `topic/partition` from `offset` with a native, group-less consumer.
+fn native_read(
+    broker: &TansuBroker,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    n: usize,
+) -> Vec<Native> {
+    let consumer: BaseConsumer = native_config(broker)
+        .set("group.id", "native-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("native consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8(b.to_vec()).expect("utf-8"));
+            let headers = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Native {
+                key: text(m.key()),
+                value: text(m.payload()).unwrap_or_default(),
+                headers,
+            });
+        }
+    }
+    out
+}
+
+/// A manual-commit instance starting at the earliest offset, waiting up to `timeout`.
+fn earliest(group: &str, instance: &str, topic: &str, timeout: Duration) -> ConsumeOptions {
+    ConsumeOptions {
+        timeout: Some(timeout),
+        config: manual(AutoOffsetReset::Earliest),
+        ..ConsumeOptions::new(group, instance, [topic])
+    }
+}
+
+fn rest_client(server: &TestServer) -> Client {
+    client_as(&server.url, USER, PASS)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_produce_is_read_natively_with_identical_key_value_and_headers() {
+    let server = TestServer::start_gateway(config(&[("events", 2)])).await;
+    let broker = Arc::clone(server.broker.as_ref().expect("gateway broker"));
+    let client = rest_client(&server);
+    let records = vec![
+        ProduceRecord::new("{\"device\":7,\"value\":42}")
+            .key("sensor-7")
+            .partition(1)
+            .header("source", "rest")
+            .header("trace", "ab-12 ü"),
+        ProduceRecord::new("no key, no headers").partition(1),
+    ];
+    let meta = client
+        .produce_to("events", &records)
+        .await
+        .expect("produce");
+    assert_eq!(meta[0].partition, 1);
+    assert_eq!(meta[1].offset, meta[0].offset + 1);
+    let got =
+        tokio::task::spawn_blocking(move || native_read(&broker, "events", 1, meta[0].offset, 2))
+            .await
+            .expect("native read");
+    assert_eq!(
+        got,
+        vec![
+            Native {
+                key: Some("sensor-7".into()),
+                value: "{\"device\":7,\"value\":42}".into(),
+                headers: vec![
+                    ("source".into(), "rest".into()),
+                    ("trace".into(), "ab-12 ü".into())
+                ],
+            },
+            Native {
+                key: None,
+                value: "no key, no headers".into(),
+                headers: vec![],
+            },
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_produce_is_consumed_over_rest() {
+    let server = TestServer::start_gateway(config(&[("events", 1)])).await;
+    let broker = Arc::clone(server.broker.as_ref().expect("gateway broker"));
+    let producer: FutureProducer = native_config(&broker).create().expect("native producer");
+    for i in 0..3 {
+        let key = format!("k{i}");
+        let value = format!("native-{i}");
+        let headers = OwnedHeaders::new().insert(KafkaHeader {
+            key: "origin",
+            value: Some("native"),
+        });
+        producer
+            .send(
+                FutureRecord::to("events")
+                    .key(&key)
+                    .payload(&value)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("native produce");
+    }
+    let client = rest_client(&server);
+    let opts = earliest("native-readers", "rest-1", "events", Duration::from_secs(2));
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 3 && Instant::now() < deadline {
+        got.extend(client.consume(&opts).await.expect("consume"));
+    }
+    let seen: Vec<(&str, &str, Option<&str>)> = got
+        .iter()
+        .map(|m| (m.key.as_str(), m.value.as_str(), m.header("origin")))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("k0", "native-0", Some("native")),
+            ("k1", "native-1", Some("native")),
+            ("k2", "native-2", Some("native")),
+        ]
+    );
+}
+
+/// The partitions a REST instance holds, from `/consumers`.
+async fn rest_assignment(client: &Client, group: &str, instance: &str) -> BTreeSet<i32> {
+    client
+        .consumers()
+        .await
+        .expect("consumers")
+        .into_iter()
+        .filter(|g| g.name == group)
+        .flat_map(|g| g.instances)
+        .filter(|i| i.name == instance)
+        .flat_map(|i| i.topics)
+        .flat_map(|t| t.partitions)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_instance_and_a_native_consumer_split_the_partitions() {
+    let server = TestServer::start_gateway(config(&[("cities", 4)])).await;
+    let broker = Arc::clone(server.broker.as_ref().expect("gateway broker"));
+    let client = rest_client(&server);
+    let opts = earliest("mixed", "rest-1", "cities", Duration::from_millis(500));
+    // The REST instance joins first and takes every partition.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rest_assignment(&client, "mixed", "rest-1").await.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the REST instance never got the partitions"
+        );
+        client.consume(&opts).await.expect("consume");
+    }
+    // A native member joins the same group; both keep polling until the split settles.
+    let native: Arc<BaseConsumer> = Arc::new(
+        native_config(&broker)
+            .set("group.id", "mixed")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("native group consumer"),
+    );
+    native.subscribe(&["cities"]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = Arc::clone(&native);
+        let native_parts: BTreeSet<i32> = tokio::task::spawn_blocking(move || {
+            let _ = n.poll(Duration::from_millis(200));
+            n.assignment()
+                .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+                .unwrap_or_default()
+        })
+        .await
+        .expect("native poll");
+        client.consume(&opts).await.expect("consume");
+        let rest_parts = rest_assignment(&client, "mixed", "rest-1").await;
+        if !native_parts.is_empty() && !rest_parts.is_empty() {
+            assert!(
+                native_parts.is_disjoint(&rest_parts),
+                "both hold a partition: native {native_parts:?}, rest {rest_parts:?}"
+            );
+            let all: BTreeSet<i32> = native_parts.union(&rest_parts).copied().collect();
+            if all == (0..4).collect() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no split: native {native_parts:?}, rest {rest_parts:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_resumes_from_offsets_committed_in_kafka() {
+    let first = TestServer::start_gateway(config(&[("orders", 1)])).await;
+    let broker = Arc::clone(first.broker.as_ref().expect("gateway broker"));
+    let client = rest_client(&first);
+    let records: Vec<ProduceRecord> = (0..10)
+        .map(|i| ProduceRecord::new(format!("o{i}")))
+        .collect();
+    client
+        .produce_to("orders", &records)
+        .await
+        .expect("produce");
+    let opts = earliest("billing", "worker-1", "orders", Duration::from_secs(2));
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 4 && Instant::now() < deadline {
+        got.extend(client.consume(&opts).await.expect("consume"));
+    }
+    assert!(got.len() >= 4, "consumed {got:?}");
+    // Processed the first four: commit the next offset to read, 4.
+    client
+        .commit(
+            "billing",
+            "worker-1",
+            &[TopicPartitionOffset::new("orders", 0, 4)],
+        )
+        .await
+        .expect("commit");
+    first.stop().await;
+
+    let second = TestServer::start_gateway_on(config(&[("orders", 1)]), broker).await;
+    let client = rest_client(&second);
+    let mut again = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while again.len() < 6 && Instant::now() < deadline {
+        again.extend(client.consume(&opts).await.expect("consume after restart"));
+    }
+    let values: Vec<&str> = again.iter().map(|m| m.value.as_str()).collect();
+    assert_eq!(values, ["o4", "o5", "o6", "o7", "o8", "o9"]);
+    // Nothing acknowledged was lost: all ten are in Kafka.
+    let all = crate::support::Env {
+        client,
+        server: second,
+    }
+    .read("orders", 0, 0)
+    .await;
+    assert_eq!(all.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_cluster_share_data_and_groups() {
+    let a = TestServer::start_gateway(config(&[("shared", 2)])).await;
+    let broker = Arc::clone(a.broker.as_ref().expect("gateway broker"));
+    let b = TestServer::start_gateway_on(config(&[]), broker).await;
+    let (ca, cb) = (rest_client(&a), rest_client(&b));
+    // Produce through one, fetch through the other.
+    let meta = ca
+        .produce_to("shared", &[ProduceRecord::new("via-a").partition(0)])
+        .await
+        .expect("produce via a");
+    let env_b = crate::support::Env {
+        client: cb,
+        server: b,
+    };
+    let got = env_b.read("shared", 0, meta[0].offset).await;
+    assert_eq!(got.first().map(|m| m.value.as_str()), Some("via-a"));
+    // One group, one instance on each gateway (consume routed by {group}/{instance}): the
+    // cluster splits the partitions between them.
+    let oa = earliest("pool", "on-a", "shared", Duration::from_millis(300));
+    let ob = earliest("pool", "on-b", "shared", Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        ca.consume(&oa).await.expect("consume on a");
+        env_b.client.consume(&ob).await.expect("consume on b");
+        let pa = rest_assignment(&ca, "pool", "on-a").await;
+        let pb = rest_assignment(&env_b.client, "pool", "on-b").await;
+        // Each gateway lists only its own instances.
+        assert!(rest_assignment(&ca, "pool", "on-b").await.is_empty());
+        if pa.len() == 1 && pb.len() == 1 {
+            assert!(pa.is_disjoint(&pb), "a {pa:?}, b {pb:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no split: a {pa:?}, b {pb:?}");
+    }
+}
