@@ -5,10 +5,12 @@
 //!   decorator around any [`Backend`]: counted after the backend answers, so they hold for
 //!   every backend. Bytes of a message are key + value + every header name and value (UTF-8).
 //!   Consumed messages carry `api="consume"` (consumer groups) or `api="fetch"`.
-//! - Requests are counted and timed by [`track_requests`], keyed on method, matched route
-//!   (trailing `/` folded) and status; unmatched paths are `route="unmatched"`. The same
-//!   middleware writes one structured `tracing` event per request (target `upkafka::access`:
-//!   method, route, status, latency) and never looks at headers, so credentials cannot leak.
+//! - Requests are counted and timed by the request pipeline
+//!   ([`ApiService`](super::ApiService)) through [`Metrics::record_request`], keyed on method,
+//!   matched route (trailing `/` folded) and status; unmatched paths are `route="unmatched"`.
+//!   The pipeline also writes one structured `tracing` event per request (target
+//!   `upkafka::access`: method, route, status, latency) and never logs headers, so credentials
+//!   cannot leak.
 //! - Consumer instances, committed offsets and lag per group and partition, earliest and latest
 //!   offsets per partition are read from the backend at scrape time. Lag is latest − committed,
 //!   or latest − earliest while the group has committed nothing.
@@ -22,11 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::protocol::{
     GroupAssignments, Header, Message, OffsetSpec, ProduceMetadata, ProduceRecord, TopicPartition,
@@ -695,48 +693,6 @@ impl Backend for MeteredBackend {
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         self.inner.close()
     }
-}
-
-/// The route label of a request: the matched route with a trailing `/` folded, or
-/// `unmatched`.
-fn route_label(path: Option<&MatchedPath>) -> &str {
-    match path {
-        Some(p) => {
-            let s = p.as_str();
-            match s.strip_suffix('/') {
-                Some(stripped) if !stripped.is_empty() => stripped,
-                _ => s,
-            }
-        }
-        None => "unmatched",
-    }
-}
-
-/// Middleware: counts and times every request and logs it (method, route, status, latency;
-/// never headers or bodies).
-pub async fn track_requests(
-    State(metrics): State<Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    // Cheap clones (a standard method, an `Arc<str>`), so the labels outlive `req`.
-    let method = req.method().clone();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = route_label(matched.as_ref());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let latency = start.elapsed();
-    let status = resp.status().as_u16();
-    metrics.record_request(method.as_str(), route, status, latency);
-    tracing::info!(
-        target: "upkafka::access",
-        method = %method,
-        route = %route,
-        status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "request"
-    );
-    resp
 }
 
 #[cfg(test)]

@@ -13,20 +13,19 @@ use std::time::Duration;
 
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use tower::ServiceExt as _;
 
 use super::backend::Backend;
 use super::config::ServerConfig;
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
-use super::routes::{AppState, router};
+use super::routes::{AppState, router, service};
+use super::stack::ApiService;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +256,7 @@ impl Server {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
                 serve_http1(
                     listener,
-                    router(state),
+                    service(state),
                     header_timeout,
                     permits,
                     shutdown,
@@ -319,7 +318,7 @@ impl Server {
 /// `grace` are dropped.
 async fn serve_http1(
     listener: tokio::net::TcpListener,
-    app: axum::Router,
+    app: ApiService,
     header_timeout: Duration,
     permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -366,10 +365,7 @@ async fn serve_http1(
         let app = app.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
+            let conn = http.serve_connection(TokioIo::new(stream), app);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 biased;
