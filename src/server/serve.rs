@@ -16,7 +16,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::backend::Backend;
@@ -328,7 +328,11 @@ async fn serve_http1(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let http = Arc::new(http);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // One stop signal per connection, dropped (which fires it) at shutdown. Not one shared
+    // watch/Notify: a connection task polls its signal on every wake-up, and a shared Notify
+    // takes its lock on each of those polls, from every worker thread.
+    let mut stops: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut prune_at = 64;
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -363,14 +367,19 @@ async fn serve_http1(
         let _ = stream.set_nodelay(true);
         let http = Arc::clone(&http);
         let app = app.clone();
-        let mut stop = stop_rx.clone();
+        if stops.len() >= prune_at {
+            stops.retain(|s| !s.is_closed());
+            prune_at = (stops.len() * 2).max(64);
+        }
+        let (stop_tx, mut stop) = oneshot::channel::<()>();
+        stops.push(stop_tx);
         connections.spawn(async move {
             let conn = http.serve_connection(TokioIo::new(stream), app);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 biased;
                 _ = conn.as_mut() => {}
-                _ = stop.changed() => {
+                _ = &mut stop => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
@@ -381,7 +390,7 @@ async fn serve_http1(
     // Stop accepting (new connections are refused), then let every connection finish.
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
-    let _ = stop_tx.send(true);
+    drop(stops);
     let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })
