@@ -110,8 +110,9 @@ struct Shared {
     state: AppState,
 }
 
-/// The whole API as one service: the pipeline described in the [module docs](self) around the
-/// router of every endpoint. Cheap to clone (one `Arc`). It is a `tower::Service` for
+/// The whole API as one service: around the router of every endpoint, one pass of Basic auth
+/// (before the body is read), the body read within the size and time limits, a request slot,
+/// the JSON error shape, and per-request metrics and access log. Cheap to clone (one `Arc`). It is a `tower::Service` for
 /// `Request<axum::body::Body>` (what [`super::router`] wraps) and a `hyper` service for
 /// `Request<hyper::body::Incoming>` (what the server runs on each connection).
 #[derive(Clone)]
