@@ -2,16 +2,11 @@
 //!
 //! Credentials are never logged: failures log only the path.
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Uri, header};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use super::config::Credentials;
-use super::error::ApiError;
-use super::routes::AppState;
 
 /// True when `user`/`pass` equal the expected credentials. Both parts are always compared
 /// (no early exit on the username), in constant time: each side is hashed to a fixed-size
@@ -57,35 +52,23 @@ fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((user?, pass?))
 }
 
-/// Middleware: lets the request through when no credentials are configured or the request
-/// carries the right ones; answers 401 with `WWW-Authenticate` otherwise.
-pub(crate) async fn require_auth(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(expected) = state.credentials.as_deref() else {
-        return next.run(req).await;
-    };
-    let header_ok = req
-        .headers()
+/// True when the request carries the expected credentials: in the `Authorization: Basic`
+/// header, or (for `/webhook` only) as `user=`/`pass=` query parameters.
+pub(crate) fn authorized(expected: &Credentials, headers: &HeaderMap, uri: &Uri) -> bool {
+    let header_ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| basic(v.as_bytes()))
         .is_some_and(|(u, p)| matches(expected, &u, &p));
-    let path = req.uri().path();
+    if header_ok {
+        return true;
+    }
+    let path = uri.path();
     let is_webhook = path == "/webhook" || path == "/webhook/";
-    let query_ok = is_webhook
-        && req
-            .uri()
+    is_webhook
+        && uri
             .query()
             .and_then(query_credentials)
-            .is_some_and(|(u, p)| matches(expected, &u, &p));
-    if header_ok || query_ok {
-        next.run(req).await
-    } else {
-        tracing::debug!(path, "rejected request without valid credentials");
-        ApiError::unauthorized().into_response()
-    }
+            .is_some_and(|(u, p)| matches(expected, &u, &p))
 }
 
 #[cfg(test)]

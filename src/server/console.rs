@@ -15,13 +15,11 @@
 //!   verdict per value that is a sensor reading (`null` otherwise), from [`crate::sensor`], so
 //!   there is one rule.
 //!
-//! `GET /metrics` is merged outside the API's auth layer and checks the credentials itself
-//! unless [`MetricsAuth::None`] is configured.
+//! `GET /metrics` is passed by the request pipeline without the API's auth check and checks
+//! the credentials itself unless [`MetricsAuth::None`] is configured.
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -31,8 +29,9 @@ use crate::sensor::{Ranges, Reading, classify};
 use super::auth;
 use super::config::MetricsAuth;
 use super::error::ApiError;
-use super::metrics::{self, HISTORY_SECONDS, Second, TopicCounters};
+use super::metrics::{HISTORY_SECONDS, Second, TopicCounters};
 use super::routes::{AppState, RawBody};
+use super::stack::Routes;
 
 const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
@@ -115,14 +114,16 @@ async fn classify_values(RawBody(body): RawBody) -> Result<Response, ApiError> {
     Ok(axum::Json(verdicts).into_response())
 }
 
-/// Adds the console's routes to the API router (inside its auth and error layers).
-pub(crate) fn routes(r: Router<AppState>) -> Router<AppState> {
+/// Adds the console's routes (behind the API's auth) and `/metrics` (which checks credentials
+/// itself) to the API's routes.
+pub(crate) fn routes(r: Routes) -> Routes {
     r.route("/ui", get(index))
         .route("/ui/", get(index))
         .route("/ui/app.js", get(app_js))
         .route("/ui/app.css", get(app_css))
         .route("/ui/api/stats", get(stats))
         .route("/ui/api/classify", post(classify_values))
+        .route("/metrics", get(metrics_endpoint))
 }
 
 /// `GET /metrics`: the Prometheus text format.
@@ -146,18 +147,4 @@ async fn metrics_endpoint(State(s): State<AppState>, req: Request) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// Wraps the finished API router: adds `/metrics` (with its own auth rule) and the request
-/// metrics and access-log middleware around everything.
-pub(crate) fn finish(api: Router, state: AppState) -> Router {
-    let metrics = std::sync::Arc::clone(&state.metrics);
-    Router::new()
-        .route("/metrics", get(metrics_endpoint))
-        .with_state(state)
-        .merge(api)
-        .layer(middleware::from_fn_with_state(
-            metrics,
-            metrics::track_requests,
-        ))
 }

@@ -19,6 +19,10 @@ use super::groups::{Groups, check_partition};
 use super::log::{Log, LogOptions, Partition, StoredRecord, Topic, meta};
 use super::partitioner::partition_for_key;
 
+/// Up to this many partitions in one produce request, a record finds its partition's group by a
+/// linear search (no hashing); beyond, through a map.
+const LINEAR_GROUPS: usize = 8;
+
 /// Settings of the embedded backend.
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
@@ -122,6 +126,9 @@ impl Inner {
         let n = records.len();
         let mut topics: Vec<Arc<Topic>> = Vec::new();
         let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::new();
+        // Group of each (topic index, partition): a request usually has one or a few, found by
+        // a linear search; the map is built only once there are many.
+        let mut keys: Vec<(usize, i32)> = Vec::new();
         let mut group_of: HashMap<(usize, i32), usize> = HashMap::new();
         // Per record: (topic index, partition, group index, index in group, timestamp).
         let mut slots: Vec<(usize, i32, usize, usize, i64)> = Vec::with_capacity(n);
@@ -178,14 +185,26 @@ impl Inner {
                 (None, Some(k)) => partition_for_key(k.as_bytes(), topic.partition_count()),
                 (None, None) => topic.next_round_robin(),
             };
-            let gi = match group_of.get(&(ti, partition)) {
-                Some(gi) => *gi,
+            let key = (ti, partition);
+            let found = if keys.len() <= LINEAR_GROUPS {
+                keys.iter().position(|k| *k == key)
+            } else {
+                if group_of.is_empty() {
+                    group_of.extend(keys.iter().enumerate().map(|(gi, k)| (*k, gi)));
+                }
+                group_of.get(&key).copied()
+            };
+            let gi = match found {
+                Some(gi) => gi,
                 None => {
                     let part = topic.partition(partition).cloned().ok_or_else(|| {
                         BackendError::Internal(format!("partition {partition} vanished"))
                     })?;
                     groups.push((part, Vec::new()));
-                    group_of.insert((ti, partition), groups.len() - 1);
+                    keys.push(key);
+                    if !group_of.is_empty() {
+                        group_of.insert(key, groups.len() - 1);
+                    }
                     groups.len() - 1
                 }
             };

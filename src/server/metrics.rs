@@ -5,10 +5,12 @@
 //!   decorator around any [`Backend`]: counted after the backend answers, so they hold for
 //!   every backend. Bytes of a message are key + value + every header name and value (UTF-8).
 //!   Consumed messages carry `api="consume"` (consumer groups) or `api="fetch"`.
-//! - Requests are counted and timed by [`track_requests`], keyed on method, matched route
-//!   (trailing `/` folded) and status; unmatched paths are `route="unmatched"`. The same
-//!   middleware writes one structured `tracing` event per request (target `upkafka::access`:
-//!   method, route, status, latency) and never looks at headers, so credentials cannot leak.
+//! - Requests are counted and timed by the request pipeline
+//!   ([`ApiService`](super::ApiService)) through [`Metrics::record_request`], keyed on method,
+//!   matched route (trailing `/` folded) and status; unmatched paths are `route="unmatched"`.
+//!   The pipeline also writes one structured `tracing` event per request (target
+//!   `upkafka::access`: method, route, status, latency) and never logs headers, so credentials
+//!   cannot leak.
 //! - Consumer instances, committed offsets and lag per group and partition, earliest and latest
 //!   offsets per partition are read from the backend at scrape time. Lag is latest − committed,
 //!   or latest − earliest while the group has committed nothing.
@@ -22,11 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::protocol::{
     GroupAssignments, Header, Message, OffsetSpec, ProduceMetadata, ProduceRecord, TopicPartition,
@@ -135,6 +133,19 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Applies `f` to the counters of `topic`, creating them on first use (the name is copied
+/// only then, not on every request).
+fn with_topic(
+    topics: &mut BTreeMap<String, TopicCounters>,
+    topic: &str,
+    f: impl FnOnce(&mut TopicCounters),
+) {
+    match topics.get_mut(topic) {
+        Some(c) => f(c),
+        None => f(topics.entry(topic.to_owned()).or_default()),
+    }
+}
+
 /// The bytes a message counts for: key + value + header names and values.
 pub fn message_bytes(key: Option<&str>, value: &str, headers: &[Header]) -> u64 {
     let h: usize = headers.iter().map(|h| h.key.len() + h.value.len()).sum();
@@ -150,19 +161,31 @@ impl Metrics {
         }
     }
 
-    /// Counts produced messages, each as `(topic, bytes)` (after the backend stored them).
+    /// Counts produced messages, per topic (after the backend stored them).
     pub fn record_produced(&self, per_topic: &[Tally]) {
         let mut total = 0;
         {
             let mut topics = lock(&self.topics);
             for t in per_topic {
-                let c = topics.entry(t.topic.clone()).or_default();
-                c.produced_messages += t.messages;
-                c.produced_bytes += t.bytes;
+                with_topic(&mut topics, &t.topic, |c| {
+                    c.produced_messages += t.messages;
+                    c.produced_bytes += t.bytes;
+                });
                 total += t.messages;
             }
         }
         self.bump_history(total, 0);
+    }
+
+    /// Counts `messages` produced messages of `bytes` bytes to one topic.
+    pub fn record_produced_to(&self, topic: &str, messages: u64, bytes: u64) {
+        {
+            with_topic(&mut lock(&self.topics), topic, |c| {
+                c.produced_messages += messages;
+                c.produced_bytes += bytes;
+            });
+        }
+        self.bump_history(messages, 0);
     }
 
     /// Counts delivered messages.
@@ -179,8 +202,7 @@ impl Metrics {
         {
             let mut topics = lock(&self.topics);
             for t in &per_topic {
-                let c = topics.entry(t.topic.clone()).or_default();
-                match api {
+                with_topic(&mut topics, &t.topic, |c| match api {
                     ReadApi::Consume => {
                         c.consumed_messages += t.messages;
                         c.consumed_bytes += t.bytes;
@@ -189,7 +211,7 @@ impl Metrics {
                         c.fetched_messages += t.messages;
                         c.fetched_bytes += t.bytes;
                     }
-                }
+                });
             }
         }
         if api == ReadApi::Consume {
@@ -626,14 +648,18 @@ impl Backend for MeteredBackend {
         // Forwarded, not left to the trait default, so the inner backend's own `produce_to`
         // (which avoids a topic copy per record) is used.
         Box::pin(async move {
-            let per_topic = tally(records.iter().map(|r| {
-                (
-                    topic.as_str(),
-                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
-                )
-            }));
+            let bytes = records
+                .iter()
+                .map(|r| message_bytes(r.key.as_deref(), &r.value, &r.headers))
+                .sum();
+            let messages = records.len() as u64;
             let meta = self.inner.produce_to(topic, records).await?;
-            self.metrics.record_produced(&per_topic);
+            // Every record went to the path's topic, which the answer names (no copy of the
+            // name to count it).
+            if let Some(first) = meta.first() {
+                self.metrics
+                    .record_produced_to(&first.topic, messages, bytes);
+            }
             Ok(meta)
         })
     }
@@ -695,48 +721,6 @@ impl Backend for MeteredBackend {
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         self.inner.close()
     }
-}
-
-/// The route label of a request: the matched route with a trailing `/` folded, or
-/// `unmatched`.
-fn route_label(path: Option<&MatchedPath>) -> &str {
-    match path {
-        Some(p) => {
-            let s = p.as_str();
-            match s.strip_suffix('/') {
-                Some(stripped) if !stripped.is_empty() => stripped,
-                _ => s,
-            }
-        }
-        None => "unmatched",
-    }
-}
-
-/// Middleware: counts and times every request and logs it (method, route, status, latency;
-/// never headers or bodies).
-pub async fn track_requests(
-    State(metrics): State<Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    // Cheap clones (a standard method, an `Arc<str>`), so the labels outlive `req`.
-    let method = req.method().clone();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = route_label(matched.as_ref());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let latency = start.elapsed();
-    let status = resp.status().as_u16();
-    metrics.record_request(method.as_str(), route, status, latency);
-    tracing::info!(
-        target: "upkafka::access",
-        method = %method,
-        route = %route,
-        status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "request"
-    );
-    resp
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `upkafka serve`: the Upstash Kafka REST API over a pluggable storage backend.
 //!
-//! - [`router`] builds the axum router of every endpoint; [`Server`] binds and serves it.
+//! - [`service`] builds the API (the request pipeline around the router of every endpoint),
+//!   [`router`] the same as an axum router; [`Server`] binds and serves it.
 //! - [`Backend`] is the storage interface; [`EmbeddedBackend`] implements it on the embedded
 //!   log ([`log`]) with consumer groups.
 //!
@@ -57,11 +58,13 @@ pub mod metrics;
 mod partitioner;
 mod routes;
 mod serve;
+mod stack;
 
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
 pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use partitioner::{murmur2, partition_for_key};
-pub use routes::{ApiPath, ApiQuery, AppState, RawBody, router};
+pub use routes::{ApiPath, ApiQuery, AppState, RawBody, router, service};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
+pub use stack::{ApiFuture, ApiService};

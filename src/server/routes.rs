@@ -16,18 +16,18 @@
 //! - A multi-partition fetch answers data of every named partition, within the response
 //!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
-//!   405 for wrong methods are rewritten into that shape by [`json_errors`].
+//!   405 for wrong methods are rewritten into that shape by the request pipeline
+//!   ([`ApiService`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -37,11 +37,11 @@ use crate::protocol::{
     ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
-use super::auth;
 use super::backend::{Backend, ConsumeParams};
 use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
 use super::error::ApiError;
 use super::metrics::{MeteredBackend, Metrics};
+use super::stack::{ApiService, Routes, collect_body};
 
 /// What every handler gets: the backend, the expected credentials, and the limits.
 #[derive(Debug, Clone)]
@@ -80,28 +80,17 @@ impl AppState {
     }
 }
 
-/// The request body as raw bytes, whatever the Content-Type; size errors become 413 JSON.
+/// The request body as raw bytes, whatever the Content-Type. The request pipeline
+/// ([`ApiService`](super::ApiService)) has already read it within the body size and time limits
+/// (413 / 408), so this only takes the bytes out of the request.
 #[derive(Debug)]
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|e| {
-                let status = e.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(status, "request body too large")
-                } else {
-                    ApiError::new(
-                        status,
-                        format!("cannot read the request body: {}", e.body_text()),
-                    )
-                }
-            })
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        collect_body(req.into_body(), usize::MAX).await.map(RawBody)
     }
 }
 
@@ -393,184 +382,36 @@ async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
-/// Rewrites any error response that is not already JSON (405 from method routing, a 413 from
-/// a layer, …) into the `{error, status}` shape, keeping `Allow`.
-async fn json_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
-    let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        return resp;
-    }
-    let message = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this endpoint".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
-        StatusCode::NOT_FOUND => "not found: no such endpoint".to_owned(),
-        StatusCode::UNAUTHORIZED => "unauthorized: missing or wrong credentials".to_owned(),
-        s if s.is_server_error() => "internal server error".to_owned(),
-        s => s
-            .canonical_reason()
-            .unwrap_or("request failed")
-            .to_ascii_lowercase(),
-    };
-    let mut out = ApiError::new(status, message).into_response();
-    if let Some(allow) = resp.headers().get(header::ALLOW) {
-        out.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    out
-}
-
-/// Reads the whole request body, within `body_read_timeout` and `max_body_bytes`, before the
-/// request takes a concurrency slot: a client that sends its headers and then stalls or
-/// trickles its body gets 408 and cannot hold a slot that other requests need.
-async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let read = tokio::time::timeout(
-        state.limits.body_read_timeout,
-        collect_body(body, state.limits.max_body_bytes),
-    )
-    .await;
-    match read {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => {
-            let mut resp = ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time",
-            )
-            .into_response();
-            resp.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            resp
-        }
-    }
-}
-
-/// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
-/// A body that arrives in one chunk (the usual case) is passed on without a copy.
-async fn collect_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
-    use futures::StreamExt as _;
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    let read_error =
-        |e: axum::Error| ApiError::bad_request(format!("cannot read the request body: {e}"));
-    let mut stream = body.into_data_stream();
-    let Some(first) = stream.next().await.transpose().map_err(read_error)? else {
-        return Ok(Bytes::new());
-    };
-    if first.len() > limit {
-        return Err(too_large());
-    }
-    let Some(second) = stream.next().await.transpose().map_err(read_error)? else {
-        return Ok(first);
-    };
-    let mut buf = Vec::with_capacity((first.len() + second.len()) * 2);
-    for chunk in [first, second] {
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(read_error)?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buf))
-}
-
-fn both(r: Router<AppState>, path: &str, m: MethodRouter<AppState>) -> Router<AppState> {
-    r.route(path, m.clone()).route(&format!("{path}/"), m)
-}
-
 /// The API as an axum router: every endpoint of spec §3, auth, limits and the JSON error
 /// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs.
-/// Serving it is separate ([`super::Server`]); tests can call it with `oneshot`.
+/// Serving it is separate ([`super::Server`]); tests can call it with `oneshot`. It is
+/// [`service`] behind a router that hands every request to it.
 pub fn router(state: AppState) -> Router {
-    let limits = Arc::clone(&state.limits);
-    let mut r: Router<AppState> = Router::new();
-    r = both(r, "/produce/{topic}/{message}", get(produce_path));
-    r = both(
-        r,
-        "/produce/{topic}",
-        get(produce_topic).post(produce_topic),
-    );
-    r = both(r, "/produce", get(produce).post(produce));
-    r = both(r, "/fetch", get(fetch).post(fetch));
-    r = both(r, "/consume/{group}/{instance}/{topic}", get(consume_topic));
-    r = both(r, "/consume/{group}/{instance}", get(consume).post(consume));
-    r = both(r, "/commit/{group}/{instance}", get(commit).post(commit));
-    r = both(
-        r,
-        "/committed/{group}/{instance}",
-        get(committed).post(committed),
-    );
-    r = both(
-        r,
-        "/delete-consumer/{group}/{instance}",
-        post(delete_consumer).delete(delete_consumer),
-    );
-    r = both(r, "/topics", get(topics));
-    r = both(r, "/consumers", get(consumers));
-    r = both(r, "/offsets/{timestamp}", get(offsets).post(offsets));
-    r = both(r, "/webhook", get(webhook).post(webhook));
-    r = super::console::routes(r);
-    let api = r
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests.max(1),
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), read_body))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_auth,
-        ))
-        .layer(middleware::from_fn(json_errors))
-        .with_state(state.clone());
-    super::console::finish(api, state)
+    Router::new().fallback_service(service(state))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunked(chunks: &[&'static [u8]]) -> axum::body::Body {
-        let parts: Vec<Result<Bytes, std::io::Error>> =
-            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        axum::body::Body::from_stream(futures::stream::iter(parts))
-    }
-
-    #[tokio::test]
-    async fn bodies_are_joined_across_chunks_and_capped() {
-        let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
-        assert_eq!(&one[..], b"abc");
-        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5)
-            .await
-            .unwrap();
-        assert_eq!(&many[..], b"abcde");
-        let empty = collect_body(chunked(&[]), 5).await.unwrap();
-        assert!(empty.is_empty());
-        for chunks in [
-            &[b"abcdef" as &[u8]][..],
-            &[b"ab", b"cd", b"ef"],
-            &[b"abc", b"def"],
-        ] {
-            let err = collect_body(chunked(chunks), 5).await.unwrap_err();
-            assert_eq!(
-                err.into_response().status(),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "{chunks:?}"
-            );
-        }
-    }
+/// The API as one service: the request pipeline ([`ApiService`]) around the router of every
+/// endpoint. This is what the server runs on each connection.
+pub fn service(state: AppState) -> ApiService {
+    let r = Routes::new()
+        .both("/produce/{topic}/{message}", get(produce_path))
+        .both("/produce/{topic}", get(produce_topic).post(produce_topic))
+        .both("/produce", get(produce).post(produce))
+        .both("/fetch", get(fetch).post(fetch))
+        .both("/consume/{group}/{instance}/{topic}", get(consume_topic))
+        .both("/consume/{group}/{instance}", get(consume).post(consume))
+        .both("/commit/{group}/{instance}", get(commit).post(commit))
+        .both(
+            "/committed/{group}/{instance}",
+            get(committed).post(committed),
+        )
+        .both(
+            "/delete-consumer/{group}/{instance}",
+            post(delete_consumer).delete(delete_consumer),
+        )
+        .both("/topics", get(topics))
+        .both("/consumers", get(consumers))
+        .both("/offsets/{timestamp}", get(offsets).post(offsets))
+        .both("/webhook", get(webhook).post(webhook));
+    super::console::routes(r).finish(not_found, state)
 }

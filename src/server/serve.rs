@@ -9,20 +9,23 @@ use std::sync::Arc;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use hyper_util::rt::TokioTimer;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::backend::Backend;
 use super::config::ServerConfig;
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
-use super::routes::{AppState, router};
+use super::routes::{AppState, router, service};
+use super::stack::ApiService;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -244,31 +247,34 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let state = AppState::new(Arc::clone(&self.backend), &self.config);
-        let app = router(state).into_make_service();
-        let handle = axum_server::Handle::new();
         let grace = self.config.limits.shutdown_grace;
-        let trigger = handle.clone();
-        let watcher = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            trigger.graceful_shutdown(Some(grace));
-        });
         let header_timeout = self.config.limits.header_read_timeout;
-        let limit = LimitAcceptor {
-            permits: Arc::new(Semaphore::new(self.config.limits.max_connections.max(1))),
-        };
+        let permits = Arc::new(Semaphore::new(self.config.limits.max_connections.max(1)));
         let served = match self.tls {
+            // Plain HTTP: HTTP/1.1 on hyper's http1 connection, driven by our own accept loop.
             None => {
-                let mut s = axum_server::from_tcp(self.listener)?
-                    .acceptor(limit)
-                    .handle(handle);
-                s.http_builder()
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                s.serve(app).await
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                serve_http1(
+                    listener,
+                    service(state),
+                    header_timeout,
+                    permits,
+                    shutdown,
+                    grace,
+                )
+                .await
             }
+            // TLS: axum-server with rustls (ALPN offers HTTP/2 and HTTP/1.1).
             Some(tls) => {
+                let app = router(state).into_make_service();
+                let handle = axum_server::Handle::new();
+                let trigger = handle.clone();
+                let watcher = tokio::spawn(async move {
+                    shutdown.await;
+                    tracing::info!("shutting down: finishing in-flight requests");
+                    trigger.graceful_shutdown(Some(grace));
+                });
+                let limit = LimitAcceptor { permits };
                 let mut s = axum_server::from_tcp(self.listener)?
                     .acceptor(RustlsAcceptor::new(tls).acceptor(limit))
                     .handle(handle);
@@ -276,10 +282,11 @@ impl Server {
                     .http1()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout);
-                s.serve(app).await
+                let served = s.serve(app).await;
+                watcher.abort();
+                served.map_err(ServeError::from)
             }
         };
-        watcher.abort();
         let closed = self.backend.close().await;
         served?;
         closed?;
@@ -302,6 +309,100 @@ impl Server {
             task: Some(task),
         }
     }
+}
+
+/// Accepts plain TCP connections and serves each with hyper's HTTP/1.1 connection (keep-alive,
+/// `header_timeout` for the request head, TCP_NODELAY) until `shutdown` resolves. Connections
+/// beyond the `permits` are closed at once. On shutdown the listener is closed, every
+/// connection finishes its in-flight request and closes, and connections still open after
+/// `grace` are dropped.
+async fn serve_http1(
+    listener: tokio::net::TcpListener,
+    app: ApiService,
+    header_timeout: Duration,
+    permits: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let http = Arc::new(http);
+    // One stop signal per connection, dropped (which fires it) at shutdown. Not one shared
+    // watch/Notify: a connection task polls its signal on every wake-up, and a shared Notify
+    // takes its lock on each of those polls, from every worker thread.
+    let mut stops: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut prune_at = 64;
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        // Reap finished connection tasks so the set stays as small as the open connections.
+        while connections.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Per-connection failures (reset before accept) and resource exhaustion
+                // (EMFILE): keep serving, after a short pause in the latter case.
+                tracing::debug!(error = %e, "accept failed");
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
+                ) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing a new connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let http = Arc::clone(&http);
+        let app = app.clone();
+        if stops.len() >= prune_at {
+            stops.retain(|s| !s.is_closed());
+            prune_at = (stops.len() * 2).max(64);
+        }
+        let (stop_tx, mut stop) = oneshot::channel::<()>();
+        stops.push(stop_tx);
+        connections.spawn(async move {
+            let conn = http.serve_connection(TokioIo::new(stream), app);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => {}
+                _ = &mut stop => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    // Stop accepting (new connections are refused), then let every connection finish.
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    drop(stops);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "grace period over; closing the remaining connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
 }
 
 /// A server running in this process. Dropping it triggers shutdown without waiting;

@@ -93,6 +93,47 @@ async fn produce_variants_answer_the_documented_shapes() {
     assert_eq!(msgs[1]["headers"], json!([]));
 }
 
+/// A batch spread over more partitions than the backend groups by linear search (8): every
+/// record lands on its partition, offsets are contiguous per partition in request order, and
+/// fetch gives back the values in that order.
+#[tokio::test]
+async fn a_batch_over_many_partitions_keeps_per_partition_order() {
+    let api = Api::topics(&[("wide", 12)]).await;
+    let records: Vec<Value> = (0..36)
+        .map(|i| json!({"topic": "wide", "value": format!("v{i}"), "partition": (i * 5) % 12}))
+        .collect();
+    let meta = api.ok("/produce", &Value::Array(records)).await;
+    let meta = meta.as_array().expect("array");
+    assert_eq!(meta.len(), 36);
+    let mut next = [0i64; 12];
+    for (i, m) in meta.iter().enumerate() {
+        let p = (i * 5) % 12;
+        assert_eq!(m["partition"], json!(p), "{m}");
+        assert_eq!(m["offset"], json!(next[p]), "record {i}: {m}");
+        next[p] += 1;
+    }
+    for p in 0..12 {
+        let (s, v) = api
+            .post(
+                "/fetch",
+                &json!({"topic": "wide", "partition": p, "offset": 0, "timeout": 0}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let values: Vec<String> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let expected: Vec<String> = (0..36)
+            .filter(|i| (i * 5) % 12 == p)
+            .map(|i| format!("v{i}"))
+            .collect();
+        assert_eq!(values, expected, "partition {p}");
+    }
+}
+
 #[tokio::test]
 async fn produce_fetch_round_trip_keeps_key_headers_and_timestamp() {
     let api = Api::topics(&[("t", 3)]).await;

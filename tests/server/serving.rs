@@ -76,6 +76,38 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     );
 }
 
+/// Shutdown closes idle keep-alive connections at once instead of waiting out the grace period
+/// (10 s by default), and the client sees the connection end.
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let server = TestServer::with_topics(&[("t", 1)]).await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.expect("an answer");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        idle.push(s);
+    }
+    let started = Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown waited for idle connections: {:?}",
+        started.elapsed()
+    );
+    for mut s in idle {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the idle connection was closed");
+    }
+}
+
 #[tokio::test]
 async fn slow_clients_are_cut_off_by_the_header_read_timeout() {
     let server = TestServer::start(ServerConfig {

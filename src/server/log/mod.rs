@@ -118,8 +118,17 @@ impl Partition {
         self.end.subscribe()
     }
 
+    /// Moves the end offset to `end` and wakes the long-polling readers, if any. Waking is not
+    /// free (tokio's watch notifies eight shards, each behind a lock), so with nobody
+    /// subscribed only the value changes. That cannot lose a wake-up: a reader subscribes
+    /// before it takes the store lock to read and this runs after the append released it, so
+    /// either this sees the subscription or the reader sees the records.
     fn publish(&self, end: i64) {
-        self.end.send_replace(end);
+        let waiting = self.end.receiver_count() > 0;
+        self.end.send_if_modified(|v| {
+            *v = end;
+            waiting
+        });
     }
 
     /// First offset whose record timestamp is ≥ `ts` (Kafka `offsetsForTimes`), if any.
