@@ -26,7 +26,7 @@ use crate::server::partitioner::partition_for_key;
 
 use super::convert::{api_offset, backend_error};
 use super::instances::{
-    Instance, InstanceConsumer, InstanceContext, Instances, PollLimits, poll_consumer,
+    Instance, InstanceConsumer, InstanceContext, Instances, PollLimits, Settle, poll_consumer,
 };
 use super::settings::KafkaSettings;
 
@@ -179,7 +179,7 @@ impl KafkaBackend {
                         instance = %instance.id,
                         "consumer instance idle past its session timeout: closed"
                     );
-                    close_instance(instance).await;
+                    close_instance(instance, true).await;
                 }
             }
         });
@@ -229,16 +229,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| BackendError::Internal(format!("kafka call panicked: {e}")))?
 }
 
-/// Closes an instance's consumer (leaving the group, committing if auto-commit is on) off
-/// the async workers, once no request holds it any more.
-async fn close_instance(instance: Arc<Instance>) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let consumer = Arc::clone(&instance.consumer);
-        drop(instance);
-        consumer.unsubscribe();
-        drop(consumer);
-    })
-    .await;
+/// How long a deleted or expired instance may take to leave its group.
+const LEAVE_WAIT: Duration = Duration::from_secs(3);
+
+/// Closes an instance's consumer off the async workers (committing its delivered offsets
+/// if auto-commit is on).
+///
+/// With `leave` (delete-consumer, idle expiry) the member leaves the group first, so its
+/// partitions go to the other members at once: a static member sends LeaveGroup on
+/// unsubscribe, never on close, and librdkafka needs the revocation served by a poll before
+/// it sends it. Without `leave` (gateway shutdown) it stays a member until its session times
+/// out, so a restarted gateway takes its partitions back without a rebalance.
+async fn close_instance(instance: Arc<Instance>, leave: bool) {
+    if leave {
+        instance.leave(LEAVE_WAIT).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || drop(instance)).await;
 }
 
 impl Inner {
@@ -609,18 +615,18 @@ impl Inner {
             max_bytes: self.options.max_poll_bytes,
         };
         // Out of range (before the log start, after its end) reads as "nothing there".
-        let result = poll_consumer(
-            &consumer,
-            timeout,
-            limits,
-            start.keys().copied().collect(),
-            |e| match e.rdkafka_error_code() {
+        let mut settle = Settle::default();
+        for e in &entries {
+            settle.insert(&e.topic, e.partition);
+        }
+        let result = poll_consumer(&consumer, timeout, limits, settle, |e| {
+            match e.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
                     Some(BackendError::Internal(String::new()))
                 }
                 _ => None,
-            },
-        )
+            }
+        })
         .await;
         self.return_fetcher(consumer);
         let mut msgs = match result {
@@ -670,6 +676,9 @@ impl Inner {
             .set("max.poll.interval.ms", session_ms.max(300_000).to_string())
             .set("allow.auto.create.topics", "false")
             .set("enable.partition.eof", "true")
+            // Offsets are stored for records actually answered (`Instance::poll`), never
+            // for records librdkafka fetched but no REST client received.
+            .set("enable.auto.offset.store", "false")
             .create_with_context(InstanceContext::default())
             .map_err(|e| match e {
                 KafkaError::ClientCreation(_) => BackendError::InvalidRequest(format!(
@@ -689,6 +698,11 @@ impl Inner {
     async fn consume(self: &Arc<Self>, params: ConsumeParams) -> BackendResult<Vec<Message>> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(BackendError::ShuttingDown);
+        }
+        if params.topics.is_empty() {
+            return Err(BackendError::InvalidRequest(
+                "consume names no topic: send `topic` or `topics`".into(),
+            ));
         }
         for t in &params.topics {
             self.require_topic(t).await?;
@@ -816,7 +830,7 @@ impl Inner {
         }
         let meta = Arc::clone(&self.meta);
         let timeout = self.timeout();
-        blocking(move || match spec {
+        let found = blocking(move || match spec {
             OffsetSpec::Earliest | OffsetSpec::Latest => partitions
                 .iter()
                 .map(|p| {
@@ -830,7 +844,7 @@ impl Inner {
                     };
                     Ok(TopicPartitionOffset::new(&p.topic, p.partition, offset))
                 })
-                .collect(),
+                .collect::<BackendResult<Vec<_>>>(),
             OffsetSpec::Timestamp(ms) => {
                 let mut tpl = TopicPartitionList::with_capacity(partitions.len());
                 for p in &partitions {
@@ -852,13 +866,46 @@ impl Inner {
                     .collect())
             }
         })
-        .await
+        .await?;
+        match spec {
+            OffsetSpec::Timestamp(ms) => self.confirm_times(found, ms).await,
+            _ => Ok(found),
+        }
+    }
+
+    /// Checks each offset a time lookup found: the record there must exist and carry a
+    /// timestamp ≥ `ms`, else the answer is `-1` ("no record at or after"). Kafka itself
+    /// answers `-1` in that case; some Kafka-protocol brokers answer `0` (Tansu 0.6 does),
+    /// which would send a client back to the start of the partition.
+    async fn confirm_times(
+        self: &Arc<Self>,
+        found: Vec<TopicPartitionOffset>,
+        ms: i64,
+    ) -> BackendResult<Vec<TopicPartitionOffset>> {
+        let checks = found.into_iter().map(|tpo| async move {
+            if tpo.offset < 0 {
+                return Ok(tpo);
+            }
+            let at = self.fetch_topic(vec![&tpo], Duration::ZERO).await?;
+            let ok = at
+                .first()
+                .is_some_and(|m| m.offset == tpo.offset && m.timestamp >= ms);
+            Ok(if ok {
+                tpo
+            } else {
+                TopicPartitionOffset::new(tpo.topic, tpo.partition, -1)
+            })
+        });
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .collect()
     }
 
     async fn close(self: &Arc<Self>) -> BackendResult<()> {
         self.closed.store(true, Ordering::SeqCst);
         for instance in self.instances.take_all() {
-            close_instance(instance).await;
+            close_instance(instance, false).await;
         }
         let inner = Arc::clone(self);
         blocking(move || {
@@ -928,7 +975,7 @@ impl Backend for KafkaBackend {
                 .instances
                 .remove(&group, &instance)
                 .ok_or(BackendError::UnknownConsumer { group, instance })?;
-            close_instance(inst).await;
+            close_instance(inst, true).await;
             Ok(())
         })
     }

@@ -135,17 +135,25 @@ impl Instance {
         Ok(())
     }
 
-    /// The group has assigned this member its partitions and the start offset of each is
-    /// known (committed, or reset per `Kafka-Auto-Offset-Reset`).
-    fn positioned(&self) -> bool {
-        if !self.consumer.context().assigned.load(Ordering::SeqCst) {
-            return false;
+    /// Leaves the group (see `close_instance`): unsubscribes, serves the revocation and gives
+    /// librdkafka a moment to send LeaveGroup. Any record `recv` returns here was never
+    /// answered; its offset is not stored, so it is not committed.
+    pub(super) async fn leave(&self, wait: Duration) {
+        let _turn = self.poll.lock().await;
+        self.consumer.unsubscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut unassigned_since: Option<tokio::time::Instant> = None;
+        while tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(20), self.consumer.recv()).await;
+            let unassigned = self.consumer.assignment().map_or(true, |t| t.count() == 0);
+            match (unassigned, unassigned_since) {
+                (false, _) => unassigned_since = None,
+                (true, None) => unassigned_since = Some(tokio::time::Instant::now()),
+                // The LeaveGroup goes out right after the revocation is done.
+                (true, Some(t)) if t.elapsed() >= Duration::from_millis(100) => break,
+                (true, Some(_)) => {}
+            }
         }
-        self.consumer.position().is_ok_and(|tpl| {
-            tpl.elements()
-                .iter()
-                .all(|e| matches!(e.offset(), Offset::Offset(_)))
-        })
     }
 
     /// Waits up to `timeout` for records, then returns at once with what is there (at most
@@ -166,8 +174,8 @@ impl Instance {
 
     /// Our choice for the first consume of an instance (and the first after a resubscribe):
     /// it waits, up to `JOIN_WAIT` beyond its `timeout`, until the instance has joined the
-    /// group and resolved where to start, then waits `timeout` for data as every consume
-    /// does. The embedded log assigns at once; without this wait the first consumes on
+    /// group and the broker has answered for each assigned partition (so the start offsets
+    /// are resolved), then waits `timeout` for data as every consume does. The embedded log assigns at once; without this wait the first consumes on
     /// Kafka would come back empty during the group join, and a record produced meanwhile
     /// could fall before a `latest` start that was not resolved yet.
     async fn poll_turn(
@@ -176,46 +184,94 @@ impl Instance {
         limits: PollLimits,
     ) -> Result<Vec<Message>, BackendError> {
         let fatal = |e: &KafkaError| self.fatal_poll_error(e);
-        if !self.ready.load(Ordering::SeqCst) {
+        let mut out = Vec::new();
+        let joining = !self.ready.load(Ordering::SeqCst);
+        if joining {
             let deadline = tokio::time::Instant::now() + JOIN_WAIT + timeout;
             loop {
-                let got = poll_consumer(
+                out = poll_consumer(
                     &self.consumer,
                     Duration::from_millis(50),
                     limits,
-                    std::collections::BTreeSet::new(),
+                    Settle::default(),
                     fatal,
                 )
                 .await?;
-                if !got.is_empty() || self.positioned() {
+                if !out.is_empty() || self.consumer.context().assigned.load(Ordering::SeqCst) {
                     self.ready.store(true, Ordering::SeqCst);
-                    if !got.is_empty() {
-                        return Ok(got);
-                    }
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Ok(got);
+                    return Ok(out);
                 }
             }
         }
-        let assigned = self
-            .consumer
-            .assignment()
-            .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
-            .unwrap_or_default();
-        poll_consumer(&self.consumer, timeout, limits, assigned, fatal).await
+        // Every assigned partition the join did not already deliver from: wait until the
+        // broker answered for each (and then `timeout` for data if there is none yet). After
+        // a join this is also what resolves the start offsets: a partition reports its end
+        // only once librdkafka knows where it starts.
+        // (librdkafka reports an end once per partition until new data comes, so only the
+        // consume that joined can wait for it; later ones find their data already fetched.)
+        let mut settle = Settle::default();
+        if joining && let Ok(tpl) = self.consumer.assignment() {
+            for e in tpl.elements() {
+                if !out
+                    .iter()
+                    .any(|m| m.partition == e.partition() && m.topic == e.topic())
+                {
+                    settle.insert(e.topic(), e.partition());
+                }
+            }
+        }
+        let used: usize = out.iter().map(message_size).sum();
+        let rest = PollLimits {
+            max_records: limits.max_records.max(1).saturating_sub(out.len()),
+            max_bytes: limits.max_bytes.saturating_sub(used),
+        };
+        if rest.max_records > 0 && rest.max_bytes > 0 {
+            let wait = if out.is_empty() {
+                timeout
+            } else {
+                Duration::ZERO
+            };
+            out.extend(poll_consumer(&self.consumer, wait, rest, settle, fatal).await?);
+        }
+        self.store_delivered(&out);
+        Ok(out)
+    }
+
+    /// Marks `msgs` as consumed: their offsets + 1 are what the next commit without a body
+    /// (or auto-commit) stores. Only records handed to a REST client count: librdkafka's
+    /// automatic offset store is off, so a record fetched but never answered (a request
+    /// dropped half-way, an instance closed) is never committed.
+    fn store_delivered(&self, msgs: &[Message]) {
+        let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in msgs {
+            let e = last
+                .entry((m.topic.as_str(), m.partition))
+                .or_insert(m.offset);
+            *e = (*e).max(m.offset);
+        }
+        for ((topic, partition), offset) in last {
+            // `rd_kafka_offset_store` stores offset + 1.
+            if let Err(e) = self.consumer.store_offset(topic, partition, offset) {
+                tracing::warn!(
+                    group = %self.group,
+                    instance = %self.id,
+                    topic,
+                    partition,
+                    error = %e,
+                    "could not store a consumed offset"
+                );
+            }
+        }
     }
 
     /// Whether a consume error ends the request (rather than being logged and skipped).
     fn fatal_poll_error(&self, e: &KafkaError) -> Option<BackendError> {
         match e.rdkafka_error_code() {
             Some(RDKafkaErrorCode::AutoOffsetReset) if self.reset == AutoOffsetReset::None => {
-                Some(BackendError::InvalidRequest(format!(
-                    "no committed offset in group `{}` for a partition of the subscription and \
-                     Kafka-Auto-Offset-Reset is none ({e})",
-                    self.group
-                )))
+                Some(self.no_committed_offset())
             }
             Some(
                 RDKafkaErrorCode::UnknownTopicOrPartition
@@ -224,6 +280,33 @@ impl Instance {
                 | RDKafkaErrorCode::GroupAuthorizationFailed,
             ) => Some(backend_error("consume", e)),
             _ => None,
+        }
+    }
+
+    /// The error for `Kafka-Auto-Offset-Reset: none` without a commit, naming the first
+    /// assigned partition that has none (librdkafka's error does not say which).
+    fn no_committed_offset(&self) -> BackendError {
+        let missing = self
+            .consumer
+            .committed(Duration::from_secs(5))
+            .ok()
+            .and_then(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .find(|e| !matches!(e.offset(), Offset::Offset(_)))
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+            });
+        match missing {
+            Some((topic, partition)) => BackendError::NoCommittedOffset {
+                group: self.group.clone(),
+                topic,
+                partition,
+            },
+            None => BackendError::InvalidRequest(format!(
+                "no committed offset in group `{}` for a partition of the subscription and \
+                 Kafka-Auto-Offset-Reset is none",
+                self.group
+            )),
         }
     }
 
@@ -265,12 +348,65 @@ impl Instance {
 /// there" must mean the broker said so, not that we did not ask.
 const SETTLE_CAP: Duration = Duration::from_secs(5);
 
+/// The partitions a poll waits to hear about from the broker once: a record, or the end of
+/// the partition. librdkafka reports the end of a partition by its number only; with several
+/// topics, partition `p` counts as settled when each of its topics delivered a record or as
+/// many ends of `p` arrived as topics wait on it.
+#[derive(Debug, Default)]
+pub(super) struct Settle(BTreeMap<i32, PartitionWait>);
+
+#[derive(Debug, Default)]
+struct PartitionWait {
+    topics: std::collections::BTreeSet<String>,
+    ends: usize,
+    delivered: std::collections::BTreeSet<String>,
+}
+
+impl PartitionWait {
+    fn settled(&self) -> bool {
+        self.ends >= self.topics.len() || self.delivered.len() >= self.topics.len()
+    }
+}
+
+impl Settle {
+    pub(super) fn insert(&mut self, topic: &str, partition: i32) {
+        self.0
+            .entry(partition)
+            .or_default()
+            .topics
+            .insert(topic.to_owned());
+    }
+
+    fn record(&mut self, topic: &str, partition: i32) {
+        if let Some(w) = self.0.get_mut(&partition)
+            && w.topics.contains(topic)
+        {
+            w.delivered.insert(topic.to_owned());
+            if w.settled() {
+                self.0.remove(&partition);
+            }
+        }
+    }
+
+    fn end_of(&mut self, partition: i32) {
+        if let Some(w) = self.0.get_mut(&partition) {
+            w.ends += 1;
+            if w.settled() {
+                self.0.remove(&partition);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Reads from `consumer` (already subscribed or assigned; `enable.partition.eof` on).
 ///
-/// Waits until each partition in `unsettled` (partition numbers of one topic, or of the
-/// instance's assignment) has delivered a record or reached its end (at most `SETTLE_CAP`),
-/// then until `timeout` for the first record, then drains what is already there, up to
-/// `limits`. The byte budget is checked after each record, so a response can exceed it by
+/// Waits until each partition in `unsettled` has delivered a record or reached its end (at
+/// most `SETTLE_CAP`), then until `timeout` for the first record if there is none yet, then
+/// drains what is already there, up to `limits`. The byte budget is checked after each record, so a response can exceed it by
 /// one record (a record handed out by librdkafka counts as consumed; it is never put back).
 /// Errors for which `fatal` returns an error end the poll when nothing was read yet; others
 /// (a broker hiccup) are logged and the poll goes on.
@@ -278,7 +414,7 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     timeout: Duration,
     limits: PollLimits,
-    mut unsettled: std::collections::BTreeSet<i32>,
+    mut unsettled: Settle,
     fatal: impl Fn(&KafkaError) -> Option<BackendError>,
 ) -> Result<Vec<Message>, BackendError> {
     let start = tokio::time::Instant::now();
@@ -288,10 +424,12 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
     let mut bytes = 0usize;
     loop {
         let now = tokio::time::Instant::now();
-        let wait = if !out.is_empty() {
-            Duration::ZERO
-        } else if unsettled.is_empty() {
-            deadline.saturating_duration_since(now)
+        let wait = if unsettled.is_empty() {
+            if out.is_empty() {
+                deadline.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            }
         } else {
             settle_deadline.saturating_duration_since(now)
         };
@@ -308,7 +446,7 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
             }
             Ok(Ok(m)) => {
                 let m = to_message(&m);
-                unsettled.remove(&m.partition);
+                unsettled.record(&m.topic, m.partition);
                 bytes += message_size(&m);
                 out.push(m);
                 if out.len() >= limits.max_records.max(1) || bytes >= limits.max_bytes {
@@ -316,7 +454,7 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
                 }
             }
             Ok(Err(KafkaError::PartitionEOF(p))) => {
-                unsettled.remove(&p);
+                unsettled.end_of(p);
                 if !out.is_empty() && unsettled.is_empty() {
                     break;
                 }
