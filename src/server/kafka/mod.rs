@@ -45,10 +45,12 @@
 //! `/committed`… can go to any of them. A consumer instance lives in the gateway that
 //! created it: route `/consume/{group}/{instance}`, `/commit/{group}/{instance}`,
 //! `/committed/{group}/{instance}` and `/delete-consumer` for one `(group, instance)` to the
-//! same gateway, e.g. by hashing the path segments `{group}/{instance}` (nginx `hash
-//! $consumer_key consistent;`, HAProxy `balance uri depth 3`). A consume that lands on another
-//! gateway does not fail: it creates the instance there, and because both use the same static
-//! member id the cluster hands the partitions over without a group-wide rebalance.
+//! same gateway, e.g. by hashing the path segments `{group}/{instance}` (HAProxy
+//! `balance uri depth 3`, or nginx `hash` on a variable captured from the path). A consume that
+//! lands on another gateway would create a second Kafka consumer with the same static member
+//! id, and the broker fences one of the two: route consistently. `tests/gateway/interop.rs`
+//! runs two gateways on one cluster: produce through one, fetch through the other, one
+//! instance of a group on each, splitting the partitions.
 
 mod settings;
 
