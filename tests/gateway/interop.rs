@@ -327,3 +327,60 @@ async fn two_gateways_on_one_cluster_share_data_and_groups() {
         assert!(Instant::now() < deadline, "no split: a {pa:?}, b {pb:?}");
     }
 }
+
+/// `/metrics` counts gateway traffic like embedded traffic, and reads lag from Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_gateway_traffic_and_lag() {
+    let server = TestServer::start_gateway(config(&[("metered", 1)])).await;
+    let client = rest_client(&server);
+    let records: Vec<ProduceRecord> = (0..5)
+        .map(|i| ProduceRecord::new(format!("m{i}")))
+        .collect();
+    client
+        .produce_to("metered", &records)
+        .await
+        .expect("produce");
+    let opts = earliest("watchers", "w1", "metered", Duration::from_secs(2));
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 2 && Instant::now() < deadline {
+        got.extend(client.consume(&opts).await.expect("consume"));
+    }
+    // Commit two of five: the lag Kafka reports is three.
+    client
+        .commit(
+            "watchers",
+            "w1",
+            &[TopicPartitionOffset::new("metered", 0, 2)],
+        )
+        .await
+        .expect("commit");
+    let http = crate::common::client();
+    let text = server
+        .request(&http, reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let value = |series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    };
+    assert_eq!(
+        value(r#"upkafka_messages_produced_total{topic="metered"} "#),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"upkafka_consumer_group_lag{group="watchers",topic="metered",partition="0"} "#),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"upkafka_consumer_instances{group="watchers"} "#),
+        Some(1.0),
+        "{text}"
+    );
+}
