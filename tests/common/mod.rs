@@ -36,6 +36,8 @@ pub enum Backend {
 #[derive(Debug)]
 pub struct TestServer {
     running: Option<RunningServer>,
+    /// A gateway server's own runtime thread (see [`TestServer::start_gateway_on`]).
+    gateway: Option<GatewayThread>,
     /// The broker behind a gateway server (dropped after the server).
     pub broker: Option<std::sync::Arc<TansuBroker>>,
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -57,6 +59,7 @@ impl TestServer {
             url: running.url().to_owned(),
             addr: running.addr(),
             running: Some(running),
+            gateway: None,
             broker: None,
             credentials,
         }
@@ -80,6 +83,11 @@ impl TestServer {
 
     /// Starts a gateway server in front of `broker` (a second gateway on one cluster, or a
     /// gateway restarted).
+    ///
+    /// It runs on a runtime of its own, in its own thread, so that dropping the server (at the
+    /// end of a test, whatever its runtime) can stop it gracefully and wait, closing its Kafka
+    /// clients while the broker still runs. Closing them after the broker is gone blocks for
+    /// librdkafka's socket timeout (a minute) on the final commit.
     #[cfg(feature = "kafka")]
     pub async fn start_gateway_on(
         mut config: ServerConfig,
@@ -97,17 +105,50 @@ impl TestServer {
             housekeeping_interval: config.housekeeping_interval,
             ..KafkaOptions::new(broker.settings())
         };
-        let backend = KafkaBackend::connect(options)
-            .await
-            .expect("connecting the gateway to the test broker");
-        let server = Server::bind_with_backend(config, std::sync::Arc::new(backend))
-            .await
-            .expect("binding the gateway test server");
-        let running = server.spawn();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the gateway");
+            rt.block_on(async move {
+                let started = async {
+                    let backend = KafkaBackend::connect(options)
+                        .await
+                        .map_err(|e| format!("connecting the gateway to the test broker: {e}"))?;
+                    Server::bind_with_backend(config, std::sync::Arc::new(backend))
+                        .await
+                        .map_err(|e| format!("binding the gateway test server: {e}"))
+                };
+                match started.await {
+                    Ok(server) => {
+                        let running = server.spawn();
+                        let _ = ready_tx.send(Ok((running.url().to_owned(), running.addr())));
+                        let _ = stop_rx.await;
+                        running.shutdown().await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.clone()));
+                        Err(e)
+                    }
+                }
+            })
+        });
+        let (url, addr) = match ready_rx.await {
+            Ok(Ok(started)) => started,
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("the gateway thread died while starting"),
+        };
         Self {
-            url: running.url().to_owned(),
-            addr: running.addr(),
-            running: Some(running),
+            url,
+            addr,
+            running: None,
+            gateway: Some(GatewayThread {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
             broker: Some(broker),
             credentials,
         }
@@ -151,6 +192,43 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.shutdown().await.expect("test server shut down cleanly");
         }
+        if let Some(g) = self.gateway.take() {
+            let result = tokio::task::spawn_blocking(move || g.stop())
+                .await
+                .expect("stopping the gateway");
+            result.expect("gateway test server shut down cleanly");
+        }
+    }
+}
+
+/// The thread a gateway [`TestServer`] runs in; stopping it waits for a graceful shutdown.
+#[derive(Debug)]
+struct GatewayThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl GatewayThread {
+    fn stop(mut self) -> Result<(), String> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| "the gateway thread panicked".to_owned())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for GatewayThread {
+    fn drop(&mut self) {
+        let _ = self.finish();
     }
 }
 
