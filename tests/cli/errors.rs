@@ -153,3 +153,69 @@ async fn an_unreachable_server_exits_1() {
         .code(1)
         .stderr_has(&["GET /topics: cannot reach the server"]);
 }
+
+#[tokio::test]
+async fn gateway_flags_are_checked_before_anything_starts() {
+    upkafka()
+        .args(&["serve", "--no-auth", "--kafka", "no-port-here"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["--kafka: `no-port-here` is not HOST:PORT"]);
+    upkafka()
+        .args(&[
+            "serve",
+            "--no-auth",
+            "--kafka",
+            "127.0.0.1:9",
+            "--kafka-config",
+            "acks=0",
+        ])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["`acks` is set by upkafka itself"]);
+    let out = upkafka()
+        .args(&[
+            "serve",
+            "--no-auth",
+            "--kafka",
+            "127.0.0.1:9",
+            "--kafka-config",
+            "sasl.password",
+        ])
+        .run()
+        .await
+        .code(2);
+    assert!(out.stderr.contains("is not KEY=VALUE"), "{}", out.stderr);
+    upkafka()
+        .args(&["serve", "--kafka", "127.0.0.1:9", "--data-dir", "d"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["cannot be used with"]);
+}
+
+/// Nothing listens on port 9: the gateway says which cluster it could not reach and exits 1,
+/// without ever binding its HTTP port.
+#[cfg(feature = "kafka")]
+#[tokio::test]
+async fn a_gateway_without_a_reachable_cluster_exits_1() {
+    let out = upkafka()
+        .args(&[
+            "serve",
+            "--no-auth",
+            "--bind",
+            "127.0.0.1:0",
+            "--kafka",
+            "127.0.0.1:9",
+            "--kafka-config",
+            "sasl.password=hunter2-secret",
+        ])
+        .run()
+        .await
+        .code(1)
+        .stderr_has(&["cannot reach the Kafka cluster at 127.0.0.1:9"]);
+    assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2-secret"), "{}", out.stderr);
+}

@@ -127,14 +127,14 @@ impl KafkaBackend {
                 (options.max_message_bytes + 64 * 1024).to_string(),
             )
             .create()
-            .map_err(|e| config_error("producer", &e))?;
+            .map_err(|e| config_error(&options.settings, "producer", &e))?;
         let admin: AdminClient<DefaultClientContext> = client_config(&options.settings)
             .create()
-            .map_err(|e| config_error("admin client", &e))?;
+            .map_err(|e| config_error(&options.settings, "admin client", &e))?;
         let meta: BaseConsumer = client_config(&options.settings)
             .set("allow.auto.create.topics", "false")
             .create()
-            .map_err(|e| config_error("metadata client", &e))?;
+            .map_err(|e| config_error(&options.settings, "metadata client", &e))?;
         let inner = Arc::new(Inner {
             options,
             producer,
@@ -209,9 +209,10 @@ fn client_config(settings: &KafkaSettings) -> ClientConfig {
 }
 
 /// A client that could not be created: almost always a bad `--kafka-config` property. The
-/// message is librdkafka's, which names the property but never echoes its value.
-fn config_error(what: &str, e: &KafkaError) -> BackendError {
-    BackendError::InvalidRequest(format!("cannot create the Kafka {what}: {e}"))
+/// message is librdkafka's, which names the property and may quote a bad value: values of
+/// secret properties are masked in it.
+fn config_error(settings: &KafkaSettings, what: &str, e: &KafkaError) -> BackendError {
+    BackendError::InvalidRequest(settings.redact(&format!("cannot create the Kafka {what}: {e}")))
 }
 
 fn now_ms() -> i64 {
@@ -527,7 +528,7 @@ impl Inner {
             .set("auto.offset.reset", "error")
             .set("allow.auto.create.topics", "false")
             .create()
-            .map_err(|e| config_error("fetch consumer", &e))
+            .map_err(|e| config_error(&self.options.settings, "fetch consumer", &e))
     }
 
     fn return_fetcher(&self, consumer: StreamConsumer) {
@@ -681,10 +682,12 @@ impl Inner {
             .set("enable.auto.offset.store", "false")
             .create_with_context(InstanceContext::default())
             .map_err(|e| match e {
-                KafkaError::ClientCreation(_) => BackendError::InvalidRequest(format!(
-                    "cannot create consumer instance `{}` of group `{}`: {e}",
-                    params.instance, params.group
-                )),
+                KafkaError::ClientCreation(_) => {
+                    BackendError::InvalidRequest(self.options.settings.redact(&format!(
+                        "cannot create consumer instance `{}` of group `{}`: {e}",
+                        params.instance, params.group
+                    )))
+                }
                 e => backend_error("consumer", &e),
             })?;
         Ok(Instance::new(

@@ -122,6 +122,18 @@ impl KafkaSettings {
             .map(|s| s.value.as_str())
     }
 
+    /// `text` with every value of a secret property (see [`is_secret_key`]) replaced by
+    /// `<redacted>`: for messages that may quote configuration (librdkafka's errors do).
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.config {
+            if is_secret_key(&s.key) && !s.value.is_empty() {
+                out = out.replace(&s.value, "<redacted>");
+            }
+        }
+        out
+    }
+
     /// Checks the bootstrap list: non-empty, every entry `host:port`.
     ///
     /// # Errors
@@ -194,6 +206,16 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("enable.idempotence"), "{err}");
         assert!("acks=1".parse::<KafkaSetting>().is_err());
+    }
+
+    #[test]
+    fn messages_quoting_a_secret_value_are_masked() {
+        let s = KafkaSettings::new("b:9092")
+            .with("sasl.password", "hunter2")
+            .with("sasl.username", "alice");
+        let msg = s.redact(r#"Invalid value "hunter2" for property "sasl.password"; user alice"#);
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("<redacted>") && msg.contains("alice"), "{msg}");
     }
 
     #[test]
