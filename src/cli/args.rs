@@ -63,7 +63,7 @@ fn top_after_help() -> String {
 /// options.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// REST endpoint URL, e.g. https://example-kafka.upstash.io (`upkafka serve` runs one
+    /// REST endpoint URL, e.g. `https://example-kafka.upstash.io` (`upkafka serve` runs one
     /// locally).
     #[arg(long, global = true, env = ENV_URL, value_name = "URL", help_heading = "Connection")]
     pub url: Option<String>,
@@ -293,7 +293,7 @@ pub struct ConsumeArgs {
     #[arg(short = 'g', long, value_name = "GROUP")]
     pub group: String,
 
-    /// Consumer instance (default: upkafka-<hostname>, stable per host).
+    /// Consumer instance (default: `upkafka-<hostname>`, stable per host).
     #[arg(short = 'i', long, value_name = "INSTANCE")]
     pub instance: Option<String>,
 
@@ -388,7 +388,7 @@ pub struct InstanceArgs {
     #[arg(short = 'g', long, value_name = "GROUP")]
     pub group: String,
 
-    /// Consumer instance (default: upkafka-<hostname>, as for `consume`).
+    /// Consumer instance (default: `upkafka-<hostname>`, as for `consume`).
     #[arg(short = 'i', long, value_name = "INSTANCE")]
     pub instance: Option<String>,
 }
@@ -1047,7 +1047,7 @@ pub struct SensorMonitorArgs {
     #[arg(short = 'g', long, value_name = "GROUP")]
     pub group: String,
 
-    /// Consumer instance (default: upkafka-<hostname>, stable per host).
+    /// Consumer instance (default: `upkafka-<hostname>`, stable per host).
     #[arg(short = 'i', long, value_name = "INSTANCE")]
     pub instance: Option<String>,
 
