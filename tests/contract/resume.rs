@@ -60,22 +60,32 @@ async fn resume_after_commit(
 
 #[tokio::test]
 async fn committing_the_next_offset_resumes_without_loss_or_duplicate() {
-    for reset in [
+    // Six independent servers, run side by side (each waits for group joins on Kafka).
+    let cases: Vec<_> = [
         AutoOffsetReset::Earliest,
         AutoOffsetReset::Latest,
         AutoOffsetReset::None,
-    ] {
-        for instance in ["first", "second"] {
-            let got = resume_after_commit(instance, |m| m.offset + 1, reset).await;
-            assert_eq!(got, ["m3", "m4"], "{instance} with reset {reset:?}");
-        }
+    ]
+    .into_iter()
+    .flat_map(|reset| ["first", "second"].map(|instance| (instance, reset)))
+    .collect();
+    let runs = cases
+        .iter()
+        .map(|(instance, reset)| resume_after_commit(instance, |m| m.offset + 1, *reset));
+    let results = futures::future::join_all(runs).await;
+    for ((instance, reset), got) in cases.iter().zip(results) {
+        assert_eq!(got, ["m3", "m4"], "{instance} with reset {reset:?}");
     }
 }
 
 #[tokio::test]
 async fn committing_the_own_offset_redelivers_exactly_that_message() {
-    for instance in ["first", "second"] {
-        let got = resume_after_commit(instance, |m| m.offset, AutoOffsetReset::Latest).await;
+    let instances = ["first", "second"];
+    let runs = instances
+        .iter()
+        .map(|instance| resume_after_commit(instance, |m| m.offset, AutoOffsetReset::Latest));
+    let results = futures::future::join_all(runs).await;
+    for (instance, got) in instances.iter().zip(results) {
         assert_eq!(got, ["m2", "m3", "m4"], "{instance}");
     }
 }
