@@ -51,7 +51,7 @@ async fn official_typescript_client_passes_against_the_gateway() {
 
 #[cfg(not(all(feature = "kafka", upkafka_test_broker)))]
 #[test]
-#[ignore = "no Kafka broker configured: set UPKAFKA_TEST_TANSU to a Tansu 0.6 binary (bash .ci/run installs one into $HOME/.cache/upkafka/tansu) and build with the `kafka` feature"]
+#[ignore = "no Kafka broker configured: set UPKAFKA_TEST_TANSU to a Tansu 0.6 binary (bash .ci/run builds one into $HOME/.cache/upkafka/tansu-0.6.0-libsql) and build with the `kafka` feature"]
 fn gateway_suite_needs_a_kafka_broker() {}
 
 /// The web console in headless Chromium against the gateway.
