@@ -160,14 +160,7 @@ async fn bind_gateway(
     config
         .validate()
         .map_err(|e| ServeCliError::Serve(ServeError::Config(e)))?;
-    let options = KafkaOptions {
-        topics: config.topics.clone(),
-        auto_create_topics: config.auto_create_topics,
-        max_message_bytes: config.limits.max_message_bytes,
-        max_poll_records: config.limits.max_poll_records.max(1),
-        max_poll_bytes: config.limits.max_poll_bytes.max(1),
-        ..KafkaOptions::new(settings)
-    };
+    let options = KafkaOptions::for_server(settings, &config);
     let backend = KafkaBackend::connect(options)
         .await
         .map_err(|e| ServeCliError::Serve(ServeError::Backend(e)))?;

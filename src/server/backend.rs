@@ -22,6 +22,40 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Shorthand for the result of a backend operation.
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// Checks one record of a produce batch, the same on every backend: a negative timestamp is
+/// refused (Kafka's producer refuses them, so an Upstash produce with one failed; stored, it
+/// would also break `/offsets` lookups), and so is a record over `max_message_bytes` (key +
+/// value + header names and values).
+///
+/// # Errors
+/// [`BackendError::InvalidRequest`] or [`BackendError::RecordTooLarge`] naming record `index`.
+pub(crate) fn check_record(
+    index: usize,
+    record: &ProduceRecord,
+    max_message_bytes: usize,
+) -> BackendResult<()> {
+    if let Some(ts) = record.timestamp.filter(|ts| *ts < 0) {
+        return Err(BackendError::InvalidRequest(format!(
+            "record {index}: timestamp {ts} is negative; give epoch milliseconds"
+        )));
+    }
+    let size = record.key.as_ref().map_or(0, String::len)
+        + record.value.len()
+        + record
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.len())
+            .sum::<usize>();
+    if size > max_message_bytes {
+        return Err(BackendError::RecordTooLarge {
+            index,
+            size,
+            max: max_message_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// A consume call: which instance, which topics, how long to wait.
 #[derive(Debug, Clone)]
 pub struct ConsumeParams {

@@ -12,7 +12,7 @@ use crate::protocol::{
     TopicPartitionOffset, Topics,
 };
 
-use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, check_record};
 use super::config::TopicSpec;
 use super::error::BackendError;
 use super::groups::{Groups, check_partition};
@@ -150,27 +150,13 @@ impl Inner {
                 }
             };
             let topic = &topics[ti];
-            // Kafka's producer refuses negative record timestamps (`ProducerRecord`), so an
-            // Upstash produce with one failed; stored, it would also break /offsets lookups.
-            if let Some(ts) = r.timestamp.filter(|ts| *ts < 0) {
-                return Err(BackendError::InvalidRequest(format!(
-                    "record {i}: timestamp {ts} is negative; give epoch milliseconds"
-                )));
-            }
+            check_record(i, &r, self.opts.max_message_bytes)?;
             let stored = StoredRecord {
                 timestamp: r.timestamp.unwrap_or(now),
                 key: r.key,
                 value: r.value,
                 headers: r.headers,
             };
-            let size = stored.size();
-            if size > self.opts.max_message_bytes {
-                return Err(BackendError::RecordTooLarge {
-                    index: i,
-                    size,
-                    max: self.opts.max_message_bytes,
-                });
-            }
             let partition = match (r.partition, &stored.key) {
                 (Some(p), _) => {
                     if topic.partition(p).is_none() {

@@ -93,18 +93,10 @@ impl TestServer {
         mut config: ServerConfig,
         broker: std::sync::Arc<TansuBroker>,
     ) -> Self {
-        use upkafka::server::kafka::{KafkaBackend, KafkaOptions};
+        use upkafka::server::kafka::KafkaBackend;
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let credentials = config.credentials.clone();
-        let options = KafkaOptions {
-            topics: config.topics.clone(),
-            auto_create_topics: config.auto_create_topics,
-            max_message_bytes: config.limits.max_message_bytes,
-            max_poll_records: config.limits.max_poll_records.max(1),
-            max_poll_bytes: config.limits.max_poll_bytes.max(1),
-            housekeeping_interval: config.housekeeping_interval,
-            ..KafkaOptions::new(broker.settings())
-        };
+        let options = broker.options(&config);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -396,6 +388,13 @@ impl TansuBroker {
             let _ = child.wait();
         }
         panic!("Tansu did not start listening (tried 5 ports)");
+    }
+
+    /// Gateway options for this broker with the topics and limits of `config`, as
+    /// `upkafka serve --kafka` derives them.
+    #[cfg(feature = "kafka")]
+    pub fn options(&self, config: &ServerConfig) -> upkafka::server::kafka::KafkaOptions {
+        upkafka::server::kafka::KafkaOptions::for_server(self.settings(), config)
     }
 
     /// Gateway settings for this broker. Tansu answers a fetch only when its wait is up,

@@ -48,17 +48,9 @@ async fn open_backend(
 async fn open_gateway(
     config: &ServerConfig,
 ) -> (Arc<dyn Backend>, Option<Arc<crate::common::TansuBroker>>) {
-    use upkafka::server::kafka::{KafkaBackend, KafkaOptions};
+    use upkafka::server::kafka::KafkaBackend;
     let broker = Arc::new(crate::common::TansuBroker::start());
-    let options = KafkaOptions {
-        topics: config.topics.clone(),
-        auto_create_topics: config.auto_create_topics,
-        max_message_bytes: config.limits.max_message_bytes,
-        max_poll_records: config.limits.max_poll_records.max(1),
-        max_poll_bytes: config.limits.max_poll_bytes.max(1),
-        housekeeping_interval: config.housekeeping_interval,
-        ..KafkaOptions::new(broker.settings())
-    };
+    let options = broker.options(config);
     let backend = KafkaBackend::connect(options)
         .await
         .expect("connecting the gateway backend");

@@ -19,7 +19,7 @@ use crate::protocol::{
     AutoOffsetReset, ConsumerConfig, GroupAssignments, Message, OffsetSpec, ProduceMetadata,
     ProduceRecord, TopicPartition, TopicPartitionOffset, Topics, validate_topic_name,
 };
-use crate::server::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+use crate::server::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, check_record};
 use crate::server::config::TopicSpec;
 use crate::server::error::BackendError;
 use crate::server::partitioner::partition_for_key;
@@ -54,6 +54,20 @@ pub struct KafkaOptions {
 }
 
 impl KafkaOptions {
+    /// Options for `settings` with the topics and limits of a server configuration, as
+    /// `upkafka serve --kafka` derives them.
+    pub fn for_server(settings: KafkaSettings, config: &crate::server::ServerConfig) -> Self {
+        Self {
+            topics: config.topics.clone(),
+            auto_create_topics: config.auto_create_topics,
+            max_message_bytes: config.limits.max_message_bytes,
+            max_poll_records: config.limits.max_poll_records.max(1),
+            max_poll_bytes: config.limits.max_poll_bytes.max(1),
+            housekeeping_interval: config.housekeeping_interval,
+            ..Self::new(settings)
+        }
+    }
+
     /// Options for `settings` with the defaults of `upkafka serve`.
     pub fn new(settings: KafkaSettings) -> Self {
         Self {
@@ -426,24 +440,7 @@ impl Inner {
                     c
                 }
             };
-            if let Some(ts) = r.timestamp.filter(|ts| *ts < 0) {
-                return Err(BackendError::InvalidRequest(format!(
-                    "record {i}: timestamp {ts} is negative; give epoch milliseconds"
-                )));
-            }
-            let size = r.key.as_ref().map_or(0, String::len)
-                + r.value.len()
-                + r.headers
-                    .iter()
-                    .map(|h| h.key.len() + h.value.len())
-                    .sum::<usize>();
-            if size > self.options.max_message_bytes {
-                return Err(BackendError::RecordTooLarge {
-                    index: i,
-                    size,
-                    max: self.options.max_message_bytes,
-                });
-            }
+            check_record(i, r, self.options.max_message_bytes)?;
             let partition = match (r.partition, &r.key) {
                 (Some(p), _) => {
                     self.require_partition(topic, p).await?;
