@@ -384,3 +384,30 @@ async fn metrics_count_gateway_traffic_and_lag() {
         "{text}"
     );
 }
+
+/// An offset past the end of a partition is "nothing there" on the gateway, not an error
+/// (librdkafka reports it as an offset-out-of-range error, which the fetch turns into `[]`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_past_the_end_answers_nothing() {
+    let server = TestServer::start_gateway(config(&[("short", 1)])).await;
+    let client = rest_client(&server);
+    client
+        .produce_to("short", &[ProduceRecord::new("a"), ProduceRecord::new("b")])
+        .await
+        .expect("produce");
+    let req = upkafka::protocol::FetchRequest {
+        timeout: Some(500),
+        ..upkafka::protocol::FetchRequest::new("short", 0, 10)
+    };
+    assert_eq!(
+        client.fetch(&req).await.expect("fetch past the end"),
+        vec![]
+    );
+    // The same pooled consumer still serves a good fetch afterwards.
+    let req = upkafka::protocol::FetchRequest {
+        timeout: Some(3_000),
+        ..upkafka::protocol::FetchRequest::new("short", 0, 1)
+    };
+    let got = client.fetch(&req).await.expect("fetch");
+    assert_eq!(got.first().map(|m| m.value.as_str()), Some("b"));
+}

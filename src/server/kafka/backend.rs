@@ -26,7 +26,8 @@ use crate::server::partitioner::partition_for_key;
 
 use super::convert::{api_offset, backend_error};
 use super::instances::{
-    Instance, InstanceConsumer, InstanceContext, Instances, PollLimits, Settle, poll_consumer,
+    Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits, Settle,
+    poll_consumer,
 };
 use super::settings::KafkaSettings;
 
@@ -620,18 +621,14 @@ impl Inner {
         let result = poll_consumer(&consumer, timeout, limits, settle, |e| {
             match e.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
-                    Some(BackendError::Internal(String::new()))
+                    OnPollError::Stop
                 }
-                _ => None,
+                _ => OnPollError::Skip,
             }
         })
         .await;
         self.return_fetcher(consumer);
-        let mut msgs = match result {
-            Ok(m) => m,
-            Err(BackendError::Internal(s)) if s.is_empty() => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let mut msgs = result?;
         // librdkafka drops records of an earlier assignment itself; this keeps the promise
         // of "from the given offset on" even if one slipped through.
         msgs.retain(|m| start.get(&m.partition).is_some_and(|s| m.offset >= *s));

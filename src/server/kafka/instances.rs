@@ -267,19 +267,20 @@ impl Instance {
         }
     }
 
-    /// Whether a consume error ends the request (rather than being logged and skipped).
-    fn fatal_poll_error(&self, e: &KafkaError) -> Option<BackendError> {
+    /// What a consume error does to the request: fails it (the client must change
+    /// something) or is logged and skipped (a broker hiccup).
+    fn fatal_poll_error(&self, e: &KafkaError) -> OnPollError {
         match e.rdkafka_error_code() {
             Some(RDKafkaErrorCode::AutoOffsetReset) if self.reset == AutoOffsetReset::None => {
-                Some(self.no_committed_offset())
+                OnPollError::Fail(self.no_committed_offset())
             }
             Some(
                 RDKafkaErrorCode::UnknownTopicOrPartition
                 | RDKafkaErrorCode::UnknownTopic
                 | RDKafkaErrorCode::TopicAuthorizationFailed
                 | RDKafkaErrorCode::GroupAuthorizationFailed,
-            ) => Some(backend_error("consume", e)),
-            _ => None,
+            ) => OnPollError::Fail(backend_error("consume", e)),
+            _ => OnPollError::Skip,
         }
     }
 
@@ -402,20 +403,31 @@ impl Settle {
     }
 }
 
+/// What [`poll_consumer`] does with an error librdkafka reports while polling.
+#[derive(Debug)]
+pub(super) enum OnPollError {
+    /// Log it and go on polling (a transient broker error).
+    Skip,
+    /// End the poll with what was read so far, possibly nothing (e.g. a fetch offset out of
+    /// the partition's range: "nothing there").
+    Stop,
+    /// Fail the request, unless records were already read (they are answered first).
+    Fail(BackendError),
+}
+
 /// Reads from `consumer` (already subscribed or assigned; `enable.partition.eof` on).
 ///
 /// Waits until each partition in `unsettled` has delivered a record or reached its end (at
 /// most `SETTLE_CAP`), then until `timeout` for the first record if there is none yet, then
-/// drains what is already there, up to `limits`. The byte budget is checked after each record, so a response can exceed it by
-/// one record (a record handed out by librdkafka counts as consumed; it is never put back).
-/// Errors for which `fatal` returns an error end the poll when nothing was read yet; others
-/// (a broker hiccup) are logged and the poll goes on.
+/// drains what is already there, up to `limits`. The byte budget is checked after each
+/// record, so a response can exceed it by one record (a record handed out by librdkafka counts
+/// as consumed; it is never put back). `on_error` decides what each reported error does.
 pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     timeout: Duration,
     limits: PollLimits,
     mut unsettled: Settle,
-    fatal: impl Fn(&KafkaError) -> Option<BackendError>,
+    on_error: impl Fn(&KafkaError) -> OnPollError,
 ) -> Result<Vec<Message>, BackendError> {
     let start = tokio::time::Instant::now();
     let deadline = start + timeout;
@@ -459,18 +471,16 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
                     break;
                 }
             }
-            Ok(Err(e)) => {
-                if let Some(err) = fatal(&e) {
-                    if out.is_empty() {
-                        return Err(err);
+            Ok(Err(e)) => match on_error(&e) {
+                OnPollError::Fail(err) if out.is_empty() => return Err(err),
+                OnPollError::Fail(_) | OnPollError::Stop => break,
+                OnPollError::Skip => {
+                    tracing::debug!(error = %e, "kafka poll: skipping a transient error");
+                    if !out.is_empty() {
+                        break;
                     }
-                    break;
                 }
-                tracing::debug!(error = %e, "kafka consume: skipping a transient error");
-                if !out.is_empty() {
-                    break;
-                }
-            }
+            },
         }
     }
     Ok(out)
