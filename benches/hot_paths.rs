@@ -5,14 +5,17 @@
 //! Run with `cargo bench --bench hot_paths`; `cargo bench --no-run` only builds it (CI).
 //! Load over HTTP is measured by `examples/load.rs` and `bench/compare.sh`, not here.
 
+// `criterion_main!` generates an undocumented `pub fn main`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use upkafka::protocol::{Message, ProduceMetadata, ProduceRecord, TopicPartitionOffset};
-use upkafka::server::log::LogOptions;
-use upkafka::server::{Backend, EmbeddedBackend, EmbeddedOptions, TopicSpec};
+use upkafka_protocol::{Message, ProduceMetadata, ProduceRecord, TopicPartitionOffset};
+use upkafka_server::log::LogOptions;
+use upkafka_server::{Backend, EmbeddedBackend, EmbeddedOptions, TopicSpec};
 
 /// The batch the targets are stated for: 500 messages of 100 bytes.
 const BATCH: usize = 500;

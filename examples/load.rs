@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, ProduceRecord};
-use upkafka::rest::{Client, Config};
-use upkafka::server::{RunningServer, Server, ServerConfig};
+use upkafka_client::{Client, Config};
+use upkafka_protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, ProduceRecord};
+use upkafka_server::{RunningServer, Server, ServerConfig};
 
 #[derive(Debug, Parser)]
 #[command(about = "Load generator for an upkafka server")]
@@ -320,7 +320,7 @@ async fn latency(client: &Client, topic: &str, size: usize, rate: u64, seconds: 
                     next = m.offset + 1;
                 }
             }
-            Ok::<_, upkafka::rest::Error>(lat)
+            Ok::<_, upkafka_client::Error>(lat)
         })
     };
     // Give the consumer time to start its first long-poll.

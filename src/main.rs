@@ -5,7 +5,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use upkafka::cli::{self, Cli};
+
+mod cli;
+mod sensor;
+
+use crate::cli::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {

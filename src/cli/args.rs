@@ -19,8 +19,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::exit::EXIT_CODES_HELP;
-use crate::protocol::{Header, OffsetSpec, TopicPartitionOffset};
-use crate::rest::{ENV_URL, ENV_USERNAME, Password};
+use upkafka_client::{ENV_URL, ENV_USERNAME, Password};
+use upkafka_protocol::{Header, OffsetSpec, TopicPartitionOffset};
 
 /// Variable naming a file that holds the password (alternative to `UPSTASH_KAFKA_REST_PASSWORD`).
 pub const ENV_PASSWORD_FILE: &str = "UPSTASH_KAFKA_REST_PASSWORD_FILE";

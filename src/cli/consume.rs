@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::args::{ConsumeArgs, StartFrom};
 use super::output::MessageStyle;
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
-use crate::protocol::{AutoOffsetReset, Message, next_offsets};
-use crate::rest::{self, Client, ConsumeOptions, RetryPolicy};
+use upkafka_client::{self, Client, ConsumeOptions, RetryPolicy};
+use upkafka_protocol::{AutoOffsetReset, Message, next_offsets};
 
 /// Failed polls in a row before giving up.
 const MAX_FAILED_POLLS: u32 = 5;
@@ -149,7 +149,11 @@ impl PollFailures {
     /// After a failed poll: when the failure is one that recreating the consumer instance can
     /// get past and not too many came in a row, warns, backs off and returns `true` (the caller
     /// then recreates the instance so it resumes at the committed offsets); else `false`.
-    pub(crate) async fn retry_after(&mut self, e: &rest::Error, out: &super::Output) -> bool {
+    pub(crate) async fn retry_after(
+        &mut self,
+        e: &upkafka_client::Error,
+        out: &super::Output,
+    ) -> bool {
         if !recoverable(e) || self.in_a_row + 1 >= MAX_FAILED_POLLS {
             return false;
         }
@@ -164,17 +168,17 @@ impl PollFailures {
 }
 
 /// Transport trouble that recreating the instance can get past.
-fn recoverable(e: &rest::Error) -> bool {
+fn recoverable(e: &upkafka_client::Error) -> bool {
     matches!(
         e.kind(),
-        rest::ErrorKind::Transport | rest::ErrorKind::Timeout
+        upkafka_client::ErrorKind::Transport | upkafka_client::ErrorKind::Timeout
     ) || e.status().is_some_and(|s| s >= 500)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::TopicPartitionOffset;
+    use upkafka_protocol::TopicPartitionOffset;
 
     fn msg(topic: &str, partition: i32, offset: i64) -> Message {
         Message {

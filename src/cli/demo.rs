@@ -10,10 +10,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::args::{DemoArgs, GlobalArgs};
 use super::{CliError, Ctx, Output, inspect, sensor as sensor_cli, shutdown_signal, stdout_err};
-use crate::protocol::{Message, OffsetSpec, ProduceMetadata, TopicPartition};
-use crate::rest::{self, Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, Password};
 use crate::sensor::{self, Monitor, MonitorOptions, ProducerOptions, Reading, Routing, Verdict};
-use crate::server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
+use upkafka_client::{self, Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, Password};
+use upkafka_protocol::{Message, OffsetSpec, ProduceMetadata, TopicPartition};
+use upkafka_server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
 
 /// Partitions of the readings topic: the tutorial routes to partitions 1 and 2.
 const PARTITIONS: i32 = 3;
@@ -26,14 +26,14 @@ const MONITOR: &str = "monitor | ";
 /// What the producer and monitor tasks report to the printer.
 enum Event {
     Sent(Reading, ProduceMetadata),
-    ProducerDone(rest::Result<u64>),
+    ProducerDone(upkafka_client::Result<u64>),
     /// A classified batch; the printer hands it back once shown, and only then does the
     /// monitor commit it.
     Batch(
         Vec<(Message, Verdict)>,
         oneshot::Sender<Vec<(Message, Verdict)>>,
     ),
-    MonitorDone(Box<rest::Result<Monitor>>),
+    MonitorDone(Box<upkafka_client::Result<Monitor>>),
 }
 
 /// Runs `upkafka demo`.
@@ -74,7 +74,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs, out: Output) -> Result<Exi
 
 async fn start_server(args: &DemoArgs, password: &str) -> Result<RunningServer, CliError> {
     for topic in [&args.topic, &args.errors_topic] {
-        crate::protocol::validate_topic_name(topic).map_err(CliError::Usage)?;
+        upkafka_protocol::validate_topic_name(topic).map_err(CliError::Usage)?;
     }
     if args.topic == args.errors_topic {
         return Err(CliError::Usage(

@@ -4,8 +4,6 @@ use std::fmt;
 use std::io;
 use std::process::ExitCode;
 
-use crate::rest;
-
 /// Everything went well (also: stdout was closed early, e.g. by `| head`).
 pub const OK: u8 = 0;
 /// A runtime or server error: a failed request, a bad input line, an I/O error.
@@ -31,13 +29,13 @@ pub enum CliError {
     Usage(String),
     /// A client call failed; exit 3 for a 401, 2 for a configuration or input problem, 1
     /// otherwise.
-    Client(rest::Error),
+    Client(upkafka_client::Error),
     /// A client call failed, with what the CLI was doing (and what was done) around it.
     ClientContext {
         /// What had happened before, e.g. how many messages were acknowledged.
         context: String,
         /// The failure.
-        source: rest::Error,
+        source: upkafka_client::Error,
     },
     /// Reading input or writing output failed (exit 1; a broken pipe exits 0).
     Io {
@@ -61,9 +59,9 @@ impl CliError {
 
     /// The process exit status for this error.
     pub fn code(&self) -> u8 {
-        let client = |e: &rest::Error| match e.kind() {
+        let client = |e: &upkafka_client::Error| match e.kind() {
             _ if e.is_auth() => AUTH,
-            rest::ErrorKind::Config | rest::ErrorKind::InvalidInput => USAGE,
+            upkafka_client::ErrorKind::Config | upkafka_client::ErrorKind::InvalidInput => USAGE,
             _ => RUNTIME,
         };
         match self {
@@ -145,8 +143,8 @@ impl std::error::Error for CliError {
     }
 }
 
-impl From<rest::Error> for CliError {
-    fn from(e: rest::Error) -> Self {
+impl From<upkafka_client::Error> for CliError {
+    fn from(e: upkafka_client::Error) -> Self {
         CliError::Client(e)
     }
 }
@@ -154,11 +152,12 @@ impl From<rest::Error> for CliError {
 impl From<super::serve::ServeCliError> for CliError {
     fn from(e: super::serve::ServeCliError) -> Self {
         use super::serve::ServeCliError;
-        use crate::server::ServeError;
+        use upkafka_server::ServeError;
         match e {
             ServeCliError::Usage(m) => CliError::Usage(m),
             ServeCliError::Serve(ServeError::Config(m)) => CliError::Usage(m),
             ServeCliError::Serve(e) => CliError::Runtime(e.to_string()),
+            #[cfg(not(feature = "kafka"))]
             e @ ServeCliError::NoKafkaSupport => CliError::Usage(e.to_string()),
         }
     }
@@ -172,13 +171,13 @@ mod tests {
     fn codes() {
         assert_eq!(CliError::Usage("x".into()).code(), USAGE);
         assert_eq!(CliError::Runtime("x".into()).code(), RUNTIME);
-        let auth = rest::Error::Unauthorized {
+        let auth = upkafka_client::Error::Unauthorized {
             message: String::new(),
             endpoint: "GET /topics".into(),
         };
         assert_eq!(CliError::from(auth).code(), AUTH);
         assert_eq!(
-            CliError::from(rest::Error::Config("bad".into())).code(),
+            CliError::from(upkafka_client::Error::Config("bad".into())).code(),
             USAGE
         );
         let pipe = CliError::io("writing", io::Error::from(io::ErrorKind::BrokenPipe));

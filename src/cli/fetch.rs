@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::args::{FetchArgs, OffsetArg};
 use super::{CliError, Ctx, millis, stdout_err};
-use crate::protocol::{FetchRequest, OffsetSpec, TopicPartition};
+use upkafka_protocol::{FetchRequest, OffsetSpec, TopicPartition};
 
 /// Runs `upkafka fetch`: from the resolved offset until `-c N` messages were printed or a
 /// fetch comes back empty.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::args::{GroupCommand, InstanceArgs, OutputFormat, PartitionSelector};
 use super::output::Table;
 use super::{CliError, Ctx, default_instance, stdout_err};
-use crate::protocol::{TopicPartition, TopicPartitionOffset};
-use crate::rest::Client;
+use upkafka_client::Client;
+use upkafka_protocol::{TopicPartition, TopicPartitionOffset};
 
 /// A committed offset row.
 #[derive(Debug, Serialize)]

@@ -9,7 +9,7 @@ use super::args::{InspectCommand, PartitionSelector};
 use super::group::expand;
 use super::output::Table;
 use super::{CliError, Ctx, default_instance, stdout_err};
-use crate::protocol::{OffsetSpec, TopicPartition, TopicPartitionOffset};
+use upkafka_protocol::{OffsetSpec, TopicPartition, TopicPartitionOffset};
 
 #[derive(Debug, Serialize)]
 struct TopicRow {

@@ -1,4 +1,4 @@
-//! The `upkafka` command line, built on [`crate::rest`]: it holds no HTTP details of its own.
+//! The `upkafka` command line, built on [`upkafka_client`]: it holds no HTTP details of its own.
 //!
 //! `main` parses [`Cli`], calls [`init_tracing`], then [`run`], and maps a [`CliError`] to one
 //! line on stderr and [`CliError::exit_code`]. Each subcommand is a module with an
@@ -24,7 +24,7 @@ pub use args::{Cli, Command, GlobalArgs};
 pub use exit::CliError;
 pub use output::Output;
 
-use crate::rest::{Client, Config, ENV_PASSWORD, ENV_URL, Password, RetryPolicy};
+use upkafka_client::{Client, Config, ENV_PASSWORD, ENV_URL, Password, RetryPolicy};
 
 /// What every server subcommand works with: the client and the printer.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use std::io::{self, IsTerminal, Write};
 use serde::Serialize;
 
 use super::args::{FormatPiece, MessageFormat, OutputFormat};
-use crate::protocol::Message;
+use upkafka_protocol::Message;
 
 /// Variable that makes [`Output`] treat stdout and stderr as terminals (for tests).
 pub const ENV_TEST_TTY: &str = "UPKAFKA_TEST_TTY";
@@ -42,7 +42,7 @@ struct Envelope<'a> {
     timestamp: i64,
     key: &'a str,
     value: &'a str,
-    headers: &'a [crate::protocol::Header],
+    headers: &'a [upkafka_protocol::Header],
 }
 
 /// The printer: owns stdout, the output format and the quiet flag.
@@ -93,11 +93,6 @@ impl Output {
     /// True when diagnostics other than errors are suppressed (`-q`).
     pub fn is_quiet(&self) -> bool {
         self.quiet
-    }
-
-    /// True when stdout is a terminal.
-    pub fn stdout_is_tty(&self) -> bool {
-        self.stdout_tty
     }
 
     /// True when text on stdout may be coloured: a terminal, and `NO_COLOR` unset.

@@ -17,8 +17,7 @@ use tokio::task::JoinSet;
 
 use super::args::{OutputFormat, ProduceArgs};
 use super::{CliError, Ctx, stdout_err};
-use crate::protocol::{Header, ProduceMetadata, ProduceRecord};
-use crate::rest;
+use upkafka_protocol::{Header, ProduceMetadata, ProduceRecord};
 
 /// Where a message came from: input name and 1-based record number ("line").
 #[derive(Debug, Clone)]
@@ -85,18 +84,22 @@ impl Batch {
     }
 }
 
-type BatchResult = (Span, u64, Result<Vec<ProduceMetadata>, rest::Error>);
+type BatchResult = (
+    Span,
+    u64,
+    Result<Vec<ProduceMetadata>, upkafka_client::Error>,
+);
 
 /// The window of batches in flight and what came back.
 struct Sender {
-    client: rest::Client,
+    client: upkafka_client::Client,
     topic: Arc<str>,
     window: usize,
     /// Spawned, so requests progress while input is read.
     in_flight: JoinSet<BatchResult>,
     acked: u64,
     acked_bytes: u64,
-    failures: Vec<(Span, rest::Error)>,
+    failures: Vec<(Span, upkafka_client::Error)>,
 }
 
 impl Sender {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use super::args::{OutputFormat, SensorCommand, SensorMonitorArgs, SensorProduceArgs, StartFrom};
 use super::consume::PollFailures;
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
-use crate::protocol::AutoOffsetReset;
 use crate::sensor::{self, Monitor, MonitorOptions, ProducerOptions, Ranges, Routing, Summary};
+use upkafka_protocol::AutoOffsetReset;
 
 /// Runs `upkafka sensor …`.
 ///

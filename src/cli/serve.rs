@@ -9,9 +9,9 @@ use std::time::Duration;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::rest::Password;
-use crate::server::kafka::{KafkaSetting, KafkaSettings};
-use crate::server::{
+use upkafka_client::Password;
+use upkafka_server::kafka::{KafkaSetting, KafkaSettings};
+use upkafka_server::{
     Credentials, Limits, MetricsAuth, ServeError, Server, ServerConfig, TlsPaths, TopicSpec,
     shutdown_signal,
 };
@@ -126,6 +126,7 @@ pub enum ServeCliError {
     #[error(transparent)]
     Serve(#[from] ServeError),
     /// `--kafka` on a binary built without the `kafka` feature.
+    #[cfg(not(feature = "kafka"))]
     #[error(
         "this upkafka was built without gateway support; rebuild with the `kafka` cargo feature \
          (on by default) to use --kafka"
@@ -155,7 +156,7 @@ async fn bind_gateway(
     config: ServerConfig,
     settings: KafkaSettings,
 ) -> Result<Server, ServeCliError> {
-    use crate::server::kafka::{KafkaBackend, KafkaOptions};
+    use upkafka_server::kafka::{KafkaBackend, KafkaOptions};
     // Same checks as the embedded server, before a single connection to Kafka is made.
     config
         .validate()

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::protocol::{AutoOffsetReset, ConsumerConfig, Message, ProduceRecord, next_offsets};
-use crate::rest::{Client, Consumer, Result, RetryPolicy};
+use upkafka_client::{Client, Consumer, Result, RetryPolicy};
+use upkafka_protocol::{AutoOffsetReset, ConsumerConfig, Message, ProduceRecord, next_offsets};
 
 use super::{InvalidReading, Ranges, Reading, Status, Summary, classify};
 
@@ -109,11 +109,6 @@ impl Monitor {
         })
     }
 
-    /// The options the monitor runs with.
-    pub fn options(&self) -> &MonitorOptions {
-        &self.opts
-    }
-
     /// Polls once and classifies every message, in order; the summary counts them.
     ///
     /// # Errors
@@ -178,16 +173,11 @@ impl Monitor {
         }
     }
 
-    /// What the monitor has seen so far.
-    pub fn summary(&self) -> &Summary {
-        &self.summary
-    }
-
     /// Removes the consumer instance from the server and returns the summary.
     ///
     /// # Errors
     /// A failed removal, with the summary, which is never lost.
-    pub async fn close(self) -> std::result::Result<Summary, (Summary, crate::rest::Error)> {
+    pub async fn close(self) -> std::result::Result<Summary, (Summary, upkafka_client::Error)> {
         let removed = self
             .poller
             .remove_consumer_instance(&self.opts.group, &self.opts.instance)

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::protocol::{ProduceMetadata, ProduceRecord};
-use crate::rest::{Client, Result};
+use upkafka_client::{Client, Result};
+use upkafka_protocol::{ProduceMetadata, ProduceRecord};
 
 use super::{Reading, Routing, Simulator};
 
@@ -20,19 +20,6 @@ pub struct ProducerOptions {
     pub routing: Routing,
     /// Seed for reproducible readings; `None` = random.
     pub seed: Option<u64>,
-}
-
-impl ProducerOptions {
-    /// The tutorial's settings for `topic`: every 3 s, forever, pressure → 1, temperature → 2.
-    pub fn new(topic: impl Into<String>) -> Self {
-        Self {
-            topic: topic.into(),
-            interval: Duration::from_secs(3),
-            count: None,
-            routing: Routing::default(),
-            seed: None,
-        }
-    }
 }
 
 /// Publishes simulated readings, calling `on_sent` with each acknowledged one; returns how many

@@ -1,6 +1,6 @@
 //! How readings and verdicts are shown: one line per reading, colours on a terminal, or JSON.
 
-use crate::protocol::{Message, ProduceMetadata};
+use upkafka_protocol::{Message, ProduceMetadata};
 
 use super::{Reading, Status, Verdict};
 

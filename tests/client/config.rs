@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use upkafka::rest::{Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, ErrorKind};
+use upkafka_client::{Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, ErrorKind};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
@@ -68,6 +68,8 @@ fn plain_http_to_a_remote_host_is_refused_at_construction() {
 }
 
 #[test]
+// `set_var`/`remove_var` are unsafe since edition 2024; the workspace denies `unsafe` elsewhere.
+#[allow(unsafe_code)]
 fn from_env_names_the_missing_variables() {
     let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let vars = [ENV_URL, ENV_USERNAME, ENV_PASSWORD];

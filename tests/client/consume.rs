@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, Message};
-use upkafka::rest::{ConsumeOptions, ErrorKind};
+use upkafka_client::{ConsumeOptions, ErrorKind};
+use upkafka_protocol::{AutoOffsetReset, ConsumerConfig, Message};
 use wiremock::matchers::{
     any, body_json, header, method, path, query_param, query_param_is_missing,
 };

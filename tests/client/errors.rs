@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use upkafka::protocol::ProduceRecord;
-use upkafka::rest::{Client, ErrorKind, RetryPolicy};
+use upkafka_client::{Client, ErrorKind, RetryPolicy};
+use upkafka_protocol::ProduceRecord;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -316,9 +316,9 @@ async fn a_long_poll_may_take_its_server_wait_beyond_the_request_timeout() {
             .retry(RetryPolicy::none()),
     )
     .unwrap();
-    let opts = upkafka::rest::ConsumeOptions {
+    let opts = upkafka_client::ConsumeOptions {
         timeout: Some(Duration::from_secs(1)),
-        ..upkafka::rest::ConsumeOptions::new("g", "i", ["t"])
+        ..upkafka_client::ConsumeOptions::new("g", "i", ["t"])
     };
     assert!(client.consume(&opts).await.unwrap().is_empty());
 }

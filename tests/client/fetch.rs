@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use upkafka::protocol::{FetchRequest, Message, TopicPartitionOffset};
-use upkafka::rest::{ErrorKind, FetchOptions};
+use upkafka_client::{ErrorKind, FetchOptions};
+use upkafka_protocol::{FetchRequest, Message, TopicPartitionOffset};
 use wiremock::matchers::{any, body_json, method, path};
 use wiremock::{Mock, ResponseTemplate};
 

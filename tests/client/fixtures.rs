@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use upkafka::protocol::{
+use upkafka_protocol::{
     ErrorBody, FetchRequest, GroupAssignments, Message, ProduceMetadata, ProduceRecord,
     SuccessBody, TopicPartitionOffset, Topics,
 };

@@ -1,4 +1,4 @@
-//! Offline tests of `upkafka::rest::Client` against wiremock: exact requests (method, path,
+//! Offline tests of `upkafka_client::Client` against wiremock: exact requests (method, path,
 //! auth, `Kafka-*` headers, query, body) and typed decoding of the spec's example bodies.
 
 mod commit;

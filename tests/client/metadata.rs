@@ -1,7 +1,7 @@
 //! `/topics`, `/consumers`, `/offsets/{timestamp}`.
 
 use serde_json::json;
-use upkafka::protocol::{
+use upkafka_protocol::{
     GroupAssignments, OffsetSpec, TopicPartition, TopicPartitionOffset, Topics,
 };
 use wiremock::Mock;

@@ -1,8 +1,8 @@
 //! `/produce`, `/produce/{topic}` and `/produce/{topic}/{message}`.
 
 use serde_json::json;
-use upkafka::protocol::{ProduceMetadata, ProduceRecord};
-use upkafka::rest::ErrorKind;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::{ProduceMetadata, ProduceRecord};
 use wiremock::matchers::{any, body_json, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, ResponseTemplate};
 

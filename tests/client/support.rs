@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use upkafka::rest::{Client, Config, RetryPolicy};
+use upkafka_client::{Client, Config, RetryPolicy};
 use wiremock::matchers::header;
 use wiremock::{Match, MockServer, Request, ResponseTemplate};
 

@@ -1,7 +1,7 @@
 //! `/webhook?topic=`: raw body, forwarded headers.
 
-use upkafka::protocol::ProduceMetadata;
-use upkafka::rest::ErrorKind;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::ProduceMetadata;
 use wiremock::matchers::{any, body_bytes, header, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use upkafka::server::{Credentials, ServerConfig, TopicSpec};
+use upkafka_server::{Credentials, ServerConfig, TopicSpec};
 
 use super::{Backend, TestServer};
 

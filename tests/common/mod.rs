@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use upkafka::server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
+use upkafka_server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
 
 pub mod console;
 pub mod official;
@@ -93,7 +93,7 @@ impl TestServer {
         mut config: ServerConfig,
         broker: std::sync::Arc<TansuBroker>,
     ) -> Self {
-        use upkafka::server::kafka::KafkaBackend;
+        use upkafka_server::kafka::KafkaBackend;
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let credentials = config.credentials.clone();
         let options = broker.options(&config);
@@ -393,14 +393,14 @@ impl TansuBroker {
     /// Gateway options for this broker with the topics and limits of `config`, as
     /// `upkafka serve --kafka` derives them.
     #[cfg(feature = "kafka")]
-    pub fn options(&self, config: &ServerConfig) -> upkafka::server::kafka::KafkaOptions {
-        upkafka::server::kafka::KafkaOptions::for_server(self.settings(), config)
+    pub fn options(&self, config: &ServerConfig) -> upkafka_server::kafka::KafkaOptions {
+        upkafka_server::kafka::KafkaOptions::for_server(self.settings(), config)
     }
 
     /// Gateway settings for this broker. Tansu answers a fetch only when its wait is up,
     /// even with data there, so the consumers' broker-side wait is kept short.
-    pub fn settings(&self) -> upkafka::server::kafka::KafkaSettings {
-        upkafka::server::kafka::KafkaSettings::new(self.bootstrap.clone())
+    pub fn settings(&self) -> upkafka_server::kafka::KafkaSettings {
+        upkafka_server::kafka::KafkaSettings::new(self.bootstrap.clone())
             .with("fetch.wait.max.ms", "50")
     }
 }

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
-use upkafka::server::{Credentials, ServerConfig, TopicSpec};
+use upkafka_server::{Credentials, ServerConfig, TopicSpec};
 
 use super::{Backend, TestServer};
 
@@ -157,7 +157,7 @@ pub async fn run_official_client(backend: Backend) {
 
     // What the official client left behind, read with the Rust client: its messages, and no
     // consumer instance (the script removes each one it created, as kafka-js's teardown did).
-    let client = upkafka::rest::Client::new(upkafka::rest::Config::new(&server.url, USER, PASS))
+    let client = upkafka_client::Client::new(upkafka_client::Config::new(&server.url, USER, PASS))
         .expect("the Rust client");
     assert!(
         client.consumers().await.expect("consumers").is_empty(),
@@ -166,9 +166,9 @@ pub async fn run_official_client(backend: Backend) {
     let mut all = Vec::new();
     for topic in TOPICS {
         for partition in 0..3 {
-            let req = upkafka::protocol::FetchRequest {
+            let req = upkafka_protocol::FetchRequest {
                 timeout: Some(0),
-                ..upkafka::protocol::FetchRequest::new(topic, partition, 0)
+                ..upkafka_protocol::FetchRequest::new(topic, partition, 0)
             };
             all.extend(client.fetch(&req).await.expect("fetch"));
         }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use upkafka::protocol::{AutoOffsetReset, ProduceRecord, TopicPartition, TopicPartitionOffset};
-use upkafka::rest::{ConsumeOptions, ErrorKind};
+use upkafka_client::{ConsumeOptions, ErrorKind};
+use upkafka_protocol::{AutoOffsetReset, ProduceRecord, TopicPartition, TopicPartitionOffset};
 
 use crate::support::{Env, manual};
 

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use upkafka::protocol::{
+use upkafka_client::{ConsumeOptions, ErrorKind};
+use upkafka_protocol::{
     AutoOffsetReset, ConsumerConfig, GroupAssignments, InstanceAssignments, ProduceRecord,
     TopicAssignments, TopicPartition, TopicPartitionOffset,
 };
-use upkafka::rest::{ConsumeOptions, ErrorKind};
 
 use crate::support::{Env, manual, values};
 

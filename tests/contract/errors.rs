@@ -1,8 +1,8 @@
 //! Error mapping through the client: auth, unknown topic or partition, too large.
 
-use upkafka::protocol::{OffsetSpec, ProduceRecord, TopicPartition};
-use upkafka::rest::ErrorKind;
-use upkafka::server::Limits;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::{OffsetSpec, ProduceRecord, TopicPartition};
+use upkafka_server::Limits;
 
 use crate::support::{Env, PASS, USER, client_as};
 
@@ -41,7 +41,7 @@ async fn unknown_topic_and_partition_are_400_with_the_servers_message() {
         .unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(400)));
     match &err {
-        upkafka::rest::Error::Api {
+        upkafka_client::Error::Api {
             message, endpoint, ..
         } => {
             assert_eq!(message, "unknown topic `nosuchtopic`");
@@ -119,7 +119,7 @@ async fn too_large_records_are_400_and_too_large_bodies_413() {
 async fn utf8_credentials_and_a_base_url_with_a_trailing_slash_work() {
     let (user, pass) = ("jürgen", "pässwörd-☃");
     let env = Env::with_config(crate::support::ServerConfig {
-        credentials: Some(upkafka::server::Credentials::new(user, pass)),
+        credentials: Some(upkafka_server::Credentials::new(user, pass)),
         ..crate::support::config(&[("green", 1)])
     })
     .await;

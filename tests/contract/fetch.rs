@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use upkafka::protocol::{FetchRequest, ProduceRecord, TopicPartitionOffset};
-use upkafka::rest::{ErrorKind, FetchOptions};
+use upkafka_client::{ErrorKind, FetchOptions};
+use upkafka_protocol::{FetchRequest, ProduceRecord, TopicPartitionOffset};
 
 use crate::support::{Env, values};
 
@@ -155,9 +155,9 @@ async fn fetch_long_poll_returns_as_soon_as_data_arrives() {
 #[tokio::test]
 async fn large_backlogs_come_in_bounded_batches_without_gaps() {
     // §12 q. 5, our choice: at most `max_poll_records` per answer; the next read continues.
-    let limits = upkafka::server::Limits {
+    let limits = upkafka_server::Limits {
         max_poll_records: 50,
-        ..upkafka::server::Limits::default()
+        ..upkafka_server::Limits::default()
     };
     let env = Env::with_limits(&[("bulk", 1)], limits).await;
     let records: Vec<_> = (0..120)
@@ -183,7 +183,7 @@ async fn large_backlogs_come_in_bounded_batches_without_gaps() {
         .client
         .consumer("bulk-group", "i", ["bulk"])
         .with_config(crate::support::manual(
-            upkafka::protocol::AutoOffsetReset::Earliest,
+            upkafka_protocol::AutoOffsetReset::Earliest,
         ))
         .with_timeout(Duration::from_millis(50));
     let mut offsets = Vec::new();

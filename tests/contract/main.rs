@@ -1,4 +1,4 @@
-//! Contract tests: the Rust client (`upkafka::rest::Client`) against the embedded server,
+//! Contract tests: the Rust client (`upkafka_client::Client`) against the embedded server,
 //! started in-process with Basic credentials, for every endpoint and method of the client;
 //! a few scenarios also run against wiremock fixtures (`matrix`); and the documented `curl`
 //! calls against the same server (`curl`).

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use upkafka::protocol::{ProduceRecord, Topics};
-use upkafka::rest::{Client, ErrorKind};
+use upkafka_client::{Client, ErrorKind};
+use upkafka_protocol::{ProduceRecord, Topics};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -87,7 +87,7 @@ async fn a_new_latest_instance_starts_empty(client: &Client, target: &str) {
 }
 
 async fn commit_answers_success(client: &Client, target: &str) {
-    let offsets = serde_json::from_value::<Vec<upkafka::protocol::TopicPartitionOffset>>(fixture(
+    let offsets = serde_json::from_value::<Vec<upkafka_protocol::TopicPartitionOffset>>(fixture(
         "commit/request_many.json",
     ))
     .unwrap();

@@ -1,6 +1,6 @@
 //! Metadata: `/topics` and `/offsets/{earliest|latest|timestamp}`.
 
-use upkafka::protocol::{OffsetSpec, ProduceRecord, TopicPartition, TopicPartitionOffset};
+use upkafka_protocol::{OffsetSpec, ProduceRecord, TopicPartition, TopicPartitionOffset};
 
 use crate::support::Env;
 

@@ -1,8 +1,8 @@
 //! Produce: `produce`, `produce_json`, `produce_many`, `produce_to`, `produce_in_url`.
 
 use serde::{Deserialize, Serialize};
-use upkafka::protocol::{Header, ProduceRecord};
-use upkafka::rest::ErrorKind;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::{Header, ProduceRecord};
 
 use crate::support::{Env, values};
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use upkafka::protocol::{AutoOffsetReset, Message, ProduceRecord, TopicPartitionOffset};
-use upkafka::rest::ConsumeOptions;
+use upkafka_client::ConsumeOptions;
+use upkafka_protocol::{AutoOffsetReset, Message, ProduceRecord, TopicPartitionOffset};
 
 use crate::support::{Env, manual, values};
 

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use upkafka::protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata};
-use upkafka::rest::{Client, Config, RetryPolicy};
-pub use upkafka::server::ServerConfig;
-use upkafka::server::{Credentials, Limits, TopicSpec};
+use upkafka_client::{Client, Config, RetryPolicy};
+use upkafka_protocol::{AutoOffsetReset, ConsumerConfig, FetchRequest, Message, ProduceMetadata};
+pub use upkafka_server::ServerConfig;
+use upkafka_server::{Credentials, Limits, TopicSpec};
 
 use crate::common::TestServer;
 

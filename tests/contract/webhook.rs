@@ -1,8 +1,8 @@
 //! Webhook: the body becomes the value, custom headers become message headers, standard
 //! headers (`WEBHOOK_EXCLUDED_HEADERS`) are left out.
 
-use upkafka::protocol::{ProduceMetadata, WEBHOOK_EXCLUDED_HEADERS};
-use upkafka::rest::ErrorKind;
+use upkafka_client::ErrorKind;
+use upkafka_protocol::{ProduceMetadata, WEBHOOK_EXCLUDED_HEADERS};
 
 use crate::support::Env;
 

@@ -12,8 +12,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header as KafkaHeader, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use upkafka::protocol::{AutoOffsetReset, ProduceRecord, TopicPartitionOffset};
-use upkafka::rest::{Client, ConsumeOptions};
+use upkafka_client::{Client, ConsumeOptions};
+use upkafka_protocol::{AutoOffsetReset, ProduceRecord, TopicPartitionOffset};
 
 use crate::common::{TansuBroker, TestServer};
 use crate::support::{PASS, USER, client_as, config, manual};
@@ -395,18 +395,18 @@ async fn fetch_past_the_end_answers_nothing() {
         .produce_to("short", &[ProduceRecord::new("a"), ProduceRecord::new("b")])
         .await
         .expect("produce");
-    let req = upkafka::protocol::FetchRequest {
+    let req = upkafka_protocol::FetchRequest {
         timeout: Some(500),
-        ..upkafka::protocol::FetchRequest::new("short", 0, 10)
+        ..upkafka_protocol::FetchRequest::new("short", 0, 10)
     };
     assert_eq!(
         client.fetch(&req).await.expect("fetch past the end"),
         vec![]
     );
     // The same pooled consumer still serves a good fetch afterwards.
-    let req = upkafka::protocol::FetchRequest {
+    let req = upkafka_protocol::FetchRequest {
         timeout: Some(3_000),
-        ..upkafka::protocol::FetchRequest::new("short", 0, 1)
+        ..upkafka_protocol::FetchRequest::new("short", 0, 1)
     };
     let got = client.fetch(&req).await.expect("fetch");
     assert_eq!(got.first().map(|m| m.value.as_str()), Some("b"));

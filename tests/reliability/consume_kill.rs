@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use upkafka::server::{ServerConfig, TopicSpec};
+use upkafka_server::{ServerConfig, TopicSpec};
 
 use crate::common::{JsonBody, TestServer, client};
 use crate::util::{run, upkafka};
@@ -149,9 +149,9 @@ async fn consume_through_faults_prints_every_message() {
     const N: usize = 1000;
     let server = TestServer::start(ServerConfig {
         topics: vec![TopicSpec::new(TOPIC, PARTITIONS)],
-        limits: upkafka::server::Limits {
+        limits: upkafka_server::Limits {
             max_poll_records: 40,
-            ..upkafka::server::Limits::default()
+            ..upkafka_server::Limits::default()
         },
         ..ServerConfig::default()
     })

@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use proptest::prelude::*;
 use serde_json::Value;
 use tower::ServiceExt;
-use upkafka::server::{
+use upkafka_server::{
     AppState, EmbeddedBackend, Limits, ServerConfig, TopicSpec, embedded_options, router,
 };
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use upkafka::server::{Credentials, ServerConfig, TopicSpec};
+use upkafka_server::{Credentials, ServerConfig, TopicSpec};
 
 use crate::common::TestServer;
 use crate::proxy::{Fault, Proxy};

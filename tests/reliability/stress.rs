@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use upkafka::server::{ServerConfig, TopicSpec};
+use upkafka_server::{ServerConfig, TopicSpec};
 
 use crate::common::{JsonBody, JsonResponse, TestServer, client};
 use crate::util::read_topic;

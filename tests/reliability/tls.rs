@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use upkafka::server::{Credentials, ServerConfig, TlsPaths, TopicSpec};
+use upkafka_server::{Credentials, ServerConfig, TlsPaths, TopicSpec};
 
 use crate::common::TestServer;
 use crate::util::{PASSWORD, USER, run, upkafka};
@@ -111,11 +111,11 @@ async fn plain_http_with_basic_auth_to_another_host_is_refused_by_default() {
     assert!(!out.stderr.contains(PASSWORD));
 
     // The library refuses the same, and allows it only when asked (no request is sent here).
-    let cfg = upkafka::rest::Config::new("http://10.1.2.3:8080", USER, PASSWORD);
-    let err = upkafka::rest::Client::new(cfg.clone()).expect_err("refused");
-    assert_eq!(err.kind(), upkafka::rest::ErrorKind::Config);
-    assert!(upkafka::rest::Client::new(cfg.allow_insecure_http(true)).is_ok());
+    let cfg = upkafka_client::Config::new("http://10.1.2.3:8080", USER, PASSWORD);
+    let err = upkafka_client::Client::new(cfg.clone()).expect_err("refused");
+    assert_eq!(err.kind(), upkafka_client::ErrorKind::Config);
+    assert!(upkafka_client::Client::new(cfg.allow_insecure_http(true)).is_ok());
     // Loopback is this machine: allowed.
-    let local = upkafka::rest::Config::new("http://127.0.0.1:8080", USER, PASSWORD);
-    assert!(upkafka::rest::Client::new(local).is_ok());
+    let local = upkafka_client::Config::new("http://127.0.0.1:8080", USER, PASSWORD);
+    assert!(upkafka_client::Client::new(local).is_ok());
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode};
 use serde_json::{Value, json};
-use upkafka::server::{Credentials, Limits, ServerConfig, partition_for_key};
+use upkafka_server::{Credentials, Limits, ServerConfig, partition_for_key};
 
 use super::support::{Api, assert_error, basic, config, offsets, values};
 
@@ -544,7 +544,7 @@ async fn every_endpoint_requires_credentials_when_configured() {
 
 async fn upkafka_router_for_challenge() -> axum::Router {
     use std::sync::Arc;
-    use upkafka::server::{AppState, EmbeddedBackend, embedded_options, router};
+    use upkafka_server::{AppState, EmbeddedBackend, embedded_options, router};
     let cfg = ServerConfig {
         credentials: Some(Credentials::new("user", "secret")),
         ..config(&[])
@@ -873,94 +873,90 @@ impl Api {
 #[derive(Debug)]
 struct Broken;
 
-impl upkafka::server::Backend for Broken {
+impl upkafka_server::Backend for Broken {
     fn topics(
         &self,
-    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<upkafka::protocol::Topics>>
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<upkafka_protocol::Topics>>
     {
         Box::pin(async {
-            Err(upkafka::server::BackendError::Io(
+            Err(upkafka_server::BackendError::Io(
                 "disk /secret/path on fire".into(),
             ))
         })
     }
     fn produce(
         &self,
-        _: Vec<upkafka::protocol::ProduceRecord>,
-    ) -> upkafka::server::BoxFuture<
+        _: Vec<upkafka_protocol::ProduceRecord>,
+    ) -> upkafka_server::BoxFuture<
         '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::ProduceMetadata>>,
+        upkafka_server::BackendResult<Vec<upkafka_protocol::ProduceMetadata>>,
     > {
         Box::pin(async {
-            Err(upkafka::server::BackendError::Corrupt(
+            Err(upkafka_server::BackendError::Corrupt(
                 "bad crc at /secret/path".into(),
             ))
         })
     }
     fn fetch(
         &self,
-        _: Vec<upkafka::protocol::TopicPartitionOffset>,
+        _: Vec<upkafka_protocol::TopicPartitionOffset>,
         _: Duration,
-    ) -> upkafka::server::BoxFuture<
-        '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::Message>>,
-    > {
-        Box::pin(async { Err(upkafka::server::BackendError::ShuttingDown) })
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<Vec<upkafka_protocol::Message>>>
+    {
+        Box::pin(async { Err(upkafka_server::BackendError::ShuttingDown) })
     }
     fn consume(
         &self,
-        _: upkafka::server::ConsumeParams,
-    ) -> upkafka::server::BoxFuture<
-        '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::Message>>,
-    > {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+        _: upkafka_server::ConsumeParams,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<Vec<upkafka_protocol::Message>>>
+    {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
     fn commit(
         &self,
         _: String,
         _: String,
-        _: Option<Vec<upkafka::protocol::TopicPartitionOffset>>,
-    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+        _: Option<Vec<upkafka_protocol::TopicPartitionOffset>>,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<()>> {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
     fn committed(
         &self,
         _: String,
         _: String,
-        _: Vec<upkafka::protocol::TopicPartition>,
-    ) -> upkafka::server::BoxFuture<
+        _: Vec<upkafka_protocol::TopicPartition>,
+    ) -> upkafka_server::BoxFuture<
         '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::TopicPartitionOffset>>,
+        upkafka_server::BackendResult<Vec<upkafka_protocol::TopicPartitionOffset>>,
     > {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
     fn delete_consumer(
         &self,
         _: String,
         _: String,
-    ) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<()>> {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
     fn consumers(
         &self,
-    ) -> upkafka::server::BoxFuture<
+    ) -> upkafka_server::BoxFuture<
         '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::GroupAssignments>>,
+        upkafka_server::BackendResult<Vec<upkafka_protocol::GroupAssignments>>,
     > {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
     fn offsets(
         &self,
-        _: upkafka::protocol::OffsetSpec,
-        _: Vec<upkafka::protocol::TopicPartition>,
-    ) -> upkafka::server::BoxFuture<
+        _: upkafka_protocol::OffsetSpec,
+        _: Vec<upkafka_protocol::TopicPartition>,
+    ) -> upkafka_server::BoxFuture<
         '_,
-        upkafka::server::BackendResult<Vec<upkafka::protocol::TopicPartitionOffset>>,
+        upkafka_server::BackendResult<Vec<upkafka_protocol::TopicPartitionOffset>>,
     > {
-        Box::pin(async { Err(upkafka::server::BackendError::Internal("x".into())) })
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
-    fn close(&self) -> upkafka::server::BoxFuture<'_, upkafka::server::BackendResult<()>> {
+    fn close(&self) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<()>> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -969,7 +965,7 @@ impl upkafka::server::Backend for Broken {
 async fn internal_failures_are_500_without_details() {
     use std::sync::Arc;
     use tower::ServiceExt;
-    use upkafka::server::{AppState, router};
+    use upkafka_server::{AppState, router};
     let cfg = config(&[]);
     let app = router(AppState::new(Arc::new(Broken), &cfg));
     for (m, p, b) in [

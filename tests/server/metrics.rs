@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
-use upkafka::server::{
+use upkafka_server::{
     AppState, Credentials, EmbeddedBackend, MetricsAuth, ServerConfig, embedded_options, router,
 };
 

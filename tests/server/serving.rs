@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use upkafka::server::{Limits, ServerConfig, TlsPaths, TopicSpec};
+use upkafka_server::{Limits, ServerConfig, TlsPaths, TopicSpec};
 
 use crate::common::{JsonBody, JsonResponse, TestServer, client, install_crypto};
 

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use serde_json::Value;
 use tower::ServiceExt;
-use upkafka::server::{
+use upkafka_server::{
     AppState, Backend, Credentials, EmbeddedBackend, ServerConfig, TopicSpec, embedded_options,
     router,
 };
@@ -48,7 +48,7 @@ async fn open_backend(
 async fn open_gateway(
     config: &ServerConfig,
 ) -> (Arc<dyn Backend>, Option<Arc<crate::common::TansuBroker>>) {
-    use upkafka::server::kafka::KafkaBackend;
+    use upkafka_server::kafka::KafkaBackend;
     let broker = Arc::new(crate::common::TansuBroker::start());
     let options = broker.options(config);
     let backend = KafkaBackend::connect(options)

@@ -1,0 +1,185 @@
+//! Produce endpoints: `/produce`, `/produce/{topic}`, `/produce/{topic}/{message}`.
+
+use reqwest::Method;
+use serde::Serialize;
+
+use super::client::{Call, Client, path, segment};
+use super::error::{Error, Result};
+use upkafka_protocol::{OneOrMany, ProduceMetadata, ProduceRecord};
+
+impl Client {
+    /// Most bytes the value and key of [`Client::produce_in_url`] may take once
+    /// percent-encoded: a URL is limited to 64 KiB by the HTTP stack, which also holds the
+    /// base URL and topic.
+    pub const MAX_URL_FORM_BYTES: usize = 60 * 1024;
+
+    /// Produces one message to `topic` (`POST /produce`, as the official client does) and returns
+    /// where it was stored. A `topic` already set on `record` is replaced.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::ProduceRecord};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let meta = client
+    ///     .produce("cities", ProduceRecord::new("Istanbul").key("city").partition(1))
+    ///     .await?;
+    /// assert_eq!(meta.partition, 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Api`] when the server refuses the message (unknown topic or partition, too
+    /// large); [`Error::Decode`] when the answer is not exactly one metadata entry; plus the
+    /// transport errors of every call. Retrying can duplicate (see
+    /// [`RetryPolicy`](super::RetryPolicy)).
+    pub async fn produce(&self, topic: &str, record: ProduceRecord) -> Result<ProduceMetadata> {
+        // Like kafka-js: one object (not a one-element array) with the topic in it. The answer is
+        // documented as an array; a single object is accepted too (spec §12.4).
+        let record = record.topic(topic);
+        let mut call = Call::new(Method::POST, "/produce".to_owned()).json(&record)?;
+        call.retryable = self.config().retry.retry_produce;
+        let endpoint = call.endpoint();
+        let mut out = self
+            .call::<OneOrMany<ProduceMetadata>>(call)
+            .await?
+            .into_vec();
+        if out.len() != 1 {
+            return Err(Error::Decode {
+                endpoint,
+                reason: format!("sent 1 message but the answer has {} entries", out.len()),
+                snippet: String::new(),
+            });
+        }
+        Ok(out.remove(0))
+    }
+
+    /// Produces `value` serialised as JSON text to `topic`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `value` cannot be serialised; otherwise as
+    /// [`Client::produce`].
+    pub async fn produce_json<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<ProduceMetadata> {
+        let record = ProduceRecord::json(value)
+            .map_err(|e| Error::InvalidInput(format!("cannot encode the value as JSON: {e}")))?;
+        self.produce(topic, record).await
+    }
+
+    /// Produces a batch of messages, each naming its own topic (`POST /produce`), and returns
+    /// their metadata in request order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the first record without a topic; [`Error::Decode`] when
+    /// the answer does not have one entry per message; otherwise as [`Client::produce`].
+    pub async fn produce_many(
+        &self,
+        records: impl IntoIterator<Item = ProduceRecord>,
+    ) -> Result<Vec<ProduceMetadata>> {
+        let records: Vec<ProduceRecord> = records.into_iter().collect();
+        if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
+            return Err(Error::InvalidInput(format!(
+                "message {i} of the batch has no topic"
+            )));
+        }
+        self.produce_batch(Call::new(Method::POST, "/produce".to_owned()), &records)
+            .await
+    }
+
+    /// Produces a batch of messages to one topic (`POST /produce/{topic}`), metadata in request
+    /// order. Topics set on the records are not sent.
+    ///
+    /// # Errors
+    /// As [`Client::produce_many`].
+    pub async fn produce_to(
+        &self,
+        topic: &str,
+        records: &[ProduceRecord],
+    ) -> Result<Vec<ProduceMetadata>> {
+        let path = path(&["produce", &segment("topic", topic)?]);
+        let stripped: Vec<ProduceRecord>;
+        let records = if records.iter().any(|r| r.topic.is_some()) {
+            stripped = records
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    r.topic = None;
+                    r
+                })
+                .collect();
+            &stripped
+        } else {
+            records
+        };
+        self.produce_batch(Call::new(Method::POST, path), records)
+            .await
+    }
+
+    /// Produces one message given in the URL (`GET /produce/{topic}/{message}?key=`), the form
+    /// for callers that can only make GET requests. No partition, headers or timestamp.
+    /// Errors name the endpoint as `GET /produce/{topic}/…`, never with the value.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the value and key take more than
+    /// [`MAX_URL_FORM_BYTES`](Client::MAX_URL_FORM_BYTES) once percent-encoded (use
+    /// [`Client::produce`]); otherwise as [`Client::produce`].
+    pub async fn produce_in_url(
+        &self,
+        topic: &str,
+        value: &str,
+        key: Option<&str>,
+    ) -> Result<ProduceMetadata> {
+        let topic_segment = segment("topic", topic)?;
+        let message_segment = segment("message", value)?;
+        let key_bytes = key.map_or(0, |k| {
+            url::form_urlencoded::byte_serialize(k.as_bytes())
+                .map(str::len)
+                .sum()
+        });
+        let encoded = message_segment.len() + key_bytes;
+        if encoded > Self::MAX_URL_FORM_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "the message is too long for the URL form: {encoded} bytes once percent-encoded, at most {} fit in a URL; use produce instead",
+                Self::MAX_URL_FORM_BYTES
+            )));
+        }
+        let label = format!("/produce/{topic_segment}/…");
+        let mut call = Call::new(
+            Method::GET,
+            path(&["produce", &topic_segment, &message_segment]),
+        );
+        call.label = Some(label);
+        if let Some(key) = key {
+            call.query.push(("key", key.to_owned()));
+        }
+        call.retryable = self.config().retry.retry_produce;
+        self.call(call).await
+    }
+
+    async fn produce_batch(
+        &self,
+        call: Call,
+        records: &[ProduceRecord],
+    ) -> Result<Vec<ProduceMetadata>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = call.json(records)?;
+        call.retryable = self.config().retry.retry_produce;
+        let endpoint = call.endpoint();
+        let out: Vec<ProduceMetadata> = self.call(call).await?;
+        if out.len() != records.len() {
+            return Err(Error::Decode {
+                endpoint,
+                reason: format!(
+                    "sent {} messages but the answer has {} entries",
+                    records.len(),
+                    out.len()
+                ),
+                snippet: String::new(),
+            });
+        }
+        Ok(out)
+    }
+}

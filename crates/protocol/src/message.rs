@@ -1,0 +1,122 @@
+//! Messages as the API returns them from fetch and consume.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A Kafka record header: a key and a plain-string value (not base64, spec §2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Header {
+    /// Header name; Kafka allows duplicates, and order is kept.
+    pub key: String,
+    /// Header value as text.
+    pub value: String,
+}
+
+impl Header {
+    /// A header from a name and a value.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// One record read by fetch or consume (spec §2.3 `Message`).
+///
+/// `key` is `""` for a record without a key and `headers` is `[]` when there are none: the API
+/// never sends `null` for either, and missing fields decode to those values too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Topic the record was read from.
+    pub topic: String,
+    /// Partition within the topic.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Record timestamp, epoch milliseconds.
+    pub timestamp: i64,
+    /// Record key, `""` when the record has none.
+    #[serde(default)]
+    pub key: String,
+    /// Record value as text.
+    #[serde(default)]
+    pub value: String,
+    /// Record headers in order.
+    #[serde(default)]
+    pub headers: Vec<Header>,
+}
+
+impl Message {
+    /// Decodes the value as JSON into `T`, the counterpart of sending with
+    /// [`ProduceRecord::json`](crate::ProduceRecord::json).
+    ///
+    /// # Errors
+    /// The serde error when the value is not JSON of the shape of `T`.
+    pub fn value_json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.value)
+    }
+
+    /// The value of the first header named `key`, if any.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.key == key)
+            .map(|h| h.value.as_str())
+    }
+}
+
+/// The offsets to commit after processing `messages`: per partition, the last offset + 1 (the
+/// next to read, where a new instance of the group resumes), in topic/partition order.
+pub fn next_offsets<'a>(
+    messages: impl IntoIterator<Item = &'a Message>,
+) -> Vec<super::TopicPartitionOffset> {
+    let mut next: std::collections::BTreeMap<(&str, i32), i64> = std::collections::BTreeMap::new();
+    for m in messages {
+        let e = next
+            .entry((m.topic.as_str(), m.partition))
+            .or_insert(i64::MIN);
+        *e = (*e).max(m.offset + 1);
+    }
+    next.into_iter()
+        .map(|((t, p), o)| super::TopicPartitionOffset::new(t, p, o))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_key_and_headers_decode_as_empty() {
+        let m: Message = serde_json::from_str(
+            r#"{"topic":"t","partition":0,"offset":5,"timestamp":1637745824883,"value":"v"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.key, "");
+        assert!(m.headers.is_empty());
+        let back = serde_json::to_value(&m).unwrap();
+        assert_eq!(back["key"], "");
+        assert_eq!(back["headers"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn value_json_decodes_typed_values() {
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct Reading {
+            device: u32,
+        }
+        let m = Message {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: 0,
+            key: String::new(),
+            value: r#"{"device":7}"#.into(),
+            headers: vec![Header::new("a", "1")],
+        };
+        assert_eq!(m.value_json::<Reading>().unwrap(), Reading { device: 7 });
+        assert_eq!(m.header("a"), Some("1"));
+        assert_eq!(m.header("b"), None);
+    }
+}

@@ -1,0 +1,245 @@
+//! [`ServerConfig`]: everything `upkafka serve` needs, as plain data with documented defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use upkafka_protocol::validate_topic_name;
+
+pub use upkafka_protocol::Password;
+
+/// Basic-auth credentials clients must send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Expected username (`UPSTASH_KAFKA_REST_USERNAME` on the client side).
+    pub username: String,
+    /// Expected password (`UPSTASH_KAFKA_REST_PASSWORD` on the client side).
+    pub password: Password,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Credentials from a username and password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: Password::new(password),
+        }
+    }
+}
+
+/// A topic to create at start: `NAME[:PARTITIONS]` on the command line (default 1 partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Topic name (Kafka rules: `[a-zA-Z0-9._-]`, 1..=249 characters).
+    pub name: String,
+    /// Number of partitions (≥ 1).
+    pub partitions: i32,
+}
+
+impl TopicSpec {
+    /// A topic spec.
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+        }
+    }
+}
+
+impl FromStr for TopicSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, partitions) = match s.rsplit_once(':') {
+            Some((n, p)) => {
+                let p: i32 = p
+                    .parse()
+                    .map_err(|_| format!("`{s}`: partitions `{p}` is not a number"))?;
+                (n, p)
+            }
+            None => (s, 1),
+        };
+        validate_topic_name(name)?;
+        if !(1..=100_000).contains(&partitions) {
+            return Err(format!("`{s}`: partitions must be between 1 and 100000"));
+        }
+        Ok(Self::new(name, partitions))
+    }
+}
+
+impl fmt::Display for TopicSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.partitions)
+    }
+}
+
+/// Request and resource limits, each with its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest record: key + value + header names and values (default 1 MiB, as Upstash).
+    pub max_message_bytes: usize,
+    /// Largest request body (default 16 MiB); larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Cap on any `timeout` a request asks for (default 30 s).
+    pub max_timeout: Duration,
+    /// Most records in one fetch/consume response (default 500).
+    pub max_poll_records: usize,
+    /// Byte budget of one fetch/consume response (default 1 MiB; at least one record is
+    /// always returned when one is available).
+    pub max_poll_bytes: usize,
+    /// Requests served at once; more wait (default 1024).
+    pub max_concurrent_requests: usize,
+    /// Open client connections; further connections are closed at once (default 4096).
+    pub max_connections: usize,
+    /// Time a client has to send its request headers (default 10 s; against slow clients).
+    pub header_read_timeout: Duration,
+    /// Time a client has to send its whole request body once the headers are in (default
+    /// 30 s; against slow clients). Bodies are read before a request takes one of the
+    /// `max_concurrent_requests` slots; a body not complete in time gets 408.
+    pub body_read_timeout: Duration,
+    /// How long graceful shutdown waits for in-flight requests (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_timeout: Duration::from_secs(30),
+            max_poll_records: 500,
+            max_poll_bytes: 1024 * 1024,
+            max_concurrent_requests: 1024,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// TLS certificate chain and private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsAuth {
+    /// The same Basic credentials as the API (the default).
+    #[default]
+    Same,
+    /// Anyone who can reach the port (scrapers that cannot send Basic auth). The metrics name
+    /// topics and groups but never carry messages or credentials.
+    None,
+}
+
+/// Configuration of `upkafka serve`. `Debug` redacts the password.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:8080`; port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Required Basic-auth credentials; `None` = no auth, allowed only on a loopback address.
+    pub credentials: Option<Credentials>,
+    /// Topics to create at start.
+    pub topics: Vec<TopicSpec>,
+    /// Create unknown topics on produce (default false, as Upstash did not).
+    pub auto_create_topics: bool,
+    /// Durable storage directory; `None` keeps everything in memory (lost on exit).
+    pub data_dir: Option<PathBuf>,
+    /// Limits.
+    pub limits: Limits,
+    /// Serve HTTPS with this certificate and key (rustls, ring provider).
+    pub tls: Option<TlsPaths>,
+    /// How often consumer expiry and auto-commit run (default 100 ms).
+    pub housekeeping_interval: Duration,
+    /// Who may read `/metrics` (default: the same credentials as the API).
+    pub metrics_auth: MetricsAuth,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            credentials: None,
+            topics: Vec::new(),
+            auto_create_topics: false,
+            data_dir: None,
+            limits: Limits::default(),
+            tls: None,
+            housekeeping_interval: Duration::from_millis(100),
+            metrics_auth: MetricsAuth::Same,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks the configuration before anything is opened.
+    ///
+    /// # Errors
+    /// A sentence for the user: no credentials on a non-loopback address, empty username.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.credentials {
+            None if !self.bind.ip().is_loopback() => Err(format!(
+                "refusing to serve without authentication on {}, which is not a loopback address: \
+                 set credentials (--username/--password-file) or bind to 127.0.0.1",
+                self.bind
+            )),
+            Some(c) if c.username.is_empty() || c.password.expose().is_empty() => {
+                Err("username and password must not be empty".to_owned())
+            }
+            Some(c) if c.username.contains(':') => {
+                Err("the username must not contain `:` (Basic auth separates on it)".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_specs_parse_with_default_partitions() {
+        assert_eq!("a".parse::<TopicSpec>().unwrap(), TopicSpec::new("a", 1));
+        assert_eq!(
+            "b.c:12".parse::<TopicSpec>().unwrap(),
+            TopicSpec::new("b.c", 12)
+        );
+        for bad in ["", "a:0", "a:x", "../x:1", "a/b"] {
+            assert!(bad.parse::<TopicSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_redacts_the_password_and_no_auth_needs_loopback() {
+        let mut cfg = ServerConfig {
+            credentials: Some(Credentials::new("user", "s3cret-pw")),
+            ..ServerConfig::default()
+        };
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("s3cret-pw"), "{dbg}");
+        assert!(dbg.contains("user"));
+        assert!(cfg.validate().is_ok());
+        cfg.credentials = None;
+        assert!(cfg.validate().is_ok());
+        cfg.bind = "0.0.0.0:8080".parse().unwrap();
+        assert!(cfg.validate().unwrap_err().contains("loopback"));
+    }
+}

@@ -1,0 +1,530 @@
+//! [`EmbeddedBackend`]: the [`Backend`] on the embedded [`Log`] plus consumer groups.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::select_all;
+
+use upkafka_protocol::{
+    GroupAssignments, Message, OffsetSpec, ProduceMetadata, ProduceRecord, TopicPartition,
+    TopicPartitionOffset, Topics,
+};
+
+use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, check_record};
+use super::config::TopicSpec;
+use super::error::BackendError;
+use super::groups::{Groups, check_partition};
+use super::log::{Log, LogOptions, Partition, StoredRecord, Topic, meta};
+use super::partitioner::partition_for_key;
+
+/// Up to this many partitions in one produce request, a record finds its partition's group by a
+/// linear search (no hashing); beyond, through a map.
+const LINEAR_GROUPS: usize = 8;
+
+/// Settings of the embedded backend.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Where and how the log is stored.
+    pub log: LogOptions,
+    /// Topics to create at start (existing ones keep their partition count).
+    pub topics: Vec<TopicSpec>,
+    /// Create unknown topics on produce, with `auto_create_partitions` partitions
+    /// (default off, as on Upstash).
+    pub auto_create_topics: bool,
+    /// Partition count of auto-created topics (default 1).
+    pub auto_create_partitions: i32,
+    /// Largest record (key + value + header names and values) in bytes (default 1 MiB).
+    pub max_message_bytes: usize,
+    /// Most records per fetch/consume response (default 500; at least one if any is there).
+    pub max_poll_records: usize,
+    /// Approximate byte budget per fetch/consume response (default 1 MiB; at least one record).
+    pub max_poll_bytes: usize,
+    /// How often expiry and auto-commit run (default 100 ms).
+    pub housekeeping_interval: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            log: LogOptions::default(),
+            topics: Vec::new(),
+            auto_create_topics: false,
+            auto_create_partitions: 1,
+            max_message_bytes: 1024 * 1024,
+            max_poll_records: 500,
+            max_poll_bytes: 1024 * 1024,
+            housekeeping_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: Log,
+    groups: Mutex<Groups>,
+    opts: EmbeddedOptions,
+    offsets_io: tokio::sync::Mutex<()>,
+    rotate: AtomicUsize,
+}
+
+/// The embedded backend: topics in memory or in a data directory, consumer groups in memory
+/// with committed offsets persisted next to the log.
+#[derive(Debug)]
+pub struct EmbeddedBackend {
+    inner: Arc<Inner>,
+    housekeeping: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Inner {
+    fn groups(&self) -> MutexGuard<'_, Groups> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes committed offsets to the data directory (no-op in memory). The I/O lock makes
+    /// the newest snapshot the last one written.
+    async fn persist_offsets(self: &Arc<Self>) -> BackendResult<()> {
+        let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
+            return Ok(());
+        };
+        let _io = self.offsets_io.lock().await;
+        let snapshot = self.groups().snapshot_committed();
+        tokio::task::spawn_blocking(move || meta::write_offsets(&dir, &snapshot))
+            .await
+            .map_err(|e| BackendError::Internal(format!("offset writer panicked: {e}")))?
+    }
+
+    /// The topic of a record, created if auto-creation is on. Note: a topic auto-created for
+    /// an early record of a batch stays even if a later record makes the batch fail; no
+    /// record is written in that case, only the (empty) topic exists.
+    fn topic_for_produce(&self, name: &str) -> BackendResult<Arc<Topic>> {
+        if let Some(t) = self.log.topic(name) {
+            return Ok(t);
+        }
+        if self.opts.auto_create_topics {
+            return self
+                .log
+                .create_topic(name, self.opts.auto_create_partitions);
+        }
+        Err(BackendError::UnknownTopic(name.to_owned()))
+    }
+
+    /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).
+    async fn produce(
+        &self,
+        default_topic: Option<&str>,
+        records: Vec<ProduceRecord>,
+    ) -> BackendResult<Vec<ProduceMetadata>> {
+        let now = now_ms();
+        let n = records.len();
+        let mut topics: Vec<Arc<Topic>> = Vec::new();
+        let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::new();
+        // Group of each (topic index, partition): a request usually has one or a few, found by
+        // a linear search; the map is built only once there are many.
+        let mut keys: Vec<(usize, i32)> = Vec::new();
+        let mut group_of: HashMap<(usize, i32), usize> = HashMap::new();
+        // Per record: (topic index, partition, group index, index in group, timestamp).
+        let mut slots: Vec<(usize, i32, usize, usize, i64)> = Vec::with_capacity(n);
+        for (i, r) in records.into_iter().enumerate() {
+            let name: &str = match (&r.topic, default_topic) {
+                (Some(t), _) => t,
+                (None, Some(t)) => t,
+                (None, None) => {
+                    return Err(BackendError::InvalidRequest(format!(
+                        "record {i} has no `topic`"
+                    )));
+                }
+            };
+            let ti = match topics.iter().position(|t| t.name() == name) {
+                Some(ti) => ti,
+                None => {
+                    topics.push(self.topic_for_produce(name)?);
+                    topics.len() - 1
+                }
+            };
+            let topic = &topics[ti];
+            check_record(i, &r, self.opts.max_message_bytes)?;
+            let stored = StoredRecord {
+                timestamp: r.timestamp.unwrap_or(now),
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            };
+            let partition = match (r.partition, &stored.key) {
+                (Some(p), _) => {
+                    if topic.partition(p).is_none() {
+                        return Err(BackendError::UnknownPartition {
+                            topic: name.to_owned(),
+                            partition: p,
+                            count: topic.partition_count(),
+                        });
+                    }
+                    p
+                }
+                (None, Some(k)) => partition_for_key(k.as_bytes(), topic.partition_count()),
+                (None, None) => topic.next_round_robin(),
+            };
+            let key = (ti, partition);
+            let found = if keys.len() <= LINEAR_GROUPS {
+                keys.iter().position(|k| *k == key)
+            } else {
+                if group_of.is_empty() {
+                    group_of.extend(keys.iter().enumerate().map(|(gi, k)| (*k, gi)));
+                }
+                group_of.get(&key).copied()
+            };
+            let gi = match found {
+                Some(gi) => gi,
+                None => {
+                    let part = topic.partition(partition).cloned().ok_or_else(|| {
+                        BackendError::Internal(format!("partition {partition} vanished"))
+                    })?;
+                    groups.push((part, Vec::new()));
+                    keys.push(key);
+                    if !group_of.is_empty() {
+                        group_of.insert(key, groups.len() - 1);
+                    }
+                    groups.len() - 1
+                }
+            };
+            let ts = stored.timestamp;
+            let idx = groups[gi].1.len();
+            groups[gi].1.push(stored);
+            slots.push((ti, partition, gi, idx, ts));
+        }
+        let bases = self.log.append(groups).await?;
+        Ok(slots
+            .into_iter()
+            .map(|(ti, partition, gi, idx, timestamp)| ProduceMetadata {
+                topic: topics[ti].name().to_owned(),
+                partition,
+                offset: bases[gi] + idx as i64,
+                timestamp,
+            })
+            .collect())
+    }
+
+    /// Reads the plan once within the response limits, starting at a rotating partition so
+    /// that one busy partition cannot starve the others.
+    fn read_plan(&self, reads: &[(Arc<Partition>, i64)]) -> BackendResult<Vec<Message>> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let n = reads.len();
+        if n == 0 {
+            return Ok(out);
+        }
+        let start = self.rotate.fetch_add(1, Ordering::Relaxed) % n;
+        for k in 0..n {
+            let remaining = self.opts.max_poll_records.saturating_sub(out.len());
+            if remaining == 0 || (bytes > 0 && bytes >= self.opts.max_poll_bytes) {
+                break;
+            }
+            let (part, from) = &reads[(start + k) % n];
+            let budget = if bytes == 0 {
+                self.opts.max_poll_bytes
+            } else {
+                self.opts.max_poll_bytes - bytes
+            };
+            bytes += part.read_into(*from, remaining, budget.max(1), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Long-poll: returns as soon as any planned partition has data, or `[]` at the deadline.
+    async fn poll(
+        &self,
+        reads: &[(Arc<Partition>, i64)],
+        timeout: Duration,
+    ) -> BackendResult<Vec<Message>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Subscribe before reading so that an append in between still wakes us.
+            let mut rxs: Vec<_> = reads.iter().map(|(p, _)| p.subscribe()).collect();
+            let msgs = self.read_plan(reads)?;
+            if !msgs.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(msgs);
+            }
+            if rxs.is_empty() {
+                tokio::time::sleep_until(deadline).await;
+                return Ok(msgs);
+            }
+            let changed = select_all(rxs.iter_mut().map(|rx| Box::pin(rx.changed())));
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.read_plan(reads);
+            }
+        }
+    }
+}
+
+impl EmbeddedBackend {
+    /// Opens the log (recovering a data directory), creates the configured topics, loads
+    /// committed offsets and starts the housekeeping task (expiry, auto-commit).
+    /// Must be called within a Tokio runtime.
+    pub async fn open(opts: EmbeddedOptions) -> BackendResult<Self> {
+        let log_opts = opts.log.clone();
+        let topics = opts.topics.clone();
+        let (log, committed) = tokio::task::spawn_blocking(move || {
+            let log = Log::open(&log_opts)?;
+            for t in &topics {
+                log.create_topic(&t.name, t.partitions)?;
+            }
+            let committed = match log.data_dir() {
+                Some(dir) => meta::read_offsets(dir)?,
+                None => Vec::new(),
+            };
+            Ok::<_, BackendError>((log, committed))
+        })
+        .await
+        .map_err(|e| BackendError::Internal(format!("opening the log panicked: {e}")))??;
+        let mut groups = Groups::default();
+        groups.load_committed(committed);
+        let interval = opts.housekeeping_interval.max(Duration::from_millis(1));
+        let inner = Arc::new(Inner {
+            log,
+            groups: Mutex::new(groups),
+            opts,
+            offsets_io: tokio::sync::Mutex::new(()),
+            rotate: AtomicUsize::new(0),
+        });
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let changed = inner.groups().tick(Instant::now(), &inner.log);
+                if changed && let Err(e) = inner.persist_offsets().await {
+                    tracing::error!(error = %e, "persisting committed offsets failed");
+                }
+            }
+        });
+        Ok(Self {
+            inner,
+            housekeeping: Mutex::new(Some(task)),
+        })
+    }
+
+    /// The underlying log (for tests and tools).
+    pub fn log(&self) -> &Log {
+        &self.inner.log
+    }
+}
+
+impl EmbeddedBackend {
+    /// Stops the background housekeeping task (auto-commit, expiry), if it still runs.
+    fn stop_housekeeping(&self) {
+        if let Some(t) = self
+            .housekeeping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for EmbeddedBackend {
+    fn drop(&mut self) {
+        self.stop_housekeeping();
+    }
+}
+
+/// Ends a consume's "in flight" mark when dropped, also if the request is cancelled.
+struct ConsumeGuard<'a> {
+    inner: Arc<Inner>,
+    group: &'a str,
+    instance: &'a str,
+}
+
+impl Drop for ConsumeGuard<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .groups()
+            .end_consume(self.group, self.instance, Instant::now());
+    }
+}
+
+fn resolve(log: &Log, topic: &str, partition: i32) -> BackendResult<Arc<Partition>> {
+    check_partition(log, topic, partition)?;
+    log.topic(topic)
+        .and_then(|t| t.partition(partition).cloned())
+        .ok_or_else(|| BackendError::UnknownTopic(topic.to_owned()))
+}
+
+impl Backend for EmbeddedBackend {
+    fn topics(&self) -> BoxFuture<'_, BackendResult<Topics>> {
+        Box::pin(async move { Ok(self.inner.log.topic_counts().into_iter().collect()) })
+    }
+
+    fn produce(
+        &self,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
+        Box::pin(self.inner.produce(None, records))
+    }
+
+    fn produce_to(
+        &self,
+        topic: String,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
+        Box::pin(async move { self.inner.produce(Some(&topic), records).await })
+    }
+
+    fn fetch(
+        &self,
+        entries: Vec<TopicPartitionOffset>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, BackendResult<Vec<Message>>> {
+        Box::pin(async move {
+            let mut reads = Vec::with_capacity(entries.len());
+            for e in entries {
+                let part = resolve(&self.inner.log, &e.topic, e.partition)?;
+                if e.offset < 0 {
+                    return Err(BackendError::InvalidRequest(format!(
+                        "offset {} of {}/{} is negative",
+                        e.offset, e.topic, e.partition
+                    )));
+                }
+                reads.push((part, e.offset));
+            }
+            self.inner.poll(&reads, timeout).await
+        })
+    }
+
+    fn consume(&self, params: ConsumeParams) -> BoxFuture<'_, BackendResult<Vec<Message>>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (plan, changed) =
+                inner
+                    .groups()
+                    .prepare_consume(&inner.log, &params, Instant::now())?;
+            // From here on the instance counts as busy until this guard drops.
+            let _busy = ConsumeGuard {
+                inner: Arc::clone(inner),
+                group: &params.group,
+                instance: &params.instance,
+            };
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            let mut msgs = inner.poll(&plan.reads, params.timeout).await?;
+            inner.groups().finish_consume(
+                &params.group,
+                &params.instance,
+                &plan,
+                &mut msgs,
+                Instant::now(),
+            );
+            Ok(msgs)
+        })
+    }
+
+    fn commit(
+        &self,
+        group: String,
+        instance: String,
+        offsets: Option<Vec<TopicPartitionOffset>>,
+    ) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let changed =
+                inner
+                    .groups()
+                    .commit(&inner.log, &group, &instance, offsets, Instant::now())?;
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn committed(
+        &self,
+        group: String,
+        instance: String,
+        partitions: Vec<TopicPartition>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (out, changed) = inner.groups().committed(
+                &inner.log,
+                &group,
+                &instance,
+                partitions,
+                Instant::now(),
+            )?;
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn delete_consumer(&self, group: String, instance: String) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let changed = inner
+                .groups()
+                .delete(&inner.log, &group, &instance, Instant::now())?;
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn consumers(&self) -> BoxFuture<'_, BackendResult<Vec<GroupAssignments>>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (list, changed) = {
+                let mut g = inner.groups();
+                let changed = g.expire(Instant::now(), &inner.log);
+                (g.list(), changed)
+            };
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            Ok(list)
+        })
+    }
+
+    fn offsets(
+        &self,
+        spec: OffsetSpec,
+        partitions: Vec<TopicPartition>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(partitions.len());
+            for tp in partitions {
+                let part = resolve(&self.inner.log, &tp.topic, tp.partition)?;
+                // No retention yet: the earliest offset is always 0. A timestamp after every
+                // record answers -1 (spec §12 q. 10; Kafka's "no such offset").
+                let offset = match spec {
+                    OffsetSpec::Earliest => 0,
+                    OffsetSpec::Latest => part.end_offset(),
+                    OffsetSpec::Timestamp(ts) => part.offset_for_timestamp(ts).unwrap_or(-1),
+                };
+                out.push(TopicPartitionOffset::new(tp.topic, tp.partition, offset));
+            }
+            Ok(out)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move {
+            self.stop_housekeeping();
+            self.inner.persist_offsets().await?;
+            self.inner.log.close().await
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! Errors of the server: [`BackendError`] from storage, [`ApiError`] as the HTTP answer.
+//!
+//! Every failure leaves the server as `{"error": "...", "status": N}` with that HTTP status
+//! (spec §2.4). Our status choices for spec §12 open question 1: 400 for malformed or invalid
+//! requests (bad JSON, wrong types, missing fields, unknown topic or partition, record too
+//! large, bad header value, `Kafka-Auto-Offset-Reset: none` without a committed offset), 401 for
+//! missing or wrong credentials, 404 for unknown routes and unknown consumer instances, 405 for
+//! a wrong method, 413 for a body over the limit, 500 for internal failures (details logged,
+//! a generic text sent), 503 while shutting down.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use upkafka_protocol::ErrorBody;
+
+/// A failure of a [`Backend`](super::Backend) operation; routes map each variant to a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The topic does not exist (and auto-creation is off).
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    /// The topic exists but has no such partition.
+    #[error("topic `{topic}` has no partition {partition} (it has {count})")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Requested partition.
+        partition: i32,
+        /// Partitions the topic has.
+        count: i32,
+    },
+    /// The topic name breaks Kafka's naming rules.
+    #[error("{0}")]
+    InvalidTopicName(String),
+    /// A record is larger than the configured maximum message size.
+    #[error("record {index} is {size} bytes; the maximum message size is {max}")]
+    RecordTooLarge {
+        /// Position of the record in the request.
+        index: usize,
+        /// Its size (key + value + headers).
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Some other invalid argument.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No consumer instance with this group and id exists (never created, deleted or expired).
+    #[error("consumer instance `{instance}` of group `{group}` does not exist")]
+    UnknownConsumer {
+        /// Group id.
+        group: String,
+        /// Instance id.
+        instance: String,
+    },
+    /// `Kafka-Auto-Offset-Reset: none` and the group has no committed offset for a partition.
+    #[error(
+        "no committed offset for {topic}/{partition} in group `{group}` and Kafka-Auto-Offset-Reset is none"
+    )]
+    NoCommittedOffset {
+        /// Group id.
+        group: String,
+        /// Topic name.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// Reading or writing the data directory failed.
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    /// Stored data failed its checks.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The server is shutting down and no longer accepts writes.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// Any other internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BackendError {
+    /// The HTTP status this failure is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BackendError::UnknownTopic(_)
+            | BackendError::UnknownPartition { .. }
+            | BackendError::InvalidTopicName(_)
+            | BackendError::RecordTooLarge { .. }
+            | BackendError::InvalidRequest(_)
+            | BackendError::NoCommittedOffset { .. } => StatusCode::BAD_REQUEST,
+            BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
+            BackendError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+/// An HTTP failure: a status and the text for the `error` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status (repeated as `status` in the body).
+    pub status: StatusCode,
+    /// Text of the `error` field.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with the given message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 (the response also carries `WWW-Authenticate`).
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: missing or wrong credentials",
+        )
+    }
+
+    /// 404 for a path no route serves.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not found: no such endpoint")
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+            let message = match e {
+                BackendError::ShuttingDown => e.to_string(),
+                _ => "internal server error".to_owned(),
+            };
+            return Self::new(status, message);
+        }
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody::new(self.status.as_u16(), self.message);
+        let bytes = serde_json::to_vec(&body)
+            .unwrap_or_else(|_| br#"{"error":"internal server error","status":500}"#.to_vec());
+        let mut resp = (self.status, bytes).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"upkafka\""),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,561 @@
+//! Consumer groups: instances, partition assignment, positions and committed offsets.
+//!
+//! This is plain state (no I/O, no locking); the backend keeps it behind one mutex and persists
+//! the committed offsets when an operation reports a change.
+//!
+//! Semantics (our choices for spec §12 open questions, each tested):
+//! - An instance is created by its first consume, which alone reads the `Kafka-*` headers; it is
+//!   listed by `/consumers` at once (q. 8: `/commit` and `/committed` never create one; on an
+//!   unknown instance they answer 404).
+//! - Partitions of each topic are split across the group's live instances subscribed to it with
+//!   Kafka's *range* strategy over instance ids in sorted order, recomputed whenever an instance
+//!   joins, changes its topics, is deleted, or expires.
+//! - An instance expires when no consume arrived for longer than its session timeout
+//!   (`Kafka-Session-Timeout-Ms`, default 120 s) (q. 12: the session timeout is the idle timeout).
+//! - A later consume that names other topics resubscribes the instance to exactly those (q. 13).
+//! - Commits are stored verbatim (spec §4.4). A newly assigned partition starts **at** the
+//!   committed offset (Kafka: committed = next offset to read) (q. 9). A client that commits
+//!   "next offset" therefore sees nothing twice; one that commits the offset of the last message
+//!   it processed sees that one message again (at-least-once) and never loses one.
+//! - "Commit last consumed" (no body or `[]`) stores each assigned partition's position (last
+//!   delivered offset + 1, or the start position when nothing was delivered yet).
+//! - Auto-commit (default on, every 5000 ms) stores the positions of an instance whose positions
+//!   moved, on its interval; like a Kafka consumer it also commits when partitions are revoked
+//!   and when the instance is deleted or expires (a clean close of the server-side consumer).
+//! - `/committed` answers `-1` for a partition without a committed offset (q. 8).
+//! - Without a committed offset, `Kafka-Auto-Offset-Reset` picks the start: `earliest` = 0,
+//!   `latest` = the end at the time of assignment, `none` = a 400 error (q. 11).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use upkafka_protocol::{
+    AutoOffsetReset, ConsumerConfig, GroupAssignments, InstanceAssignments, Message,
+    TopicAssignments, TopicPartition, TopicPartitionOffset,
+};
+
+use super::backend::ConsumeParams;
+use super::error::BackendError;
+use super::log::meta::CommittedEntry;
+use super::log::{Log, Partition};
+
+type Tp = (String, i32);
+
+#[derive(Debug)]
+struct Instance {
+    auto_commit: bool,
+    interval: Duration,
+    reset: AutoOffsetReset,
+    session_timeout: Duration,
+    topics: Vec<String>,
+    assignment: Vec<Tp>,
+    positions: HashMap<Tp, i64>,
+    last_seen: Instant,
+    last_commit: Instant,
+    dirty: bool,
+    /// Consumes of this instance currently waiting for data; an instance is never expired
+    /// while one is in flight (a long poll longer than the session timeout is not idleness).
+    in_flight: u32,
+}
+
+impl Instance {
+    fn new(config: &ConsumerConfig, topics: Vec<String>, now: Instant) -> Self {
+        Self {
+            auto_commit: config
+                .auto_commit
+                .unwrap_or(ConsumerConfig::DEFAULT_AUTO_COMMIT),
+            interval: Duration::from_millis(
+                config
+                    .auto_commit_interval_ms
+                    .unwrap_or(ConsumerConfig::DEFAULT_AUTO_COMMIT_INTERVAL_MS),
+            ),
+            reset: config.auto_offset_reset.unwrap_or_default(),
+            session_timeout: Duration::from_millis(
+                config
+                    .session_timeout_ms
+                    .unwrap_or(ConsumerConfig::DEFAULT_SESSION_TIMEOUT_MS),
+            ),
+            topics,
+            assignment: Vec::new(),
+            positions: HashMap::new(),
+            last_seen: now,
+            last_commit: now,
+            dirty: false,
+            in_flight: 0,
+        }
+    }
+}
+
+/// The partitions and start offsets a consume reads, as planned under the lock.
+#[derive(Debug)]
+pub(crate) struct ConsumePlan {
+    /// Partition and the offset to read from.
+    pub reads: Vec<(Arc<Partition>, i64)>,
+}
+
+/// Every group's live instances and committed offsets.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    groups: BTreeMap<String, BTreeMap<String, Instance>>,
+    committed: HashMap<String, HashMap<Tp, i64>>,
+}
+
+fn commit_positions(
+    committed: &mut HashMap<String, HashMap<Tp, i64>>,
+    group: &str,
+    inst: &Instance,
+    only: Option<&[Tp]>,
+) -> bool {
+    let mut changed = false;
+    let target = committed.entry(group.to_owned()).or_default();
+    for (tp, pos) in &inst.positions {
+        if only.is_some_and(|o| !o.contains(tp)) {
+            continue;
+        }
+        if target.insert(tp.clone(), *pos) != Some(*pos) {
+            changed = true;
+        }
+    }
+    changed
+}
+
+impl Groups {
+    /// Loads committed offsets read from a data directory.
+    pub fn load_committed(&mut self, entries: Vec<CommittedEntry>) {
+        for e in entries {
+            self.committed
+                .entry(e.group)
+                .or_default()
+                .insert((e.topic, e.partition), e.offset);
+        }
+    }
+
+    /// All committed offsets, for persisting.
+    pub fn snapshot_committed(&self) -> Vec<CommittedEntry> {
+        let mut out: Vec<CommittedEntry> = self
+            .committed
+            .iter()
+            .flat_map(|(g, m)| {
+                m.iter().map(move |((t, p), o)| CommittedEntry {
+                    group: g.clone(),
+                    topic: t.clone(),
+                    partition: *p,
+                    offset: *o,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition))
+        });
+        out
+    }
+
+    /// Recomputes the assignment of `group` (range strategy per topic over sorted instance ids).
+    /// Returns whether committed offsets changed (auto-commit on revoke).
+    fn rebalance(&mut self, group: &str, log: &Log) -> bool {
+        let Some(instances) = self.groups.get_mut(group) else {
+            return false;
+        };
+        let mut per_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, inst) in instances.iter() {
+            for t in &inst.topics {
+                per_topic.entry(t.clone()).or_default().push(id.clone());
+            }
+        }
+        let mut new_assign: HashMap<String, Vec<Tp>> = HashMap::new();
+        for (topic, members) in per_topic {
+            let n = log.topic(&topic).map_or(0, |t| t.partition_count());
+            let m = members.len() as i32;
+            let (per, extra) = (n / m, n % m);
+            let mut next = 0;
+            for (i, member) in members.iter().enumerate() {
+                let count = per + i32::from((i as i32) < extra);
+                let list = new_assign.entry(member.clone()).or_default();
+                for _ in 0..count {
+                    list.push((topic.clone(), next));
+                    next += 1;
+                }
+            }
+        }
+        let mut changed = false;
+        for (id, inst) in instances.iter_mut() {
+            let mut new = new_assign.remove(id).unwrap_or_default();
+            new.sort();
+            let revoked: Vec<Tp> = inst
+                .assignment
+                .iter()
+                .filter(|tp| !new.contains(tp))
+                .cloned()
+                .collect();
+            if inst.auto_commit && !revoked.is_empty() {
+                changed |= commit_positions(&mut self.committed, group, inst, Some(&revoked));
+            }
+            inst.positions.retain(|tp, _| new.contains(tp));
+            inst.assignment = new;
+        }
+        changed
+    }
+
+    /// Removes instances idle for longer than their session timeout and rebalances their
+    /// groups. Returns whether committed offsets changed.
+    pub fn expire(&mut self, now: Instant, log: &Log) -> bool {
+        let mut changed = false;
+        let mut touched: Vec<String> = Vec::new();
+        for (group, instances) in self.groups.iter_mut() {
+            let expired: Vec<String> = instances
+                .iter()
+                .filter(|(_, i)| {
+                    i.in_flight == 0
+                        && now.saturating_duration_since(i.last_seen) > i.session_timeout
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                if let Some(inst) = instances.remove(&id) {
+                    tracing::info!(group, instance = id, "consumer instance expired");
+                    if inst.auto_commit {
+                        changed |= commit_positions(&mut self.committed, group, &inst, None);
+                    }
+                }
+                if !touched.contains(group) {
+                    touched.push(group.clone());
+                }
+            }
+        }
+        for g in touched {
+            changed |= self.rebalance(&g, log);
+            if self.groups.get(&g).is_some_and(BTreeMap::is_empty) {
+                self.groups.remove(&g);
+            }
+        }
+        changed
+    }
+
+    /// Periodic work: expiry and due auto-commits. Returns whether committed offsets changed.
+    pub fn tick(&mut self, now: Instant, log: &Log) -> bool {
+        let mut changed = self.expire(now, log);
+        for (group, instances) in self.groups.iter_mut() {
+            for inst in instances.values_mut() {
+                if inst.auto_commit
+                    && inst.dirty
+                    && now.saturating_duration_since(inst.last_commit) >= inst.interval
+                {
+                    changed |= commit_positions(&mut self.committed, group, inst, None);
+                    inst.dirty = false;
+                    inst.last_commit = now;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Creates or refreshes the instance, (re)subscribes it, and plans which partitions to
+    /// read from which offsets. Returns the plan and whether committed offsets changed.
+    pub fn prepare_consume(
+        &mut self,
+        log: &Log,
+        params: &ConsumeParams,
+        now: Instant,
+    ) -> Result<(ConsumePlan, bool), BackendError> {
+        let mut changed = self.expire(now, log);
+        if params.topics.is_empty() {
+            return Err(BackendError::InvalidRequest(
+                "consume names no topic: send `topic` or `topics`".into(),
+            ));
+        }
+        for t in &params.topics {
+            if log.topic(t).is_none() {
+                return Err(BackendError::UnknownTopic(t.clone()));
+            }
+        }
+        let instances = self.groups.entry(params.group.clone()).or_default();
+        let mut need_rebalance = false;
+        match instances.get_mut(&params.instance) {
+            None => {
+                if let Some(e) = &params.config_error {
+                    if instances.is_empty() {
+                        self.groups.remove(&params.group);
+                    }
+                    return Err(BackendError::InvalidRequest(e.clone()));
+                }
+                instances.insert(
+                    params.instance.clone(),
+                    Instance::new(&params.config, params.topics.clone(), now),
+                );
+                need_rebalance = true;
+            }
+            Some(inst) => {
+                let mut old = inst.topics.clone();
+                let mut new = params.topics.clone();
+                old.sort();
+                new.sort();
+                if old != new {
+                    inst.topics = params.topics.clone();
+                    need_rebalance = true;
+                }
+            }
+        }
+        if need_rebalance {
+            changed |= self.rebalance(&params.group, log);
+        }
+        let committed = self.committed.get(&params.group);
+        let inst = self
+            .groups
+            .get_mut(&params.group)
+            .and_then(|g| g.get_mut(&params.instance))
+            .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
+        inst.last_seen = now;
+        inst.in_flight += 1;
+        let mut reads = Vec::with_capacity(inst.assignment.len());
+        for tp in &inst.assignment {
+            let part = log
+                .topic(&tp.0)
+                .and_then(|t| t.partition(tp.1).cloned())
+                .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()));
+            let part = match part {
+                Ok(p) => p,
+                Err(e) => {
+                    inst.in_flight = inst.in_flight.saturating_sub(1);
+                    return Err(e);
+                }
+            };
+            let pos = match inst.positions.get(tp) {
+                Some(p) => *p,
+                None => {
+                    let p = match committed.and_then(|c| c.get(tp)) {
+                        Some(c) => *c,
+                        None => match inst.reset {
+                            AutoOffsetReset::Earliest => 0,
+                            AutoOffsetReset::Latest => part.end_offset(),
+                            AutoOffsetReset::None => {
+                                inst.in_flight = inst.in_flight.saturating_sub(1);
+                                return Err(BackendError::NoCommittedOffset {
+                                    group: params.group.clone(),
+                                    topic: tp.0.clone(),
+                                    partition: tp.1,
+                                });
+                            }
+                        },
+                    };
+                    inst.positions.insert(tp.clone(), p);
+                    inst.dirty = true;
+                    p
+                }
+            };
+            reads.push((part, pos));
+        }
+        Ok((ConsumePlan { reads }, changed))
+    }
+
+    /// Records what a consume delivered: drops messages of partitions that were revoked or
+    /// consumed concurrently meanwhile, and advances positions past the rest.
+    pub fn finish_consume(
+        &mut self,
+        group: &str,
+        instance: &str,
+        plan: &ConsumePlan,
+        messages: &mut Vec<Message>,
+        now: Instant,
+    ) {
+        let Some(inst) = self.groups.get_mut(group).and_then(|g| g.get_mut(instance)) else {
+            messages.clear();
+            return;
+        };
+        inst.last_seen = now;
+        // (topic, partition, start, still valid, next position)
+        let mut state: Vec<(&str, i32, i64, bool, i64)> = plan
+            .reads
+            .iter()
+            .map(|(p, start)| {
+                let valid = inst
+                    .positions
+                    .get(&(p.topic().to_owned(), p.id()))
+                    .is_some_and(|pos| pos == start);
+                (p.topic(), p.id(), *start, valid, *start)
+            })
+            .collect();
+        messages.retain(|m| {
+            match state
+                .iter_mut()
+                .find(|s| s.0 == m.topic && s.1 == m.partition)
+            {
+                Some(s) if s.3 => {
+                    s.4 = s.4.max(m.offset + 1);
+                    true
+                }
+                _ => false,
+            }
+        });
+        for (topic, partition, start, valid, next) in state {
+            if valid && next != start {
+                inst.positions.insert((topic.to_owned(), partition), next);
+                inst.dirty = true;
+            }
+        }
+    }
+
+    /// Marks the end of a consume started by [`Groups::prepare_consume`] (called from a drop
+    /// guard, so also when the client went away mid-poll).
+    pub fn end_consume(&mut self, group: &str, instance: &str, now: Instant) {
+        if let Some(inst) = self.groups.get_mut(group).and_then(|g| g.get_mut(instance)) {
+            inst.in_flight = inst.in_flight.saturating_sub(1);
+            inst.last_seen = now;
+        }
+    }
+
+    fn instance(&self, group: &str, instance: &str) -> Result<&Instance, BackendError> {
+        self.groups
+            .get(group)
+            .and_then(|g| g.get(instance))
+            .ok_or_else(|| BackendError::UnknownConsumer {
+                group: group.to_owned(),
+                instance: instance.to_owned(),
+            })
+    }
+
+    /// Commits explicit offsets verbatim, or (with `None` / empty) the instance's positions.
+    /// Returns whether committed offsets changed.
+    pub fn commit(
+        &mut self,
+        log: &Log,
+        group: &str,
+        instance: &str,
+        offsets: Option<Vec<TopicPartitionOffset>>,
+        now: Instant,
+    ) -> Result<bool, BackendError> {
+        let mut changed = self.expire(now, log);
+        self.instance(group, instance)?;
+        match offsets {
+            Some(list) if !list.is_empty() => {
+                for o in &list {
+                    check_partition(log, &o.topic, o.partition)?;
+                    if o.offset < 0 {
+                        return Err(BackendError::InvalidRequest(format!(
+                            "cannot commit negative offset {} for {}/{}",
+                            o.offset, o.topic, o.partition
+                        )));
+                    }
+                }
+                let target = self.committed.entry(group.to_owned()).or_default();
+                for o in list {
+                    target.insert((o.topic, o.partition), o.offset);
+                }
+                changed = true;
+            }
+            _ => {
+                if let Some(inst) = self.groups.get_mut(group).and_then(|g| g.get_mut(instance)) {
+                    changed |= commit_positions(&mut self.committed, group, inst, None);
+                    inst.dirty = false;
+                    inst.last_commit = now;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Committed offsets (`-1` where none) for `partitions`, or for the instance's assignment
+    /// when `partitions` is empty.
+    pub fn committed(
+        &mut self,
+        log: &Log,
+        group: &str,
+        instance: &str,
+        partitions: Vec<TopicPartition>,
+        now: Instant,
+    ) -> Result<(Vec<TopicPartitionOffset>, bool), BackendError> {
+        let changed = self.expire(now, log);
+        let inst = self.instance(group, instance)?;
+        let partitions: Vec<TopicPartition> = if partitions.is_empty() {
+            inst.assignment
+                .iter()
+                .map(|(t, p)| TopicPartition::new(t.clone(), *p))
+                .collect()
+        } else {
+            partitions
+        };
+        let committed = self.committed.get(group);
+        let mut out = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            check_partition(log, &tp.topic, tp.partition)?;
+            let offset = committed
+                .and_then(|c| c.get(&(tp.topic.clone(), tp.partition)))
+                .copied()
+                .unwrap_or(-1);
+            out.push(TopicPartitionOffset::new(tp.topic, tp.partition, offset));
+        }
+        Ok((out, changed))
+    }
+
+    /// Removes an instance (auto-committing its positions if enabled) and rebalances.
+    pub fn delete(
+        &mut self,
+        log: &Log,
+        group: &str,
+        instance: &str,
+        now: Instant,
+    ) -> Result<bool, BackendError> {
+        let mut changed = self.expire(now, log);
+        let inst = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.remove(instance))
+            .ok_or_else(|| BackendError::UnknownConsumer {
+                group: group.to_owned(),
+                instance: instance.to_owned(),
+            })?;
+        if inst.auto_commit {
+            changed |= commit_positions(&mut self.committed, group, &inst, None);
+        }
+        changed |= self.rebalance(group, log);
+        if self.groups.get(group).is_some_and(BTreeMap::is_empty) {
+            self.groups.remove(group);
+        }
+        Ok(changed)
+    }
+
+    /// The `/consumers` view: groups and instances sorted by name, topics sorted, partitions
+    /// ascending. An instance without partitions yet has an empty `topics` list.
+    pub fn list(&self) -> Vec<GroupAssignments> {
+        self.groups
+            .iter()
+            .map(|(g, instances)| GroupAssignments {
+                name: g.clone(),
+                instances: instances
+                    .iter()
+                    .map(|(id, inst)| {
+                        let mut topics: Vec<TopicAssignments> = Vec::new();
+                        for (t, p) in &inst.assignment {
+                            match topics.iter_mut().find(|ta| &ta.topic == t) {
+                                Some(ta) => ta.partitions.push(*p),
+                                None => topics.push(TopicAssignments {
+                                    topic: t.clone(),
+                                    partitions: vec![*p],
+                                }),
+                            }
+                        }
+                        InstanceAssignments {
+                            name: id.clone(),
+                            topics,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// Checks that `topic` exists and has `partition`.
+pub(crate) fn check_partition(log: &Log, topic: &str, partition: i32) -> Result<(), BackendError> {
+    let t = log
+        .topic(topic)
+        .ok_or_else(|| BackendError::UnknownTopic(topic.to_owned()))?;
+    if t.partition(partition).is_none() {
+        return Err(BackendError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition,
+            count: t.partition_count(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Between librdkafka's types and the wire model: messages, offsets, errors.
+
+use rdkafka::Offset;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message as _};
+
+use crate::error::BackendError;
+use upkafka_protocol::{Header, Message};
+
+/// A consumed record as the API returns it.
+///
+/// Kafka keys, values and header values are bytes; the API carries text. Records produced
+/// over REST are always UTF-8. Records written by native producers may not be: their bytes are
+/// decoded lossily (invalid sequences become U+FFFD) rather than failing the whole poll, so one
+/// binary record cannot block a partition for REST consumers. A missing key is `""`, a missing
+/// header value `""`, a missing timestamp `-1`.
+pub(super) fn to_message(m: &BorrowedMessage<'_>) -> Message {
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header::new(h.key, text(h.value).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        key: text(m.key()).unwrap_or_default(),
+        value: text(m.payload()).unwrap_or_default(),
+        headers,
+    }
+}
+
+/// Bytes a message counts against a poll's byte budget (key + value + headers).
+pub(super) fn message_size(m: &Message) -> usize {
+    m.key.len()
+        + m.value.len()
+        + m.headers
+            .iter()
+            .map(|h| h.key.len() + h.value.len())
+            .sum::<usize>()
+}
+
+/// An offset as the API shows it: `-1` where Kafka has none (no commit, no record at or after
+/// a time).
+pub(super) fn api_offset(offset: Offset) -> i64 {
+    match offset {
+        Offset::Offset(o) => o,
+        _ => -1,
+    }
+}
+
+/// A librdkafka error as a backend error. Unknown topics and partitions are the client's
+/// mistake (400); everything else is the cluster's (500, details in the server log).
+pub(super) fn backend_error(context: &str, e: &KafkaError) -> BackendError {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+            BackendError::InvalidRequest(format!("{context}: unknown topic or partition"))
+        }
+        Some(RDKafkaErrorCode::UnknownPartition) => {
+            BackendError::InvalidRequest(format!("{context}: unknown partition"))
+        }
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+            BackendError::InvalidRequest(format!("{context}: message too large for the cluster"))
+        }
+        _ => BackendError::Internal(format!("{context}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_without_a_value_are_minus_one() {
+        assert_eq!(api_offset(Offset::Offset(42)), 42);
+        assert_eq!(api_offset(Offset::Invalid), -1);
+        assert_eq!(api_offset(Offset::End), -1);
+    }
+
+    #[test]
+    fn unknown_topics_are_client_errors_and_the_rest_internal() {
+        let e = KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert!(matches!(
+            backend_error("produce", &e),
+            BackendError::InvalidRequest(_)
+        ));
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::BrokerTransportFailure);
+        let BackendError::Internal(text) = backend_error("produce", &e) else {
+            panic!("not internal");
+        };
+        assert!(text.starts_with("produce: "), "{text}");
+    }
+}

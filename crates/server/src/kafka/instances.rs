@@ -1,0 +1,555 @@
+//! REST consumer instances of the gateway: one librdkafka consumer per `(group, instance)`.
+//!
+//! Each instance is a real member of the Kafka consumer group `group`, with the REST instance
+//! id as its static member id (`group.instance.id`, KIP-345), configured once from the
+//! `Kafka-*` headers of the consume that created it. Native consumers of the same group share
+//! the partitions with it; a gateway restart re-creates it under the same member id, so the
+//! group does not rebalance while the gateway is briefly away.
+//!
+//! Static membership has one consequence for `DELETE /delete-consumer`: a static member leaves
+//! its group only when its session times out on the broker (librdkafka sends no LeaveGroup for
+//! static members, so that a restart does not rebalance). The instance disappears from
+//! `/consumers` and stops consuming at once; its partitions move to the group's other members
+//! after `Kafka-Session-Timeout-Ms`. A new consume with the same id takes the partitions back
+//! at once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::Offset;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::error::BackendError;
+use upkafka_protocol::{
+    AutoOffsetReset, ConsumerConfig, GroupAssignments, InstanceAssignments, Message,
+    TopicAssignments,
+};
+
+use super::convert::{backend_error, message_size, to_message};
+
+/// Longest a consume waits for its instance to join the group (beyond its own `timeout`).
+const JOIN_WAIT: Duration = Duration::from_secs(15);
+
+/// Notes when the group gave this member its partitions.
+#[derive(Debug, Default)]
+pub(super) struct InstanceContext {
+    assigned: std::sync::atomic::AtomicBool,
+}
+
+impl ClientContext for InstanceContext {}
+
+impl ConsumerContext for InstanceContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            self.assigned.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The consumer type of an instance.
+pub(super) type InstanceConsumer = StreamConsumer<InstanceContext>;
+
+/// One REST consumer instance.
+pub(super) struct Instance {
+    pub(super) group: String,
+    pub(super) id: String,
+    pub(super) consumer: Arc<InstanceConsumer>,
+    /// Joined the group (for the current subscription) and knows where to read each of its
+    /// partitions from.
+    ready: std::sync::atomic::AtomicBool,
+    /// The subscription, as last asked for.
+    topics: Mutex<Vec<String>>,
+    /// When the last consume finished (or the instance was created).
+    last_used: Mutex<Instant>,
+    /// Consumes in progress: an instance is never expired while one waits.
+    in_flight: AtomicUsize,
+    /// One poll at a time: concurrent consumes of one instance take turns.
+    poll: tokio::sync::Mutex<()>,
+    /// The session timeout, which is also the REST idle timeout (spec §12 question 12).
+    pub(super) idle_timeout: Duration,
+    reset: AutoOffsetReset,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("group", &self.group)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Limits of one poll.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PollLimits {
+    pub(super) max_records: usize,
+    pub(super) max_bytes: usize,
+}
+
+impl Instance {
+    pub(super) fn new(
+        group: String,
+        id: String,
+        consumer: InstanceConsumer,
+        config: &ConsumerConfig,
+    ) -> Self {
+        Self {
+            group,
+            id,
+            consumer: Arc::new(consumer),
+            ready: std::sync::atomic::AtomicBool::new(false),
+            topics: Mutex::new(Vec::new()),
+            last_used: Mutex::new(Instant::now()),
+            in_flight: AtomicUsize::new(0),
+            poll: tokio::sync::Mutex::new(()),
+            idle_timeout: Duration::from_millis(
+                config
+                    .session_timeout_ms
+                    .unwrap_or(ConsumerConfig::DEFAULT_SESSION_TIMEOUT_MS),
+            ),
+            reset: config.auto_offset_reset.unwrap_or(AutoOffsetReset::Latest),
+        }
+    }
+
+    /// Subscribes to exactly `topics` unless that is already the subscription (spec §12
+    /// question 13: a different list resubscribes).
+    pub(super) fn subscribe(&self, topics: &[String]) -> Result<(), BackendError> {
+        let mut current = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == topics {
+            return Ok(());
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .context()
+            .assigned
+            .store(false, Ordering::SeqCst);
+        self.ready.store(false, Ordering::SeqCst);
+        self.consumer
+            .subscribe(&names)
+            .map_err(|e| backend_error("subscribe", &e))?;
+        *current = topics.to_vec();
+        Ok(())
+    }
+
+    /// Leaves the group (see `close_instance`): unsubscribes, serves the revocation and gives
+    /// librdkafka a moment to send LeaveGroup. Any record `recv` returns here was never
+    /// answered; its offset is not stored, so it is not committed.
+    pub(super) async fn leave(&self, wait: Duration) {
+        let _turn = self.poll.lock().await;
+        self.consumer.unsubscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut unassigned_since: Option<tokio::time::Instant> = None;
+        while tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(20), self.consumer.recv()).await;
+            let unassigned = self.consumer.assignment().map_or(true, |t| t.count() == 0);
+            match (unassigned, unassigned_since) {
+                (false, _) => unassigned_since = None,
+                (true, None) => unassigned_since = Some(tokio::time::Instant::now()),
+                // The LeaveGroup goes out right after the revocation is done.
+                (true, Some(t)) if t.elapsed() >= Duration::from_millis(100) => break,
+                (true, Some(_)) => {}
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for records, then returns at once with what is there (at most
+    /// `limits`). Records handed out here count as consumed: their offsets are what a later
+    /// commit without a body (or auto-commit) stores.
+    pub(super) async fn poll(
+        &self,
+        timeout: Duration,
+        limits: PollLimits,
+    ) -> Result<Vec<Message>, BackendError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _turn = self.poll.lock().await;
+        let result = self.poll_turn(timeout, limits).await;
+        self.touch();
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Our choice for the first consume of an instance (and the first after a resubscribe):
+    /// it waits, up to `JOIN_WAIT` beyond its `timeout`, until the instance has joined the
+    /// group and the broker has answered for each assigned partition (so the start offsets
+    /// are resolved), then waits `timeout` for data as every consume does. The embedded log assigns at once; without this wait the first consumes on
+    /// Kafka would come back empty during the group join, and a record produced meanwhile
+    /// could fall before a `latest` start that was not resolved yet.
+    async fn poll_turn(
+        &self,
+        timeout: Duration,
+        limits: PollLimits,
+    ) -> Result<Vec<Message>, BackendError> {
+        let fatal = |e: &KafkaError| self.fatal_poll_error(e);
+        let mut out = Vec::new();
+        let joining = !self.ready.load(Ordering::SeqCst);
+        if joining {
+            let deadline = tokio::time::Instant::now() + JOIN_WAIT + timeout;
+            loop {
+                out = poll_consumer(
+                    &self.consumer,
+                    Duration::from_millis(50),
+                    limits,
+                    Settle::default(),
+                    fatal,
+                )
+                .await?;
+                if !out.is_empty() || self.consumer.context().assigned.load(Ordering::SeqCst) {
+                    self.ready.store(true, Ordering::SeqCst);
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(out);
+                }
+            }
+        }
+        // Every assigned partition the join did not already deliver from: wait until the
+        // broker answered for each (and then `timeout` for data if there is none yet). After
+        // a join this is also what resolves the start offsets: a partition reports its end
+        // only once librdkafka knows where it starts.
+        // (librdkafka reports an end once per partition until new data comes, so only the
+        // consume that joined can wait for it; later ones find their data already fetched.)
+        let mut settle = Settle::default();
+        if joining && let Ok(tpl) = self.consumer.assignment() {
+            for e in tpl.elements() {
+                if !out
+                    .iter()
+                    .any(|m| m.partition == e.partition() && m.topic == e.topic())
+                {
+                    settle.insert(e.topic(), e.partition());
+                }
+            }
+        }
+        let used: usize = out.iter().map(message_size).sum();
+        let rest = PollLimits {
+            max_records: limits.max_records.max(1).saturating_sub(out.len()),
+            max_bytes: limits.max_bytes.saturating_sub(used),
+        };
+        if rest.max_records > 0 && rest.max_bytes > 0 {
+            let wait = if out.is_empty() {
+                timeout
+            } else {
+                Duration::ZERO
+            };
+            out.extend(poll_consumer(&self.consumer, wait, rest, settle, fatal).await?);
+        }
+        self.store_delivered(&out);
+        Ok(out)
+    }
+
+    /// Marks `msgs` as consumed: their offsets + 1 are what the next commit without a body
+    /// (or auto-commit) stores. Only records handed to a REST client count: librdkafka's
+    /// automatic offset store is off, so a record fetched but never answered (a request
+    /// dropped half-way, an instance closed) is never committed.
+    fn store_delivered(&self, msgs: &[Message]) {
+        let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in msgs {
+            let e = last
+                .entry((m.topic.as_str(), m.partition))
+                .or_insert(m.offset);
+            *e = (*e).max(m.offset);
+        }
+        for ((topic, partition), offset) in last {
+            // `rd_kafka_offset_store` stores offset + 1.
+            if let Err(e) = self.consumer.store_offset(topic, partition, offset) {
+                tracing::warn!(
+                    group = %self.group,
+                    instance = %self.id,
+                    topic,
+                    partition,
+                    error = %e,
+                    "could not store a consumed offset"
+                );
+            }
+        }
+    }
+
+    /// What a consume error does to the request: fails it (the client must change
+    /// something) or is logged and skipped (a broker hiccup).
+    fn fatal_poll_error(&self, e: &KafkaError) -> OnPollError {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AutoOffsetReset) if self.reset == AutoOffsetReset::None => {
+                OnPollError::Fail(self.no_committed_offset())
+            }
+            Some(
+                RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed,
+            ) => OnPollError::Fail(backend_error("consume", e)),
+            _ => OnPollError::Skip,
+        }
+    }
+
+    /// The error for `Kafka-Auto-Offset-Reset: none` without a commit, naming the first
+    /// assigned partition that has none (librdkafka's error does not say which).
+    fn no_committed_offset(&self) -> BackendError {
+        let missing = self
+            .consumer
+            .committed(Duration::from_secs(5))
+            .ok()
+            .and_then(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .find(|e| !matches!(e.offset(), Offset::Offset(_)))
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+            });
+        match missing {
+            Some((topic, partition)) => BackendError::NoCommittedOffset {
+                group: self.group.clone(),
+                topic,
+                partition,
+            },
+            None => BackendError::InvalidRequest(format!(
+                "no committed offset in group `{}` for a partition of the subscription and \
+                 Kafka-Auto-Offset-Reset is none",
+                self.group
+            )),
+        }
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Idle (no consume in flight) for longer than its session timeout.
+    pub(super) fn expired(&self, now: Instant) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0
+            && now.saturating_duration_since(
+                *self.last_used.lock().unwrap_or_else(|p| p.into_inner()),
+            ) > self.idle_timeout
+    }
+
+    /// The partitions librdkafka has assigned to this member, per topic.
+    pub(super) fn assignment(&self) -> Vec<TopicAssignments> {
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        if let Ok(tpl) = self.consumer.assignment() {
+            for e in tpl.elements() {
+                by_topic
+                    .entry(e.topic().to_owned())
+                    .or_default()
+                    .push(e.partition());
+            }
+        }
+        by_topic
+            .into_iter()
+            .map(|(topic, mut partitions)| {
+                partitions.sort_unstable();
+                TopicAssignments { topic, partitions }
+            })
+            .collect()
+    }
+}
+
+/// Longest a poll waits for the broker's first answer about each partition, whatever its
+/// `timeout` (even 0): data that is in Kafka takes a round trip to reach us, and "nothing
+/// there" must mean the broker said so, not that we did not ask.
+const SETTLE_CAP: Duration = Duration::from_secs(5);
+
+/// The partitions a poll waits to hear about from the broker once: a record, or the end of
+/// the partition. librdkafka reports the end of a partition by its number only; with several
+/// topics, partition `p` counts as settled when each of its topics delivered a record or as
+/// many ends of `p` arrived as topics wait on it.
+#[derive(Debug, Default)]
+pub(super) struct Settle(BTreeMap<i32, PartitionWait>);
+
+#[derive(Debug, Default)]
+struct PartitionWait {
+    topics: std::collections::BTreeSet<String>,
+    ends: usize,
+    delivered: std::collections::BTreeSet<String>,
+}
+
+impl PartitionWait {
+    fn settled(&self) -> bool {
+        self.ends >= self.topics.len() || self.delivered.len() >= self.topics.len()
+    }
+}
+
+impl Settle {
+    pub(super) fn insert(&mut self, topic: &str, partition: i32) {
+        self.0
+            .entry(partition)
+            .or_default()
+            .topics
+            .insert(topic.to_owned());
+    }
+
+    fn record(&mut self, topic: &str, partition: i32) {
+        if let Some(w) = self.0.get_mut(&partition)
+            && w.topics.contains(topic)
+        {
+            w.delivered.insert(topic.to_owned());
+            if w.settled() {
+                self.0.remove(&partition);
+            }
+        }
+    }
+
+    fn end_of(&mut self, partition: i32) {
+        if let Some(w) = self.0.get_mut(&partition) {
+            w.ends += 1;
+            if w.settled() {
+                self.0.remove(&partition);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What [`poll_consumer`] does with an error librdkafka reports while polling.
+#[derive(Debug)]
+pub(super) enum OnPollError {
+    /// Log it and go on polling (a transient broker error).
+    Skip,
+    /// End the poll with what was read so far, possibly nothing (e.g. a fetch offset out of
+    /// the partition's range: "nothing there").
+    Stop,
+    /// Fail the request, unless records were already read (they are answered first).
+    Fail(BackendError),
+}
+
+/// Reads from `consumer` (already subscribed or assigned; `enable.partition.eof` on).
+///
+/// Waits until each partition in `unsettled` has delivered a record or reached its end (at
+/// most `SETTLE_CAP`), then until `timeout` for the first record if there is none yet, then
+/// drains what is already there, up to `limits`. The byte budget is checked after each
+/// record, so a response can exceed it by one record (a record handed out by librdkafka counts
+/// as consumed; it is never put back). `on_error` decides what each reported error does.
+pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    timeout: Duration,
+    limits: PollLimits,
+    mut unsettled: Settle,
+    on_error: impl Fn(&KafkaError) -> OnPollError,
+) -> Result<Vec<Message>, BackendError> {
+    let start = tokio::time::Instant::now();
+    let deadline = start + timeout;
+    let settle_deadline = start + SETTLE_CAP.max(timeout);
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    loop {
+        let now = tokio::time::Instant::now();
+        let wait = if unsettled.is_empty() {
+            if out.is_empty() {
+                deadline.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            }
+        } else {
+            settle_deadline.saturating_duration_since(now)
+        };
+        // `timeout` polls `recv` before looking at the clock, so a zero wait still takes a
+        // record that is already queued. `recv` holds no record while pending, so dropping
+        // it on timeout loses nothing.
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) => {
+                if out.is_empty() && !unsettled.is_empty() && wait > Duration::ZERO {
+                    // The settle cap is up: the broker did not answer for every partition.
+                    tracing::debug!(?unsettled, "kafka poll: no answer for some partitions");
+                }
+                break;
+            }
+            Ok(Ok(m)) => {
+                let m = to_message(&m);
+                unsettled.record(&m.topic, m.partition);
+                bytes += message_size(&m);
+                out.push(m);
+                if out.len() >= limits.max_records.max(1) || bytes >= limits.max_bytes {
+                    break;
+                }
+            }
+            Ok(Err(KafkaError::PartitionEOF(p))) => {
+                unsettled.end_of(p);
+                if !out.is_empty() && unsettled.is_empty() {
+                    break;
+                }
+            }
+            Ok(Err(e)) => match on_error(&e) {
+                OnPollError::Fail(err) if out.is_empty() => return Err(err),
+                OnPollError::Fail(_) | OnPollError::Stop => break,
+                OnPollError::Skip => {
+                    tracing::debug!(error = %e, "kafka poll: skipping a transient error");
+                    if !out.is_empty() {
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// All instances of this gateway.
+#[derive(Debug, Default)]
+pub(super) struct Instances {
+    map: Mutex<BTreeMap<(String, String), Arc<Instance>>>,
+}
+
+impl Instances {
+    pub(super) fn get(&self, group: &str, id: &str) -> Option<Arc<Instance>> {
+        self.lock().get(&(group.to_owned(), id.to_owned())).cloned()
+    }
+
+    /// Inserts `instance` unless one with its key appeared meanwhile; returns the one in the map.
+    pub(super) fn insert(&self, instance: Instance) -> (Arc<Instance>, Option<Instance>) {
+        let mut map = self.lock();
+        let key = (instance.group.clone(), instance.id.clone());
+        if let Some(existing) = map.get(&key) {
+            return (Arc::clone(existing), Some(instance));
+        }
+        let instance = Arc::new(instance);
+        map.insert(key, Arc::clone(&instance));
+        (instance, None)
+    }
+
+    pub(super) fn remove(&self, group: &str, id: &str) -> Option<Arc<Instance>> {
+        self.lock().remove(&(group.to_owned(), id.to_owned()))
+    }
+
+    /// Removes and returns every expired instance.
+    pub(super) fn take_expired(&self, now: Instant) -> Vec<Arc<Instance>> {
+        let mut map = self.lock();
+        let keys: Vec<_> = map
+            .iter()
+            .filter(|(_, i)| i.expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| map.remove(k)).collect()
+    }
+
+    /// Removes and returns all instances (shutdown).
+    pub(super) fn take_all(&self) -> Vec<Arc<Instance>> {
+        std::mem::take(&mut *self.lock()).into_values().collect()
+    }
+
+    /// `/consumers`: groups in name order, instances in id order.
+    pub(super) fn assignments(&self) -> Vec<GroupAssignments> {
+        let map = self.lock();
+        let mut groups: Vec<GroupAssignments> = Vec::new();
+        for ((group, id), instance) in map.iter() {
+            let entry = InstanceAssignments {
+                name: id.clone(),
+                topics: instance.assignment(),
+            };
+            match groups.last_mut() {
+                Some(g) if g.name == *group => g.instances.push(entry),
+                _ => groups.push(GroupAssignments {
+                    name: group.clone(),
+                    instances: vec![entry],
+                }),
+            }
+        }
+        groups
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Arc<Instance>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,70 @@
+//! `upkafka serve`: the Upstash Kafka REST API over a pluggable storage backend.
+//!
+//! - [`service`] builds the API (the request pipeline around the router of every endpoint),
+//!   [`router`] the same as an axum router; [`Server`] binds and serves it.
+//! - [`Backend`] is the storage interface; [`EmbeddedBackend`] implements it on the embedded
+//!   log ([`log`]) with consumer groups.
+//!
+//! # Choices for the spec's open questions (§12)
+//!
+//! Each is documented next to its implementation and covered by `tests/server`.
+//!
+//! | § 12 | Choice | Where |
+//! |------|--------|-------|
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
+//! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
+//! | 4 P2 single object | answers a one-element array | `routes.rs` |
+//! | 5 batch size, early return | ≤ 500 records / ≈ 1 MiB per response (configurable, at least one record); returns as soon as any data is there | `EmbeddedOptions`, `Limits` |
+//! | 6 multi-topic fetch | every named partition is served in one answer | `routes.rs` |
+//! | 7 `timeout` placement | query and body both accepted on fetch/consume; the query wins; clamped to `Limits::max_timeout` | `routes.rs` |
+//! | 8 `/committed` without commit | `-1`; commit/committed never create an instance (404) | `groups.rs` |
+//! | 9 resume at or after | **at** the committed offset (Kafka convention); commits stored verbatim | `groups.rs` |
+//! | 10 `/offsets` unit, none | milliseconds; `-1` when no record is at or after | `embedded.rs` |
+//! | 11 reset `none` | 400 naming the partition | `groups.rs` |
+//! | 12 idle timeout | the session timeout is the idle timeout (never while a consume is in flight) | `groups.rs` |
+//! | 13 other topics later | resubscribe to exactly the new list | `groups.rs` |
+//! | 14 `/topics`, `/consumers` scope | all topics and all groups (one credential, no internal topics) | `routes.rs` |
+//! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
+//! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
+//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405) | `routes.rs` |
+//!
+//! Start a server in-process on a free port:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), upkafka_server::ServeError> {
+//! use upkafka_server::{Server, ServerConfig, TopicSpec};
+//! let config = ServerConfig {
+//!     bind: "127.0.0.1:0".parse().unwrap(),
+//!     topics: vec![TopicSpec::new("greetings", 3)],
+//!     ..ServerConfig::default()
+//! };
+//! let running = Server::bind(config).await?.spawn();
+//! println!("serving on {}", running.url());
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod backend;
+mod config;
+mod console;
+mod embedded;
+mod error;
+mod groups;
+pub mod kafka;
+pub mod log;
+pub mod metrics;
+mod partitioner;
+mod routes;
+mod serve;
+mod stack;
+
+pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
+pub use embedded::{EmbeddedBackend, EmbeddedOptions};
+pub use error::{ApiError, BackendError};
+pub use partitioner::{murmur2, partition_for_key};
+pub use routes::{ApiPath, ApiQuery, AppState, RawBody, router, service};
+pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
+pub use stack::{ApiFuture, ApiService};

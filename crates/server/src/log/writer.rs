@@ -1,0 +1,203 @@
+//! The group-commit writer of a durable log.
+//!
+//! One OS thread owns all appends to disk. It blocks for the first queued batch, then takes
+//! every other batch already waiting, writes them (one lock and one `write` per partition per
+//! batch), fsyncs each touched segment file once, publishes the new end offsets (waking
+//! long-polls), and only then acknowledges all of those batches. Producers that arrive while an
+//! fsync runs therefore share the next one.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::segment::DiskStore;
+use super::{Partition, Store, StoredRecord, record};
+use crate::error::BackendError;
+
+/// Most batches drained into one round (bounds the latency of the first one).
+const MAX_BATCHES_PER_ROUND: usize = 4096;
+
+type Reply = oneshot::Sender<Result<Vec<i64>, BackendError>>;
+
+struct Job {
+    groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+    reply: Reply,
+}
+
+/// Handle to the writer thread.
+#[derive(Debug)]
+pub(super) struct Writer {
+    tx: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    done: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+impl Writer {
+    pub(super) fn start() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("upkafka-log-writer".into())
+            .spawn(move || {
+                run(rx);
+                let _ = done_tx.send(());
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("cannot start the log writer thread: {e}"));
+        Self {
+            tx: Mutex::new(Some(tx)),
+            done: Mutex::new(Some(done_rx)),
+        }
+    }
+
+    pub(super) async fn submit(
+        &self,
+        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+    ) -> Result<Vec<i64>, BackendError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = guard.as_ref().ok_or(BackendError::ShuttingDown)?;
+            tx.send(Job { groups, reply })
+                .map_err(|_| BackendError::ShuttingDown)?;
+        }
+        rx.await.map_err(|_| BackendError::ShuttingDown)?
+    }
+
+    /// Closes the queue and waits until everything queued is written and fsynced.
+    pub(super) async fn close(&self) -> Result<(), BackendError> {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+        Ok(())
+    }
+}
+
+fn run(mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut round: Vec<Job> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut lens: Vec<u32> = Vec::new();
+    let mut max_ts: Vec<i64> = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        round.push(first);
+        while round.len() < MAX_BATCHES_PER_ROUND {
+            match rx.try_recv() {
+                Ok(job) => round.push(job),
+                Err(_) => break,
+            }
+        }
+        write_round(&mut round, &mut buf, &mut lens, &mut max_ts);
+    }
+}
+
+/// Per partition touched in a round: where it stood before, to publish or roll back.
+struct Touched {
+    part: Arc<Partition>,
+    mark: (usize, usize, u64),
+}
+
+fn with_disk<T>(p: &Partition, f: impl FnOnce(&mut DiskStore) -> T) -> Option<T> {
+    let mut guard = p.lock();
+    match &mut *guard {
+        Store::Disk(d) => Some(f(d)),
+        Store::Mem(_) => None,
+    }
+}
+
+fn write_round(
+    round: &mut Vec<Job>,
+    buf: &mut Vec<u8>,
+    lens: &mut Vec<u32>,
+    max_ts: &mut Vec<i64>,
+) {
+    let mut touched: Vec<Touched> = Vec::new();
+    let mut files: Vec<Arc<File>> = Vec::new();
+    let mut results: Vec<Vec<i64>> = Vec::with_capacity(round.len());
+    let mut failure: Option<String> = None;
+
+    'jobs: for job in round.iter() {
+        let mut bases = Vec::with_capacity(job.groups.len());
+        for (part, records) in &job.groups {
+            let outcome = with_disk(part, |d| {
+                if !touched.iter().any(|t| Arc::ptr_eq(&t.part, part)) {
+                    touched.push(Touched {
+                        part: Arc::clone(part),
+                        mark: d.mark(),
+                    });
+                }
+                let base = d.index.len() as i64;
+                buf.clear();
+                lens.clear();
+                max_ts.clear();
+                let mut m = d.index.last().map_or(i64::MIN, |e| e.max_ts);
+                for (i, r) in records.iter().enumerate() {
+                    lens.push(record::encode(buf, base + i as i64, r) as u32);
+                    m = m.max(r.timestamp);
+                    max_ts.push(m);
+                }
+                d.append_frames(buf, lens, max_ts, &mut files)
+                    .map(|()| base)
+            });
+            match outcome {
+                Some(Ok(base)) => bases.push(base),
+                Some(Err(e)) => {
+                    failure = Some(format!("writing {}/{}: {e}", part.topic(), part.id()));
+                    break 'jobs;
+                }
+                None => {
+                    failure = Some("durable append on an in-memory partition".into());
+                    break 'jobs;
+                }
+            }
+        }
+        results.push(bases);
+    }
+
+    if failure.is_none() {
+        for f in &files {
+            if let Err(e) = f.sync_data() {
+                failure = Some(format!("fsync: {e}"));
+                break;
+            }
+        }
+    }
+
+    match failure {
+        None => {
+            for t in &touched {
+                let end = with_disk(&t.part, |d| {
+                    d.visible = d.index.len();
+                    d.visible as i64
+                });
+                if let Some(end) = end {
+                    t.part.publish(end);
+                }
+            }
+            for (job, bases) in round.drain(..).zip(results) {
+                let _ = job.reply.send(Ok(bases));
+            }
+        }
+        Some(msg) => {
+            tracing::error!("log write failed, rolling back the round: {msg}");
+            for t in &touched {
+                with_disk(&t.part, |d| {
+                    d.rollback(t.mark);
+                    let _ = d.sync();
+                });
+            }
+            for job in round.drain(..) {
+                let _ = job.reply.send(Err(BackendError::Io(msg.clone())));
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The HTTP routes of spec §3: parsing, wire-shape validation, and calls into the [`Backend`].
+//!
+//! Conventions (spec §2.2 and our choices for §12):
+//! - Every path also answers with a trailing `/`.
+//! - The request `Content-Type` is ignored: bodies are read as raw bytes and parsed as JSON,
+//!   so `curl -d` (form content type) and `text/plain` clients work.
+//! - `[GET | POST]` endpoints take a JSON body on GET too; delete-consumer takes POST and DELETE.
+//! - Object-or-array bodies are accepted wherever the spec allows either; body-based produce
+//!   (`/produce`, `/produce/{topic}`) always answers an array, also for a single object (q. 4).
+//! - `GET /produce/{topic}/{message}` percent-decodes the message segment; a `/` in the value
+//!   must be sent as `%2F` (q. 3).
+//! - `timeout` may be given as `?timeout=` on fetch, consume, committed and offsets, and in the
+//!   body of fetch and consume; the query wins when both are given (q. 7). Timeouts are
+//!   clamped to the configured maximum. `/committed` and `/offsets` never need to wait, so
+//!   their timeout is accepted and otherwise ignored.
+//! - A multi-partition fetch answers data of every named partition, within the response
+//!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
+//! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
+//!   405 for wrong methods are rewritten into that shape by the request pipeline
+//!   ([`ApiService`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use upkafka_protocol::{
+    ConsumeRequest, ConsumerConfig, DEFAULT_POLL_TIMEOUT_MS, FetchRequest, Header, OffsetSpec,
+    ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+};
+
+use super::backend::{Backend, ConsumeParams};
+use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
+use super::error::ApiError;
+use super::metrics::{MeteredBackend, Metrics};
+use super::stack::{ApiService, Routes, collect_body};
+
+/// What every handler gets: the backend, the expected credentials, and the limits.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The storage the routes serve.
+    pub backend: Arc<dyn Backend>,
+    /// Expected Basic-auth credentials; `None` disables auth.
+    pub credentials: Option<Arc<Credentials>>,
+    /// Request limits.
+    pub limits: Arc<Limits>,
+    /// Counters and histograms behind `/metrics` and the console.
+    pub metrics: Arc<Metrics>,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
+}
+
+impl AppState {
+    /// State for `backend` with the credentials and limits of `config`. The backend is
+    /// wrapped in a [`MeteredBackend`] counting into a new [`Metrics`] registry (which measures
+    /// `config.data_dir` for the log size).
+    pub fn new(backend: Arc<dyn Backend>, config: &ServerConfig) -> Self {
+        let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
+        Self {
+            backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
+            credentials: config.credentials.clone().map(Arc::new),
+            limits: Arc::new(config.limits.clone()),
+            metrics,
+            metrics_auth: config.metrics_auth,
+        }
+    }
+
+    /// The wait a poll may use: query over body over the default, clamped to the maximum.
+    fn poll_timeout(&self, query: Option<u64>, body: Option<u64>) -> Duration {
+        let ms = query.or(body).unwrap_or(DEFAULT_POLL_TIMEOUT_MS);
+        Duration::from_millis(ms).min(self.limits.max_timeout)
+    }
+}
+
+/// The request body as raw bytes, whatever the Content-Type. The request pipeline
+/// ([`ApiService`](super::ApiService)) has already read it within the body size and time limits
+/// (413 / 408), so this only takes the bytes out of the request.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        collect_body(req.into_body(), usize::MAX).await.map(RawBody)
+    }
+}
+
+/// `Path` with our error body (400 on a bad segment).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// `Query` with our error body (400 on a bad parameter).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| ApiQuery(t))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TimeoutQuery {
+    timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyQuery {
+    key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookQuery {
+    topic: Option<String>,
+}
+
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("invalid JSON body: {e}"))
+}
+
+/// Parses a body that may be one object or an array of them.
+fn parse_many<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, ApiError> {
+    match first_byte(body) {
+        None => Err(ApiError::bad_request(
+            "the request body is empty; expected JSON",
+        )),
+        Some(b'[') => serde_json::from_slice::<Vec<T>>(body).map_err(json_error),
+        Some(_) => serde_json::from_slice::<T>(body)
+            .map(|one| vec![one])
+            .map_err(json_error),
+    }
+}
+
+/// Parses an object body; an empty body gives `T::default()` when `allow_empty`.
+fn parse_one<T: DeserializeOwned + Default>(body: &[u8], allow_empty: bool) -> Result<T, ApiError> {
+    match first_byte(body) {
+        None if allow_empty => Ok(T::default()),
+        None => Err(ApiError::bad_request(
+            "the request body is empty; expected JSON",
+        )),
+        Some(_) => serde_json::from_slice(body).map_err(json_error),
+    }
+}
+
+/// `GET /produce/{topic}/{message}?key=` → one `ProduceMetadata` object.
+async fn produce_path(
+    State(s): State<AppState>,
+    ApiPath((topic, message)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<KeyQuery>,
+) -> Result<Response, ApiError> {
+    let mut record = ProduceRecord::new(message).topic(topic);
+    record.key = q.key;
+    let mut meta = s.backend.produce(vec![record]).await?;
+    let one = meta
+        .pop()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
+    Ok(Json(one).into_response())
+}
+
+/// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
+/// the path is refused.
+async fn produce_topic(
+    State(s): State<AppState>,
+    ApiPath(topic): ApiPath<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let records: Vec<ProduceRecord> = parse_many(&body)?;
+    for (i, r) in records.iter().enumerate() {
+        if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
+            return Err(ApiError::bad_request(format!(
+                "record {i} names topic `{t}` but the path names `{topic}`"
+            )));
+        }
+    }
+    // The records without a topic go to the path's; no copy of the name per record.
+    Ok(Json(s.backend.produce_to(topic, records).await?).into_response())
+}
+
+/// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.
+async fn produce(State(s): State<AppState>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+    let records: Vec<ProduceRecord> = parse_many(&body)?;
+    if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
+        return Err(ApiError::bad_request(format!(
+            "record {i}: missing field `topic`"
+        )));
+    }
+    Ok(Json(s.backend.produce(records).await?).into_response())
+}
+
+/// `[GET|POST] /fetch` → `Message[]`.
+async fn fetch(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TimeoutQuery>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let req: FetchRequest = parse_one(&body, false)?;
+    let entries = req.entries().map_err(ApiError::bad_request)?;
+    if entries.is_empty() {
+        return Err(ApiError::bad_request(
+            "fetch names no partition: send topic/partition/offset or topicPartitionOffsets",
+        ));
+    }
+    let timeout = s.poll_timeout(q.timeout, req.timeout);
+    Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
+}
+
+/// The `Kafka-*` settings, or why they are invalid (only fatal for the creating consume).
+fn consumer_config(headers: &HeaderMap) -> (ConsumerConfig, Option<String>) {
+    match ConsumerConfig::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok())) {
+        Ok(c) => (c, None),
+        Err(e) => (ConsumerConfig::default(), Some(e)),
+    }
+}
+
+/// `GET /consume/{group}/{instance}/{topic}?timeout=` → `Message[]`.
+async fn consume_topic(
+    State(s): State<AppState>,
+    ApiPath((group, instance, topic)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<TimeoutQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (config, config_error) = consumer_config(&headers);
+    let params = ConsumeParams {
+        group,
+        instance,
+        topics: vec![topic],
+        timeout: s.poll_timeout(q.timeout, None),
+        config,
+        config_error,
+    };
+    Ok(Json(s.backend.consume(params).await?).into_response())
+}
+
+/// `[GET|POST] /consume/{group}/{instance}` with `{topic}` or `{topics}` → `Message[]`.
+async fn consume(
+    State(s): State<AppState>,
+    ApiPath((group, instance)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<TimeoutQuery>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let req: ConsumeRequest = parse_one(&body, true)?;
+    let (config, config_error) = consumer_config(&headers);
+    let params = ConsumeParams {
+        group,
+        instance,
+        topics: req.topic_list(),
+        timeout: s.poll_timeout(q.timeout, req.timeout),
+        config,
+        config_error,
+    };
+    Ok(Json(s.backend.consume(params).await?).into_response())
+}
+
+/// `[GET|POST] /commit/{group}/{instance}`: explicit offsets, or none / `[]` for "last consumed".
+async fn commit(
+    State(s): State<AppState>,
+    ApiPath((group, instance)): ApiPath<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let offsets = match first_byte(&body) {
+        None => None,
+        Some(_) => Some(parse_many::<TopicPartitionOffset>(&body)?),
+    };
+    s.backend.commit(group, instance, offsets).await?;
+    Ok(Json(SuccessBody::ok()).into_response())
+}
+
+/// `[GET|POST] /committed/{group}/{instance}` → `TopicPartitionOffset[]` (`-1` = none).
+/// An empty body asks for the instance's assigned partitions.
+async fn committed(
+    State(s): State<AppState>,
+    ApiPath((group, instance)): ApiPath<(String, String)>,
+    ApiQuery(_q): ApiQuery<TimeoutQuery>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let partitions = match first_byte(&body) {
+        None => Vec::new(),
+        Some(_) => parse_many::<TopicPartition>(&body)?,
+    };
+    Ok(Json(s.backend.committed(group, instance, partitions).await?).into_response())
+}
+
+/// `[POST|DELETE] /delete-consumer/{group}/{instance}`.
+async fn delete_consumer(
+    State(s): State<AppState>,
+    ApiPath((group, instance)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    s.backend.delete_consumer(group, instance).await?;
+    Ok(Json(SuccessBody::ok()).into_response())
+}
+
+/// `GET /topics` → `{topic: partitions}`.
+async fn topics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(s.backend.topics().await?).into_response())
+}
+
+/// `GET /consumers` → `GroupAssignments[]`.
+async fn consumers(State(s): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(s.backend.consumers().await?).into_response())
+}
+
+/// `[GET|POST] /offsets/{timestamp|earliest|latest}` → `TopicPartitionOffset[]`.
+async fn offsets(
+    State(s): State<AppState>,
+    ApiPath(spec): ApiPath<String>,
+    ApiQuery(_q): ApiQuery<TimeoutQuery>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let spec: OffsetSpec = spec.parse().map_err(ApiError::bad_request)?;
+    let partitions = match first_byte(&body) {
+        None => Vec::new(),
+        Some(_) => parse_many::<TopicPartition>(&body)?,
+    };
+    Ok(Json(s.backend.offsets(spec, partitions).await?).into_response())
+}
+
+/// `[GET|POST] /webhook?topic=`: the raw body becomes the value (must be UTF-8), every header
+/// not in [`WEBHOOK_EXCLUDED_HEADERS`] becomes a message header (lower-case name, UTF-8
+/// value), and the
+/// answer is one `ProduceMetadata` object (our choices for spec §12 q. 15).
+async fn webhook(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<WebhookQuery>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let topic = q
+        .topic
+        .ok_or_else(|| ApiError::bad_request("webhook needs the query parameter `topic`"))?;
+    let value = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("webhook body is not UTF-8 text"))?;
+    let mut record = ProduceRecord::new(value).topic(topic);
+    for (name, v) in &headers {
+        if WEBHOOK_EXCLUDED_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        // UTF-8, not only visible ASCII: the client sends any value without control
+        // characters, and a message header is a string (a webhook sender's `Zoë` must arrive).
+        let v = std::str::from_utf8(v.as_bytes()).map_err(|_| {
+            ApiError::bad_request(format!("header `{name}` has a value that is not UTF-8"))
+        })?;
+        record.headers.push(Header::new(name.as_str(), v));
+    }
+    let mut meta = s.backend.produce(vec![record]).await?;
+    let one = meta
+        .pop()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
+    Ok(Json(one).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// The API as an axum router: every endpoint of spec §3, auth, limits and the JSON error
+/// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs.
+/// Serving it is separate ([`super::Server`]); tests can call it with `oneshot`. It is
+/// [`service`] behind a router that hands every request to it.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback_service(service(state))
+}
+
+/// The API as one service: the request pipeline ([`ApiService`]) around the router of every
+/// endpoint. This is what the server runs on each connection.
+pub fn service(state: AppState) -> ApiService {
+    let r = Routes::new()
+        .both("/produce/{topic}/{message}", get(produce_path))
+        .both("/produce/{topic}", get(produce_topic).post(produce_topic))
+        .both("/produce", get(produce).post(produce))
+        .both("/fetch", get(fetch).post(fetch))
+        .both("/consume/{group}/{instance}/{topic}", get(consume_topic))
+        .both("/consume/{group}/{instance}", get(consume).post(consume))
+        .both("/commit/{group}/{instance}", get(commit).post(commit))
+        .both(
+            "/committed/{group}/{instance}",
+            get(committed).post(committed),
+        )
+        .both(
+            "/delete-consumer/{group}/{instance}",
+            post(delete_consumer).delete(delete_consumer),
+        )
+        .both("/topics", get(topics))
+        .both("/consumers", get(consumers))
+        .both("/offsets/{timestamp}", get(offsets).post(offsets))
+        .both("/webhook", get(webhook).post(webhook));
+    super::console::routes(r).finish(not_found, state)
+}
