@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::future::try_join_all;
+use futures_util::future::try_join_all;
 use reqwest::Method;
 
 use super::client::{Call, Client};

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 
 /// Which failures are retried, and the backoff between attempts.
 ///
@@ -70,7 +69,7 @@ impl RetryPolicy {
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         // Full jitter, but never less than a tenth of the ceiling so retries do not hammer.
         let low = millis / 10;
-        Duration::from_millis(rand::rng().random_range(low..=millis.max(low)))
+        Duration::from_millis(fastrand::u64(low..=millis.max(low)))
     }
 }
 
