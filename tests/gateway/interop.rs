@@ -242,6 +242,65 @@ async fn a_rest_instance_and_a_native_consumer_split_the_partitions() {
     }
 }
 
+/// `delete-consumer` makes the REST instance (a static member) leave its group at once: its
+/// partitions go to the other members long before its session would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_rest_instance_hands_its_partitions_over_at_once() {
+    let server = TestServer::start_gateway(config(&[("handover", 4)])).await;
+    let broker = Arc::clone(server.broker.as_ref().expect("gateway broker"));
+    let client = rest_client(&server);
+    let session = Duration::from_secs(120);
+    let mut opts = earliest("handover", "rest-1", "handover", Duration::from_millis(500));
+    opts.config.session_timeout_ms = Some(session.as_millis() as u64);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rest_assignment(&client, "handover", "rest-1").await.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the REST instance never got the partitions"
+        );
+        client.consume(&opts).await.expect("consume");
+    }
+    client
+        .remove_consumer_instance("handover", "rest-1")
+        .await
+        .expect("delete-consumer");
+    let deleted_at = Instant::now();
+    assert!(
+        rest_assignment(&client, "handover", "rest-1")
+            .await
+            .is_empty()
+    );
+    // A native member joining now gets every partition: the static member is gone, not
+    // waiting out its two-minute session.
+    let native: Arc<BaseConsumer> = Arc::new(
+        native_config(&broker)
+            .set("group.id", "handover")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("native group consumer"),
+    );
+    native.subscribe(&["handover"]).expect("subscribe");
+    loop {
+        let n = Arc::clone(&native);
+        let parts: BTreeSet<i32> = tokio::task::spawn_blocking(move || {
+            let _ = n.poll(Duration::from_millis(200));
+            n.assignment()
+                .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+                .unwrap_or_default()
+        })
+        .await
+        .expect("native poll");
+        if parts == (0..4).collect() {
+            break;
+        }
+        assert!(
+            deleted_at.elapsed() < session / 2,
+            "the native member has only {parts:?} {}s after the delete",
+            deleted_at.elapsed().as_secs()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_resumes_from_offsets_committed_in_kafka() {
     let first = TestServer::start_gateway(config(&[("orders", 1)])).await;

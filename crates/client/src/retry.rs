@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-
 /// Which failures are retried, and the backoff between attempts.
 ///
 /// By default connection failures, timeouts, 429 and 500/502/503/504 are retried with

@@ -53,8 +53,14 @@ fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 }
 
 /// True when the request carries the expected credentials: in the `Authorization: Basic`
-/// header, or (for `/webhook` only) as `user=`/`pass=` query parameters.
-pub(crate) fn authorized(expected: &Credentials, headers: &HeaderMap, uri: &Uri) -> bool {
+/// header, or, when the route allows it (`query_allowed`: the webhook), as `user=`/`pass=`
+/// query parameters.
+pub(crate) fn authorized(
+    expected: &Credentials,
+    headers: &HeaderMap,
+    uri: &Uri,
+    query_allowed: bool,
+) -> bool {
     let header_ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| basic(v.as_bytes()))
@@ -62,9 +68,7 @@ pub(crate) fn authorized(expected: &Credentials, headers: &HeaderMap, uri: &Uri)
     if header_ok {
         return true;
     }
-    let path = uri.path();
-    let is_webhook = path == "/webhook" || path == "/webhook/";
-    is_webhook
+    query_allowed
         && uri
             .query()
             .and_then(query_credentials)

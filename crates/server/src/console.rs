@@ -15,8 +15,9 @@
 //!   verdict per value that is a sensor reading (`null` otherwise), from [`upkafka_sensor`], so
 //!   there is one rule.
 //!
-//! `GET /metrics` is passed by the request pipeline without the API's auth check and checks
-//! the credentials itself unless [`MetricsAuth::None`] is configured.
+//! `GET /metrics` is declared [`Access::Handler`]: the request pipeline passes it without the
+//! API's auth check, and it checks the credentials itself unless [`MetricsAuth::None`] is
+//! configured.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,9 +30,10 @@ use upkafka_sensor::{Ranges, Reading, classify};
 use super::auth;
 use super::config::MetricsAuth;
 use super::error::ApiError;
+use super::extract::RawBody;
 use super::metrics::{HISTORY_SECONDS, Second, TopicCounters};
-use super::routes::{AppState, RawBody};
-use super::stack::Routes;
+use super::route_table::{Access, Routes};
+use super::state::AppState;
 
 const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
@@ -117,13 +119,13 @@ async fn classify_values(RawBody(body): RawBody) -> Result<Response, ApiError> {
 /// Adds the console's routes (behind the API's auth) and `/metrics` (which checks credentials
 /// itself) to the API's routes.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/ui", get(index))
-        .route("/ui/", get(index))
-        .route("/ui/app.js", get(app_js))
-        .route("/ui/app.css", get(app_css))
-        .route("/ui/api/stats", get(stats))
-        .route("/ui/api/classify", post(classify_values))
-        .route("/metrics", get(metrics_endpoint))
+    use Access::Credentials as C;
+    r.both("/ui", C, get(index))
+        .route("/ui/app.js", C, get(app_js))
+        .route("/ui/app.css", C, get(app_css))
+        .route("/ui/api/stats", C, get(stats))
+        .route("/ui/api/classify", C, post(classify_values))
+        .route("/metrics", Access::Handler, get(metrics_endpoint))
 }
 
 /// `GET /metrics`: the Prometheus text format.

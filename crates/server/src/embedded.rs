@@ -311,11 +311,6 @@ impl EmbeddedBackend {
             housekeeping: Mutex::new(Some(task)),
         })
     }
-
-    /// The underlying log (for tests and tools).
-    pub fn log(&self) -> &Log {
-        &self.inner.log
-    }
 }
 
 impl EmbeddedBackend {

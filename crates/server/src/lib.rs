@@ -45,26 +45,32 @@
 //! # Ok(()) }
 //! ```
 
+mod app;
 mod auth;
 mod backend;
 mod config;
 mod console;
 mod embedded;
 mod error;
+mod extract;
 mod groups;
 pub mod kafka;
 pub mod log;
 pub mod metrics;
 mod partitioner;
+mod pipeline;
+mod route_table;
 mod routes;
 mod serve;
-mod stack;
+mod state;
 
+pub use app::{router, service};
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
 pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
+pub use extract::{ApiPath, ApiQuery, RawBody};
 pub use partitioner::{murmur2, partition_for_key};
-pub use routes::{ApiPath, ApiQuery, AppState, RawBody, router, service};
+pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
-pub use stack::{ApiFuture, ApiService};
+pub use state::AppState;

@@ -17,112 +17,26 @@
 //!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
 //!   405 for wrong methods are rewritten into that shape by the request pipeline
-//!   ([`ApiService`]).
+//!   ([`ApiService`](super::ApiService)).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, ConsumerConfig, DEFAULT_POLL_TIMEOUT_MS, FetchRequest, Header, OffsetSpec,
-    ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    ConsumeRequest, ConsumerConfig, FetchRequest, Header, OffsetSpec, ProduceRecord, SuccessBody,
+    TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
-use super::backend::{Backend, ConsumeParams};
-use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
+use super::backend::ConsumeParams;
 use super::error::ApiError;
-use super::metrics::{MeteredBackend, Metrics};
-use super::stack::{ApiService, Routes, collect_body};
-
-/// What every handler gets: the backend, the expected credentials, and the limits.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The storage the routes serve.
-    pub backend: Arc<dyn Backend>,
-    /// Expected Basic-auth credentials; `None` disables auth.
-    pub credentials: Option<Arc<Credentials>>,
-    /// Request limits.
-    pub limits: Arc<Limits>,
-    /// Counters and histograms behind `/metrics` and the console.
-    pub metrics: Arc<Metrics>,
-    /// Who may read `/metrics`.
-    pub metrics_auth: MetricsAuth,
-}
-
-impl AppState {
-    /// State for `backend` with the credentials and limits of `config`. The backend is
-    /// wrapped in a [`MeteredBackend`] counting into a new [`Metrics`] registry (which measures
-    /// `config.data_dir` for the log size).
-    pub fn new(backend: Arc<dyn Backend>, config: &ServerConfig) -> Self {
-        let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
-        Self {
-            backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
-            credentials: config.credentials.clone().map(Arc::new),
-            limits: Arc::new(config.limits.clone()),
-            metrics,
-            metrics_auth: config.metrics_auth,
-        }
-    }
-
-    /// The wait a poll may use: query over body over the default, clamped to the maximum.
-    fn poll_timeout(&self, query: Option<u64>, body: Option<u64>) -> Duration {
-        let ms = query.or(body).unwrap_or(DEFAULT_POLL_TIMEOUT_MS);
-        Duration::from_millis(ms).min(self.limits.max_timeout)
-    }
-}
-
-/// The request body as raw bytes, whatever the Content-Type. The request pipeline
-/// ([`ApiService`](super::ApiService)) has already read it within the body size and time limits
-/// (413 / 408), so this only takes the bytes out of the request.
-#[derive(Debug)]
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        collect_body(req.into_body(), usize::MAX).await.map(RawBody)
-    }
-}
-
-/// `Path` with our error body (400 on a bad segment).
-#[derive(Debug)]
-pub struct ApiPath<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Path(t)| ApiPath(t))
-            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
-    }
-}
-
-/// `Query` with our error body (400 on a bad parameter).
-#[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(t)| ApiQuery(t))
-            .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
-    }
-}
+use super::extract::{ApiPath, ApiQuery, RawBody};
+use super::route_table::{Access, Routes};
+use super::state::AppState;
 
 #[derive(Debug, Deserialize)]
 struct TimeoutQuery {
@@ -378,40 +292,38 @@ async fn webhook(
     Ok(Json(one).into_response())
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found()
-}
-
-/// The API as an axum router: every endpoint of spec §3, auth, limits and the JSON error
-/// shape, plus the console (`/ui`), `/metrics` and per-request metrics and access logs.
-/// Serving it is separate ([`super::Server`]); tests can call it with `oneshot`. It is
-/// [`service`] behind a router that hands every request to it.
-pub fn router(state: AppState) -> Router {
-    Router::new().fallback_service(service(state))
-}
-
-/// The API as one service: the request pipeline ([`ApiService`]) around the router of every
-/// endpoint. This is what the server runs on each connection.
-pub fn service(state: AppState) -> ApiService {
-    let r = Routes::new()
-        .both("/produce/{topic}/{message}", get(produce_path))
-        .both("/produce/{topic}", get(produce_topic).post(produce_topic))
-        .both("/produce", get(produce).post(produce))
-        .both("/fetch", get(fetch).post(fetch))
-        .both("/consume/{group}/{instance}/{topic}", get(consume_topic))
-        .both("/consume/{group}/{instance}", get(consume).post(consume))
-        .both("/commit/{group}/{instance}", get(commit).post(commit))
+/// Adds every endpoint of the data API (spec §3) to `r`. Each needs the API's credentials;
+/// `/webhook` also takes them as `user=`/`pass=` query parameters, for senders that cannot set
+/// a header.
+pub(crate) fn api(r: Routes) -> Routes {
+    use Access::Credentials as C;
+    r.both("/produce/{topic}/{message}", C, get(produce_path))
+        .both(
+            "/produce/{topic}",
+            C,
+            get(produce_topic).post(produce_topic),
+        )
+        .both("/produce", C, get(produce).post(produce))
+        .both("/fetch", C, get(fetch).post(fetch))
+        .both("/consume/{group}/{instance}/{topic}", C, get(consume_topic))
+        .both("/consume/{group}/{instance}", C, get(consume).post(consume))
+        .both("/commit/{group}/{instance}", C, get(commit).post(commit))
         .both(
             "/committed/{group}/{instance}",
+            C,
             get(committed).post(committed),
         )
         .both(
             "/delete-consumer/{group}/{instance}",
+            C,
             post(delete_consumer).delete(delete_consumer),
         )
-        .both("/topics", get(topics))
-        .both("/consumers", get(consumers))
-        .both("/offsets/{timestamp}", get(offsets).post(offsets))
-        .both("/webhook", get(webhook).post(webhook));
-    super::console::routes(r).finish(not_found, state)
+        .both("/topics", C, get(topics))
+        .both("/consumers", C, get(consumers))
+        .both("/offsets/{timestamp}", C, get(offsets).post(offsets))
+        .both(
+            "/webhook",
+            Access::CredentialsOrQuery,
+            get(webhook).post(webhook),
+        )
 }

@@ -5,27 +5,24 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use std::time::Duration;
 
-use axum_server::accept::Accept;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
+use super::app::service;
 use super::backend::Backend;
-use super::config::ServerConfig;
+use super::config::{Limits, ServerConfig, TlsPaths};
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
-use super::routes::{AppState, router, service};
-use super::stack::ApiService;
+use super::pipeline::ApiService;
+use super::state::AppState;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,94 +50,22 @@ pub enum ServeError {
     Io(#[from] io::Error),
 }
 
-/// Accepts a TCP connection only while fewer than `max_connections` are open (others are
-/// closed at once), and turns off Nagle's algorithm for low request latency.
-#[derive(Debug, Clone)]
-struct LimitAcceptor {
-    permits: Arc<Semaphore>,
-}
-
-impl<S> Accept<TcpStream, S> for LimitAcceptor {
-    type Stream = LimitedStream;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(LimitedStream, S)>>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let result = match Arc::clone(&self.permits).try_acquire_owned() {
-            Ok(permit) => {
-                let _ = stream.set_nodelay(true);
-                Ok((
-                    LimitedStream {
-                        inner: stream,
-                        _permit: permit,
-                    },
-                    service,
-                ))
-            }
-            Err(_) => {
-                tracing::warn!("connection limit reached; closing a new connection");
-                Err(io::Error::other("connection limit reached"))
-            }
-        };
-        std::future::ready(result)
-    }
-}
-
-/// A TCP stream that holds one connection permit until it is closed.
-#[derive(Debug)]
-struct LimitedStream {
-    inner: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 /// A bound, not yet running server.
-#[derive(Debug)]
 pub struct Server {
     listener: std::net::TcpListener,
     addr: SocketAddr,
     config: ServerConfig,
     backend: Arc<dyn Backend>,
-    tls: Option<RustlsConfig>,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The [`EmbeddedOptions`] a [`ServerConfig`] describes.
@@ -199,26 +124,9 @@ impl Server {
     /// Validates the config, loads TLS material and binds the socket.
     async fn listen(
         config: &ServerConfig,
-    ) -> Result<(std::net::TcpListener, SocketAddr, Option<RustlsConfig>), ServeError> {
+    ) -> Result<(std::net::TcpListener, SocketAddr, Option<TlsAcceptor>), ServeError> {
         config.validate().map_err(ServeError::Config)?;
-        let tls = match &config.tls {
-            None => None,
-            Some(paths) => {
-                // ring, never aws-lc; a second install (tests) is harmless.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                Some(
-                    RustlsConfig::from_pem_file(&paths.cert, &paths.key)
-                        .await
-                        .map_err(|e| {
-                            ServeError::Tls(format!(
-                                "loading {} / {}: {e}",
-                                paths.cert.display(),
-                                paths.key.display()
-                            ))
-                        })?,
-                )
-            }
-        };
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let listener =
             std::net::TcpListener::bind(config.bind).map_err(|source| ServeError::Bind {
                 addr: config.bind,
@@ -247,46 +155,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let state = AppState::new(Arc::clone(&self.backend), &self.config);
-        let grace = self.config.limits.shutdown_grace;
-        let header_timeout = self.config.limits.header_read_timeout;
-        let permits = Arc::new(Semaphore::new(self.config.limits.max_connections.max(1)));
-        let served = match self.tls {
-            // Plain HTTP: HTTP/1.1 on hyper's http1 connection, driven by our own accept loop.
-            None => {
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                serve_http1(
-                    listener,
-                    service(state),
-                    header_timeout,
-                    permits,
-                    shutdown,
-                    grace,
-                )
-                .await
-            }
-            // TLS: axum-server with rustls (ALPN offers HTTP/2 and HTTP/1.1).
-            Some(tls) => {
-                let app = router(state).into_make_service();
-                let handle = axum_server::Handle::new();
-                let trigger = handle.clone();
-                let watcher = tokio::spawn(async move {
-                    shutdown.await;
-                    tracing::info!("shutting down: finishing in-flight requests");
-                    trigger.graceful_shutdown(Some(grace));
-                });
-                let limit = LimitAcceptor { permits };
-                let mut s = axum_server::from_tcp(self.listener)?
-                    .acceptor(RustlsAcceptor::new(tls).acceptor(limit))
-                    .handle(handle);
-                s.http_builder()
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                let served = s.serve(app).await;
-                watcher.abort();
-                served.map_err(ServeError::from)
-            }
-        };
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let served = serve_connections(
+            listener,
+            service(state),
+            self.tls,
+            &self.config.limits,
+            shutdown,
+        )
+        .await;
         let closed = self.backend.close().await;
         served?;
         closed?;
@@ -311,23 +188,111 @@ impl Server {
     }
 }
 
-/// Accepts plain TCP connections and serves each with hyper's HTTP/1.1 connection (keep-alive,
-/// `header_timeout` for the request head, TCP_NODELAY) until `shutdown` resolves. Connections
-/// beyond the `permits` are closed at once. On shutdown the listener is closed, every
-/// connection finishes its in-flight request and closes, and connections still open after
-/// `grace` are dropped.
-async fn serve_http1(
+/// The TLS acceptor for `paths`: certificate chain and private key from PEM files, ALPN
+/// offering HTTP/2 and HTTP/1.1, the ring provider (never aws-lc's C build).
+fn tls_acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let loading = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        ServeError::Tls(format!("loading the {what} {}: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&paths.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| loading("certificate", &paths.cert, &e))?;
+    if certs.is_empty() {
+        return Err(loading("certificate", &paths.cert, &"no certificate in it"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&paths.key)
+        .map_err(|e| loading("private key", &paths.key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "{} / {}: {e}",
+                paths.cert.display(),
+                paths.key.display()
+            ))
+        })?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(tls)))
+}
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4): a plain-TCP client that starts with
+/// it speaks HTTP/2 with prior knowledge (h2c); anything else is HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The HTTP settings every connection is served with, plain or TLS: hyper-util's connection
+/// builder, narrowed to one protocol per connection once it is known.
+struct Http {
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl Http {
+    /// `header_timeout` bounds the wait for a request head on HTTP/1 (hyper closes the
+    /// connection past it); on HTTP/2 the same time is the keep-alive ping interval and its
+    /// answer timeout, so a silent peer is dropped.
+    fn new(header_timeout: Duration) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(header_timeout)
+            .keep_alive_timeout(header_timeout);
+        Self {
+            http1: builder.clone().http1_only(),
+            http2: builder.http2_only(),
+        }
+    }
+
+    fn builder(&self, http2: bool) -> &auto::Builder<TokioExecutor> {
+        if http2 { &self.http2 } else { &self.http1 }
+    }
+}
+
+/// Whether a plain-TCP client speaks HTTP/2: peeks (without consuming) until its first bytes
+/// either leave the HTTP/2 preface or complete it. `None` when the connection closed first.
+async fn speaks_h2c(stream: &TcpStream) -> io::Result<Option<bool>> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Some(false));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some(true));
+        }
+        // A prefix of the preface so far: wait for more (peek returns at once otherwise).
+        stream.readable().await?;
+    }
+}
+
+/// Accepts connections and serves each, plain or TLS, on one path: one connection limit
+/// (`max_connections`; connections beyond it are closed at once), TCP_NODELAY, the TLS
+/// handshake and the protocol choice bounded by `header_read_timeout`, HTTP/1.1 or HTTP/2 on
+/// both (ALPN over TLS, prior knowledge over plain TCP), until `shutdown` resolves. Then the
+/// listener is closed, every connection finishes its in-flight requests and closes, and
+/// connections still open after `shutdown_grace` are dropped.
+async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: ApiService,
-    header_timeout: Duration,
-    permits: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
 ) -> Result<(), ServeError> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let http = Arc::new(http);
+    let header_timeout = limits.header_read_timeout;
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let http = Arc::new(Http::new(header_timeout));
     // One stop signal per connection, dropped (which fires it) at shutdown. Not one shared
     // watch/Notify: a connection task polls its signal on every wake-up, and a shared Notify
     // takes its lock on each of those polls, from every worker thread.
@@ -365,24 +330,31 @@ async fn serve_http1(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let http = Arc::clone(&http);
-        let app = app.clone();
         if stops.len() >= prune_at {
             stops.retain(|s| !s.is_closed());
             prune_at = (stops.len() * 2).max(64);
         }
-        let (stop_tx, mut stop) = oneshot::channel::<()>();
+        let (stop_tx, stop) = oneshot::channel::<()>();
         stops.push(stop_tx);
+        let http = Arc::clone(&http);
+        let app = app.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let conn = http.serve_connection(TokioIo::new(stream), app);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                biased;
-                _ = conn.as_mut() => {}
-                _ = &mut stop => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => {
+                    let h2 = tokio::time::timeout(header_timeout, speaks_h2c(&stream)).await;
+                    if let Ok(Ok(Some(h2))) = h2 {
+                        serve_connection(http.builder(h2), stream, app, stop).await;
+                    }
                 }
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        serve_connection(http.builder(h2), stream, app, stop).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
             drop(permit);
         });
@@ -391,7 +363,7 @@ async fn serve_http1(
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
     drop(stops);
-    let drained = tokio::time::timeout(grace, async {
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -403,6 +375,28 @@ async fn serve_http1(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// Serves one connection with `builder` until it closes or `stop` fires; then it finishes its
+/// in-flight requests (HTTP/1: the current one; HTTP/2: GOAWAY, open streams) and closes.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    app: ApiService,
+    mut stop: oneshot::Receiver<()>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), app);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => {}
+        _ = &mut stop => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// A server running in this process. Dropping it triggers shutdown without waiting;

@@ -6,12 +6,13 @@
 //! the partitions with it; a gateway restart re-creates it under the same member id, so the
 //! group does not rebalance while the gateway is briefly away.
 //!
-//! Static membership has one consequence for `DELETE /delete-consumer`: a static member leaves
-//! its group only when its session times out on the broker (librdkafka sends no LeaveGroup for
-//! static members, so that a restart does not rebalance). The instance disappears from
-//! `/consumers` and stops consuming at once; its partitions move to the group's other members
-//! after `Kafka-Session-Timeout-Ms`. A new consume with the same id takes the partitions back
-//! at once.
+//! Leaving the group: librdkafka sends no LeaveGroup when a static member's consumer is
+//! closed (so that a restart does not rebalance), but it does when the member unsubscribes.
+//! `DELETE /delete-consumer` and idle expiry therefore unsubscribe first ([`Instance::leave`]):
+//! the instance disappears from `/consumers`, stops consuming, and its partitions move to the
+//! group's other members at once. A gateway shutdown closes without leaving, so the member
+//! stays in the group until its session times out, and a restarted gateway takes its
+//! partitions back without a rebalance.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,6 +81,25 @@ impl std::fmt::Debug for Instance {
             .field("group", &self.group)
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+/// One consume in progress on an instance: counted from [`InFlight::enter`] until dropped,
+/// which also marks the instance used. A guard rather than a decrement after the `.await`, so
+/// that a dropped request future (cancellation) gives the count back too.
+struct InFlight<'a>(&'a Instance);
+
+impl<'a> InFlight<'a> {
+    fn enter(instance: &'a Instance) -> Self {
+        instance.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(instance)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -164,12 +184,11 @@ impl Instance {
         timeout: Duration,
         limits: PollLimits,
     ) -> Result<Vec<Message>, BackendError> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        // Counted until this future completes or is dropped (the client went away, the
+        // server shuts down): a cancelled consume must not keep the instance from expiring.
+        let _in_flight = InFlight::enter(self);
         let _turn = self.poll.lock().await;
-        let result = self.poll_turn(timeout, limits).await;
-        self.touch();
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        result
+        self.poll_turn(timeout, limits).await
     }
 
     /// Our choice for the first consume of an instance (and the first after a resubscribe):
@@ -551,5 +570,52 @@ impl Instances {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Arc<Instance>>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::config::ClientConfig;
+
+    /// An instance whose consumer points at a port nothing listens on: librdkafka creates it
+    /// without connecting, and every poll waits.
+    fn unreachable_instance(session_timeout_ms: u64) -> Instance {
+        let consumer: InstanceConsumer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "g")
+            .set("log_level", "0")
+            .create_with_context(InstanceContext::default())
+            .expect("a consumer is created without connecting");
+        let config = ConsumerConfig {
+            session_timeout_ms: Some(session_timeout_ms),
+            ..ConsumerConfig::default()
+        };
+        Instance::new("g".into(), "i".into(), consumer, &config)
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_consume_does_not_keep_its_instance_alive() {
+        let instance = unreachable_instance(1_000);
+        let limits = PollLimits {
+            max_records: 10,
+            max_bytes: 1 << 20,
+        };
+        // The request future is dropped while it waits, as when the client goes away.
+        let waited = tokio::time::timeout(
+            Duration::from_millis(50),
+            instance.poll(Duration::from_secs(30), limits),
+        )
+        .await;
+        assert!(waited.is_err(), "the poll should still be waiting");
+        let later = Instant::now() + Duration::from_secs(2);
+        assert!(
+            instance.expired(later),
+            "a dropped consume left the instance counted as in flight"
+        );
+        assert!(
+            !instance.expired(Instant::now()),
+            "expired before its idle timeout"
+        );
     }
 }

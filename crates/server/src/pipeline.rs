@@ -4,9 +4,11 @@
 //!
 //! 1. the route label (matched route pattern, trailing `/` folded, or `unmatched`) and a start
 //!    time, for the metrics and the access log;
-//! 2. Basic auth ([`auth::authorized`]; `/webhook` also takes `user=`/`pass=`), before anything
-//!    of the body is read: a 401 costs the server nothing. `GET /metrics` checks credentials
-//!    itself (it may be open to scrapers) and skips steps 2–4;
+//! 2. the access policy the route table declares for the route
+//!    ([`Access`]): Basic auth ([`auth::authorized`]; the webhook also takes `user=`/`pass=`),
+//!    before anything of the body is read, so a 401 costs the server nothing. A route whose
+//!    handler checks credentials itself (`GET /metrics`, which may be open to scrapers) skips
+//!    steps 2–4;
 //! 3. reading the whole body within `Limits::body_read_timeout` (408 and `Connection: close`
 //!    otherwise) and `Limits::max_body_bytes` (413), *before* taking a request slot, so a client
 //!    that stalls its body cannot hold a slot that other requests need;
@@ -35,84 +37,27 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
 use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
 use super::auth;
 use super::error::ApiError;
-use super::routes::AppState;
-
-/// The label of requests no route matched.
-const UNMATCHED: &str = "unmatched";
-
-/// The endpoints as an axum router plus a table of their route patterns, built together so
-/// that the pipeline can label a request with its route before (and without) routing it.
-pub(crate) struct Routes {
-    router: Router<AppState>,
-    labels: matchit::Router<Box<str>>,
-}
-
-impl Routes {
-    /// No routes yet.
-    pub(crate) fn new() -> Self {
-        Self {
-            router: Router::new(),
-            labels: matchit::Router::new(),
-        }
-    }
-
-    /// Serves `path` with `m`.
-    pub(crate) fn route(mut self, path: &str, m: MethodRouter<AppState>) -> Self {
-        self.router = self.router.route(path, m);
-        // The router above panics on a conflicting pattern before this could fail.
-        let _ = self.labels.insert(path, fold_trailing_slash(path).into());
-        self
-    }
-
-    /// Serves `path` and `path/` with `m`.
-    pub(crate) fn both(self, path: &str, m: MethodRouter<AppState>) -> Self {
-        self.route(path, m.clone()).route(&format!("{path}/"), m)
-    }
-
-    /// The pipeline around these routes; `fallback` answers unmatched paths.
-    pub(crate) fn finish<H, T>(self, fallback: H, state: AppState) -> ApiService
-    where
-        H: axum::handler::Handler<T, AppState>,
-        T: 'static,
-    {
-        let router = self.router.fallback(fallback).with_state(state.clone());
-        let slots = Semaphore::new(state.limits.max_concurrent_requests.max(1));
-        ApiService {
-            shared: Arc::new(Shared {
-                router,
-                labels: self.labels,
-                slots,
-                state,
-            }),
-        }
-    }
-}
-
-/// `/a/b/` → `/a/b`; `/` stays.
-fn fold_trailing_slash(path: &str) -> &str {
-    match path.strip_suffix('/') {
-        Some(stripped) if !stripped.is_empty() => stripped,
-        _ => path,
-    }
-}
+use super::extract::collect_body;
+use super::route_table::{Access, RouteTable, Routes};
+use super::state::AppState;
 
 struct Shared {
     router: Router,
-    labels: matchit::Router<Box<str>>,
+    table: RouteTable,
     slots: Semaphore,
     state: AppState,
 }
 
 /// The whole API as one service: around the router of every endpoint, one pass of Basic auth
 /// (before the body is read), the body read within the size and time limits, a request slot,
-/// the JSON error shape, and per-request metrics and access log. Cheap to clone (one `Arc`). It is a `tower::Service` for
+/// the JSON error shape, and per-request metrics and access log. Cheap to clone (one `Arc`).
+/// It is a `tower::Service` for
 /// `Request<axum::body::Body>` (what [`super::router`] wraps) and a `hyper` service for
 /// `Request<hyper::body::Incoming>` (what the server runs on each connection).
 #[derive(Clone)]
@@ -131,13 +76,23 @@ pub type ApiFuture =
     Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
 
 impl ApiService {
-    /// The route label of `path`: the matched pattern with a trailing `/` folded, or
-    /// `unmatched`.
-    fn label(&self, path: &str) -> &str {
-        self.shared
-            .labels
-            .at(path)
-            .map_or(UNMATCHED, |m| &**m.value)
+    /// The pipeline around `routes`; `fallback` answers paths no route matches.
+    pub(crate) fn new<H, T>(routes: Routes, fallback: H, state: AppState) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let (router, table) = routes.into_parts();
+        let router = router.fallback(fallback).with_state(state.clone());
+        let slots = Semaphore::new(state.limits.max_concurrent_requests.max(1));
+        Self {
+            shared: Arc::new(Shared {
+                router,
+                table,
+                slots,
+                state,
+            }),
+        }
     }
 
     async fn handle<B>(self, req: Request<B>) -> Response
@@ -146,9 +101,9 @@ impl ApiService {
         B::Error: Display + Into<axum::BoxError>,
     {
         let start = Instant::now();
-        let route = self.label(req.uri().path());
+        let (route, access) = self.shared.table.lookup(req.uri().path());
         let method = req.method().clone();
-        let resp = json_errors(self.respond(req).await);
+        let resp = json_errors(self.respond(req, access).await);
         let latency = start.elapsed();
         let status = resp.status().as_u16();
         let state = &self.shared.state;
@@ -167,18 +122,20 @@ impl ApiService {
     }
 
     /// Steps 2–5 of the pipeline.
-    async fn respond<B>(&self, req: Request<B>) -> Response
+    async fn respond<B>(&self, req: Request<B>, access: Access) -> Response
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Display + Into<axum::BoxError>,
     {
         let shared = &*self.shared;
         let state = &shared.state;
-        if req.uri().path() == "/metrics" {
-            return self.route(req.map(Body::new)).await;
-        }
+        let query_allowed = match access {
+            Access::Handler => return self.route(req.map(Body::new)).await,
+            Access::Credentials => false,
+            Access::CredentialsOrQuery => true,
+        };
         if let Some(expected) = state.credentials.as_deref()
-            && !auth::authorized(expected, req.headers(), req.uri())
+            && !auth::authorized(expected, req.headers(), req.uri(), query_allowed)
         {
             tracing::debug!(
                 path = req.uri().path(),
@@ -283,110 +240,4 @@ fn json_errors(resp: Response) -> Response {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }
     out
-}
-
-/// The next data chunk of `body` (trailers are skipped), `None` at its end.
-async fn next_chunk<B>(mut body: Pin<&mut B>) -> Option<Result<Bytes, B::Error>>
-where
-    B: HttpBody<Data = Bytes>,
-{
-    loop {
-        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await?;
-        match frame {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    return Some(Ok(data));
-                }
-            }
-            Err(e) => return Some(Err(e)),
-        }
-    }
-}
-
-/// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
-/// A body that arrives in one chunk (the usual case) is passed on without a copy.
-pub(crate) async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
-where
-    B: HttpBody<Data = Bytes>,
-    B::Error: Display,
-{
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    let read_error =
-        |e: B::Error| ApiError::bad_request(format!("cannot read the request body: {e}"));
-    let mut body = std::pin::pin!(body);
-    let Some(first) = next_chunk(body.as_mut())
-        .await
-        .transpose()
-        .map_err(read_error)?
-    else {
-        return Ok(Bytes::new());
-    };
-    if first.len() > limit {
-        return Err(too_large());
-    }
-    let Some(second) = next_chunk(body.as_mut())
-        .await
-        .transpose()
-        .map_err(read_error)?
-    else {
-        return Ok(first);
-    };
-    let mut buf = Vec::with_capacity((first.len() + second.len()) * 2);
-    for chunk in [first, second] {
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    while let Some(chunk) = next_chunk(body.as_mut()).await {
-        let chunk = chunk.map_err(read_error)?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buf))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunked(chunks: &[&'static [u8]]) -> Body {
-        let parts: Vec<Result<Bytes, std::io::Error>> =
-            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        Body::from_stream(futures::stream::iter(parts))
-    }
-
-    #[tokio::test]
-    async fn bodies_are_joined_across_chunks_and_capped() {
-        let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
-        assert_eq!(&one[..], b"abc");
-        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5)
-            .await
-            .unwrap();
-        assert_eq!(&many[..], b"abcde");
-        let empty = collect_body(chunked(&[]), 5).await.unwrap();
-        assert!(empty.is_empty());
-        for chunks in [
-            &[b"abcdef" as &[u8]][..],
-            &[b"ab", b"cd", b"ef"],
-            &[b"abc", b"def"],
-        ] {
-            let err = collect_body(chunked(chunks), 5).await.unwrap_err();
-            assert_eq!(
-                err.into_response().status(),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "{chunks:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn labels_fold_the_trailing_slash() {
-        assert_eq!(fold_trailing_slash("/produce/{topic}/"), "/produce/{topic}");
-        assert_eq!(fold_trailing_slash("/ui/"), "/ui");
-        assert_eq!(fold_trailing_slash("/"), "/");
-        assert_eq!(fold_trailing_slash("/topics"), "/topics");
-    }
 }

@@ -1,0 +1,158 @@
+//! Reading a request: its body within the size limit ([`collect_body`]) and the extractors
+//! whose rejections use the API's `{error, status}` shape.
+
+use std::fmt::Display;
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use hyper::body::Body as HttpBody;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// The request body as raw bytes, whatever the Content-Type. The request pipeline
+/// ([`ApiService`](super::ApiService)) has already read it within the body size and time limits
+/// (413 / 408), so this only takes the bytes out of the request.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        collect_body(req.into_body(), usize::MAX).await.map(RawBody)
+    }
+}
+
+/// `Path` with our error body (400 on a bad segment).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// `Query` with our error body (400 on a bad parameter).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| ApiQuery(t))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+    }
+}
+
+/// The next data chunk of `body` (trailers are skipped), `None` at its end.
+async fn next_chunk<B>(mut body: Pin<&mut B>) -> Option<Result<Bytes, B::Error>>
+where
+    B: HttpBody<Data = Bytes>,
+{
+    loop {
+        let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await?;
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+/// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
+/// A body that arrives in one chunk (the usual case) is passed on without a copy.
+pub(crate) async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Display,
+{
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    let read_error =
+        |e: B::Error| ApiError::bad_request(format!("cannot read the request body: {e}"));
+    let mut body = std::pin::pin!(body);
+    let Some(first) = next_chunk(body.as_mut())
+        .await
+        .transpose()
+        .map_err(read_error)?
+    else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > limit {
+        return Err(too_large());
+    }
+    let Some(second) = next_chunk(body.as_mut())
+        .await
+        .transpose()
+        .map_err(read_error)?
+    else {
+        return Ok(first);
+    };
+    let mut buf = Vec::with_capacity((first.len() + second.len()) * 2);
+    for chunk in [first, second] {
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    while let Some(chunk) = next_chunk(body.as_mut()).await {
+        let chunk = chunk.map_err(read_error)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::response::IntoResponse;
+
+    fn chunked(chunks: &[&'static [u8]]) -> Body {
+        let parts: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Body::from_stream(futures::stream::iter(parts))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_joined_across_chunks_and_capped() {
+        let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
+        assert_eq!(&one[..], b"abc");
+        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5)
+            .await
+            .unwrap();
+        assert_eq!(&many[..], b"abcde");
+        let empty = collect_body(chunked(&[]), 5).await.unwrap();
+        assert!(empty.is_empty());
+        for chunks in [
+            &[b"abcdef" as &[u8]][..],
+            &[b"ab", b"cd", b"ef"],
+            &[b"abc", b"def"],
+        ] {
+            let err = collect_body(chunked(chunks), 5).await.unwrap_err();
+            assert_eq!(
+                err.into_response().status(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{chunks:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! [`AppState`]: what every handler and the request pipeline share, built in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use upkafka_protocol::DEFAULT_POLL_TIMEOUT_MS;
+
+use super::backend::Backend;
+use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
+use super::metrics::{MeteredBackend, Metrics};
+
+/// What every handler gets: the backend, the expected credentials, and the limits.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The storage the routes serve.
+    pub backend: Arc<dyn Backend>,
+    /// Expected Basic-auth credentials; `None` disables auth.
+    pub credentials: Option<Arc<Credentials>>,
+    /// Request limits.
+    pub limits: Arc<Limits>,
+    /// Counters and histograms behind `/metrics` and the console.
+    pub metrics: Arc<Metrics>,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
+}
+
+impl AppState {
+    /// State for `backend` with the credentials and limits of `config`. The backend is
+    /// wrapped in a [`MeteredBackend`] counting into a new [`Metrics`] registry (which measures
+    /// `config.data_dir` for the log size).
+    pub fn new(backend: Arc<dyn Backend>, config: &ServerConfig) -> Self {
+        let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
+        Self {
+            backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
+            credentials: config.credentials.clone().map(Arc::new),
+            limits: Arc::new(config.limits.clone()),
+            metrics,
+            metrics_auth: config.metrics_auth,
+        }
+    }
+
+    /// The wait a poll may use: query over body over the default, clamped to the maximum.
+    pub(crate) fn poll_timeout(&self, query: Option<u64>, body: Option<u64>) -> Duration {
+        let ms = query.or(body).unwrap_or(DEFAULT_POLL_TIMEOUT_MS);
+        Duration::from_millis(ms).min(self.limits.max_timeout)
+    }
+}
