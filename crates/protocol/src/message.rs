@@ -47,7 +47,31 @@ pub struct Message {
     pub headers: Vec<Header>,
 }
 
+/// The size a record counts for against a size limit (Upstash's `max_message_size`, Kafka's
+/// `max.message.bytes`) and a response's byte budget: key + value + every header's name and
+/// value, in bytes of UTF-8. Framing and timestamps are not counted, so the number is the
+/// same for a record on the way in ([`ProduceRecord`](crate::ProduceRecord)), in storage and
+/// on the way out ([`Message`]).
+///
+/// ```
+/// use upkafka_protocol::{Header, record_size};
+/// assert_eq!(record_size(Some("k"), "vv", &[Header::new("h", "xyz")]), 1 + 2 + 1 + 3);
+/// ```
+pub fn record_size(key: Option<&str>, value: &str, headers: &[Header]) -> usize {
+    key.map_or(0, str::len)
+        + value.len()
+        + headers
+            .iter()
+            .map(|h| h.key.len() + h.value.len())
+            .sum::<usize>()
+}
+
 impl Message {
+    /// This message's [`record_size`] (an empty key counts for nothing).
+    pub fn size(&self) -> usize {
+        record_size(Some(&self.key), &self.value, &self.headers)
+    }
+
     /// Decodes the value as JSON into `T`, the counterpart of sending with
     /// [`ProduceRecord::json`](crate::ProduceRecord::json).
     ///

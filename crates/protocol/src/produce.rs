@@ -37,6 +37,12 @@ pub struct ProduceRecord {
 }
 
 impl ProduceRecord {
+    /// This record's [`record_size`](crate::record_size): what a server's
+    /// `max_message_bytes` is checked against.
+    pub fn size(&self) -> usize {
+        crate::record_size(self.key.as_deref(), &self.value, &self.headers)
+    }
+
     /// A record with this value and nothing else set.
     pub fn new(value: impl Into<String>) -> Self {
         Self {

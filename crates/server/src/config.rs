@@ -129,6 +129,19 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Most records one fetch/consume answers: `max_poll_records`, at least 1.
+    pub(crate) fn poll_records(&self) -> usize {
+        self.max_poll_records.max(1)
+    }
+
+    /// Byte budget of one fetch/consume answer: `max_poll_bytes`, at least 1 (one record is
+    /// always answered when one is there, whatever its size).
+    pub(crate) fn poll_bytes(&self) -> usize {
+        self.max_poll_bytes.max(1)
+    }
+}
+
 /// TLS certificate chain and private key, PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsPaths {

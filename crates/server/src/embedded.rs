@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 
@@ -12,12 +12,14 @@ use upkafka_protocol::{
     TopicPartitionOffset, Topics,
 };
 
-use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, check_record};
-use super::config::TopicSpec;
+use super::backend::batch::{ProduceTarget, plan_batch};
+use super::backend::checks::check_fetch;
+use super::backend::housekeeping::Housekeeping;
+use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+use super::config::{Limits, TopicSpec};
 use super::error::BackendError;
 use super::groups::{Groups, check_partition};
 use super::log::{Log, LogOptions, Partition, StoredRecord, Topic, meta};
-use super::partitioner::partition_for_key;
 
 /// Up to this many partitions in one produce request, a record finds its partition's group by a
 /// linear search (no hashing); beyond, through a map.
@@ -35,12 +37,9 @@ pub struct EmbeddedOptions {
     pub auto_create_topics: bool,
     /// Partition count of auto-created topics (default 1).
     pub auto_create_partitions: i32,
-    /// Largest record (key + value + header names and values) in bytes (default 1 MiB).
-    pub max_message_bytes: usize,
-    /// Most records per fetch/consume response (default 500; at least one if any is there).
-    pub max_poll_records: usize,
-    /// Approximate byte budget per fetch/consume response (default 1 MiB; at least one record).
-    pub max_poll_bytes: usize,
+    /// Record size and response limits (`max_message_bytes`, `max_poll_records`,
+    /// `max_poll_bytes`), the server's [`Limits`].
+    pub limits: Limits,
     /// How often expiry and auto-commit run (default 100 ms).
     pub housekeeping_interval: Duration,
 }
@@ -52,9 +51,7 @@ impl Default for EmbeddedOptions {
             topics: Vec::new(),
             auto_create_topics: false,
             auto_create_partitions: 1,
-            max_message_bytes: 1024 * 1024,
-            max_poll_records: 500,
-            max_poll_bytes: 1024 * 1024,
+            limits: Limits::default(),
             housekeeping_interval: Duration::from_millis(100),
         }
     }
@@ -74,13 +71,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct EmbeddedBackend {
     inner: Arc<Inner>,
-    housekeeping: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    housekeeping: Housekeeping,
 }
 
 impl Inner {
@@ -101,77 +92,31 @@ impl Inner {
             .map_err(|e| BackendError::Internal(format!("offset writer panicked: {e}")))?
     }
 
-    /// The topic of a record, created if auto-creation is on. Note: a topic auto-created for
-    /// an early record of a batch stays even if a later record makes the batch fail; no
-    /// record is written in that case, only the (empty) topic exists.
-    fn topic_for_produce(&self, name: &str) -> BackendResult<Arc<Topic>> {
-        if let Some(t) = self.log.topic(name) {
-            return Ok(t);
-        }
-        if self.opts.auto_create_topics {
-            return self
-                .log
-                .create_topic(name, self.opts.auto_create_partitions);
-        }
-        Err(BackendError::UnknownTopic(name.to_owned()))
-    }
-
     /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).
+    /// The batch is planned (and checked whole) first, then appended per partition in one
+    /// write each.
     async fn produce(
         &self,
         default_topic: Option<&str>,
         records: Vec<ProduceRecord>,
     ) -> BackendResult<Vec<ProduceMetadata>> {
-        let now = now_ms();
-        let n = records.len();
-        let mut topics: Vec<Arc<Topic>> = Vec::new();
+        let plan = plan_batch(
+            self,
+            &records,
+            default_topic,
+            self.opts.limits.max_message_bytes,
+        )
+        .await?;
+        let (topics, placements) = (plan.topics, plan.placements);
         let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::new();
         // Group of each (topic index, partition): a request usually has one or a few, found by
         // a linear search; the map is built only once there are many.
         let mut keys: Vec<(usize, i32)> = Vec::new();
         let mut group_of: HashMap<(usize, i32), usize> = HashMap::new();
-        // Per record: (topic index, partition, group index, index in group, timestamp).
-        let mut slots: Vec<(usize, i32, usize, usize, i64)> = Vec::with_capacity(n);
-        for (i, r) in records.into_iter().enumerate() {
-            let name: &str = match (&r.topic, default_topic) {
-                (Some(t), _) => t,
-                (None, Some(t)) => t,
-                (None, None) => {
-                    return Err(BackendError::InvalidRequest(format!(
-                        "record {i} has no `topic`"
-                    )));
-                }
-            };
-            let ti = match topics.iter().position(|t| t.name() == name) {
-                Some(ti) => ti,
-                None => {
-                    topics.push(self.topic_for_produce(name)?);
-                    topics.len() - 1
-                }
-            };
-            let topic = &topics[ti];
-            check_record(i, &r, self.opts.max_message_bytes)?;
-            let stored = StoredRecord {
-                timestamp: r.timestamp.unwrap_or(now),
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            };
-            let partition = match (r.partition, &stored.key) {
-                (Some(p), _) => {
-                    if topic.partition(p).is_none() {
-                        return Err(BackendError::UnknownPartition {
-                            topic: name.to_owned(),
-                            partition: p,
-                            count: topic.partition_count(),
-                        });
-                    }
-                    p
-                }
-                (None, Some(k)) => partition_for_key(k.as_bytes(), topic.partition_count()),
-                (None, None) => topic.next_round_robin(),
-            };
-            let key = (ti, partition);
+        // Per record: (group index, index in group).
+        let mut slots: Vec<(usize, usize)> = Vec::with_capacity(placements.len());
+        for (r, place) in records.into_iter().zip(&placements) {
+            let key = (place.topic, place.partition);
             let found = if keys.len() <= LINEAR_GROUPS {
                 keys.iter().position(|k| *k == key)
             } else {
@@ -183,9 +128,15 @@ impl Inner {
             let gi = match found {
                 Some(gi) => gi,
                 None => {
-                    let part = topic.partition(partition).cloned().ok_or_else(|| {
-                        BackendError::Internal(format!("partition {partition} vanished"))
-                    })?;
+                    let part = topics[place.topic]
+                        .partition(place.partition)
+                        .cloned()
+                        .ok_or_else(|| {
+                            BackendError::Internal(format!(
+                                "partition {} vanished",
+                                place.partition
+                            ))
+                        })?;
                     groups.push((part, Vec::new()));
                     keys.push(key);
                     if !group_of.is_empty() {
@@ -194,19 +145,23 @@ impl Inner {
                     groups.len() - 1
                 }
             };
-            let ts = stored.timestamp;
-            let idx = groups[gi].1.len();
-            groups[gi].1.push(stored);
-            slots.push((ti, partition, gi, idx, ts));
+            slots.push((gi, groups[gi].1.len()));
+            groups[gi].1.push(StoredRecord {
+                timestamp: place.timestamp,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            });
         }
         let bases = self.log.append(groups).await?;
-        Ok(slots
-            .into_iter()
-            .map(|(ti, partition, gi, idx, timestamp)| ProduceMetadata {
-                topic: topics[ti].name().to_owned(),
-                partition,
+        Ok(placements
+            .iter()
+            .zip(slots)
+            .map(|(place, (gi, idx))| ProduceMetadata {
+                topic: topics[place.topic].name().to_owned(),
+                partition: place.partition,
                 offset: bases[gi] + idx as i64,
-                timestamp,
+                timestamp: place.timestamp,
             })
             .collect())
     }
@@ -222,16 +177,13 @@ impl Inner {
         }
         let start = self.rotate.fetch_add(1, Ordering::Relaxed) % n;
         for k in 0..n {
-            let remaining = self.opts.max_poll_records.saturating_sub(out.len());
-            if remaining == 0 || (bytes > 0 && bytes >= self.opts.max_poll_bytes) {
+            let limits = &self.opts.limits;
+            let remaining = limits.poll_records().saturating_sub(out.len());
+            if remaining == 0 || (bytes > 0 && bytes >= limits.poll_bytes()) {
                 break;
             }
             let (part, from) = &reads[(start + k) % n];
-            let budget = if bytes == 0 {
-                self.opts.max_poll_bytes
-            } else {
-                self.opts.max_poll_bytes - bytes
-            };
+            let budget = limits.poll_bytes().saturating_sub(bytes);
             bytes += part.read_into(*from, remaining, budget.max(1), &mut out)?;
         }
         Ok(out)
@@ -285,7 +237,7 @@ impl EmbeddedBackend {
         .map_err(|e| BackendError::Internal(format!("opening the log panicked: {e}")))??;
         let mut groups = Groups::default();
         groups.load_committed(committed);
-        let interval = opts.housekeeping_interval.max(Duration::from_millis(1));
+        let interval = opts.housekeeping_interval;
         let inner = Arc::new(Inner {
             log,
             groups: Mutex::new(groups),
@@ -293,43 +245,16 @@ impl EmbeddedBackend {
             offsets_io: tokio::sync::Mutex::new(()),
             rotate: AtomicUsize::new(0),
         });
-        let weak: Weak<Inner> = Arc::downgrade(&inner);
-        let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let changed = inner.groups().tick(Instant::now(), &inner.log);
-                if changed && let Err(e) = inner.persist_offsets().await {
-                    tracing::error!(error = %e, "persisting committed offsets failed");
-                }
+        let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
+            let changed = inner.groups().tick(Instant::now(), &inner.log);
+            if changed && let Err(e) = inner.persist_offsets().await {
+                tracing::error!(error = %e, "persisting committed offsets failed");
             }
         });
         Ok(Self {
             inner,
-            housekeeping: Mutex::new(Some(task)),
+            housekeeping,
         })
-    }
-}
-
-impl EmbeddedBackend {
-    /// Stops the background housekeeping task (auto-commit, expiry), if it still runs.
-    fn stop_housekeeping(&self) {
-        if let Some(t) = self
-            .housekeeping
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            t.abort();
-        }
-    }
-}
-
-impl Drop for EmbeddedBackend {
-    fn drop(&mut self) {
-        self.stop_housekeeping();
     }
 }
 
@@ -345,6 +270,50 @@ impl Drop for ConsumeGuard<'_> {
         self.inner
             .groups()
             .end_consume(self.group, self.instance, Instant::now());
+    }
+}
+
+/// The embedded log as a place to produce to: topics are created on first use when
+/// auto-creation is on. Note: a topic auto-created for an early record of a batch stays even
+/// if a later record makes the batch fail; no record is written in that case, only the
+/// (empty) topic exists.
+impl ProduceTarget for Inner {
+    type Topic = Arc<Topic>;
+
+    async fn topic(&self, name: &str) -> BackendResult<Arc<Topic>> {
+        if let Some(t) = self.log.topic(name) {
+            return Ok(t);
+        }
+        if self.opts.auto_create_topics {
+            return self
+                .log
+                .create_topic(name, self.opts.auto_create_partitions);
+        }
+        Err(BackendError::UnknownTopic(name.to_owned()))
+    }
+
+    fn partitions(&self, topic: &Arc<Topic>) -> i32 {
+        topic.partition_count()
+    }
+
+    async fn check_partition(
+        &self,
+        name: &str,
+        topic: &Arc<Topic>,
+        partition: i32,
+    ) -> BackendResult<()> {
+        match topic.partition(partition) {
+            Some(_) => Ok(()),
+            None => Err(BackendError::UnknownPartition {
+                topic: name.to_owned(),
+                partition,
+                count: topic.partition_count(),
+            }),
+        }
+    }
+
+    fn next_round_robin(&self, _name: &str, topic: &Arc<Topic>) -> i32 {
+        topic.next_round_robin()
     }
 }
 
@@ -382,16 +351,10 @@ impl Backend for EmbeddedBackend {
     ) -> BoxFuture<'_, BackendResult<Vec<Message>>> {
         Box::pin(async move {
             let mut reads = Vec::with_capacity(entries.len());
-            for e in entries {
-                let part = resolve(&self.inner.log, &e.topic, e.partition)?;
-                if e.offset < 0 {
-                    return Err(BackendError::InvalidRequest(format!(
-                        "offset {} of {}/{} is negative",
-                        e.offset, e.topic, e.partition
-                    )));
-                }
-                reads.push((part, e.offset));
+            for e in &entries {
+                reads.push((resolve(&self.inner.log, &e.topic, e.partition)?, e.offset));
             }
+            check_fetch(&entries)?;
             self.inner.poll(&reads, timeout).await
         })
     }
@@ -517,7 +480,7 @@ impl Backend for EmbeddedBackend {
 
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         Box::pin(async move {
-            self.stop_housekeeping();
+            self.housekeeping.stop();
             self.inner.persist_offsets().await?;
             self.inner.log.close().await
         })

@@ -36,6 +36,7 @@ use upkafka_protocol::{
 };
 
 use super::backend::ConsumeParams;
+use super::backend::checks::check_consume_topics;
 use super::error::BackendError;
 use super::log::meta::CommittedEntry;
 use super::log::{Log, Partition};
@@ -259,11 +260,7 @@ impl Groups {
         now: Instant,
     ) -> Result<(ConsumePlan, bool), BackendError> {
         let mut changed = self.expire(now, log);
-        if params.topics.is_empty() {
-            return Err(BackendError::InvalidRequest(
-                "consume names no topic: send `topic` or `topics`".into(),
-            ));
-        }
+        check_consume_topics(&params.topics)?;
         for t in &params.topics {
             if log.topic(t).is_none() {
                 return Err(BackendError::UnknownTopic(t.clone()));
@@ -273,15 +270,18 @@ impl Groups {
         let mut need_rebalance = false;
         match instances.get_mut(&params.instance) {
             None => {
-                if let Some(e) = &params.config_error {
-                    if instances.is_empty() {
-                        self.groups.remove(&params.group);
+                let config = match params.settings.for_new_instance() {
+                    Ok(config) => config,
+                    Err(e) => {
+                        if instances.is_empty() {
+                            self.groups.remove(&params.group);
+                        }
+                        return Err(e);
                     }
-                    return Err(BackendError::InvalidRequest(e.clone()));
-                }
+                };
                 instances.insert(
                     params.instance.clone(),
-                    Instance::new(&params.config, params.topics.clone(), now),
+                    Instance::new(config, params.topics.clone(), now),
                 );
                 need_rebalance = true;
             }

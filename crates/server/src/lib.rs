@@ -65,7 +65,7 @@ mod serve;
 mod state;
 
 pub use app::{router, service};
-pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings};
 pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};

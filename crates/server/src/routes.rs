@@ -28,11 +28,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, ConsumerConfig, FetchRequest, Header, OffsetSpec, ProduceRecord, SuccessBody,
-    TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceRecord, SuccessBody, TopicPartition,
+    TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
-use super::backend::ConsumeParams;
+use super::backend::{ConsumeParams, ConsumerSettings};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::route_table::{Access, Routes};
@@ -147,12 +147,9 @@ async fn fetch(
     Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
 }
 
-/// The `Kafka-*` settings, or why they are invalid (only fatal for the creating consume).
-fn consumer_config(headers: &HeaderMap) -> (ConsumerConfig, Option<String>) {
-    match ConsumerConfig::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok())) {
-        Ok(c) => (c, None),
-        Err(e) => (ConsumerConfig::default(), Some(e)),
-    }
+/// The `Kafka-*` settings of a consume, parsed (see [`ConsumerSettings`] for when they apply).
+fn consumer_settings(headers: &HeaderMap) -> ConsumerSettings {
+    ConsumerSettings::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()))
 }
 
 /// `GET /consume/{group}/{instance}/{topic}?timeout=` → `Message[]`.
@@ -162,14 +159,12 @@ async fn consume_topic(
     ApiQuery(q): ApiQuery<TimeoutQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (config, config_error) = consumer_config(&headers);
     let params = ConsumeParams {
         group,
         instance,
         topics: vec![topic],
         timeout: s.poll_timeout(q.timeout, None),
-        config,
-        config_error,
+        settings: consumer_settings(&headers),
     };
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
@@ -183,14 +178,12 @@ async fn consume(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: ConsumeRequest = parse_one(&body, true)?;
-    let (config, config_error) = consumer_config(&headers);
     let params = ConsumeParams {
         group,
         instance,
         topics: req.topic_list(),
         timeout: s.poll_timeout(q.timeout, req.timeout),
-        config,
-        config_error,
+        settings: consumer_settings(&headers),
     };
     Ok(Json(s.backend.consume(params).await?).into_response())
 }

@@ -77,9 +77,7 @@ pub fn embedded_options(config: &ServerConfig) -> EmbeddedOptions {
         },
         topics: config.topics.clone(),
         auto_create_topics: config.auto_create_topics,
-        max_message_bytes: config.limits.max_message_bytes,
-        max_poll_records: config.limits.max_poll_records.max(1),
-        max_poll_bytes: config.limits.max_poll_bytes.max(1),
+        limits: config.limits.clone(),
         housekeeping_interval: config.housekeeping_interval,
         ..EmbeddedOptions::default()
     }

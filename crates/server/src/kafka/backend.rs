@@ -3,8 +3,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::backend::batch::{ProduceTarget, plan_batch};
+use crate::backend::checks::{check_consume_topics, check_fetch};
+use crate::backend::housekeeping::Housekeeping;
+use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+use crate::config::{Limits, TopicSpec};
+use crate::error::BackendError;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -13,12 +19,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
-
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, check_record};
-use crate::config::TopicSpec;
-use crate::error::BackendError;
-use crate::partitioner::partition_for_key;
 use upkafka_protocol::{
     AutoOffsetReset, ConsumerConfig, GroupAssignments, Message, OffsetSpec, ProduceMetadata,
     ProduceRecord, TopicPartition, TopicPartitionOffset, Topics, validate_topic_name,
@@ -42,12 +42,9 @@ pub struct KafkaOptions {
     pub topics: Vec<TopicSpec>,
     /// Create unknown topics on produce (1 partition, the cluster's default replication).
     pub auto_create_topics: bool,
-    /// Largest record (key + value + headers), checked before anything is sent.
-    pub max_message_bytes: usize,
-    /// Most records per fetch/consume response.
-    pub max_poll_records: usize,
-    /// Byte budget per fetch/consume response (at least one record).
-    pub max_poll_bytes: usize,
+    /// Record size and response limits (`max_message_bytes`, checked before anything is
+    /// sent; `max_poll_records`, `max_poll_bytes`), the server's [`Limits`].
+    pub limits: Limits,
     /// How often idle consumer instances are looked for.
     pub housekeeping_interval: Duration,
     /// Longest wait for a metadata, offset or admin answer from the cluster (default 10 s).
@@ -61,9 +58,7 @@ impl KafkaOptions {
         Self {
             topics: config.topics.clone(),
             auto_create_topics: config.auto_create_topics,
-            max_message_bytes: config.limits.max_message_bytes,
-            max_poll_records: config.limits.max_poll_records.max(1),
-            max_poll_bytes: config.limits.max_poll_bytes.max(1),
+            limits: config.limits.clone(),
             housekeeping_interval: config.housekeeping_interval,
             ..Self::new(settings)
         }
@@ -75,9 +70,7 @@ impl KafkaOptions {
             settings,
             topics: Vec::new(),
             auto_create_topics: false,
-            max_message_bytes: 1024 * 1024,
-            max_poll_records: 500,
-            max_poll_bytes: 1024 * 1024,
+            limits: Limits::default(),
             housekeeping_interval: Duration::from_millis(500),
             request_timeout: Duration::from_secs(10),
         }
@@ -98,7 +91,7 @@ const FETCH_POOL: usize = 8;
 /// - `/topics`, `/offsets`: cluster metadata, watermarks and offsets-for-times.
 pub struct KafkaBackend {
     inner: Arc<Inner>,
-    housekeeping: Mutex<Option<JoinHandle<()>>>,
+    housekeeping: Housekeeping,
 }
 
 impl std::fmt::Debug for KafkaBackend {
@@ -139,7 +132,7 @@ impl KafkaBackend {
             .set("acks", "all")
             .set(
                 "message.max.bytes",
-                (options.max_message_bytes + 64 * 1024).to_string(),
+                (options.limits.max_message_bytes + 64 * 1024).to_string(),
             )
             .create()
             .map_err(|e| config_error(&options.settings, "producer", &e))?;
@@ -177,30 +170,20 @@ impl KafkaBackend {
         for t in &missing {
             inner.create_topic(&t.name, t.partitions).await?;
         }
-        let weak = Arc::downgrade(&inner);
-        let every = inner
-            .options
-            .housekeeping_interval
-            .max(Duration::from_millis(10));
-        let housekeeping = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                for instance in inner.instances.take_expired(Instant::now()) {
-                    tracing::info!(
-                        group = %instance.group,
-                        instance = %instance.id,
-                        "consumer instance idle past its session timeout: closed"
-                    );
-                    close_instance(instance, true).await;
-                }
+        let interval = inner.options.housekeeping_interval;
+        let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
+            for instance in inner.instances.take_expired(Instant::now()) {
+                tracing::info!(
+                    group = %instance.group,
+                    instance = %instance.id,
+                    "consumer instance idle past its session timeout: closed"
+                );
+                close_instance(instance, true).await;
             }
         });
         Ok(Self {
             inner,
-            housekeeping: Mutex::new(Some(housekeeping)),
+            housekeeping,
         })
     }
 }
@@ -228,12 +211,6 @@ fn client_config(settings: &KafkaSettings) -> ClientConfig {
 /// secret properties are masked in it.
 fn config_error(settings: &KafkaSettings, what: &str, e: &KafkaError) -> BackendError {
     BackendError::InvalidRequest(settings.redact(&format!("cannot create the Kafka {what}: {e}")))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs a blocking librdkafka call off the async workers.
@@ -421,37 +398,13 @@ impl Inner {
             return Err(BackendError::ShuttingDown);
         }
         // Validate the whole batch before anything is sent (spec §12 question 2).
-        let now = now_ms();
-        let mut counts: HashMap<&str, i32> = HashMap::new();
-        let mut plan: Vec<(&str, i32, i64)> = Vec::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            let topic: &str = match (&r.topic, &default_topic) {
-                (Some(t), _) | (None, Some(t)) => t,
-                (None, None) => {
-                    return Err(BackendError::InvalidRequest(format!(
-                        "record {i} has no `topic`"
-                    )));
-                }
-            };
-            let count = match counts.get(topic) {
-                Some(c) => *c,
-                None => {
-                    let c = self.topic_for_produce(topic).await?;
-                    counts.insert(topic, c);
-                    c
-                }
-            };
-            check_record(i, r, self.options.max_message_bytes)?;
-            let partition = match (r.partition, &r.key) {
-                (Some(p), _) => {
-                    self.require_partition(topic, p).await?;
-                    p
-                }
-                (None, Some(k)) => partition_for_key(k.as_bytes(), count),
-                (None, None) => self.next_round_robin(topic, count),
-            };
-            plan.push((topic, partition, r.timestamp.unwrap_or(now)));
-        }
+        let max = self.options.limits.max_message_bytes;
+        let batch = plan_batch(self, &records, default_topic.as_deref(), max).await?;
+        let plan: Vec<(&str, i32, i64)> = batch
+            .placements
+            .iter()
+            .map(|p| (batch.names[p.topic], p.partition, p.timestamp))
+            .collect();
         // Send everything, then wait for every acknowledgement. `send` enqueues on its first
         // poll; `join_all` polls in order, so records of one partition keep their order (and
         // idempotence keeps it across retries).
@@ -546,13 +499,8 @@ impl Inner {
     ) -> BackendResult<Vec<Message>> {
         for e in &entries {
             self.require_partition(&e.topic, e.partition).await?;
-            if e.offset < 0 {
-                return Err(BackendError::InvalidRequest(format!(
-                    "offset {} of {}/{} is negative",
-                    e.offset, e.topic, e.partition
-                )));
-            }
         }
+        check_fetch(&entries)?;
         // One consumer per topic: librdkafka reports "end of partition" by partition number
         // only, so a poll can tell which partitions the broker has answered for only within
         // one topic.
@@ -580,8 +528,8 @@ impl Inner {
         let mut bytes = 0usize;
         let mut keep = 0usize;
         for m in &msgs {
-            if keep >= self.options.max_poll_records.max(1)
-                || (keep > 0 && bytes >= self.options.max_poll_bytes)
+            if keep >= self.options.limits.poll_records()
+                || (keep > 0 && bytes >= self.options.limits.poll_bytes())
             {
                 break;
             }
@@ -610,8 +558,8 @@ impl Inner {
             .assign(&tpl)
             .map_err(|e| backend_error("fetch", &e))?;
         let limits = PollLimits {
-            max_records: self.options.max_poll_records,
-            max_bytes: self.options.max_poll_bytes,
+            max_records: self.options.limits.poll_records(),
+            max_bytes: self.options.limits.poll_bytes(),
         };
         // Out of range (before the log start, after its end) reads as "nothing there".
         let mut settle = Settle::default();
@@ -635,8 +583,7 @@ impl Inner {
         Ok(msgs)
     }
 
-    fn new_instance(&self, params: &ConsumeParams) -> BackendResult<Instance> {
-        let c: &ConsumerConfig = &params.config;
+    fn new_instance(&self, params: &ConsumeParams, c: &ConsumerConfig) -> BackendResult<Instance> {
         let session_ms = c
             .session_timeout_ms
             .unwrap_or(ConsumerConfig::DEFAULT_SESSION_TIMEOUT_MS);
@@ -696,21 +643,15 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) {
             return Err(BackendError::ShuttingDown);
         }
-        if params.topics.is_empty() {
-            return Err(BackendError::InvalidRequest(
-                "consume names no topic: send `topic` or `topics`".into(),
-            ));
-        }
+        check_consume_topics(&params.topics)?;
         for t in &params.topics {
             self.require_topic(t).await?;
         }
         let instance = match self.instances.get(&params.group, &params.instance) {
             Some(i) => i,
             None => {
-                if let Some(why) = &params.config_error {
-                    return Err(BackendError::InvalidRequest(why.clone()));
-                }
-                let (instance, raced) = self.instances.insert(self.new_instance(&params)?);
+                let config = params.settings.for_new_instance()?;
+                let (instance, raced) = self.instances.insert(self.new_instance(&params, config)?);
                 if raced.is_none() {
                     tracing::info!(
                         group = %params.group,
@@ -726,8 +667,8 @@ impl Inner {
             .poll(
                 params.timeout,
                 PollLimits {
-                    max_records: self.options.max_poll_records,
-                    max_bytes: self.options.max_poll_bytes,
+                    max_records: self.options.limits.poll_records(),
+                    max_bytes: self.options.limits.poll_bytes(),
                 },
             )
             .await
@@ -915,6 +856,28 @@ impl Inner {
     }
 }
 
+/// The cluster as a place to produce to: a topic is its partition count (from the cached
+/// metadata, refreshed on a miss), created with 1 partition when auto-creation is on.
+impl ProduceTarget for Arc<Inner> {
+    type Topic = i32;
+
+    async fn topic(&self, name: &str) -> BackendResult<i32> {
+        self.topic_for_produce(name).await
+    }
+
+    fn partitions(&self, count: &i32) -> i32 {
+        *count
+    }
+
+    async fn check_partition(&self, name: &str, _count: &i32, partition: i32) -> BackendResult<()> {
+        self.require_partition(name, partition).await
+    }
+
+    fn next_round_robin(&self, name: &str, count: &i32) -> i32 {
+        Inner::next_round_robin(self, name, *count)
+    }
+}
+
 impl Backend for KafkaBackend {
     fn topics(&self) -> BoxFuture<'_, BackendResult<Topics>> {
         Box::pin(async move { self.inner.metadata(None).await })
@@ -991,14 +954,7 @@ impl Backend for KafkaBackend {
 
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         Box::pin(async move {
-            if let Some(h) = self
-                .housekeeping
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
-                h.abort();
-            }
+            self.housekeeping.stop();
             self.inner.close().await
         })
     }

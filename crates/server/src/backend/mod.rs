@@ -1,9 +1,20 @@
-//! The storage interface behind the routes.
+//! The storage interface behind the routes, and the core both backends are built on.
 //!
 //! The routes only parse, validate the wire shape and call a [`Backend`]; the embedded log
-//! ([`EmbeddedBackend`](super::EmbeddedBackend)) is one implementation, and a gateway to a
-//! real Kafka cluster can be another behind the same routes. The trait returns boxed futures so
-//! that it stays object-safe (`Arc<dyn Backend>` in the router state).
+//! ([`EmbeddedBackend`](super::EmbeddedBackend)) is one implementation, the gateway to a real
+//! Kafka cluster (`kafka::KafkaBackend`) the other. The trait returns boxed futures so that it
+//! stays object-safe (`Arc<dyn Backend>` in the router state).
+//!
+//! Every rule the two share is written once here: batch planning ([`batch`]: topic lookup,
+//! record checks, explicit/key/round-robin partition), the checks of a fetch and a consume
+//! ([`checks`]), the clock ([`clock`]), the housekeeping task ([`housekeeping`]), and what a
+//! consume's `Kafka-*` headers mean ([`ConsumerSettings`]). The limits come from one
+//! [`Limits`](crate::Limits).
+
+pub(crate) mod batch;
+pub(crate) mod checks;
+pub(crate) mod clock;
+pub(crate) mod housekeeping;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,40 +33,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Shorthand for the result of a backend operation.
 pub type BackendResult<T> = Result<T, BackendError>;
 
-/// Checks one record of a produce batch, the same on every backend: a negative timestamp is
-/// refused (Kafka's producer refuses them, so an Upstash produce with one failed; stored, it
-/// would also break `/offsets` lookups), and so is a record over `max_message_bytes` (key +
-/// value + header names and values).
-///
-/// # Errors
-/// [`BackendError::InvalidRequest`] or [`BackendError::RecordTooLarge`] naming record `index`.
-pub(crate) fn check_record(
-    index: usize,
-    record: &ProduceRecord,
-    max_message_bytes: usize,
-) -> BackendResult<()> {
-    if let Some(ts) = record.timestamp.filter(|ts| *ts < 0) {
-        return Err(BackendError::InvalidRequest(format!(
-            "record {index}: timestamp {ts} is negative; give epoch milliseconds"
-        )));
-    }
-    let size = record.key.as_ref().map_or(0, String::len)
-        + record.value.len()
-        + record
-            .headers
-            .iter()
-            .map(|h| h.key.len() + h.value.len())
-            .sum::<usize>();
-    if size > max_message_bytes {
-        return Err(BackendError::RecordTooLarge {
-            index,
-            size,
-            max: max_message_bytes,
-        });
-    }
-    Ok(())
-}
-
 /// A consume call: which instance, which topics, how long to wait.
 #[derive(Debug, Clone)]
 pub struct ConsumeParams {
@@ -67,11 +44,49 @@ pub struct ConsumeParams {
     pub topics: Vec<String>,
     /// Longest wait for data (already clamped by the routes).
     pub timeout: Duration,
-    /// Settings from the `Kafka-*` headers; only used when this call creates the instance.
-    pub config: ConsumerConfig,
-    /// Why the `Kafka-*` headers could not be read, if they could not. Only the consume that
-    /// creates the instance reads them, so this fails that consume (400) and is ignored later.
-    pub config_error: Option<String>,
+    /// What the `Kafka-*` headers ask for; only the consume that creates the instance
+    /// applies them.
+    pub settings: ConsumerSettings,
+}
+
+/// The settings a consume's `Kafka-*` headers ask for, as the route parsed them: valid
+/// settings, or the error they make. Only the consume that creates an instance applies them
+/// (spec §4.3: an instance is configured once), so invalid headers fail that consume (400)
+/// and are ignored on every later one; [`ConsumerSettings::for_new_instance`] is that rule.
+#[derive(Debug, Clone)]
+pub enum ConsumerSettings {
+    /// The settings (the defaults where no header was sent).
+    Valid(ConsumerConfig),
+    /// Why the headers cannot be applied: an [`BackendError::InvalidRequest`] naming the
+    /// header and its value's problem.
+    Invalid(BackendError),
+}
+
+impl ConsumerSettings {
+    /// Settings parsed from request headers; `get` looks a header up by name.
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        match ConsumerConfig::from_headers(get) {
+            Ok(config) => Self::Valid(config),
+            Err(why) => Self::Invalid(BackendError::InvalidRequest(why)),
+        }
+    }
+
+    /// The settings to create a new instance with.
+    ///
+    /// # Errors
+    /// The headers' error when they were invalid.
+    pub fn for_new_instance(&self) -> BackendResult<&ConsumerConfig> {
+        match self {
+            Self::Valid(config) => Ok(config),
+            Self::Invalid(e) => Err(e.clone()),
+        }
+    }
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self::Valid(ConsumerConfig::default())
+    }
 }
 
 /// What the server stores and serves. All operations are independent requests; state lives

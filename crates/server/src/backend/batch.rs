@@ -1,0 +1,220 @@
+//! Batch planning, the same on every backend: where each record of a produce goes (topic,
+//! partition) and its timestamp, with the whole batch checked before anything is written
+//! (spec §12 question 2: all or nothing, never per-record errors).
+
+use std::future::Future;
+
+use upkafka_protocol::ProduceRecord;
+
+use super::BackendResult;
+use super::checks::check_record;
+use super::clock::now_ms;
+use crate::error::BackendError;
+use crate::partitioner::partition_for_key;
+
+/// What a backend provides to plan a batch on it: its topics and their partitions.
+pub(crate) trait ProduceTarget: Sync {
+    /// A topic as the backend writes to it (the embedded log's topic, the cluster's
+    /// partition count).
+    type Topic: Send;
+
+    /// The topic `name` for a produce: created here if the backend auto-creates topics.
+    ///
+    /// # Errors
+    /// [`BackendError::UnknownTopic`] when it does not exist (and is not created).
+    fn topic(&self, name: &str) -> impl Future<Output = BackendResult<Self::Topic>> + Send;
+
+    /// How many partitions `topic` has.
+    fn partitions(&self, topic: &Self::Topic) -> i32;
+
+    /// Checks that `partition`, named explicitly by a record, exists in `topic` (a backend
+    /// may refresh its view of the topic first).
+    ///
+    /// # Errors
+    /// [`BackendError::UnknownPartition`] naming the topic's partition count.
+    fn check_partition(
+        &self,
+        name: &str,
+        topic: &Self::Topic,
+        partition: i32,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
+
+    /// The next partition of `topic` for a record with neither partition nor key.
+    fn next_round_robin(&self, name: &str, topic: &Self::Topic) -> i32;
+}
+
+/// Where one record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// Index into [`BatchPlan::topics`].
+    pub(crate) topic: usize,
+    /// The partition: the record's own, else by key (Kafka's murmur2), else round-robin.
+    pub(crate) partition: i32,
+    /// The record's timestamp, or the time of planning (epoch ms).
+    pub(crate) timestamp: i64,
+}
+
+/// A checked batch: the distinct topics it writes to, and one placement per record, in
+/// request order.
+pub(crate) struct BatchPlan<'a, T> {
+    /// The topics' names, borrowed from the records (or the path's topic).
+    pub(crate) names: Vec<&'a str>,
+    /// The topics as the backend writes to them, in the order of `names`.
+    pub(crate) topics: Vec<T>,
+    /// One per record.
+    pub(crate) placements: Vec<Placement>,
+}
+
+/// Plans `records` on `target`; records without a topic go to `default_topic` (the
+/// `/produce/{topic}` path), and a record without either is refused. Each record is
+/// checked ([`check_record`]) and each explicit partition looked up before the next record.
+///
+/// # Errors
+/// The first record that cannot be stored, named by its index.
+pub(crate) async fn plan_batch<'a, P: ProduceTarget>(
+    target: &P,
+    records: &'a [ProduceRecord],
+    default_topic: Option<&'a str>,
+    max_message_bytes: usize,
+) -> BackendResult<BatchPlan<'a, P::Topic>> {
+    let now = now_ms();
+    let mut plan = BatchPlan {
+        names: Vec::new(),
+        topics: Vec::new(),
+        placements: Vec::with_capacity(records.len()),
+    };
+    for (i, r) in records.iter().enumerate() {
+        let Some(name) = r.topic.as_deref().or(default_topic) else {
+            return Err(BackendError::InvalidRequest(format!(
+                "record {i} has no `topic`"
+            )));
+        };
+        // A request names one or a few topics: a linear search beats hashing.
+        let ti = match plan.names.iter().position(|n| *n == name) {
+            Some(ti) => ti,
+            None => {
+                plan.topics.push(target.topic(name).await?);
+                plan.names.push(name);
+                plan.names.len() - 1
+            }
+        };
+        check_record(i, r, max_message_bytes)?;
+        let topic = &plan.topics[ti];
+        let partition = match (r.partition, &r.key) {
+            (Some(p), _) => {
+                target.check_partition(name, topic, p).await?;
+                p
+            }
+            (None, Some(k)) => partition_for_key(k.as_bytes(), target.partitions(topic)),
+            (None, None) => target.next_round_robin(name, topic),
+        };
+        plan.placements.push(Placement {
+            topic: ti,
+            partition,
+            timestamp: r.timestamp.unwrap_or(now),
+        });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use super::*;
+
+    /// Topics `a` (3 partitions) and `b` (2); round-robin counts up from 0.
+    struct Fixed(AtomicI32);
+
+    impl ProduceTarget for Fixed {
+        type Topic = i32;
+
+        async fn topic(&self, name: &str) -> BackendResult<i32> {
+            match name {
+                "a" => Ok(3),
+                "b" => Ok(2),
+                _ => Err(BackendError::UnknownTopic(name.into())),
+            }
+        }
+
+        fn partitions(&self, topic: &i32) -> i32 {
+            *topic
+        }
+
+        async fn check_partition(
+            &self,
+            name: &str,
+            topic: &i32,
+            partition: i32,
+        ) -> BackendResult<()> {
+            if (0..*topic).contains(&partition) {
+                Ok(())
+            } else {
+                Err(BackendError::UnknownPartition {
+                    topic: name.into(),
+                    partition,
+                    count: *topic,
+                })
+            }
+        }
+
+        fn next_round_robin(&self, _name: &str, topic: &i32) -> i32 {
+            self.0.fetch_add(1, Ordering::Relaxed) % topic
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_placed_by_partition_key_or_round_robin() {
+        let target = Fixed(AtomicI32::new(0));
+        let mut explicit = ProduceRecord::new("x").topic("b");
+        explicit.partition = Some(1);
+        explicit.timestamp = Some(7);
+        let records = vec![
+            ProduceRecord::new("x"),
+            ProduceRecord::new("x").key("k"),
+            explicit,
+            ProduceRecord::new("x"),
+        ];
+        let plan = plan_batch(&target, &records, Some("a"), 100).await.unwrap();
+        assert_eq!(plan.names, ["a", "b"]);
+        assert_eq!(plan.topics, [3, 2]);
+        let parts: Vec<(usize, i32)> = plan
+            .placements
+            .iter()
+            .map(|p| (p.topic, p.partition))
+            .collect();
+        let by_key = partition_for_key(b"k", 3);
+        assert_eq!(parts, [(0, 0), (0, by_key), (1, 1), (0, 1)]);
+        assert_eq!(plan.placements[2].timestamp, 7);
+        assert!(plan.placements[0].timestamp > 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_fails_whole_on_its_first_bad_record() {
+        let target = Fixed(AtomicI32::new(0));
+        let mut bad_partition = ProduceRecord::new("x");
+        bad_partition.partition = Some(5);
+        let cases = [
+            (
+                vec![ProduceRecord::new("x")],
+                None,
+                "record 0 has no `topic`",
+            ),
+            (vec![ProduceRecord::new("x").topic("nope")], None, "nope"),
+            (vec![ProduceRecord::new("x"), bad_partition], Some("b"), "5"),
+            (
+                vec![ProduceRecord::new("too long").topic("a")],
+                None,
+                "record 0",
+            ),
+        ];
+        for (records, default, expected) in cases {
+            let err = plan_batch(&target, &records, default, 4)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        }
+    }
+}

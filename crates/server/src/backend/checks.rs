@@ -1,0 +1,109 @@
+//! The request checks every backend applies, written once: a record of a produce batch, the
+//! offsets of a fetch, the topics of a consume.
+
+use upkafka_protocol::{ProduceRecord, TopicPartitionOffset};
+
+use super::BackendResult;
+use crate::error::BackendError;
+
+/// Checks one record of a produce batch, the same on every backend: a negative timestamp is
+/// refused (Kafka's producer refuses them, so an Upstash produce with one failed; stored, it
+/// would also break `/offsets` lookups), and so is a record over `max_message_bytes`
+/// ([`ProduceRecord::size`]: key + value + header names and values).
+///
+/// # Errors
+/// [`BackendError::InvalidRequest`] or [`BackendError::RecordTooLarge`] naming record `index`.
+pub(crate) fn check_record(
+    index: usize,
+    record: &ProduceRecord,
+    max_message_bytes: usize,
+) -> BackendResult<()> {
+    if let Some(ts) = record.timestamp.filter(|ts| *ts < 0) {
+        return Err(BackendError::InvalidRequest(format!(
+            "record {index}: timestamp {ts} is negative; give epoch milliseconds"
+        )));
+    }
+    let size = record.size();
+    if size > max_message_bytes {
+        return Err(BackendError::RecordTooLarge {
+            index,
+            size,
+            max: max_message_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the offsets of a fetch: none may be negative (the API has no "from the end").
+///
+/// # Errors
+/// [`BackendError::InvalidRequest`] naming the first negative offset and its partition.
+pub(crate) fn check_fetch(entries: &[TopicPartitionOffset]) -> BackendResult<()> {
+    match entries.iter().find(|e| e.offset < 0) {
+        Some(e) => Err(BackendError::InvalidRequest(format!(
+            "offset {} of {}/{} is negative",
+            e.offset, e.topic, e.partition
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a consume names at least one topic.
+///
+/// # Errors
+/// [`BackendError::InvalidRequest`] saying how to name one.
+pub(crate) fn check_consume_topics(topics: &[String]) -> BackendResult<()> {
+    if topics.is_empty() {
+        return Err(BackendError::InvalidRequest(
+            "consume names no topic: send `topic` or `topics`".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use upkafka_protocol::Header;
+
+    #[test]
+    fn records_are_checked_for_timestamp_and_size() {
+        let mut r = ProduceRecord::new("vvvv").key("kk");
+        r.headers.push(Header::new("h", "x"));
+        assert!(check_record(0, &r, 8).is_ok());
+        let err = check_record(3, &r, 7).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackendError::RecordTooLarge {
+                    index: 3,
+                    size: 8,
+                    max: 7
+                }
+            ),
+            "{err:?}"
+        );
+        r.timestamp = Some(-1);
+        let err = check_record(2, &r, 100).unwrap_err().to_string();
+        assert!(
+            err.contains("record 2") && err.contains("negative"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn negative_fetch_offsets_and_empty_consumes_are_refused() {
+        let ok = TopicPartitionOffset::new("t", 0, 0);
+        let bad = TopicPartitionOffset::new("t", 1, -2);
+        assert!(check_fetch(std::slice::from_ref(&ok)).is_ok());
+        let err = check_fetch(&[ok, bad]).unwrap_err().to_string();
+        assert!(err.contains("offset -2 of t/1"), "{err}");
+        assert!(check_consume_topics(&["t".into()]).is_ok());
+        assert!(
+            check_consume_topics(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("no topic")
+        );
+    }
+}
