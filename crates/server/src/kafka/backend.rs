@@ -533,7 +533,7 @@ impl Inner {
             {
                 break;
             }
-            bytes += super::convert::message_size(m);
+            bytes += m.size();
             keep += 1;
         }
         msgs.truncate(keep);

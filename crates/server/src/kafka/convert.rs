@@ -35,16 +35,6 @@ pub(super) fn to_message(m: &BorrowedMessage<'_>) -> Message {
     }
 }
 
-/// Bytes a message counts against a poll's byte budget (key + value + headers).
-pub(super) fn message_size(m: &Message) -> usize {
-    m.key.len()
-        + m.value.len()
-        + m.headers
-            .iter()
-            .map(|h| h.key.len() + h.value.len())
-            .sum::<usize>()
-}
-
 /// An offset as the API shows it: `-1` where Kafka has none (no commit, no record at or after
 /// a time).
 pub(super) fn api_offset(offset: Offset) -> i64 {

@@ -30,7 +30,7 @@ use upkafka_protocol::{
     TopicAssignments,
 };
 
-use super::convert::{backend_error, message_size, to_message};
+use super::convert::{backend_error, to_message};
 
 /// Longest a consume waits for its instance to join the group (beyond its own `timeout`).
 const JOIN_WAIT: Duration = Duration::from_secs(15);
@@ -242,7 +242,7 @@ impl Instance {
                 }
             }
         }
-        let used: usize = out.iter().map(message_size).sum();
+        let used: usize = out.iter().map(Message::size).sum();
         let rest = PollLimits {
             max_records: limits.max_records.max(1).saturating_sub(out.len()),
             max_bytes: limits.max_bytes.saturating_sub(used),
@@ -478,7 +478,7 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
             Ok(Ok(m)) => {
                 let m = to_message(&m);
                 unsettled.record(&m.topic, m.partition);
-                bytes += message_size(&m);
+                bytes += m.size();
                 out.push(m);
                 if out.len() >= limits.max_records.max(1) || bytes >= limits.max_bytes {
                     break;

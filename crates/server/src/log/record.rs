@@ -27,13 +27,7 @@ pub(crate) struct StoredRecord {
 impl StoredRecord {
     /// Bytes this record counts against a response's byte budget (key, value and headers).
     pub fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, String::len)
-            + self.value.len()
-            + self
-                .headers
-                .iter()
-                .map(|h| h.key.len() + h.value.len())
-                .sum::<usize>()
+        upkafka_protocol::record_size(self.key.as_deref(), &self.value, &self.headers)
     }
 }
 
