@@ -17,6 +17,9 @@
 //! println!("stored at {}/{}", meta.partition, meta.offset);
 //! # Ok(()) }
 //! ```
+//!
+//! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
+//! `docs/protocol.md`.
 
 /// The wire model (`upkafka-protocol`), re-exported so that one dependency is enough.
 pub use upkafka_protocol as protocol;

@@ -5,6 +5,9 @@
 //! API (see `docs/protocol.md` in the repository), the `{error,status}` / `{result,status}`
 //! envelopes and the `Kafka-*` header names. It depends on neither the HTTP client nor the
 //! server framework, so both sides read and write exactly one model of the protocol.
+//!
+//! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
+//! `docs/protocol.md`.
 
 mod body;
 mod consumer;

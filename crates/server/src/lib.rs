@@ -29,6 +29,9 @@
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
 //! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405) | `routes.rs` |
 //!
+//! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
+//! `docs/protocol.md`.
+//!
 //! Start a server in-process on a free port:
 //!
 //! ```no_run
