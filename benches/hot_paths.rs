@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use upkafka_protocol::{Message, ProduceMetadata, ProduceRecord, TopicPartitionOffset};
-use upkafka_server::log::LogOptions;
+use upkafka_server::LogOptions;
 use upkafka_server::{Backend, EmbeddedBackend, EmbeddedOptions, TopicSpec};
 
 /// The batch the targets are stated for: 500 messages of 100 bytes.
