@@ -3,7 +3,7 @@
 //! - [`service`] builds the API (the request pipeline around the router of every endpoint),
 //!   [`router`] the same as an axum router; [`Server`] binds and serves it.
 //! - [`Backend`] is the storage interface; [`EmbeddedBackend`] implements it on the embedded
-//!   log ([`log`]) with consumer groups.
+//!   log (segments on disk or in memory, see [`LogOptions`]) with consumer groups.
 //!
 //! # Choices for the spec's open questions (§12)
 //!

@@ -37,7 +37,7 @@ use segment::DiskStore;
 /// Default segment size before rolling to a new file.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 128 * 1024 * 1024;
 
-/// How to open a [`Log`].
+/// How to open the embedded log: where it is stored and how its segments roll.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
     /// Directory for durable storage; `None` keeps everything in memory.
