@@ -1,13 +1,49 @@
-//! Build-time switch for the gateway test suite (`tests/gateway`): `UPKAFKA_TEST_TANSU`, the
-//! path of a Tansu broker binary, turns it on (`.ci/run` installs Tansu and sets it). Without
-//! it the suite compiles to one test that reports itself ignored, with the reason; it can only
-//! be decided at build time because Rust's test harness has no runtime "ignored".
+//! Build-time switches for the test suites that need programs cargo does not provide. Rust's
+//! test harness has no runtime "ignored", so each suite is compiled in, or replaced by one test
+//! that reports itself ignored with the reason and the command that runs it:
+//!
+//! - `upkafka_test_broker`: the gateway suite (`tests/gateway`), on when `UPKAFKA_TEST_TANSU`
+//!   names a Tansu broker binary;
+//! - `upkafka_test_node`: the official-client tests, on when `UPKAFKA_TEST_NODE` names a
+//!   Node.js binary, or, when it is unset, `node` and `npm` are on `PATH`;
+//! - `upkafka_test_chromium`: the console tests in headless Chromium (they need Node.js too),
+//!   on when `UPKAFKA_TEST_CHROMIUM` names a Chromium binary, or, when it is unset, `chromium`
+//!   is on `PATH`.
+//!
+//! `cargo xtask test` installs all three and sets the variables.
+
+use std::env;
+use std::path::Path;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(upkafka_test_broker)");
-    println!("cargo::rerun-if-env-changed=UPKAFKA_TEST_TANSU");
     println!("cargo::rerun-if-changed=build.rs");
-    if std::env::var_os("UPKAFKA_TEST_TANSU").is_some_and(|v| !v.is_empty()) {
+    println!("cargo::rerun-if-env-changed=PATH");
+    for cfg in [
+        "upkafka_test_broker",
+        "upkafka_test_node",
+        "upkafka_test_chromium",
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+    }
+    if given("UPKAFKA_TEST_TANSU").unwrap_or(false) {
         println!("cargo::rustc-cfg=upkafka_test_broker");
     }
+    if given("UPKAFKA_TEST_NODE").unwrap_or_else(|| on_path("node") && on_path("npm")) {
+        println!("cargo::rustc-cfg=upkafka_test_node");
+    }
+    if given("UPKAFKA_TEST_CHROMIUM").unwrap_or_else(|| on_path("chromium")) {
+        println!("cargo::rustc-cfg=upkafka_test_chromium");
+    }
+}
+
+/// Whether `var` names a program: `None` when unset, so the caller may look on `PATH`.
+fn given(var: &str) -> Option<bool> {
+    println!("cargo::rerun-if-env-changed={var}");
+    env::var_os(var).map(|v| !v.is_empty())
+}
+
+fn on_path(program: &str) -> bool {
+    env::var_os("PATH").is_some_and(|path| {
+        env::split_paths(&path).any(|dir| Path::new(&dir).join(program).is_file())
+    })
 }

@@ -29,7 +29,9 @@ const USER: &str = "console";
 const PASS: &str = "console-test-pw";
 
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
+    let path = std::env::var_os("UPKAFKA_TEST_CHROMIUM")
+        .or_else(|| std::env::var_os("CHROMIUM"))
+        .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(

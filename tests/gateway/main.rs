@@ -43,7 +43,7 @@ mod server {
 }
 
 /// The official `@upstash/kafka` client against the gateway.
-#[cfg(all(feature = "kafka", upkafka_test_broker))]
+#[cfg(all(feature = "kafka", upkafka_test_broker, upkafka_test_node))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_typescript_client_passes_against_the_gateway() {
     common::official::run_official_client(common::Backend::Gateway).await;
@@ -51,15 +51,34 @@ async fn official_typescript_client_passes_against_the_gateway() {
 
 #[cfg(not(all(feature = "kafka", upkafka_test_broker)))]
 #[test]
-#[ignore = "no Kafka broker configured: set UPKAFKA_TEST_TANSU to a Tansu 0.6 binary (bash .ci/run builds one into $HOME/.cache/upkafka/tansu-0.6.0-libsql) and build with the `kafka` feature"]
+#[ignore = "no Kafka broker configured: `cargo xtask test` builds Tansu 0.6 into $HOME/.cache/upkafka and runs this suite against it (or set UPKAFKA_TEST_TANSU to a Tansu binary; needs the `kafka` feature)"]
 fn gateway_suite_needs_a_kafka_broker() {}
 
 /// The web console in headless Chromium against the gateway.
-#[cfg(all(feature = "kafka", upkafka_test_broker))]
+#[cfg(all(
+    feature = "kafka",
+    upkafka_test_broker,
+    upkafka_test_node,
+    upkafka_test_chromium
+))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_pages_work_against_the_gateway() {
     common::console::run_console(common::Backend::Gateway).await;
 }
+
+#[cfg(all(feature = "kafka", upkafka_test_broker, not(upkafka_test_node)))]
+#[test]
+#[ignore = "needs Node.js and npm, not found when this test was built: `cargo xtask test` installs them and runs it"]
+fn official_typescript_client_passes_against_the_gateway() {}
+
+#[cfg(all(
+    feature = "kafka",
+    upkafka_test_broker,
+    not(all(upkafka_test_node, upkafka_test_chromium))
+))]
+#[test]
+#[ignore = "needs Node.js, npm and Chromium, not all found when this test was built: `cargo xtask test` installs them and runs it"]
+fn console_pages_work_against_the_gateway() {}
 
 #[cfg(all(feature = "kafka", upkafka_test_broker))]
 mod interop;

@@ -1,0 +1,266 @@
+//! `cargo xtask`: the project's tasks that need more than cargo.
+//!
+//! `cargo xtask test` is the one command that runs every test on a fresh machine: it installs
+//! what the suites need that cargo cannot (Node.js and npm, Debian's Chromium, the npm
+//! packages pinned by the lockfiles, the Tansu broker for the gateway suite), reusing whatever
+//! is already there, says what it installs before it does, and then runs `cargo test` over the
+//! whole workspace with every suite turned on. `cargo xtask setup` does only the installing.
+//!
+//! Installing uses `apt-get` as root, or through `sudo` as a user. The Tansu build goes to
+//! `$HOME/.cache/upkafka/`, where later runs find it.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The Tansu release the gateway suite runs against, and its storage engine: SQLite
+/// (`libsql`), not the in-memory one, which mishandles batches of more than one record.
+const TANSU_VERSION: &str = "0.6.0";
+const TANSU_FEATURES: &str = "libsql";
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [-- <cargo test arguments>]
+
+tasks:
+  test    install what the test suites need (if missing), then run every test:
+          cargo test --workspace, with the Node.js, Chromium and Kafka (Tansu) suites on
+  setup   only install what the test suites need
+  help    this text
+
+Examples:
+  cargo xtask test
+  cargo xtask test -- --test gateway
+";
+
+fn main() -> ExitCode {
+    let mut args = env::args_os().skip(1);
+    let task = args.next();
+    let rest: Vec<OsString> = args.skip_while(|a| a == "--").collect();
+    let result = match task.as_ref().and_then(|t| t.to_str()) {
+        Some("test") => setup().and_then(|tools| test(&tools, &rest)),
+        Some("setup") => setup().map(|tools| {
+            tools.print_env();
+            ExitCode::SUCCESS
+        }),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprint!(
+                "xtask: unknown task {:?}\n\n{USAGE}",
+                other.unwrap_or("(none)")
+            );
+            Ok(ExitCode::from(2))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the suites need, found or installed.
+struct Tools {
+    tansu: PathBuf,
+    node: PathBuf,
+    chromium: PathBuf,
+}
+
+impl Tools {
+    /// The variables that turn the suites on (read by `build.rs` and the tests).
+    fn env(&self) -> [(&'static str, &Path); 3] {
+        [
+            ("UPKAFKA_TEST_TANSU", &self.tansu),
+            ("UPKAFKA_TEST_NODE", &self.node),
+            ("UPKAFKA_TEST_CHROMIUM", &self.chromium),
+        ]
+    }
+
+    fn print_env(&self) {
+        for (name, path) in self.env() {
+            // Single-quoted for the shell: `eval "$(cargo xtask setup)"`.
+            let quoted = path.display().to_string().replace('\'', r"'\''");
+            println!("export {name}='{quoted}'");
+        }
+    }
+}
+
+/// Runs every test with every suite on.
+fn test(tools: &Tools, extra: &[OsString]) -> Result<ExitCode, String> {
+    let mut cmd = Command::new(cargo());
+    cmd.args(["test", "--workspace"]).args(extra);
+    for (name, path) in tools.env() {
+        cmd.env(name, path);
+    }
+    say(&format!("running {}", describe(&cmd)));
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// Finds or installs everything the suites need.
+fn setup() -> Result<Tools, String> {
+    let root = workspace_root()?;
+    let mut packages = Vec::new();
+    if find("node").is_none() || find("npm").is_none() {
+        packages.push((
+            "nodejs",
+            "Node.js, for the official-client and console tests",
+        ));
+        packages.push(("npm", "npm, to install their pinned packages"));
+    }
+    if find("chromium").is_none() {
+        packages.push((
+            "chromium",
+            "Chromium, the headless browser of the console tests",
+        ));
+    }
+    if !packages.is_empty() {
+        apt_install(&packages)?;
+    }
+    let node = find("node").ok_or("node is still missing after installing nodejs")?;
+    let chromium = find("chromium").ok_or("chromium is still missing after installing it")?;
+    npm_ci(&root.join("tests/node"), "node_modules/@upstash/kafka")?;
+    npm_ci(&root.join("tests/browser"), "node_modules/playwright-core")?;
+    let tansu = tansu()?;
+    Ok(Tools {
+        tansu,
+        node,
+        chromium,
+    })
+}
+
+/// Installs Debian packages, as root or through sudo, after saying which and why.
+fn apt_install(packages: &[(&str, &str)]) -> Result<(), String> {
+    for (name, why) in packages {
+        say(&format!("installing the Debian package `{name}`: {why}"));
+    }
+    let sudo = !is_root();
+    if sudo && find("sudo").is_none() {
+        return Err(format!(
+            "not root and no sudo: install {} yourself, then run this again",
+            packages.iter().map(|p| p.0).collect::<Vec<_>>().join(" ")
+        ));
+    }
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(packages.iter().map(|p| p.0));
+    apt(&install)
+}
+
+/// `npm ci` in `dir` (from its lockfile) unless `marker` under it is already installed.
+fn npm_ci(dir: &Path, marker: &str) -> Result<(), String> {
+    if dir.join(marker).exists() {
+        return Ok(());
+    }
+    say(&format!(
+        "installing the npm packages pinned by {}",
+        dir.join("package-lock.json").display()
+    ));
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        // playwright-core drives Debian's Chromium; it must not download a browser.
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
+}
+
+/// The Tansu binary, built into the cache on first use (about 11 minutes on 2 cores).
+fn tansu() -> Result<PathBuf, String> {
+    let home = env::var_os("HOME").ok_or("HOME is not set: it holds the cache for Tansu")?;
+    let root = PathBuf::from(home)
+        .join(".cache/upkafka")
+        .join(format!("tansu-{TANSU_VERSION}-{TANSU_FEATURES}"));
+    let bin = root.join("bin/tansu");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    say(&format!(
+        "building the Tansu {TANSU_VERSION} Kafka broker into {} (once; about 11 minutes on 2 \
+         cores): the gateway suite runs `upkafka serve --kafka` in front of it",
+        root.display()
+    ));
+    run(Command::new(cargo())
+        .args(["install", "tansu", "--version", TANSU_VERSION, "--locked"])
+        .args(["--features", TANSU_FEATURES, "--debug", "--quiet", "--root"])
+        .arg(&root)
+        // Only run, never debugged: it builds faster without debug info.
+        .env("CARGO_PROFILE_DEV_DEBUG", "0"))?;
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("cargo install tansu left no {}", bin.display()))
+    }
+}
+
+/// Runs a set-up step; its output goes to stderr, so that stdout holds only what
+/// `cargo xtask setup` prints for `eval`.
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(cmd)))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn say(what: &str) {
+    eprintln!("xtask: {what}");
+}
+
+fn cargo() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The workspace root: this crate's parent directory.
+fn workspace_root() -> Result<PathBuf, String> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "xtask is not inside the workspace".to_owned())
+}
+
+/// `program` on `PATH`, if it is there.
+fn find(program: &str) -> Option<PathBuf> {
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
