@@ -200,10 +200,10 @@ async fn produce_load(
             while next.fetch_add(1, Ordering::Relaxed) < batches {
                 let t = Instant::now();
                 let meta = if to_topic {
-                    client.produce_to(&topic, &records).await?
+                    client.produce_many_to(&topic, &records).await?
                 } else {
                     // Like produceMany, which also copies its input into the request body.
-                    client.produce_many(records.iter().cloned()).await?
+                    client.produce_many(&records).await?
                 };
                 lat.push(t.elapsed());
                 if meta.len() != records.len() {

@@ -114,7 +114,7 @@ impl Sender {
         let records = batch.records;
         tracing::debug!(messages = records.len(), bytes, from = %span.first, "sending batch");
         self.in_flight.spawn(async move {
-            let res = client.produce_to(&topic, &records).await;
+            let res = client.produce_many_to(&topic, &records).await;
             (span, bytes, res)
         });
     }

@@ -156,7 +156,7 @@ impl Monitor {
                 })
                 .collect();
             if !errors.is_empty() {
-                self.client.produce_to(topic, &errors).await?;
+                self.client.produce_many_to(topic, &errors).await?;
             }
         }
         let offsets = next_offsets(batch.iter().map(|(m, _)| m));

@@ -201,7 +201,7 @@ async fn produce_is_sent_once_when_produce_retries_are_off() {
             .await
             .unwrap_err(),
         client
-            .produce_to("cities", &[ProduceRecord::new("v")])
+            .produce_many_to("cities", &[ProduceRecord::new("v")])
             .await
             .unwrap_err(),
         client
@@ -249,7 +249,7 @@ async fn a_produce_answer_of_the_wrong_length_is_a_decode_error() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     let err = client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("a").topic("t"),
             ProduceRecord::new("b").topic("t"),
             ProduceRecord::new("c").topic("t"),
@@ -297,6 +297,45 @@ async fn a_refused_connection_is_a_transport_error() {
     assert!(err.is_retryable());
     assert_eq!(err.status(), None);
     assert!(err.to_string().contains("GET /topics"), "{err}");
+    // The HTTP stack's error is the source, reachable through `std::error::Error` alone.
+    let source = std::error::Error::source(&err).expect("a transport error has a source");
+    assert!(!source.to_string().is_empty());
+    match &err {
+        upkafka_client::Error::Transport { source, .. } => {
+            let _: &(dyn std::error::Error + Send + Sync) = source.as_ref();
+        }
+        other => panic!("not a transport error: {other:?}"),
+    }
+}
+
+/// `?` turns a `serde_json::Error` into the client's error (kind `Json`), so reading a
+/// message value as JSON needs no `map_err`.
+#[test]
+fn a_serde_json_error_converts_with_the_question_mark() {
+    fn device(message: &upkafka_protocol::Message) -> upkafka_client::Result<u32> {
+        #[derive(serde::Deserialize)]
+        struct Reading {
+            device: u32,
+        }
+        let reading: Reading = message.value_json()?;
+        Ok(reading.device)
+    }
+    let mut message: upkafka_protocol::Message = typed::<Vec<_>>("consume/messages.json").remove(0);
+    message.value = r#"{"device":7}"#.into();
+    assert_eq!(device(&message).unwrap(), 7);
+    message.value = "not json".into();
+    let err = device(&message).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Json, "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(err.status(), None);
+    assert!(std::error::Error::source(&err).is_some());
+
+    fn encode() -> upkafka_client::Result<ProduceRecord> {
+        // A map with non-string keys cannot be JSON.
+        let map = std::collections::BTreeMap::from([((1, 2), "x")]);
+        Ok(ProduceRecord::json(&map)?)
+    }
+    assert_eq!(encode().unwrap_err().kind(), ErrorKind::Json);
 }
 
 #[tokio::test]

@@ -9,5 +9,6 @@ mod fetch;
 mod fixtures;
 mod metadata;
 mod produce;
+mod stream;
 mod support;
 mod webhook;

@@ -87,7 +87,7 @@ async fn produce_many_posts_an_array_in_order() {
         .mount(&server)
         .await;
     let out = client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("hello_world").topic("greetings"),
             ProduceRecord::new("Istanbul").topic("cities").partition(1),
         ])
@@ -110,7 +110,7 @@ async fn produce_many_refuses_a_record_without_topic_before_sending() {
         .mount(&server)
         .await;
     let err = client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("a").topic("greetings"),
             ProduceRecord::new("b"),
         ])
@@ -118,7 +118,7 @@ async fn produce_many_refuses_a_record_without_topic_before_sending() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("message 1"), "{err}");
-    assert!(client.produce_many([]).await.unwrap().is_empty());
+    assert!(client.produce_many(&[]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -133,7 +133,7 @@ async fn produce_to_posts_an_array_to_the_encoded_topic_path() {
         .mount(&server)
         .await;
     let out = client
-        .produce_to(
+        .produce_many_to(
             "a b/ç",
             // A topic on a record is not sent: the path names the topic.
             &[

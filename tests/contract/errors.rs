@@ -96,7 +96,7 @@ async fn too_large_records_are_400_and_too_large_bodies_413() {
     // The whole batch is refused when one record is too large: nothing is written.
     let err = env
         .client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("small").topic("green"),
             ProduceRecord::new(big).topic("green"),
         ])
@@ -109,7 +109,11 @@ async fn too_large_records_are_400_and_too_large_bodies_413() {
     let records: Vec<_> = (0..20)
         .map(|_| ProduceRecord::new("y".repeat(900)))
         .collect();
-    let err = env.client.produce_to("green", &records).await.unwrap_err();
+    let err = env
+        .client
+        .produce_many_to("green", &records)
+        .await
+        .unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Api, Some(413)));
     assert!(err.to_string().contains("too large"), "{err}");
     assert!(env.read("green", 0, 0).await.is_empty());

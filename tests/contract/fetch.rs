@@ -163,7 +163,7 @@ async fn large_backlogs_come_in_bounded_batches_without_gaps() {
     let records: Vec<_> = (0..120)
         .map(|i| ProduceRecord::new(format!("{i}")))
         .collect();
-    env.client.produce_to("bulk", &records).await.unwrap();
+    env.client.produce_many_to("bulk", &records).await.unwrap();
 
     let first = env
         .client

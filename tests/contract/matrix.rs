@@ -52,7 +52,7 @@ async fn lists_the_topics(client: &Client, target: &str) {
 async fn produce_many_answers_in_request_order(client: &Client, target: &str) {
     let records: Vec<ProduceRecord> =
         serde_json::from_value(fixture("produce/request_many.json")).unwrap();
-    let metas = client.produce_many(records).await.unwrap();
+    let metas = client.produce_many(&records).await.unwrap();
     let shape: Vec<_> = metas
         .iter()
         .map(|m| (m.topic.as_str(), m.partition))

@@ -1,4 +1,4 @@
-//! Produce: `produce`, `produce_json`, `produce_many`, `produce_to`, `produce_in_url`.
+//! Produce: `produce`, `produce_json`, `produce_many`, `produce_many_to`, `produce_in_url`.
 
 use serde::{Deserialize, Serialize};
 use upkafka_client::ErrorKind;
@@ -88,7 +88,7 @@ async fn produce_many_answers_in_request_order_across_topics() {
     let env = Env::start(&[("green", 2), ("blue", 2)]).await;
     let metas = env
         .client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("a").topic("green").partition(0),
             ProduceRecord::new("b").topic("blue").partition(1).key("k"),
             ProduceRecord::new("c").topic("green").partition(0),
@@ -115,11 +115,11 @@ async fn produce_many_answers_in_request_order_across_topics() {
     assert_eq!(blue[0].key, "k");
 
     // Nothing to send: no request, no error.
-    assert!(env.client.produce_many([]).await.unwrap().is_empty());
+    assert!(env.client.produce_many(&[]).await.unwrap().is_empty());
     // A record without a topic is refused before anything is sent.
     let err = env
         .client
-        .produce_many([
+        .produce_many(&[
             ProduceRecord::new("x").topic("green"),
             ProduceRecord::new("y"),
         ])
@@ -134,7 +134,7 @@ async fn produce_to_sends_a_batch_to_one_topic_and_strips_record_topics() {
     let env = Env::start(&[("green", 1), ("blue", 1)]).await;
     let metas = env
         .client
-        .produce_to(
+        .produce_many_to(
             "green",
             &[
                 ProduceRecord::new("one"),

@@ -99,7 +99,7 @@ async fn rest_produce_is_read_natively_with_identical_key_value_and_headers() {
         ProduceRecord::new("no key, no headers").partition(1),
     ];
     let meta = client
-        .produce_to("events", &records)
+        .produce_many_to("events", &records)
         .await
         .expect("produce");
     assert_eq!(meta[0].partition, 1);
@@ -310,7 +310,7 @@ async fn a_restarted_gateway_resumes_from_offsets_committed_in_kafka() {
         .map(|i| ProduceRecord::new(format!("o{i}")))
         .collect();
     client
-        .produce_to("orders", &records)
+        .produce_many_to("orders", &records)
         .await
         .expect("produce");
     let opts = earliest("billing", "worker-1", "orders", Duration::from_secs(2));
@@ -358,7 +358,7 @@ async fn two_gateways_on_one_cluster_share_data_and_groups() {
     let (ca, cb) = (rest_client(&a), rest_client(&b));
     // Produce through one, fetch through the other.
     let meta = ca
-        .produce_to("shared", &[ProduceRecord::new("via-a").partition(0)])
+        .produce_many_to("shared", &[ProduceRecord::new("via-a").partition(0)])
         .await
         .expect("produce via a");
     let env_b = crate::support::Env {
@@ -396,7 +396,7 @@ async fn metrics_count_gateway_traffic_and_lag() {
         .map(|i| ProduceRecord::new(format!("m{i}")))
         .collect();
     client
-        .produce_to("metered", &records)
+        .produce_many_to("metered", &records)
         .await
         .expect("produce");
     let opts = earliest("watchers", "w1", "metered", Duration::from_secs(2));
@@ -451,7 +451,7 @@ async fn fetch_past_the_end_answers_nothing() {
     let server = TestServer::start_gateway(config(&[("short", 1)])).await;
     let client = rest_client(&server);
     client
-        .produce_to("short", &[ProduceRecord::new("a"), ProduceRecord::new("b")])
+        .produce_many_to("short", &[ProduceRecord::new("a"), ProduceRecord::new("b")])
         .await
         .expect("produce");
     let req = upkafka_protocol::FetchRequest {

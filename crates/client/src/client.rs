@@ -27,8 +27,9 @@ const SNIPPET_CHARS: usize = 200;
 
 /// An async client for one Upstash-compatible Kafka REST endpoint.
 ///
-/// Cloning is cheap: clones share one keep-alive connection pool and configuration.
-/// `Debug` never shows the password.
+/// Cloning is cheap: clones share one keep-alive connection pool and configuration, so make
+/// one and clone it into tasks. `Debug` never shows the password. Build it with
+/// [`Client::from_env`] or, for explicit settings, [`Client::new`].
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -94,7 +95,18 @@ impl Call {
 }
 
 impl Client {
-    /// A client for `config`.
+    /// A client for `config`: the door for explicit credentials, timeouts, retries or CA
+    /// certificates. Nothing is sent until the first call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use upkafka_client::{Client, Config, RetryPolicy};
+    /// let config = Config::new("https://example-rest-kafka.upstash.io", "user", "secret")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .retry(RetryPolicy::with_max_retries(2));
+    /// let client = Client::new(config)?;
+    /// # Ok::<(), upkafka_client::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] for a bad URL, plain `http://` to a non-loopback host (unless allowed),
@@ -134,7 +146,14 @@ impl Client {
     }
 
     /// A client configured from `UPSTASH_KAFKA_REST_URL`, `UPSTASH_KAFKA_REST_USERNAME` and
-    /// `UPSTASH_KAFKA_REST_PASSWORD`, with default timeouts and retries.
+    /// `UPSTASH_KAFKA_REST_PASSWORD`, with default timeouts and retries: the door for the
+    /// usual setup, where the Upstash console's variables are in the environment.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// let client = Client::from_env()?;
+    /// # Ok::<(), upkafka_client::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] naming a missing variable, or as [`Client::new`].
@@ -142,7 +161,14 @@ impl Client {
         Self::new(Config::from_env()?)
     }
 
-    /// The configuration this client was built with.
+    /// The configuration this client was built with, e.g. to log which endpoint it talks to.
+    ///
+    /// ```
+    /// # use upkafka_client::{Client, Config};
+    /// let client = Client::new(Config::new("http://127.0.0.1:8080/", "user", "pw"))?;
+    /// assert_eq!(client.config().url(), "http://127.0.0.1:8080");
+    /// # Ok::<(), upkafka_client::Error>(())
+    /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -246,7 +272,7 @@ impl Client {
             } else {
                 Error::Transport {
                     endpoint: endpoint.to_owned(),
-                    source: e.without_url(),
+                    source: Box::new(e.without_url()),
                 }
             }
         };

@@ -42,7 +42,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for the endpoint `url` (a trailing `/` is fine) with Basic credentials.
+    /// A configuration for the endpoint `url` (a trailing `/` is fine) with Basic credentials,
+    /// and the defaults each setter documents.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// let config = Config::new("https://example-rest-kafka.upstash.io/", "user", "secret");
+    /// assert_eq!(config.url(), "https://example-rest-kafka.upstash.io");
+    /// ```
     pub fn new(
         url: impl Into<String>,
         username: impl Into<String>,
@@ -63,6 +71,13 @@ impl Config {
 
     /// Reads `UPSTASH_KAFKA_REST_URL`, `UPSTASH_KAFKA_REST_USERNAME` and
     /// `UPSTASH_KAFKA_REST_PASSWORD`.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, Config};
+    /// let config = Config::from_env()?.timeout(std::time::Duration::from_secs(5));
+    /// let client = Client::new(config)?;
+    /// # Ok::<(), upkafka_client::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] naming every variable that is missing or empty.
@@ -92,18 +107,36 @@ impl Config {
 
     /// Time allowed for one attempt, on top of any server-side wait (consume/fetch `timeout`).
     /// Default 30 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// let config = Config::new("https://h.example", "u", "p").timeout(Duration::from_secs(5));
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Time allowed to open a connection. Default 10 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// let config = Config::new("https://h.example", "u", "p").connect_timeout(Duration::from_secs(2));
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Which failures are retried and how long to back off. Default [`RetryPolicy::default`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// let config = Config::new("https://h.example", "u", "p").retry(RetryPolicy::none());
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -111,6 +144,13 @@ impl Config {
 
     /// Allows `http://` to a host that is not loopback. Default `false`: Basic auth over plain
     /// HTTP sends the password across the network in clear text.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// // A server on a private network without TLS, knowingly.
+    /// let config = Config::new("http://kafka.internal:8080", "u", "p").allow_insecure_http(true);
+    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -118,22 +158,50 @@ impl Config {
 
     /// Trusts the CA certificate(s) in this PEM text in addition to the system roots, e.g. for a
     /// server with a self-signed certificate. Default: system roots only.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Config;
+    /// let pem = std::fs::read("ca.pem")?;
+    /// let config = Config::new("https://localhost:8443", "u", "p").add_ca_cert_pem(pem);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn add_ca_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_certs_pem.push(pem.into());
         self
     }
 
     /// The endpoint URL without a trailing `/`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// assert_eq!(Config::new("https://h.example/", "u", "p").url(), "https://h.example");
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The Basic-auth username.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// assert_eq!(Config::new("https://h.example", "alice", "p").username(), "alice");
+    /// ```
     pub fn username(&self) -> &str {
         &self.username
     }
 
-    /// The Basic-auth password.
+    /// The Basic-auth password, as a [`Password`] whose `Debug` hides it (and that has no
+    /// `Display`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Config, RetryPolicy};
+    /// let config = Config::new("https://h.example", "u", "secret");
+    /// assert_eq!(config.password().expose(), "secret");
+    /// assert!(!format!("{:?}", config.password()).contains("secret"));
+    /// ```
     pub fn password(&self) -> &Password {
         &self.password
     }

@@ -1,7 +1,14 @@
 //! Consumer-group endpoints: consume, commit, committed, delete-consumer, and the [`Consumer`]
-//! handle that remembers a group, an instance and its topics.
+//! handle that remembers a group, an instance and its topics, with [`BatchStream`] to read it
+//! as a [`Stream`] of batches.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use reqwest::Method;
 use serde::de::IgnoredAny;
@@ -31,7 +38,18 @@ pub struct ConsumeOptions {
 }
 
 impl ConsumeOptions {
-    /// Options for `group`/`instance` reading `topics`, with the server's defaults otherwise.
+    /// Options for `group`/`instance` reading `topics`, with the server's defaults otherwise;
+    /// set the other fields with struct update syntax.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use upkafka_client::ConsumeOptions;
+    /// let opts = ConsumeOptions {
+    ///     timeout: Some(Duration::from_secs(5)),
+    ///     ..ConsumeOptions::new("monitor", "host-1", ["sensor", "alerts"])
+    /// };
+    /// assert_eq!(opts.topics, ["sensor", "alerts"]);
+    /// ```
     pub fn new<S: Into<String>>(
         group: impl Into<String>,
         instance: impl Into<String>,
@@ -76,6 +94,16 @@ impl Client {
     /// processing, and after a failed poll remove the instance and poll again: a new instance
     /// resumes at the committed offsets.
     ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, ConsumeOptions};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let opts = ConsumeOptions::new("monitor", "host-1", ["sensor"]);
+    /// for m in client.consume(&opts).await? {
+    ///     println!("{}/{} {}", m.partition, m.offset, m.value);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidInput`] for no topics or an empty group/instance id; [`Error::Api`] for an
     /// unknown topic or `auto_offset_reset: none` without a committed offset; transport errors.
@@ -98,7 +126,20 @@ impl Client {
         self.call(call).await
     }
 
-    /// Polls one topic through the URL form (`GET /consume/{group}/{instance}/{topic}?timeout=`).
+    /// Polls one topic through the URL form (`GET /consume/{group}/{instance}/{topic}?timeout=`),
+    /// for parity with callers that can only make GET requests; otherwise as
+    /// [`Client::consume`] for one topic.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Client, protocol::ConsumerConfig};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let timeout = Some(Duration::from_secs(2));
+    /// let messages = client
+    ///     .consume_topic("monitor", "host-1", "sensor", timeout, &ConsumerConfig::default())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::consume`].
@@ -124,7 +165,19 @@ impl Client {
 
     /// Commits explicit offsets for an instance (`POST /commit/{group}/{instance}`). The server
     /// stores them verbatim; by Kafka convention commit the **next** offset to read
-    /// (last processed + 1), which is where a new instance of the group resumes.
+    /// (last processed + 1), which is where a new instance of the group resumes;
+    /// [`next_offsets`](upkafka_protocol::next_offsets) computes that from processed messages.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, ConsumeOptions, protocol::next_offsets};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let messages = client.consume(&ConsumeOptions::new("monitor", "host-1", ["sensor"])).await?;
+    /// // ... process them, then:
+    /// if !messages.is_empty() {
+    ///     client.commit("monitor", "host-1", &next_offsets(&messages)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty list (use [`Client::commit_consumed`]);
@@ -146,7 +199,15 @@ impl Client {
     }
 
     /// Commits the positions of everything this instance has consumed so far
-    /// (`POST /commit/{group}/{instance}` without a body).
+    /// (`POST /commit/{group}/{instance}` without a body): simpler than [`Client::commit`] when
+    /// everything polled has been processed.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// client.commit_consumed("monitor", "host-1").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::commit`].
@@ -158,6 +219,15 @@ impl Client {
     /// Reads the committed offsets of the given partitions (`POST /committed/{group}/{instance}`).
     /// A partition without a committed offset comes back with offset `-1` from upkafka's server;
     /// an empty `partitions` asks upkafka's server for the instance's assigned partitions.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::TopicPartition};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let committed = client
+    ///     .committed("monitor", "host-1", &[TopicPartition::new("sensor", 0)])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Api`] for an unknown topic or instance; transport errors.
@@ -174,7 +244,15 @@ impl Client {
     }
 
     /// Stops and removes a consumer instance (`POST /delete-consumer/{group}/{instance}`); its
-    /// partitions go to the group's other instances.
+    /// partitions go to the group's other instances. Call it when an instance is done for good,
+    /// or after a failed poll so that a new instance resumes at the committed offsets.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// client.remove_consumer_instance("monitor", "host-1").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Api`] (404 from upkafka's server) for an unknown instance; transport errors.
@@ -187,7 +265,8 @@ impl Client {
     }
 
     /// A handle for one consumer instance that remembers its group, instance, topics and
-    /// settings.
+    /// settings, so that polls and commits need no ids. Nothing is sent until the first poll.
+    /// [`Consumer::stream`] reads it as a [`Stream`] of batches.
     ///
     /// ```no_run
     /// # use upkafka_client::Client;
@@ -212,6 +291,11 @@ impl Client {
 }
 
 /// One consumer instance of a group, bound to a [`Client`]. Created by [`Client::consumer`].
+///
+/// Two ways to read it: [`Consumer::poll`] for one batch at a time, or [`Consumer::stream`]
+/// for a [`Stream`] of batches. Either way committing is the caller's call
+/// ([`Consumer::commit`], [`Consumer::commit_consumed`]), after processing. Cloning is cheap
+/// and a clone is the same instance on the server.
 #[derive(Debug, Clone)]
 pub struct Consumer {
     client: Client,
@@ -219,24 +303,63 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Sets the instance settings sent with the first poll (`Kafka-*` headers).
+    /// Sets the instance settings sent with the first poll (`Kafka-*` headers), e.g. auto-commit
+    /// off for at-least-once processing.
+    ///
+    /// ```
+    /// # use upkafka_client::{Client, Config, protocol::ConsumerConfig};
+    /// # let client = Client::new(Config::new("http://127.0.0.1:8080", "user", "pw")).unwrap();
+    /// let consumer = client
+    ///     .consumer("monitor", "host-1", ["sensor"])
+    ///     .with_config(ConsumerConfig { auto_commit: Some(false), ..ConsumerConfig::default() });
+    /// assert_eq!(consumer.options().config.auto_commit, Some(false));
+    /// ```
     pub fn with_config(mut self, config: ConsumerConfig) -> Self {
         self.options.config = config;
         self
     }
 
     /// Sets how long each poll may wait on the server for data. Default: the server's (1 s).
+    /// Longer waits mean fewer empty polls on a quiet topic.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use upkafka_client::{Client, Config};
+    /// # let client = Client::new(Config::new("http://127.0.0.1:8080", "user", "pw")).unwrap();
+    /// let consumer = client
+    ///     .consumer("monitor", "host-1", ["sensor"])
+    ///     .with_timeout(Duration::from_secs(10));
+    /// assert_eq!(consumer.options().timeout, Some(Duration::from_secs(10)));
+    /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
         self
     }
 
-    /// The options every poll sends.
+    /// The options every poll sends: group, instance, topics, wait and settings.
+    ///
+    /// ```
+    /// # use upkafka_client::{Client, Config};
+    /// # let client = Client::new(Config::new("http://127.0.0.1:8080", "user", "pw")).unwrap();
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// assert_eq!(consumer.options().group, "monitor");
+    /// ```
     pub fn options(&self) -> &ConsumeOptions {
         &self.options
     }
 
-    /// Fetches the next messages assigned to this instance.
+    /// Fetches the next messages assigned to this instance; empty when nothing arrived within
+    /// the poll's wait.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// for m in consumer.poll().await? {
+    ///     println!("{} {}", m.offset, m.value);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::consume`].
@@ -244,7 +367,48 @@ impl Consumer {
         self.client.consume(&self.options).await
     }
 
+    /// Reads this instance as a [`Stream`] of non-empty batches, one poll after another; see
+    /// [`BatchStream`] for what an empty poll, an error and dropping the stream do. The stream
+    /// never commits: commit through this consumer (or [`BatchStream::consumer`]) after
+    /// processing a batch.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt as _; // or `futures::StreamExt`
+    /// use upkafka_client::protocol::{ConsumerConfig, next_offsets};
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client
+    ///     .consumer("monitor", "host-1", ["sensor"])
+    ///     .with_config(ConsumerConfig { auto_commit: Some(false), ..ConsumerConfig::default() });
+    /// let mut batches = consumer.stream();
+    /// while let Some(batch) = batches.next().await {
+    ///     let batch = batch?; // or log, `consumer.remove()` and go on
+    ///     for m in &batch {
+    ///         println!("{} {}", m.offset, m.value);
+    ///     }
+    ///     consumer.commit(&next_offsets(&batch)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self) -> BatchStream {
+        BatchStream {
+            consumer: self.clone(),
+            in_flight: None,
+        }
+    }
+
     /// Commits explicit offsets (next offset to read, by Kafka convention).
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::next_offsets};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// let batch = consumer.poll().await?;
+    /// if !batch.is_empty() {
+    ///     consumer.commit(&next_offsets(&batch)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::commit`].
@@ -256,6 +420,15 @@ impl Consumer {
 
     /// Commits everything consumed so far.
     ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// let _batch = consumer.poll().await?;
+    /// consumer.commit_consumed().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`Client::commit_consumed`].
     pub async fn commit_consumed(&self) -> Result<()> {
@@ -265,6 +438,14 @@ impl Consumer {
     }
 
     /// Reads committed offsets of the given partitions.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::TopicPartition};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// let committed = consumer.committed(&[TopicPartition::new("sensor", 0)]).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::committed`].
@@ -277,7 +458,17 @@ impl Consumer {
             .await
     }
 
-    /// Removes this instance from the server.
+    /// Removes this instance from the server; its partitions go to the group's other
+    /// instances. The handle stays usable: the next poll creates the instance anew, resuming
+    /// at the committed offsets.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let consumer = client.consumer("monitor", "host-1", ["sensor"]);
+    /// consumer.remove().await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::remove_consumer_instance`].
@@ -285,5 +476,86 @@ impl Consumer {
         self.client
             .remove_consumer_instance(&self.options.group, &self.options.instance)
             .await
+    }
+}
+
+type PollFuture = Pin<Box<dyn Future<Output = Result<Vec<Message>>> + Send>>;
+
+/// A [`Consumer`] read as a [`Stream`] of batches: `Stream<Item = Result<Vec<Message>>>`.
+/// Made by [`Consumer::stream`]; use it with `StreamExt` from `futures` or `futures-util`.
+///
+/// - **One item per poll that brought messages**, in the order the server sent them. A poll
+///   that comes back empty (nothing arrived within the wait, [`Consumer::with_timeout`]) is
+///   not an item: the stream polls again at once, paced by the server's wait. So
+///   `next().await` returns when there are messages; bound it with a timeout for periodic
+///   work on a quiet topic.
+/// - **It never ends by itself.** An error is one `Err` item and does not end it either: the
+///   next `next()` polls again, with the same instance. Stop with `?` (or `try_next`), or
+///   go on; for at-least-once after an error, [`Consumer::remove`] the instance first so that
+///   the new one resumes at the committed offsets (a lost answer may have moved the old one
+///   past messages; see [`Client::consume`]).
+/// - **It never commits.** Commit through [`BatchStream::consumer`] or the [`Consumer`] after
+///   processing a batch, and turn the server's auto-commit off
+///   ([`ConsumerConfig::auto_commit`](upkafka_protocol::ConsumerConfig::auto_commit)) if a batch must not count as read before that.
+/// - Dropping it during a poll abandons that request; as with any lost answer, the instance
+///   may already have moved past the messages it held.
+///
+/// The stream is `Send` and `'static` (it owns a clone of the consumer), so it can be moved
+/// into a spawned task.
+pub struct BatchStream {
+    consumer: Consumer,
+    in_flight: Option<PollFuture>,
+}
+
+impl BatchStream {
+    /// The consumer this stream polls, to commit through while streaming.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt as _;
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let mut batches = client.consumer("monitor", "host-1", ["sensor"]).stream();
+    /// while let Some(batch) = batches.next().await {
+    ///     let _processed = batch?;
+    ///     batches.consumer().commit_consumed().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+}
+
+impl Stream for BatchStream {
+    type Item = Result<Vec<Message>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let fut = this.in_flight.get_or_insert_with(|| {
+                let consumer = this.consumer.clone();
+                Box::pin(async move { consumer.poll().await })
+            });
+            let outcome = match fut.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            };
+            this.in_flight = None;
+            match outcome {
+                // Nothing arrived within the wait: poll again rather than yield an empty batch.
+                // The next poll's future is polled right away, which registers the waker.
+                Ok(batch) if batch.is_empty() => continue,
+                other => return Poll::Ready(Some(other)),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for BatchStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchStream")
+            .field("consumer", &self.consumer)
+            .field("polling", &self.in_flight.is_some())
+            .finish()
     }
 }

@@ -1,8 +1,12 @@
 //! The client's one error type.
+//!
+//! Nothing public here names the HTTP stack: a transport failure keeps the underlying error
+//! only as a boxed [`std::error::Error`] `source`, so that upgrading or replacing reqwest is not
+//! a breaking change for callers.
 
 use std::time::Duration;
 
-/// Result of every client call.
+/// Result of every client call, with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a client call failed. `Display` is written for a CLI user; match on [`Error::kind`].
@@ -44,9 +48,10 @@ pub enum Error {
     Transport {
         /// Method and path of the call.
         endpoint: String,
-        /// The underlying HTTP error.
+        /// The underlying HTTP-stack error, for [`std::error::Error::source`] chains and logs.
+        /// Its concrete type is an implementation detail.
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// A success answer whose body is not the expected JSON.
     #[error("{endpoint}: cannot decode the answer ({reason}); body starts with: {snippet:?}")]
@@ -64,6 +69,26 @@ pub enum Error {
     /// An argument to a call is unusable (e.g. an empty consumer group id).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A value could not be converted to or from JSON on the caller's side: a message value
+    /// that is not the JSON the caller expected ([`Message::value_json`]), or a value that
+    /// cannot be serialised ([`ProduceRecord::json`]). It exists so that `?` works on those
+    /// calls in a function returning this [`Result`]; an undecodable *server answer* is
+    /// [`Error::Decode`] instead.
+    ///
+    /// ```
+    /// use upkafka_client::{ErrorKind, protocol::Message};
+    /// fn device(message: &Message) -> upkafka_client::Result<u32> {
+    ///     let value: serde_json::Value = message.value_json()?; // serde_json::Error → Error
+    ///     Ok(value["device"].as_u64().unwrap_or_default() as u32)
+    /// }
+    /// let not_json = serde_json::from_str::<u32>("{").unwrap_err();
+    /// assert_eq!(upkafka_client::Error::from(not_json).kind(), ErrorKind::Json);
+    /// ```
+    ///
+    /// [`Message::value_json`]: upkafka_protocol::Message::value_json
+    /// [`ProduceRecord::json`]: upkafka_protocol::ProduceRecord::json
+    #[error("cannot convert JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// The kind of an [`Error`], for matching without the details.
@@ -84,10 +109,18 @@ pub enum ErrorKind {
     Config,
     /// [`Error::InvalidInput`].
     InvalidInput,
+    /// [`Error::Json`].
+    Json,
 }
 
 impl Error {
-    /// The kind of failure.
+    /// The kind of failure, for matching without the details (the enum's fields may grow).
+    ///
+    /// ```
+    /// use upkafka_client::{Error, ErrorKind};
+    /// let err = Error::InvalidInput("consumer group is empty".into());
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Api { .. } => ErrorKind::Api,
@@ -97,10 +130,19 @@ impl Error {
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Config(_) => ErrorKind::Config,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Json(_) => ErrorKind::Json,
         }
     }
 
-    /// The HTTP status of an error answer, if the server answered.
+    /// The HTTP status of an error answer, if the server answered; `None` when no answer
+    /// arrived or the call failed before it was sent.
+    ///
+    /// ```
+    /// use upkafka_client::Error;
+    /// let err = Error::Api { status: 404, message: "not found".into(), endpoint: "GET /x".into() };
+    /// assert_eq!(err.status(), Some(404));
+    /// assert_eq!(Error::Config("no URL".into()).status(), None);
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } => Some(*status),
@@ -109,13 +151,28 @@ impl Error {
         }
     }
 
-    /// True when the credentials were refused.
+    /// True when the credentials were refused (HTTP 401): fix the username or password, as
+    /// retrying cannot help.
+    ///
+    /// ```
+    /// use upkafka_client::Error;
+    /// let err = Error::Unauthorized { message: String::new(), endpoint: "GET /topics".into() };
+    /// assert!(err.is_auth());
+    /// ```
     pub fn is_auth(&self) -> bool {
         self.kind() == ErrorKind::Unauthorized
     }
 
     /// True for failures a retry may cure: transport errors, timeouts, 429 and 500/502/503/504.
-    /// Other 4xx answers are final.
+    /// Other 4xx answers are final. The client already retries these per its
+    /// [`RetryPolicy`](crate::RetryPolicy); this is for callers that retry at a higher level.
+    ///
+    /// ```
+    /// use upkafka_client::Error;
+    /// let busy = Error::Api { status: 503, message: "busy".into(), endpoint: "POST /produce".into() };
+    /// assert!(busy.is_retryable());
+    /// assert!(!Error::InvalidInput("empty topic".into()).is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Transport { .. } | Error::Timeout { .. } => true,

@@ -10,6 +10,12 @@ use super::error::{Error, Result};
 use upkafka_protocol::{DEFAULT_POLL_TIMEOUT_MS, FetchRequest, Message};
 
 /// How [`Client::fetch_with`] sends a request that names several partitions.
+///
+/// ```
+/// use upkafka_client::FetchOptions;
+/// let one_call = FetchOptions { parallel: false };
+/// assert!(FetchOptions::default().parallel);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchOptions {
     /// One request per partition, sent concurrently, results concatenated in request order
@@ -45,7 +51,16 @@ impl Client {
         self.fetch_with(req, FetchOptions::default()).await
     }
 
-    /// [`Client::fetch`] with explicit [`FetchOptions`].
+    /// [`Client::fetch`] with explicit [`FetchOptions`], e.g. to send a multi-partition request
+    /// as one call to a server that answers it whole.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, FetchOptions, protocol::FetchRequest};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let req = FetchRequest::new("cities", 0, 42);
+    /// let messages = client.fetch_with(&req, FetchOptions { parallel: false }).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::fetch`].

@@ -1,11 +1,15 @@
 //! The async client for the Upstash Kafka REST API.
 //!
 //! [`Client`] is cheap to clone (one shared keep-alive connection pool) and has a method for
-//! every endpoint of the API: produce ([`Client::produce`], [`Client::produce_many`],
-//! [`Client::produce_to`], [`Client::produce_in_url`]), fetch by offset ([`Client::fetch`]),
-//! consumer groups ([`Client::consume`], [`Client::commit`], [`Client::committed`],
-//! [`Client::remove_consumer_instance`], or the [`Consumer`] handle), metadata
-//! ([`Client::topics`], [`Client::consumers`], [`Client::offsets`]) and [`Client::webhook`].
+//! every endpoint of the API: produce (see [Producing](#producing)), fetch by offset
+//! ([`Client::fetch`]), consumer groups ([`Client::consume`], [`Client::commit`],
+//! [`Client::committed`], [`Client::remove_consumer_instance`], or the [`Consumer`] handle),
+//! metadata ([`Client::topics`], [`Client::consumers`], [`Client::offsets`]) and
+//! [`Client::webhook`]. Every call returns this crate's [`Result`]; [`Error`] names no type of
+//! the HTTP stack, and `serde_json` errors convert into it with `?`.
+//!
+//! Two doors: [`Client::from_env`] for the usual `UPSTASH_KAFKA_REST_*` variables, or
+//! [`Client::new`] with a [`Config`] for explicit credentials, timeouts, retries and TLS roots.
 //!
 //! ```no_run
 //! use upkafka_client::protocol::ProduceRecord;
@@ -17,6 +21,31 @@
 //! println!("stored at {}/{}", meta.partition, meta.offset);
 //! # Ok(()) }
 //! ```
+//!
+//! # Producing
+//!
+//! One family: the topic comes first; one message is a [`ProduceRecord`](protocol::ProduceRecord)
+//! by value and answers one [`ProduceMetadata`](protocol::ProduceMetadata); a batch is a slice
+//! and answers one metadata entry per record, in request order.
+//!
+//! | to send | call | route |
+//! | --- | --- | --- |
+//! | one message (key, partition, headers, timestamp as needed) | [`Client::produce`] | `POST /produce` |
+//! | one serialisable value as JSON text | [`Client::produce_json`] | `POST /produce` |
+//! | a batch to one topic | [`Client::produce_many_to`] | `POST /produce/{topic}` |
+//! | a batch across topics, each record naming its own | [`Client::produce_many`] | `POST /produce` |
+//! | one message from a caller that can only send GET | [`Client::produce_in_url`] | `GET /produce/{topic}/{message}` |
+//! | a raw HTTP body (webhook senders) | [`Client::webhook`] | `POST /webhook?topic=` |
+//!
+//! Any produce can be retried by the [`RetryPolicy`], which can duplicate a message when an
+//! answer is lost; `retry_produce: false` turns that off.
+//!
+//! # Consuming
+//!
+//! [`Client::consumer`] gives a [`Consumer`] for one instance of a group: [`Consumer::poll`]
+//! for one batch, or [`Consumer::stream`] for a `futures` [`Stream`](futures_core::Stream) of
+//! batches ([`BatchStream`]). Committing stays explicit and is the caller's call, after
+//! processing. [`Client::fetch`] reads by partition and offset without a group.
 //!
 //! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
 //! `docs/protocol.md`.
@@ -36,8 +65,13 @@ mod webhook;
 
 pub use client::Client;
 pub use config::{Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
-pub use consumer::{ConsumeOptions, Consumer};
+pub use consumer::{BatchStream, ConsumeOptions, Consumer};
 pub use error::{Error, ErrorKind, Result};
 pub use fetch::FetchOptions;
 pub use retry::RetryPolicy;
 pub use upkafka_protocol::Password;
+
+/// The README's Rust examples, compiled as doc tests so that the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

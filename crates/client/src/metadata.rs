@@ -14,6 +14,14 @@ use upkafka_protocol::{
 impl Client {
     /// Lists topics and their partition counts (`GET /topics`).
     ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let topics = client.topics().await?;
+    /// println!("{topics:?}");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// Transport and auth errors.
     pub async fn topics(&self) -> Result<Topics> {
@@ -23,6 +31,15 @@ impl Client {
 
     /// Lists consumer groups, their REST instances and assigned partitions (`GET /consumers`),
     /// the tutorial's Postman call.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// for group in client.consumers().await? {
+    ///     println!("{group:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// Transport and auth errors.

@@ -1,4 +1,11 @@
 //! Produce endpoints: `/produce`, `/produce/{topic}`, `/produce/{topic}/{message}`.
+//!
+//! One family, one rule (the crate docs' "Producing" section has the table for callers):
+//! the topic comes first when the call has one; a single message is a [`ProduceRecord`] by
+//! value (built in the call) and answers one [`ProduceMetadata`]; a batch is a slice (the
+//! caller keeps its records, e.g. to log or resend a failed batch) and answers one
+//! [`ProduceMetadata`] per record, in request order. `_many` means a batch, `_to` a batch to
+//! one topic, `_json`/`_in_url` how the one message is given.
 
 use reqwest::Method;
 use serde::Serialize;
@@ -14,7 +21,8 @@ impl Client {
     pub const MAX_URL_FORM_BYTES: usize = 60 * 1024;
 
     /// Produces one message to `topic` (`POST /produce`, as the official client does) and returns
-    /// where it was stored. A `topic` already set on `record` is replaced.
+    /// where it was stored. A `topic` already set on `record` is replaced. The everyday call:
+    /// build the record in place with [`ProduceRecord`]'s setters.
     ///
     /// ```no_run
     /// # use upkafka_client::{Client, protocol::ProduceRecord};
@@ -52,47 +60,76 @@ impl Client {
         Ok(out.remove(0))
     }
 
-    /// Produces `value` serialised as JSON text to `topic`.
+    /// Produces `value` serialised as JSON text to `topic` (`POST /produce`): shorthand for
+    /// `produce(topic, ProduceRecord::json(value)?)` when no key, partition or header is needed.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// #[derive(serde::Serialize)]
+    /// struct Reading { device: u32, value: i64 }
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// client.produce_json("sensor", &Reading { device: 7, value: 42 }).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when `value` cannot be serialised; otherwise as
-    /// [`Client::produce`].
+    /// [`Error::Json`] when `value` cannot be serialised; otherwise as [`Client::produce`].
     pub async fn produce_json<T: Serialize + ?Sized>(
         &self,
         topic: &str,
         value: &T,
     ) -> Result<ProduceMetadata> {
-        let record = ProduceRecord::json(value)
-            .map_err(|e| Error::InvalidInput(format!("cannot encode the value as JSON: {e}")))?;
-        self.produce(topic, record).await
+        self.produce(topic, ProduceRecord::json(value)?).await
     }
 
-    /// Produces a batch of messages, each naming its own topic (`POST /produce`), and returns
-    /// their metadata in request order.
+    /// Produces a batch of messages, each naming its own topic (`POST /produce` with an array,
+    /// the official client's `produceMany`), and returns their metadata in request order. For
+    /// a batch to one topic, [`Client::produce_many_to`] needs no topic on the records.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::ProduceRecord};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let metas = client
+    ///     .produce_many(&[
+    ///         ProduceRecord::new("hello").topic("greetings"),
+    ///         ProduceRecord::new("Istanbul").topic("cities").partition(1),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(metas[1].topic, "cities");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the first record without a topic; [`Error::Decode`] when
-    /// the answer does not have one entry per message; otherwise as [`Client::produce`].
-    pub async fn produce_many(
-        &self,
-        records: impl IntoIterator<Item = ProduceRecord>,
-    ) -> Result<Vec<ProduceMetadata>> {
-        let records: Vec<ProduceRecord> = records.into_iter().collect();
+    /// [`Error::InvalidInput`] naming the first record without a topic (nothing is sent);
+    /// [`Error::Decode`] when the answer does not have one entry per message; otherwise as
+    /// [`Client::produce`]. An empty batch answers `[]` without a request.
+    pub async fn produce_many(&self, records: &[ProduceRecord]) -> Result<Vec<ProduceMetadata>> {
         if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
             return Err(Error::InvalidInput(format!(
                 "message {i} of the batch has no topic"
             )));
         }
-        self.produce_batch(Call::new(Method::POST, "/produce".to_owned()), &records)
+        self.send_batch(Call::new(Method::POST, "/produce".to_owned()), records)
             .await
     }
 
-    /// Produces a batch of messages to one topic (`POST /produce/{topic}`), metadata in request
-    /// order. Topics set on the records are not sent.
+    /// Produces a batch of messages to one topic (`POST /produce/{topic}`) and returns their
+    /// metadata in request order. Topics set on the records are ignored: the path names the
+    /// topic. The usual batch call; [`Client::produce_many`] is for batches across topics.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::ProduceRecord};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let records: Vec<ProduceRecord> = (0..3).map(|i| ProduceRecord::new(i.to_string())).collect();
+    /// let metas = client.produce_many_to("counts", &records).await?;
+    /// assert_eq!(metas.len(), records.len());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`Client::produce_many`].
-    pub async fn produce_to(
+    /// [`Error::InvalidInput`] for an unusable topic name (nothing is sent); otherwise as
+    /// [`Client::produce_many`].
+    pub async fn produce_many_to(
         &self,
         topic: &str,
         records: &[ProduceRecord],
@@ -112,13 +149,22 @@ impl Client {
         } else {
             records
         };
-        self.produce_batch(Call::new(Method::POST, path), records)
+        self.send_batch(Call::new(Method::POST, path), records)
             .await
     }
 
     /// Produces one message given in the URL (`GET /produce/{topic}/{message}?key=`), the form
-    /// for callers that can only make GET requests. No partition, headers or timestamp.
-    /// Errors name the endpoint as `GET /produce/{topic}/…`, never with the value.
+    /// for callers that can only make GET requests; it answers like [`Client::produce`]. No
+    /// partition, headers or timestamp. Errors name the endpoint as `GET /produce/{topic}/…`,
+    /// never with the value.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let meta = client.produce_in_url("greetings", "hello world", Some("k1")).await?;
+    /// println!("stored at {}/{}", meta.partition, meta.offset);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when the value and key take more than
@@ -157,7 +203,8 @@ impl Client {
         self.call(call).await
     }
 
-    async fn produce_batch(
+    /// Sends a batch and checks that the answer has one entry per record.
+    async fn send_batch(
         &self,
         call: Call,
         records: &[ProduceRecord],

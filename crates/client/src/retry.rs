@@ -11,6 +11,17 @@ use std::time::Duration;
 /// **Retrying a produce can duplicate a message**: when an answer is lost after the server
 /// stored the batch, the retry stores it again (at-least-once). Set `retry_produce` to `false`
 /// to make produce calls single-attempt (at-most-once from the client's side).
+///
+/// ```
+/// use std::time::Duration;
+/// use upkafka_client::RetryPolicy;
+/// let policy = RetryPolicy {
+///     deadline: Duration::from_secs(10),
+///     retry_produce: false,
+///     ..RetryPolicy::default()
+/// };
+/// assert_eq!(policy.max_retries, 5);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt. Default 5.
@@ -39,7 +50,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A policy that never retries.
+    /// A policy that never retries: each call is one attempt (tests, or callers that retry
+    /// themselves).
+    ///
+    /// ```
+    /// # use upkafka_client::RetryPolicy;
+    /// assert_eq!(RetryPolicy::none().max_retries, 0);
+    /// ```
     pub fn none() -> Self {
         Self {
             max_retries: 0,
@@ -48,6 +65,11 @@ impl RetryPolicy {
     }
 
     /// The default policy with `max_retries` retries.
+    ///
+    /// ```
+    /// # use upkafka_client::RetryPolicy;
+    /// assert_eq!(RetryPolicy::with_max_retries(2).max_retries, 2);
+    /// ```
     pub fn with_max_retries(max_retries: u32) -> Self {
         Self {
             max_retries,

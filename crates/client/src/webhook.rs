@@ -29,6 +29,14 @@ impl Client {
     /// headers. Answers with where the message was stored (upkafka's server; Upstash never
     /// documented this answer).
     ///
+    /// ```no_run
+    /// # use upkafka_client::Client;
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let headers = [("content-type".to_owned(), "application/json".to_owned())];
+    /// let meta = client.webhook("payments", r#"{"id":"evt_1"}"#, &headers).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidInput`] for a header that cannot be sent, or one the HTTP layer sets
     /// itself (`Content-Length`, `Host`, `Authorization`, `Transfer-Encoding`, …);
