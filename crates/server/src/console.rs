@@ -29,7 +29,8 @@ use upkafka_sensor::{Ranges, Reading, classify};
 use super::auth;
 use super::config::MetricsAuth;
 use super::error::ApiError;
-use super::metrics::{HISTORY_SECONDS, Second, TopicCounters};
+use super::history::{HISTORY_SECONDS, Second};
+use super::metrics::TopicCounters;
 use super::routes::{AppState, RawBody};
 use super::stack::Routes;
 

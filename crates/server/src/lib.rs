@@ -52,6 +52,7 @@ mod console;
 mod embedded;
 mod error;
 mod groups;
+pub mod history;
 pub mod kafka;
 pub mod log;
 pub mod metrics;

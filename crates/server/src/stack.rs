@@ -42,16 +42,17 @@ use tower::ServiceExt as _;
 
 use super::auth;
 use super::error::ApiError;
+use super::metrics::RouteLabel;
 use super::routes::AppState;
 
 /// The label of requests no route matched.
-const UNMATCHED: &str = "unmatched";
+static UNMATCHED: RouteLabel = RouteLabel::Unmatched;
 
 /// The endpoints as an axum router plus a table of their route patterns, built together so
 /// that the pipeline can label a request with its route before (and without) routing it.
 pub(crate) struct Routes {
     router: Router<AppState>,
-    labels: matchit::Router<Box<str>>,
+    labels: matchit::Router<RouteLabel>,
 }
 
 impl Routes {
@@ -105,7 +106,7 @@ fn fold_trailing_slash(path: &str) -> &str {
 
 struct Shared {
     router: Router,
-    labels: matchit::Router<Box<str>>,
+    labels: matchit::Router<RouteLabel>,
     slots: Semaphore,
     state: AppState,
 }
@@ -133,11 +134,8 @@ pub type ApiFuture =
 impl ApiService {
     /// The route label of `path`: the matched pattern with a trailing `/` folded, or
     /// `unmatched`.
-    fn label(&self, path: &str) -> &str {
-        self.shared
-            .labels
-            .at(path)
-            .map_or(UNMATCHED, |m| &**m.value)
+    fn label(&self, path: &str) -> &RouteLabel {
+        self.shared.labels.at(path).map_or(&UNMATCHED, |m| m.value)
     }
 
     async fn handle<B>(self, req: Request<B>) -> Response
