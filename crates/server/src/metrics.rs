@@ -2,10 +2,10 @@
 //! (the Prometheus project's Rust client): its registry, metric types and encoder.
 //!
 //! - Messages and bytes produced and consumed per topic are counted by [`MeteredBackend`], a
-//!   decorator around any [`Backend`](crate::Backend): counted after the backend answers, so
-//!   they hold for every backend. Bytes of a message are key + value + every header name and
-//!   value (UTF-8). Consumed messages carry `api="consume"` (consumer groups) or `api="fetch"`.
-//!   The console reads the same counters ([`Metrics::topic_counters`]).
+//!   decorator around any [`Backend`]: counted after the backend answers, so they hold for
+//!   every backend. Bytes of a message are key + value + every header name and value
+//!   (UTF-8). Consumed messages carry `api="consume"` (consumer groups) or `api="fetch"`. The
+//!   console reads the same counters ([`Metrics::topic_counters`]).
 //! - Requests are counted and timed by the request pipeline
 //!   ([`ApiService`](crate::ApiService)) through [`Metrics::record_request`], keyed on method,
 //!   matched route (trailing `/` folded) and status; unmatched paths are `route="unmatched"`,
