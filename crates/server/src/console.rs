@@ -31,7 +31,8 @@ use super::auth;
 use super::config::MetricsAuth;
 use super::error::ApiError;
 use super::extract::RawBody;
-use super::metrics::{HISTORY_SECONDS, Second, TopicCounters};
+use super::history::{HISTORY_SECONDS, Second};
+use super::metrics::{self, TopicCounters};
 use super::route_table::{Access, Routes};
 use super::state::AppState;
 
@@ -146,7 +147,7 @@ async fn metrics_endpoint(State(s): State<AppState>, req: Request) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     resp
 }

@@ -57,6 +57,7 @@ mod embedded;
 mod error;
 mod extract;
 mod groups;
+pub mod history;
 pub mod kafka;
 mod log;
 pub mod metrics;

@@ -5,10 +5,11 @@
 use axum::Router;
 use axum::routing::MethodRouter;
 
+use super::metrics::RouteLabel;
 use super::state::AppState;
 
 /// The label of requests no route matched.
-pub(crate) const UNMATCHED: &str = "unmatched";
+static UNMATCHED: RouteLabel = RouteLabel::Unmatched;
 
 /// Who may call a route, checked by the request pipeline before the body is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub(crate) enum Access {
 #[derive(Debug)]
 pub(crate) struct RouteInfo {
     /// The route pattern with a trailing `/` folded (`/produce/{topic}`).
-    pub(crate) label: Box<str>,
+    pub(crate) label: RouteLabel,
     /// Who may call it.
     pub(crate) access: Access,
 }
@@ -37,10 +38,10 @@ pub(crate) struct RouteTable(matchit::Router<RouteInfo>);
 impl RouteTable {
     /// The label and access policy of `path`. A path no route matches is [`UNMATCHED`] and
     /// needs credentials: an unauthenticated caller learns nothing about which paths exist.
-    pub(crate) fn lookup(&self, path: &str) -> (&str, Access) {
+    pub(crate) fn lookup(&self, path: &str) -> (&RouteLabel, Access) {
         match self.0.at(path) {
             Ok(m) => (&m.value.label, m.value.access),
-            Err(_) => (UNMATCHED, Access::Credentials),
+            Err(_) => (&UNMATCHED, Access::Credentials),
         }
     }
 }
@@ -111,11 +112,18 @@ mod tests {
             .both("/produce/{topic}", Access::Credentials, get(|| async {}))
             .route("/metrics", Access::Handler, get(|| async {}))
             .into_parts();
+        let lookup = |path| {
+            let (label, access) = table.lookup(path);
+            (label.as_str().to_owned(), access)
+        };
         assert_eq!(
-            table.lookup("/produce/t/"),
-            ("/produce/{topic}", Access::Credentials)
+            lookup("/produce/t/"),
+            ("/produce/{topic}".to_owned(), Access::Credentials)
         );
-        assert_eq!(table.lookup("/metrics"), ("/metrics", Access::Handler));
-        assert_eq!(table.lookup("/nope"), (UNMATCHED, Access::Credentials));
+        assert_eq!(lookup("/metrics"), ("/metrics".to_owned(), Access::Handler));
+        assert_eq!(
+            lookup("/nope"),
+            ("unmatched".to_owned(), Access::Credentials)
+        );
     }
 }

@@ -1,0 +1,206 @@
+//! Gauges read at scrape time: earliest and latest offsets per partition, consumer instances
+//! per group, committed offsets and lag per group and assigned partition (from the backend),
+//! and the size of the data directory.
+//!
+//! Reading the backend is asynchronous and prometheus-client encodes synchronously, so a
+//! scrape first takes a [`Snapshot`] and then encodes it through a [`Collector`] on a registry
+//! of that scrape alone: concurrent scrapes share no state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+use upkafka_protocol::{GroupAssignments, OffsetSpec, TopicPartition, TopicPartitionOffset};
+
+use crate::backend::Backend;
+
+/// Lag of a partition: latest − committed, or latest − earliest with nothing committed.
+pub fn lag(committed: i64, earliest: i64, latest: i64) -> i64 {
+    let from = if committed >= 0 { committed } else { earliest };
+    (latest - from).max(0)
+}
+
+type PartitionKey = (String, i32);
+
+/// What the backend knows right now, for the gauges.
+#[derive(Debug)]
+pub(super) struct Snapshot {
+    earliest: BTreeMap<PartitionKey, i64>,
+    latest: BTreeMap<PartitionKey, i64>,
+    /// Group name → live instances.
+    instances: BTreeMap<String, usize>,
+    committed: BTreeMap<(String, String, i32), i64>,
+}
+
+impl Snapshot {
+    /// Reads offsets, groups and committed offsets from `backend`; the error is the first
+    /// failure's text.
+    pub(super) async fn take(backend: &dyn Backend) -> Result<Self, String> {
+        let topics = backend.topics().await.map_err(|e| e.to_string())?;
+        let partitions: Vec<TopicPartition> = topics
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(|p| TopicPartition::new(t.clone(), p)))
+            .collect();
+        let to_map = |v: Vec<TopicPartitionOffset>| {
+            v.into_iter()
+                .map(|o| ((o.topic, o.partition), o.offset))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let earliest = to_map(
+            backend
+                .offsets(OffsetSpec::Earliest, partitions.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let latest = to_map(
+            backend
+                .offsets(OffsetSpec::Latest, partitions)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let groups: Vec<GroupAssignments> = backend.consumers().await.map_err(|e| e.to_string())?;
+        let mut committed = BTreeMap::new();
+        for g in &groups {
+            for i in &g.instances {
+                let assigned: BTreeSet<(String, i32)> = i
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
+                    .collect();
+                if assigned.is_empty() {
+                    continue;
+                }
+                let asked = assigned
+                    .into_iter()
+                    .map(|(t, p)| TopicPartition::new(t, p))
+                    .collect();
+                // The instance may have expired since `consumers()`: skip it then.
+                if let Ok(offsets) = backend
+                    .committed(g.name.clone(), i.name.clone(), asked)
+                    .await
+                {
+                    for o in offsets {
+                        committed.insert((g.name.clone(), o.topic, o.partition), o.offset);
+                    }
+                }
+            }
+        }
+        let instances = groups
+            .into_iter()
+            .map(|g| (g.name, g.instances.len()))
+            .collect();
+        Ok(Self {
+            earliest,
+            latest,
+            instances,
+            committed,
+        })
+    }
+}
+
+/// The gauges of one scrape.
+#[derive(Debug)]
+pub(super) struct ScrapeGauges {
+    /// From the backend; `None` when it could not be read (the exposition then says so in a
+    /// comment instead of failing the scrape).
+    pub(super) snapshot: Option<Snapshot>,
+    /// Size of the data directory, when there is one.
+    pub(super) log_size: Option<u64>,
+}
+
+impl Collector for ScrapeGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(s) = &self.snapshot {
+            for (name, help, map) in [
+                (
+                    "upkafka_partition_earliest_offset",
+                    "Earliest offset per partition.",
+                    &s.earliest,
+                ),
+                (
+                    "upkafka_partition_latest_offset",
+                    "Latest offset (next to be written) per partition.",
+                    &s.latest,
+                ),
+            ] {
+                let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                for ((topic, partition), offset) in map {
+                    let labels = ([("topic", topic.as_str())], [("partition", *partition)]);
+                    ConstGauge::new(*offset).encode(family.encode_family(&labels)?)?;
+                }
+            }
+            let mut family = encoder.encode_descriptor(
+                "upkafka_consumer_instances",
+                "Live consumer instances per group.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (group, n) in &s.instances {
+                let labels = [("group", group.as_str())];
+                ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "upkafka_consumer_group_committed_offset",
+                "Committed offset per group and assigned partition (-1: none).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((group, topic, partition), committed) in &s.committed {
+                let labels = (
+                    [("group", group.as_str()), ("topic", topic.as_str())],
+                    [("partition", *partition)],
+                );
+                ConstGauge::new(*committed).encode(family.encode_family(&labels)?)?;
+            }
+            let mut family = encoder.encode_descriptor(
+                "upkafka_consumer_group_lag",
+                "Messages not yet committed per group and assigned partition.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((group, topic, partition), committed) in &s.committed {
+                let key = (topic.clone(), *partition);
+                let latest = s.latest.get(&key).copied().unwrap_or(0);
+                let earliest = s.earliest.get(&key).copied().unwrap_or(0);
+                let labels = (
+                    [("group", group.as_str()), ("topic", topic.as_str())],
+                    [("partition", *partition)],
+                );
+                ConstGauge::new(lag(*committed, earliest, latest))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        if let Some(size) = self.log_size {
+            let family = encoder.encode_descriptor(
+                "upkafka_log_size_bytes",
+                "Size of the data directory on disk.",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(size).encode(family)?;
+        }
+        Ok(())
+    }
+}
+
+/// Total size of the regular files under `dir` (0 when it cannot be read).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            total += dir_size(&entry.path());
+        } else if kind.is_file() {
+            total += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    total
+}
