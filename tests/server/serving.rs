@@ -1,11 +1,15 @@
-//! Serving concerns: TLS, graceful shutdown (in-process and on SIGTERM), slow clients.
+//! Serving concerns: TLS, HTTP/2, graceful shutdown (in-process and on SIGTERM), slow
+//! clients, the connection limit. Plain HTTP and TLS are served by one path, so every test of
+//! that path runs on both transports (`…_plain`, `…_tls`).
 
 use std::io::{BufRead, BufReader};
+use std::pin::Pin;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use upkafka_server::{Limits, ServerConfig, TlsPaths, TopicSpec};
 
 use crate::common::{JsonBody, JsonResponse, TestServer, client, install_crypto};
@@ -14,6 +18,137 @@ fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tls")
         .join(name)
+}
+
+/// How a test reaches the server: plain TCP, or TLS with the fixture certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Plain,
+    Tls,
+}
+
+/// A raw connection, plain or TLS, for tests that speak HTTP/1.1 by hand.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+impl Transport {
+    /// `config` served over this transport.
+    async fn start(self, mut config: ServerConfig) -> TestServer {
+        if self == Transport::Tls {
+            config.tls = Some(TlsPaths {
+                cert: fixture("cert.pem"),
+                key: fixture("key.pem"),
+            });
+        }
+        TestServer::start(config).await
+    }
+
+    /// A client that trusts the fixture certificate.
+    fn client(self) -> reqwest::Client {
+        install_crypto();
+        let pem = std::fs::read(fixture("cert.pem")).expect("cert");
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+            .build()
+            .expect("client")
+    }
+
+    /// A raw connection to `server`, TLS handshake done; an error when the server closes
+    /// the connection first.
+    async fn connect(self, server: &TestServer) -> std::io::Result<Pin<Box<dyn Stream>>> {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await?;
+        match self {
+            Transport::Plain => Ok(Box::pin(tcp)),
+            Transport::Tls => {
+                use rustls::pki_types::pem::PemObject as _;
+                install_crypto();
+                let mut roots = rustls::RootCertStore::empty();
+                let cert = rustls::pki_types::CertificateDer::from_pem_file(fixture("cert.pem"))
+                    .expect("cert");
+                roots.add(cert).expect("root");
+                let config = rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                Ok(Box::pin(connector.connect(name, tcp).await?))
+            }
+        }
+    }
+}
+
+/// Runs an `async fn(Transport)` test as `NAME_plain` and `NAME_tls`.
+macro_rules! on_both_transports {
+    ($($name:ident),* $(,)?) => {
+        mod on_both {
+            use super::*;
+            $(
+                mod $name {
+                    use super::*;
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn plain() {
+                        super::super::$name(Transport::Plain).await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn tls() {
+                        super::super::$name(Transport::Tls).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_transports!(
+    graceful_shutdown_finishes_in_flight_requests,
+    shutdown_closes_idle_keep_alive_connections_at_once,
+    slow_clients_are_cut_off_by_the_header_read_timeout,
+    connections_over_the_limit_are_closed,
+    slow_bodies_cannot_pin_the_request_slots,
+    http2_is_served,
+);
+
+/// HTTP/2 on both transports: over TLS by ALPN, over plain TCP with prior knowledge (h2c);
+/// an HTTP/1.1 client on the same port still gets HTTP/1.1.
+async fn http2_is_served(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            topics: vec![TopicSpec::new("t", 2)],
+            ..ServerConfig::default()
+        })
+        .await;
+    install_crypto();
+    let pem = std::fs::read(fixture("cert.pem")).expect("cert");
+    let builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"));
+    let h2 = match t {
+        Transport::Plain => builder.http2_prior_knowledge(),
+        Transport::Tls => builder,
+    }
+    .build()
+    .expect("client");
+    let resp = h2.get(server.at("/topics")).send().await.expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2, "{t:?}");
+    let topics: Value = resp.json_value().await.expect("JSON");
+    assert_eq!(topics, json!({"t": 2}));
+    let produced = h2
+        .post(server.at("/produce/t"))
+        .json_body(&json!([{"value": "a"}, {"value": "b"}]))
+        .send()
+        .await
+        .expect("produce over HTTP/2");
+    assert!(produced.status().is_success());
+    let h1 = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+        .http1_only()
+        .build()
+        .expect("client");
+    let resp = h1
+        .get(server.at("/topics"))
+        .send()
+        .await
+        .expect("HTTP/1.1 request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
 }
 
 #[tokio::test]
@@ -51,10 +186,14 @@ async fn serves_https_with_rustls() {
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
 }
 
-#[tokio::test]
-async fn graceful_shutdown_finishes_in_flight_requests() {
-    let server = TestServer::with_topics(&[("t", 1)]).await;
-    let client = client();
+async fn graceful_shutdown_finishes_in_flight_requests(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            topics: vec![TopicSpec::new("t", 1)],
+            ..ServerConfig::default()
+        })
+        .await;
+    let client = t.client();
     let url = server.at("/fetch");
     let poll = tokio::spawn(async move {
         let started = Instant::now();
@@ -78,14 +217,16 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 
 /// Shutdown closes idle keep-alive connections at once instead of waiting out the grace period
 /// (10 s by default), and the client sees the connection end.
-#[tokio::test]
-async fn shutdown_closes_idle_keep_alive_connections_at_once() {
-    let server = TestServer::with_topics(&[("t", 1)]).await;
+async fn shutdown_closes_idle_keep_alive_connections_at_once(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            topics: vec![TopicSpec::new("t", 1)],
+            ..ServerConfig::default()
+        })
+        .await;
     let mut idle = Vec::new();
     for _ in 0..3 {
-        let mut s = tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("connect");
+        let mut s = t.connect(&server).await.expect("connect");
         s.write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .expect("write");
@@ -108,19 +249,17 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once() {
     }
 }
 
-#[tokio::test]
-async fn slow_clients_are_cut_off_by_the_header_read_timeout() {
-    let server = TestServer::start(ServerConfig {
-        limits: Limits {
-            header_read_timeout: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
-    })
-    .await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
+async fn slow_clients_are_cut_off_by_the_header_read_timeout(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            limits: Limits {
+                header_read_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+    let mut stream = t.connect(&server).await.expect("connect");
     stream
         .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -214,22 +353,20 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let _ = child.wait();
 }
 
-#[tokio::test]
-async fn connections_over_the_limit_are_closed() {
-    let server = TestServer::start(ServerConfig {
-        limits: Limits {
-            max_connections: 2,
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
-    })
-    .await;
+async fn connections_over_the_limit_are_closed(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            limits: Limits {
+                max_connections: 2,
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
     let request = b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut s = tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("connect");
+        let mut s = t.connect(&server).await.expect("connect");
         s.write_all(request).await.expect("write");
         let mut buf = [0u8; 12];
         s.read_exact(&mut buf)
@@ -238,23 +375,26 @@ async fn connections_over_the_limit_are_closed() {
         assert_eq!(&buf, b"HTTP/1.1 200");
         held.push(s);
     }
-    // A third connection is accepted by the OS but closed by the server without an answer.
-    let mut third = tokio::net::TcpStream::connect(server.addr)
+    // A third connection is accepted by the OS but closed by the server without an answer
+    // (over TLS: before the handshake completes).
+    let third = tokio::time::timeout(Duration::from_secs(5), t.connect(&server))
         .await
-        .expect("connect");
-    let _ = third.write_all(request).await;
-    let mut buf = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "closed: {read:?} {buf:?}"
-    );
+        .expect("the server answers or closes");
+    if let Ok(mut third) = third {
+        let _ = third.write_all(request).await;
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "closed: {read:?} {buf:?}"
+        );
+    }
     // Closing one frees a slot.
     held.pop();
     let mut ok = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let Ok(resp) = client().get(server.at("/topics")).send().await else {
+        let Ok(resp) = t.client().get(server.at("/topics")).send().await else {
             continue;
         };
         if resp.status().is_success() {
@@ -268,23 +408,21 @@ async fn connections_over_the_limit_are_closed() {
 /// Clients that send their headers and then trickle (or stall) the body must not hold the
 /// request slots: with all `max_concurrent_requests` slots taken by stalled bodies, a normal
 /// request is still answered, and the stalled ones get a 408 `{error,status}` and are closed.
-#[tokio::test]
-async fn slow_bodies_cannot_pin_the_request_slots() {
-    let server = TestServer::start(ServerConfig {
-        topics: vec![TopicSpec::new("t", 1)],
-        limits: Limits {
-            max_concurrent_requests: 2,
-            body_read_timeout: Duration::from_millis(500),
-            ..Limits::default()
-        },
-        ..ServerConfig::default()
-    })
-    .await;
+async fn slow_bodies_cannot_pin_the_request_slots(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            topics: vec![TopicSpec::new("t", 1)],
+            limits: Limits {
+                max_concurrent_requests: 2,
+                body_read_timeout: Duration::from_millis(500),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
     let mut stalled = Vec::new();
     for _ in 0..4 {
-        let mut s = tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("connect");
+        let mut s = t.connect(&server).await.expect("connect");
         s.write_all(
             b"POST /produce/t HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"value\":",
         )
@@ -296,7 +434,7 @@ async fn slow_bodies_cannot_pin_the_request_slots() {
     let started = Instant::now();
     let resp = tokio::time::timeout(
         Duration::from_secs(5),
-        client().get(server.at("/topics")).send(),
+        t.client().get(server.at("/topics")).send(),
     )
     .await
     .expect("a normal request is answered while slow bodies are pending")
