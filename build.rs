@@ -11,9 +11,14 @@
 //!   is on `PATH`.
 //!
 //! `cargo xtask test` installs all three and sets the variables.
+//!
+//! It also records the commit the binary is built from (`UPKAFKA_COMMIT`, shown by
+//! `upkafka --version`): `git rev-parse` when the source is a git checkout (a clone,
+//! `cargo install --path`, `cargo install --git`), else `unknown commit`.
 
 use std::env;
 use std::path::Path;
+use std::process::Command;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -34,6 +39,34 @@ fn main() {
     if given("UPKAFKA_TEST_CHROMIUM").unwrap_or_else(|| on_path("chromium")) {
         println!("cargo::rustc-cfg=upkafka_test_chromium");
     }
+    println!("cargo::rustc-env=UPKAFKA_COMMIT={}", commit());
+}
+
+/// The short hash of `HEAD`, or `unknown commit` outside a git checkout. Reruns when `HEAD`
+/// moves (a commit, a checkout).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    for path in ["HEAD", "packed-refs"] {
+        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+            println!("cargo::rerun-if-changed={p}");
+        }
+    }
+    if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"])
+        && let Some(p) = git(&["rev-parse", "--git-path", &head_ref])
+    {
+        println!("cargo::rerun-if-changed={p}");
+    }
+    git(&["rev-parse", "--short=12", "HEAD"])
+        .map_or_else(|| "unknown commit".to_owned(), |h| format!("commit {h}"))
 }
 
 /// Whether `var` names a program: `None` when unset, so the caller may look on `PATH`.
