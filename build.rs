@@ -55,15 +55,17 @@ fn commit() -> String {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
     };
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+    // Only paths that exist: cargo reruns a build script on every build for a missing one.
+    let watch = |p: String| {
+        if Path::new(&p).exists() {
             println!("cargo::rerun-if-changed={p}");
         }
+    };
+    for path in ["HEAD", "packed-refs"] {
+        git(&["rev-parse", "--git-path", path]).map(watch);
     }
-    if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(p) = git(&["rev-parse", "--git-path", &head_ref])
-    {
-        println!("cargo::rerun-if-changed={p}");
+    if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        git(&["rev-parse", "--git-path", &head_ref]).map(watch);
     }
     git(&["rev-parse", "--short=12", "HEAD"])
         .map_or_else(|| "unknown commit".to_owned(), |h| format!("commit {h}"))
