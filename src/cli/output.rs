@@ -218,12 +218,3 @@ impl Output {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_hook_name_is_stable() {
-        assert_eq!(ENV_TEST_TTY, "UPKAFKA_TEST_TTY");
-    }
-}
