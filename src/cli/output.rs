@@ -10,7 +10,8 @@ use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
 
-use super::args::{FormatPiece, MessageFormat, OutputFormat};
+use super::args::OutputFormat;
+use super::values::{FormatPiece, MessageFormat};
 use upkafka_protocol::Message;
 
 /// Variable that makes [`Output`] treat stdout and stderr as terminals (for tests).
@@ -217,4 +218,3 @@ impl Output {
         let _ = writeln!(io::stderr().lock(), "upkafka: warning: {text}");
     }
 }
-
