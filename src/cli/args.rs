@@ -73,8 +73,10 @@ a server: `upkafka produce --help` lists them.
 }
 
 /// Options every subcommand accepts, before or after its name: how results are printed and how
-/// much is said on stderr.
+/// much is said on stderr. Under their own heading, so that a subcommand's own options come
+/// first in its `--help`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
 pub struct GlobalArgs {
     /// Output format: `text` (aligned tables, plain values) or `json` (for scripts).
     #[arg(

@@ -8,6 +8,8 @@ pub mod args;
 mod completions;
 mod consume;
 mod demo;
+#[cfg(test)]
+mod docs;
 pub mod exit;
 mod fetch;
 mod group;
