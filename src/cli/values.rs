@@ -27,9 +27,14 @@ impl FromStr for HumanDuration {
         if let Ok(secs) = s.parse::<u64>() {
             return Ok(HumanDuration(Duration::from_secs(secs)));
         }
-        let signed: jiff::SignedDuration = s
-            .parse()
-            .map_err(|e| format!("`{s}` is not a duration (try 500ms, 3s, 2m): {e}"))?;
+        let signed: jiff::SignedDuration = s.parse().map_err(|e: jiff::Error| {
+            // jiff's own wording here is advice to a Rust programmer (about `jiff::Span`).
+            if e.to_string().contains("calendar units") {
+                format!("`{s}` is not a duration: days and longer have no fixed length, use hours (e.g. 72h)")
+            } else {
+                format!("`{s}` is not a duration (try 500ms, 3s, 2m, 1h30m): {e}")
+            }
+        })?;
         Duration::try_from(signed)
             .map(HumanDuration)
             .map_err(|_| format!("`{s}` is negative; a duration must be 0 or more"))
@@ -428,6 +433,8 @@ mod tests {
         assert_eq!(d("0"), Ok(Duration::ZERO));
         let err = d("-5s").unwrap_err();
         assert!(err.contains("`-5s`") && err.contains("negative"), "{err}");
+        let err = d("3d").unwrap_err();
+        assert!(err.contains("`3d`") && err.contains("use hours"), "{err}");
         let err = d("soon").unwrap_err();
         assert!(err.contains("`soon` is not a duration"), "{err}");
     }
