@@ -159,11 +159,11 @@ stop_server
 start_server
 say "CLI: upkafka produce of $LINES lines, then upkafka consume of them, under /usr/bin/time -v"
 awk -v n="$LINES" -v v="$VALUE" 'BEGIN { for (i = 0; i < n; i++) printf "%08d%s\n", i, substr(v, 9) }' >"$WORK/lines.txt"
-/usr/bin/time -v -o "$WORK/produce.time" "$BIN" --url "$URL" --username b --password b \
-  produce rss "$WORK/lines.txt" --in-flight "$INFLIGHT" >/dev/null 2>"$WORK/produce.err" \
+/usr/bin/time -v -o "$WORK/produce.time" "$BIN" produce --url "$URL" --username b --password b \
+  rss "$WORK/lines.txt" --in-flight "$INFLIGHT" >/dev/null 2>"$WORK/produce.err" \
   || { cat "$WORK/produce.err" >&2; die "upkafka produce failed"; }
-/usr/bin/time -v -o "$WORK/consume.time" "$BIN" --url "$URL" --username b --password b \
-  consume rss -g rss --from earliest -c "$LINES" >"$WORK/consumed.txt" 2>"$WORK/consume.err" \
+/usr/bin/time -v -o "$WORK/consume.time" "$BIN" consume --url "$URL" --username b --password b \
+  rss -g rss --from earliest -c "$LINES" >"$WORK/consumed.txt" 2>"$WORK/consume.err" \
   || { cat "$WORK/consume.err" >&2; die "upkafka consume failed"; }
 stop_server
 rss_mb() { awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$1"; }

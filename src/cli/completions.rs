@@ -2,11 +2,24 @@
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
+use clap::{Args, CommandFactory};
 
-use super::args::{Cli, CompletionsArgs};
+use super::args::Cli;
 use super::output::Output;
 use super::{CliError, stdout_err};
+
+/// `upkafka completions`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka completions bash > ~/.local/share/bash-completion/completions/upkafka
+  upkafka completions zsh > ~/.zfunc/_upkafka
+  upkafka completions fish > ~/.config/fish/completions/upkafka.fish")]
+pub struct CompletionsArgs {
+    /// Shell to generate the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
 
 /// Prints the completion script for `args.shell` on stdout.
 ///

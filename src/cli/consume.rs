@@ -4,11 +4,75 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::args::{ConsumeArgs, StartFrom};
+use clap::Args;
+
+use super::args::ClientArgs;
 use super::output::MessageStyle;
+use super::values::{HumanDuration, MessageFormat, StartFrom};
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
 use upkafka_client::{self, Client, ConsumeOptions, RetryPolicy};
 use upkafka_protocol::{AutoOffsetReset, Message, next_offsets};
+
+/// `upkafka consume`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka consume greetings -g readers --from earliest
+  upkafka consume a b -g readers -c 10 -f '%t/%p@%o %k=%s\\n'
+  upkafka consume greetings -g readers -e --json | jq .value
+
+Delivery is at-least-once: auto-commit is off and, after each poll's messages are written to
+stdout, the next offset of each partition is committed. On exit (-c, -e, Ctrl-C, SIGTERM or a
+closed stdout) the consumer instance is removed; the next run resumes at the committed
+offsets. A new instance may return a few empty polls while it joins the group, so -e can end
+early on a real Upstash cluster.
+
+Format (-f) fields: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms),
+%h headers (k=v,...), %K key length, %S value length, \\n newline, \\t tab, %% percent.")]
+pub struct ConsumeArgs {
+    /// Topics to consume.
+    #[arg(value_name = "TOPIC", required = true)]
+    pub topics: Vec<String>,
+
+    /// Consumer group.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub group: String,
+
+    /// Consumer instance (default: `upkafka-<hostname>`, stable per host).
+    #[arg(short = 'i', long, value_name = "INSTANCE")]
+    pub instance: Option<String>,
+
+    /// Where a group without committed offsets starts (server default: latest).
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub from: Option<StartFrom>,
+
+    /// Let the server commit in the background instead (may lose messages not yet written).
+    #[arg(long)]
+    pub auto_commit: bool,
+
+    /// Stop after N messages.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Exit when a poll comes back empty.
+    #[arg(short = 'e', long = "exit")]
+    pub exit_on_empty: bool,
+
+    /// Print each message with this kcat-style format (see below).
+    #[arg(short = 'f', long, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<MessageFormat>,
+
+    /// One JSON object per message and line (same as --output json).
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long the server may wait for data in one poll.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub poll_timeout: HumanDuration,
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
 
 /// Failed polls in a row before giving up.
 const MAX_FAILED_POLLS: u32 = 5;

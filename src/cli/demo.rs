@@ -4,16 +4,56 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Args;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use tokio::sync::{mpsc, oneshot};
 
-use super::args::{DemoArgs, GlobalArgs};
+use super::values::HumanDuration;
 use super::{CliError, Ctx, Output, inspect, sensor as sensor_cli, shutdown_signal, stdout_err};
 use crate::sensor::{self, Monitor, MonitorOptions, ProducerOptions, Reading, Routing, Verdict};
 use upkafka_client::{self, Client, Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME, Password};
 use upkafka_protocol::{Message, OffsetSpec, ProduceMetadata, TopicPartition};
 use upkafka_server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
+
+/// `upkafka demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka demo                          # 30 readings, one every 200 ms
+  upkafka demo --count 100 --interval 50ms
+  upkafka demo --keep-serving           # then point the CLI, curl or @upstash/kafka at it
+
+The demo starts the embedded server on a free loopback port with a 3-partition topic, runs the
+tutorial's sensor (pressure readings to partition 1, temperature to partition 2) and its
+monitor side by side, prints the classified stream, the consumer groups view (the tutorial's
+GET /consumers) and a summary per measure. ERROR readings are also republished to a second
+topic, as in the tutorial's follow-up. Nothing leaves this machine.")]
+pub struct DemoArgs {
+    /// Readings to produce (and to wait for on the monitor side).
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 30)]
+    pub count: u64,
+
+    /// Pause between readings.
+    #[arg(long, value_name = "DURATION", default_value = "200ms")]
+    pub interval: HumanDuration,
+
+    /// Seed for reproducible readings (default: random).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+
+    /// Topic for the readings.
+    #[arg(long, value_name = "TOPIC", default_value = "sensor")]
+    pub topic: String,
+
+    /// Topic that receives the ERROR readings.
+    #[arg(long, value_name = "TOPIC", default_value = "sensor-errors")]
+    pub errors_topic: String,
+
+    /// Keep the server running after the demo (until Ctrl-C) and print how to connect to it.
+    #[arg(long)]
+    pub keep_serving: bool,
+}
 
 /// Partitions of the readings topic: the tutorial routes to partitions 1 and 2.
 const PARTITIONS: i32 = 3;
@@ -41,7 +81,7 @@ enum Event {
 /// # Errors
 /// The embedded server cannot start, or the producer or monitor fails, or the monitor does
 /// not see every reading in time.
-pub async fn run(args: DemoArgs, global: &GlobalArgs, out: Output) -> Result<ExitCode, CliError> {
+pub async fn run(args: DemoArgs, out: Output) -> Result<ExitCode, CliError> {
     if args.count == 0 {
         return Err(CliError::Usage("--count must be at least 1".to_owned()));
     }
@@ -51,10 +91,13 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs, out: Output) -> Result<Exi
         .map(char::from)
         .collect();
     let running = start_server(&args, &password).await?;
-    let client = Client::new(
-        Config::new(running.url(), USERNAME, Password::new(password.clone()))
-            .timeout(global.timeout.0),
-    )?;
+    // The demo's own server and credentials: no connection options to take.
+    let client = Client::new(Config::new(
+        running.url(),
+        USERNAME,
+        Password::new(password.clone()),
+    ))?;
+
     let mut ctx = Ctx { client, out };
     let result = demo(&args, &mut ctx, running.addr(), &password).await;
     let result = match result {

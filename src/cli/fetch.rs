@@ -2,9 +2,61 @@
 
 use std::process::ExitCode;
 
-use super::args::{FetchArgs, OffsetArg};
+use clap::Args;
+
+use super::args::ClientArgs;
+use super::values::{HumanDuration, MessageFormat, OffsetArg};
 use super::{CliError, Ctx, millis, stdout_err};
 use upkafka_protocol::{FetchRequest, OffsetSpec, TopicPartition};
+
+/// `upkafka fetch`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka fetch greetings                       # partition 0 from the start to the end
+  upkafka fetch cities -p 3 -o 42 -c 10         # 10 messages from offset 42
+  upkafka fetch cities -p 3 -o -5               # the last 5 messages
+  upkafka fetch cities -o latest -c 1 --poll-timeout 10s   # wait for the next message
+
+Reads from OFFSET until N messages were read (-c) or a fetch comes back empty.")]
+pub struct FetchArgs {
+    /// Topic to read.
+    #[arg(value_name = "TOPIC")]
+    pub topic: String,
+
+    /// Partition to read.
+    #[arg(short = 'p', long, value_name = "PARTITION", default_value_t = 0)]
+    pub partition: i32,
+
+    /// First offset: a number, `earliest`, `latest`, or -N for N before the end.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "OFFSET",
+        default_value = "earliest",
+        allow_hyphen_values = true
+    )]
+    pub offset: OffsetArg,
+
+    /// Stop after N messages.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Print each message with this kcat-style format (see `upkafka consume --help`).
+    #[arg(short = 'f', long, value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<MessageFormat>,
+
+    /// One JSON object per message and line (same as --output json).
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long the server may wait for data in one fetch.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub poll_timeout: HumanDuration,
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
 
 /// Runs `upkafka fetch`: from the resolved offset until `-c N` messages were printed or a
 /// fetch comes back empty.

@@ -2,13 +2,87 @@
 
 use std::process::ExitCode;
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::args::{GroupCommand, InstanceArgs, OutputFormat, PartitionSelector};
+use super::args::{ClientArgs, OutputFormat};
 use super::output::Table;
+use super::values::{CommitOffset, PartitionSelector};
 use super::{CliError, Ctx, default_instance, stdout_err};
 use upkafka_client::Client;
 use upkafka_protocol::{TopicPartition, TopicPartitionOffset};
+
+/// `upkafka group ...`: the connection options, then what to do.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka group commit -g readers -i host-1
+  upkafka group committed -g readers -i host-1 cities
+  upkafka group delete -g readers -i host-1")]
+pub struct GroupArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// What to do with the group.
+    #[command(subcommand)]
+    pub command: GroupCommand,
+}
+
+/// A consumer group and instance, for `group` and `inspect lag`.
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    /// Consumer group.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub group: String,
+
+    /// Consumer instance (default: `upkafka-<hostname>`, as for `consume`).
+    #[arg(short = 'i', long, value_name = "INSTANCE")]
+    pub instance: Option<String>,
+}
+
+/// `upkafka group ...`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Commit offsets for a consumer instance (by default: what it has consumed).
+    #[command(after_help = "\
+Examples:
+  upkafka group commit -g readers -i host-1                 # everything consumed so far
+  upkafka group commit -g readers -i host-1 cities:0=42 cities:1=7
+
+An explicit offset is stored as given; by Kafka convention it is the next offset to read.")]
+    Commit {
+        /// The consumer instance.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Offsets to commit, as TOPIC:PARTITION=OFFSET.
+        #[arg(value_name = "TOPIC:PARTITION=OFFSET")]
+        offsets: Vec<CommitOffset>,
+    },
+    /// Show the committed offsets of a consumer instance.
+    #[command(after_help = "\
+Examples:
+  upkafka group committed -g readers -i host-1 cities          # every partition of cities
+  upkafka group committed -g readers -i host-1 cities:0 words --output json
+
+A partition without a committed offset shows `-`.")]
+    Committed {
+        /// The consumer instance.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Topics (all partitions) or TOPIC:PARTITION.
+        #[arg(value_name = "TOPIC[:PARTITION]", required = true)]
+        partitions: Vec<PartitionSelector>,
+    },
+    /// Remove a consumer instance from the server.
+    #[command(after_help = "\
+Examples:
+  upkafka group delete -g readers -i host-1")]
+    Delete {
+        /// The consumer instance.
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+}
 
 /// A committed offset row.
 #[derive(Debug, Serialize)]
@@ -21,6 +95,7 @@ pub(crate) struct CommittedRow {
 
 impl Table for CommittedRow {
     const HEADERS: &'static [&'static str] = &["TOPIC", "PARTITION", "COMMITTED"];
+
     fn cells(&self) -> Vec<String> {
         vec![
             self.topic.clone(),

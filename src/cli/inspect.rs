@@ -3,13 +3,80 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::args::{InspectCommand, PartitionSelector};
-use super::group::expand;
+use super::args::ClientArgs;
+use super::group::{InstanceArgs, expand};
 use super::output::Table;
+use super::values::{AtTime, PartitionSelector};
 use super::{CliError, Ctx, default_instance, stdout_err};
 use upkafka_protocol::{OffsetSpec, TopicPartition, TopicPartitionOffset};
+
+/// `upkafka inspect ...`: the connection options, then what to show.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka inspect topics
+  upkafka inspect consumers --output json
+  upkafka inspect offsets cities --at 2024-05-01T12:00:00Z
+  upkafka inspect lag -g readers -i host-1 cities")]
+pub struct InspectArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// What to show.
+    #[command(subcommand)]
+    pub command: InspectCommand,
+}
+
+/// `upkafka inspect ...`.
+#[derive(Debug, Subcommand)]
+pub enum InspectCommand {
+    /// List topics and their partition counts.
+    #[command(after_help = "\
+Examples:
+  upkafka inspect topics
+  upkafka inspect topics --output json | jq -r '.[].topic'")]
+    Topics,
+    /// List consumer groups, their instances and assigned partitions.
+    #[command(after_help = "\
+Examples:
+  upkafka inspect consumers
+  upkafka inspect consumers --output json")]
+    Consumers,
+    /// Show a topic's offsets: earliest, latest and message count per partition, or with
+    /// --at the first offset at a time.
+    #[command(after_help = "\
+Examples:
+  upkafka inspect offsets cities
+  upkafka inspect offsets cities --at 2024-05-01T12:00:00Z
+  upkafka inspect offsets cities --at 1714564800000        # epoch milliseconds")]
+    Offsets {
+        /// Topic to inspect.
+        #[arg(value_name = "TOPIC")]
+        topic: String,
+        /// `earliest`, `latest`, epoch milliseconds, or an RFC 3339 UTC time.
+        #[arg(long, value_name = "WHEN")]
+        at: Option<AtTime>,
+    },
+    /// Show consumer lag: committed vs latest offset per partition.
+    #[command(after_help = "\
+Examples:
+  upkafka inspect lag -g readers -i host-1 cities
+  upkafka inspect lag -g readers -i host-1 --output json      # topics from /consumers
+
+Without TOPICs, the topics assigned to the instance (from /consumers) are used. A partition
+without a committed offset shows `-`, and its lag is the whole partition (latest - earliest).")]
+    Lag {
+        /// The consumer instance.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Topics to check.
+        #[arg(value_name = "TOPIC")]
+        topics: Vec<String>,
+    },
+}
 
 #[derive(Debug, Serialize)]
 struct TopicRow {
@@ -19,6 +86,7 @@ struct TopicRow {
 
 impl Table for TopicRow {
     const HEADERS: &'static [&'static str] = &["TOPIC", "PARTITIONS"];
+
     fn cells(&self) -> Vec<String> {
         vec![self.topic.clone(), self.partitions.to_string()]
     }

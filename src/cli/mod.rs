@@ -8,6 +8,8 @@ pub mod args;
 mod completions;
 mod consume;
 mod demo;
+#[cfg(test)]
+mod docs;
 pub mod exit;
 mod fetch;
 mod group;
@@ -16,11 +18,12 @@ pub mod output;
 mod produce;
 mod sensor;
 pub mod serve;
+pub mod values;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use args::{Cli, Command, GlobalArgs};
+pub use args::{Cli, ClientArgs, Command, CredentialArgs, GlobalArgs};
 pub use exit::CliError;
 pub use output::Output;
 
@@ -41,28 +44,37 @@ pub struct Ctx {
 /// A [`CliError`] whose [`CliError::exit_code`] is the process's exit status.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let Cli { global, command } = cli;
-    tracing::debug!(?global, "options");
+    tracing::debug!(?global, ?command, "options");
     let mut out = Output::new(global.output, global.quiet);
     // Only the subcommands that talk to a server build a client (and so need --url).
-    let ctx = |out: Output| -> Result<Ctx, CliError> {
+    let ctx = |client: &ClientArgs, out: Output| -> Result<Ctx, CliError> {
         Ok(Ctx {
-            client: connect(&global, &out)?,
+            client: connect(client, &out)?,
             out,
         })
     };
     match command {
-        Command::Produce(a) => produce::run(a, &mut ctx(out)?).await,
-        Command::Consume(a) => consume::run(a, &mut ctx(out)?).await,
-        Command::Fetch(a) => fetch::run(a, &mut ctx(out)?).await,
-        Command::Group(a) => group::run(a, &mut ctx(out)?).await,
-        Command::Inspect(a) => inspect::run(a, &mut ctx(out)?).await,
-        Command::Sensor(a) => sensor::run(a, &mut ctx(out)?).await,
+        Command::Produce(a) => {
+            let mut ctx = ctx(&a.client, out)?;
+            produce::run(a, &mut ctx).await
+        }
+        Command::Consume(a) => {
+            let mut ctx = ctx(&a.client, out)?;
+            consume::run(a, &mut ctx).await
+        }
+        Command::Fetch(a) => {
+            let mut ctx = ctx(&a.client, out)?;
+            fetch::run(a, &mut ctx).await
+        }
+        Command::Group(a) => group::run(a.command, &mut ctx(&a.client, out)?).await,
+        Command::Inspect(a) => inspect::run(a.command, &mut ctx(&a.client, out)?).await,
+        Command::Sensor(a) => sensor::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Completions(a) => completions::run(a, &mut out),
-        Command::Demo(a) => demo::run(a, &global, out).await,
+        Command::Demo(a) => demo::run(a, out).await,
         Command::Serve(a) => {
             let creds = serve::ServeCredentials {
-                username: global.username.clone().filter(|u| !u.is_empty()),
-                password: given_password(&global, &out)?,
+                username: a.credentials.username.clone().filter(|u| !u.is_empty()),
+                password: given_password(&a.credentials, &out)?,
             };
             serve::run(a, creds)
                 .await
@@ -77,8 +89,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 /// # Errors
 /// [`CliError::Usage`] when no URL is given (naming the variable, the flag and
 /// `upkafka serve`), the password file cannot be read, or the configuration is refused.
-pub fn connect(global: &GlobalArgs, out: &Output) -> Result<Client, CliError> {
-    let url = global
+pub fn connect(client: &ClientArgs, out: &Output) -> Result<Client, CliError> {
+    let url = client
         .url
         .as_deref()
         .map(str::trim)
@@ -88,12 +100,13 @@ pub fn connect(global: &GlobalArgs, out: &Output) -> Result<Client, CliError> {
                 "no server URL: set {ENV_URL} or pass --url (`upkafka serve` starts a local server)"
             ))
         })?;
-    let password = resolve_password(global, out)?;
-    let mut config = Config::new(url, global.username.clone().unwrap_or_default(), password)
-        .timeout(global.timeout.0)
-        .retry(RetryPolicy::with_max_retries(global.retries))
-        .allow_insecure_http(global.insecure_http);
-    if let Some(path) = &global.ca_cert {
+    let creds = &client.credentials;
+    let password = resolve_password(creds, out)?;
+    let mut config = Config::new(url, creds.username.clone().unwrap_or_default(), password)
+        .timeout(client.timeout.0)
+        .retry(RetryPolicy::with_max_retries(client.retries))
+        .allow_insecure_http(client.insecure_http);
+    if let Some(path) = &client.ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             CliError::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
         })?;
@@ -104,21 +117,21 @@ pub fn connect(global: &GlobalArgs, out: &Output) -> Result<Client, CliError> {
 
 /// The password: `--password` (with a warning), else `--password-file`, else
 /// `UPSTASH_KAFKA_REST_PASSWORD`, else empty.
-fn resolve_password(global: &GlobalArgs, out: &Output) -> Result<Password, CliError> {
-    Ok(given_password(global, out)?.unwrap_or_default())
+fn resolve_password(creds: &CredentialArgs, out: &Output) -> Result<Password, CliError> {
+    Ok(given_password(creds, out)?.unwrap_or_default())
 }
 
 /// The password if one was given: `--password` (with a warning), else `--password-file`, else
 /// a non-empty `UPSTASH_KAFKA_REST_PASSWORD`.
-fn given_password(global: &GlobalArgs, out: &Output) -> Result<Option<Password>, CliError> {
-    if let Some(p) = &global.password {
+fn given_password(creds: &CredentialArgs, out: &Output) -> Result<Option<Password>, CliError> {
+    if let Some(p) = &creds.password {
         out.warn(
             "--password is visible to other users of this machine (ps, /proc); \
              use UPSTASH_KAFKA_REST_PASSWORD or --password-file instead",
         );
         return Ok(Some(p.clone()));
     }
-    if let Some(path) = &global.password_file {
+    if let Some(path) = &creds.password_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             CliError::Usage(format!(
                 "cannot read --password-file {}: {}",

@@ -10,7 +10,8 @@ use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
 
-use super::args::{FormatPiece, MessageFormat, OutputFormat};
+use super::args::OutputFormat;
+use super::values::{FormatPiece, MessageFormat};
 use upkafka_protocol::Message;
 
 /// Variable that makes [`Output`] treat stdout and stderr as terminals (for tests).
@@ -215,15 +216,5 @@ impl Output {
     /// A warning on stderr, shown even with `-q`.
     pub fn warn(&self, text: &str) {
         let _ = writeln!(io::stderr().lock(), "upkafka: warning: {text}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_hook_name_is_stable() {
-        assert_eq!(ENV_TEST_TTY, "UPKAFKA_TEST_TTY");
     }
 }

@@ -10,14 +10,90 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::task::JoinSet;
 
-use super::args::{OutputFormat, ProduceArgs};
+use super::args::{ClientArgs, OutputFormat};
+use super::values::{ByteSize, Delimiter, HeaderArg, HumanDuration};
 use super::{CliError, Ctx, stdout_err};
 use upkafka_protocol::{Header, ProduceMetadata, ProduceRecord};
+
+/// `upkafka produce`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  echo hello | upkafka produce greetings
+  upkafka produce cities cities.txt -K ':'          # lines like  city:Istanbul
+  upkafka produce events --value '{\"id\":1}' -k user-7 -H source=cli -H v=2
+  upkafka produce logs app.log --batch-size 1000 --in-flight 4   # faster, may reorder
+
+Input is streamed; messages are sent in batches of --batch-size messages or --batch-bytes
+bytes, whichever is reached first. With --in-flight 1 (the default) one batch is in flight at
+a time, so messages keep their order. A bad line stops the run with FILE:LINE and the exact
+number of messages acknowledged before it; --skip-invalid reports and skips such lines.")]
+pub struct ProduceArgs {
+    /// Topic to produce to.
+    #[arg(value_name = "TOPIC")]
+    pub topic: String,
+
+    /// Files to read messages from; `-` or none means stdin.
+    #[arg(value_name = "FILE", conflicts_with = "value")]
+    pub files: Vec<PathBuf>,
+
+    /// Produce this single message instead of reading input.
+    #[arg(long, value_name = "TEXT")]
+    pub value: Option<String>,
+
+    /// Message separator in the input; escapes \n \t \r \0 \\ are understood.
+    #[arg(short = 'D', long, value_name = "DELIM", default_value = "\\n")]
+    pub delimiter: Delimiter,
+
+    /// Split each message into key and value at the first DELIM (e.g. -K ':').
+    #[arg(short = 'K', long, value_name = "DELIM", conflicts_with_all = ["key", "value"])]
+    pub key_delimiter: Option<Delimiter>,
+
+    /// Key for every message.
+    #[arg(short = 'k', long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Partition for every message (default: chosen by the server).
+    #[arg(short = 'p', long, value_name = "PARTITION")]
+    pub partition: Option<i32>,
+
+    /// Header for every message, NAME=VALUE; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<HeaderArg>,
+
+    /// Most messages per request.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Most bytes (keys + values) per request, e.g. 262144, 512KiB, 1MiB.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    pub batch_bytes: ByteSize,
+
+    /// Batches in flight at once. Above 1, batches can complete out of order, so messages
+    /// of different batches may be stored out of order.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub in_flight: u32,
+
+    /// Skip lines that cannot be sent (reporting each on stderr) instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Send a partly filled batch when no more input arrives for this long, so that
+    /// `tail -f app.log | upkafka produce logs` sends lines as they come.
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    pub linger: HumanDuration,
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
 
 /// Where a message came from: input name and 1-based record number ("line").
 #[derive(Debug, Clone)]
@@ -51,6 +127,7 @@ impl fmt::Display for Span {
         } else {
             format!("{} to {}", self.first, self.last)
         };
+
         let s = if self.messages == 1 { "" } else { "s" };
         write!(f, "{lines} ({} message{s})", self.messages)
     }

@@ -2,11 +2,132 @@
 
 use std::process::ExitCode;
 
-use super::args::{OutputFormat, SensorCommand, SensorMonitorArgs, SensorProduceArgs, StartFrom};
+use clap::{Args, Subcommand};
+
+use super::args::{ClientArgs, OutputFormat};
 use super::consume::PollFailures;
+use super::values::{HumanDuration, RangeArg, StartFrom};
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
 use crate::sensor::{self, Monitor, MonitorOptions, ProducerOptions, Ranges, Routing, Summary};
 use upkafka_protocol::AutoOffsetReset;
+
+/// `upkafka sensor ...`: the connection options, then which side of the scenario to run.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  upkafka sensor produce --topic sensor --interval 200ms --count 30
+  upkafka sensor monitor --topic sensor -g monitor -e")]
+pub struct SensorArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Which side to run.
+    #[command(subcommand)]
+    pub command: SensorCommand,
+}
+
+/// `upkafka sensor`: the tutorial's scenario against any server.
+#[derive(Debug, Subcommand)]
+pub enum SensorCommand {
+    /// Publish simulated readings: a random device (0..=100), measure and value every interval.
+    #[command(after_help = "\
+Examples:
+  upkafka sensor produce --topic sensor                      # every 3 s, as in the tutorial
+  upkafka sensor produce --topic sensor --interval 200ms --count 30
+
+Each reading is JSON like {\"device\":7,\"measure\":\"pressure\",\"value\":42}. Pressure
+readings go to partition 1 and temperature readings to partition 2 (the tutorial's choice), so
+the topic needs at least 3 partitions unless you change the routing.")]
+    Produce(SensorProduceArgs),
+    /// Read readings through a consumer group and mark each OK or ERROR.
+    #[command(after_help = "\
+Examples:
+  upkafka sensor monitor --topic sensor -g monitor
+  upkafka sensor monitor --topic sensor -g monitor --errors-to sensor-errors
+  upkafka sensor monitor --topic sensor -g monitor --json -e | jq 'select(.status != \"OK\")'
+
+Pressure is OK within 10..=50 and temperature within 20..=80 (bounds inclusive). A payload
+that is not a reading is shown as INVALID and never stops the monitor. Offsets are committed
+after each poll's readings were printed (at-least-once). On exit (Ctrl-C, -c, -e) a summary
+per measure and the devices in ERROR are printed.")]
+    Monitor(SensorMonitorArgs),
+}
+
+/// `upkafka sensor produce`.
+#[derive(Debug, Args)]
+pub struct SensorProduceArgs {
+    /// Topic to publish to.
+    #[arg(short = 't', long, value_name = "TOPIC", default_value = "sensor")]
+    pub topic: String,
+
+    /// Pause between readings.
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub interval: HumanDuration,
+
+    /// Stop after N readings (default: run until Ctrl-C).
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Partition for pressure readings.
+    #[arg(long, value_name = "PARTITION", default_value_t = crate::sensor::Routing::default().pressure)]
+    pub pressure_partition: i32,
+
+    /// Partition for temperature readings.
+    #[arg(long, value_name = "PARTITION", default_value_t = crate::sensor::Routing::default().temperature)]
+    pub temperature_partition: i32,
+
+    /// Seed for reproducible readings.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+}
+
+/// `upkafka sensor monitor`.
+#[derive(Debug, Args)]
+pub struct SensorMonitorArgs {
+    /// Topic with the readings.
+    #[arg(short = 't', long, value_name = "TOPIC", default_value = "sensor")]
+    pub topic: String,
+
+    /// Consumer group.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub group: String,
+
+    /// Consumer instance (default: `upkafka-<hostname>`, stable per host).
+    #[arg(short = 'i', long, value_name = "INSTANCE")]
+    pub instance: Option<String>,
+
+    /// Where a group without committed offsets starts.
+    #[arg(long, value_enum, value_name = "WHERE", default_value = "earliest")]
+    pub from: StartFrom,
+
+    /// OK range of pressure readings, bounds inclusive.
+    #[arg(long, value_name = "LOW..=HIGH", default_value_t = RangeArg(crate::sensor::Ranges::default().pressure))]
+    pub pressure_range: RangeArg,
+
+    /// OK range of temperature readings, bounds inclusive.
+    #[arg(long, value_name = "LOW..=HIGH", default_value_t = RangeArg(crate::sensor::Ranges::default().temperature))]
+    pub temperature_range: RangeArg,
+
+    /// Also publish every ERROR reading to this topic.
+    #[arg(long, value_name = "TOPIC")]
+    pub errors_to: Option<String>,
+
+    /// Stop after N readings.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Exit when a poll comes back empty.
+    #[arg(short = 'e', long = "exit")]
+    pub exit_on_empty: bool,
+
+    /// One JSON object per reading and line (same as --output json).
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long the server may wait for data in one poll.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub poll_timeout: HumanDuration,
+}
 
 /// Runs `upkafka sensor …`.
 ///

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
+use super::args::CredentialArgs;
+use super::values::{ByteSize, HumanDuration};
 use upkafka_client::Password;
 use upkafka_server::kafka::{KafkaSetting, KafkaSettings};
 use upkafka_server::{
@@ -39,7 +40,7 @@ Examples:
       --kafka-config sasl.username=KEY --kafka-config sasl.password=SECRET")]
 pub struct ServeArgs {
     /// Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value_t = ServerConfig::default().bind.to_string())]
     pub bind: String,
 
     /// Accept requests without credentials. Only allowed when binding a loopback address.
@@ -69,32 +70,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Largest message (key + value + headers) in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
-    pub max_message_bytes: usize,
+    /// Largest message (key + value + headers), e.g. 512KiB, 1MiB.
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_message_bytes))]
+    pub max_message: ByteSize,
 
-    /// Largest request body in bytes; larger requests get 413.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    /// Largest request body, e.g. 16MiB; larger requests get 413.
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_body_bytes))]
+    pub max_body: ByteSize,
 
-    /// Longest `timeout` (ms) a fetch or consume may wait; larger values are clamped.
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub max_timeout_ms: u64,
+    /// Longest `timeout` a fetch or consume may wait, e.g. 30s, 2m; larger values are clamped.
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Limits::default().max_timeout))]
+    pub max_timeout: HumanDuration,
 
     /// Most messages in one fetch/consume response.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_poll_records)]
     pub max_poll_records: usize,
 
-    /// Byte budget of one fetch/consume response (at least one message is always returned).
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
-    pub max_poll_bytes: usize,
+    /// Size budget of one fetch/consume response, e.g. 1MiB (at least one message is always
+    /// returned).
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_poll_bytes))]
+    pub max_poll_size: ByteSize,
 
     /// Requests served at the same time; more wait their turn.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrent_requests)]
     pub max_concurrent_requests: usize,
 
     /// Open client connections; further connections are closed at once.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
 
     /// Serve /metrics (Prometheus text format) without credentials, for scrapers that cannot
@@ -113,6 +115,11 @@ pub struct ServeArgs {
     /// Repeatable. Values of secret properties never appear in logs or errors.
     #[arg(long = "kafka-config", value_name = "KEY=VALUE", requires = "kafka")]
     pub kafka_config: Vec<KafkaSetting>,
+
+    /// The credentials clients must send (default: username `upkafka` and a generated
+    /// password, printed once).
+    #[command(flatten, next_help_heading = "Credentials clients must send")]
+    pub credentials: CredentialArgs,
 }
 
 /// Why `upkafka serve` failed.
@@ -248,11 +255,11 @@ pub fn to_config(
         auto_create_topics: args.auto_create_topics,
         data_dir: args.data_dir.clone(),
         limits: Limits {
-            max_message_bytes: args.max_message_bytes,
-            max_body_bytes: args.max_body_bytes,
-            max_timeout: Duration::from_millis(args.max_timeout_ms),
+            max_message_bytes: args.max_message.as_usize(),
+            max_body_bytes: args.max_body.as_usize(),
+            max_timeout: args.max_timeout.0,
             max_poll_records: args.max_poll_records,
-            max_poll_bytes: args.max_poll_bytes,
+            max_poll_bytes: args.max_poll_size.as_usize(),
             max_concurrent_requests: args.max_concurrent_requests,
             max_connections: args.max_connections,
             ..Limits::default()
@@ -333,6 +340,7 @@ pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCl
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[derive(Parser, Debug)]
     struct Cli {
@@ -351,8 +359,8 @@ mod tests {
             "a",
             "--topic",
             "b:3",
-            "--max-timeout-ms",
-            "500",
+            "--max-timeout",
+            "500ms",
         ])
         .unwrap();
         let creds = ServeCredentials {

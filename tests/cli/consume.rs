@@ -252,7 +252,7 @@ async fn sigterm_removes_the_instance_and_exits_0() {
     let uri = server.uri();
     let status = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
-            .args(["--url", &uri, "consume", "t", "-g", "g", "-i", "i"])
+            .args(["consume", "--url", &uri, "t", "-g", "g", "-i", "i"])
             .env_remove("UPSTASH_KAFKA_REST_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -296,7 +296,7 @@ async fn a_failed_poll_recreates_the_instance_and_nothing_is_lost() {
     // lost after the server moved the instance on.
     crate::util::upkafka()
         .env("UPSTASH_KAFKA_REST_URL", &server.uri())
-        .args(&["--retries", "3", "consume", "t", "-g", "g", "-i", "i", "-e"])
+        .args(&["consume", "--retries", "3", "t", "-g", "g", "-i", "i", "-e"])
         .run()
         .await
         .success()
@@ -321,7 +321,7 @@ async fn a_closed_stdout_ends_quietly_without_committing_unwritten_messages() {
     let uri = server.uri();
     let out = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
-            .args(["--url", &uri, "consume", "t", "-g", "g", "-i", "i"])
+            .args(["consume", "--url", &uri, "t", "-g", "g", "-i", "i"])
             .env_remove("UPSTASH_KAFKA_REST_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

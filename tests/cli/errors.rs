@@ -87,14 +87,15 @@ async fn password_file_is_read_and_its_newline_dropped() {
     let file = dir.path().join("pw");
     std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
     upkafka()
-        .args(&["--url", &server.uri(), "--username", USER])
         .args(&[
-            "--password-file",
-            file.to_str().unwrap(),
             "inspect",
             "topics",
-            "-vv",
+            "--url",
+            &server.uri(),
+            "--username",
+            USER,
         ])
+        .args(&["--password-file", file.to_str().unwrap(), "-vv"])
         .run()
         .await
         .success()
@@ -112,6 +113,7 @@ async fn a_password_on_the_command_line_warns() {
         .mount(&server)
         .await;
     upkafka()
+        .args(&["inspect", "topics"])
         .args(&[
             "--url",
             &server.uri(),
@@ -120,7 +122,6 @@ async fn a_password_on_the_command_line_warns() {
             "--password",
             PASSWORD,
         ])
-        .args(&["inspect", "topics"])
         .run()
         .await
         .success()
@@ -130,7 +131,7 @@ async fn a_password_on_the_command_line_warns() {
 #[tokio::test]
 async fn plain_http_to_a_remote_host_is_refused_as_a_usage_error() {
     upkafka()
-        .args(&["--url", "http://kafka.example", "inspect", "topics"])
+        .args(&["inspect", "topics", "--url", "http://kafka.example"])
         .run()
         .await
         .code(2)
@@ -141,12 +142,12 @@ async fn plain_http_to_a_remote_host_is_refused_as_a_usage_error() {
 async fn an_unreachable_server_exits_1() {
     upkafka()
         .args(&[
+            "inspect",
+            "topics",
             "--url",
             "http://127.0.0.1:9",
             "--retries",
             "0",
-            "inspect",
-            "topics",
         ])
         .run()
         .await

@@ -3,19 +3,38 @@
 
 use crate::util::upkafka;
 
-const SUBCOMMANDS: &[&[&str]] = &[
-    &["produce"],
-    &["consume"],
-    &["fetch"],
-    &["group", "commit"],
-    &["group", "committed"],
-    &["group", "delete"],
-    &["inspect", "topics"],
-    &["inspect", "consumers"],
-    &["inspect", "offsets"],
-    &["inspect", "lag"],
-    &["completions"],
-];
+/// The subcommands listed under `Commands:` in a help text (clap's own `help` left out).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    help.split("Commands:\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        // A name starts in column 3; deeper lines continue a wrapped description.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every subcommand path, nested ones included, as `upkafka ... --help` lists them.
+async fn all_subcommands() -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = upkafka().args(&args).run().await.success();
+        for sub in listed_subcommands(&out.stdout) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p.clone());
+            found.push(p);
+        }
+    }
+    found
+}
 
 #[tokio::test]
 async fn top_level_help_lists_exit_codes_and_examples() {
@@ -37,8 +56,21 @@ async fn top_level_help_lists_exit_codes_and_examples() {
 
 #[tokio::test]
 async fn every_subcommand_help_has_an_example() {
-    for sub in SUBCOMMANDS {
-        let mut args: Vec<&str> = sub.to_vec();
+    let subs = all_subcommands().await;
+    for expected in [
+        &["produce"][..],
+        &["group", "commit"],
+        &["sensor", "monitor"],
+        &["serve"],
+    ] {
+        assert!(
+            subs.iter().any(|s| s == expected),
+            "`upkafka --help` does not lead to `{}`: found {subs:?}",
+            expected.join(" ")
+        );
+    }
+    for sub in &subs {
+        let mut args: Vec<&str> = sub.iter().map(String::as_str).collect();
         args.push("--help");
         let out = upkafka().args(&args).run().await.success();
         let examples = out.stdout.split("Examples:\n").nth(1).unwrap_or("");

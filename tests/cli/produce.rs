@@ -293,7 +293,7 @@ async fn slow_input_is_sent_as_it_comes_after_the_linger_time() {
         .await;
     let uri = server.uri();
     let mut child = Command::new(env!("CARGO_BIN_EXE_upkafka"))
-        .args(["--url", &uri, "produce", "t", "--linger", "50ms", "-q"])
+        .args(["produce", "--url", &uri, "t", "--linger", "50ms", "-q"])
         .env("UPSTASH_KAFKA_REST_USERNAME", crate::util::USER)
         .env("UPSTASH_KAFKA_REST_PASSWORD", crate::util::PASSWORD)
         .stdin(Stdio::piped())

@@ -24,6 +24,9 @@ pub fn basic_auth() -> String {
 #[derive(Debug, Default)]
 pub struct Cmd {
     args: Vec<String>,
+    /// Connection options, placed right after the subcommand's name (they belong to it), so
+    /// that the test's own ones, given later, win.
+    client_args: Vec<String>,
     envs: Vec<(String, String)>,
     stdin: Vec<u8>,
 }
@@ -36,12 +39,16 @@ pub fn upkafka() -> Cmd {
 /// The binary pointed at `server` with the test credentials (in the environment) and no
 /// retries.
 pub fn against(server: &wiremock::MockServer) -> Cmd {
-    upkafka()
+    let mut cmd = upkafka()
         .env("UPSTASH_KAFKA_REST_URL", &server.uri())
         .env("UPSTASH_KAFKA_REST_USERNAME", USER)
-        .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD)
-        .args(&["--retries", "0"])
+        .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD);
+    cmd.client_args = vec!["--retries".to_owned(), "0".to_owned()];
+    cmd
 }
+
+/// The subcommands that take the connection options (`--retries`, `--url`...).
+const CLIENT_SUBCOMMANDS: &[&str] = &["produce", "consume", "fetch", "group", "inspect", "sensor"];
 
 impl Cmd {
     /// Appends arguments.
@@ -69,6 +76,18 @@ impl Cmd {
             .expect("the runner thread panicked")
     }
 
+    /// The command line: the test's arguments with [`Cmd::client_args`] after the subcommand.
+    fn argv(&self) -> Vec<String> {
+        let mut argv = self.args.clone();
+        if let Some(i) = argv
+            .iter()
+            .position(|a| CLIENT_SUBCOMMANDS.contains(&a.as_str()))
+        {
+            argv.splice(i + 1..i + 1, self.client_args.iter().cloned());
+        }
+        argv
+    }
+
     fn run_blocking(self) -> Outcome {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
         for (k, _) in std::env::vars() {
@@ -77,8 +96,8 @@ impl Cmd {
             }
         }
         cmd.env_remove("HOME").env("NO_COLOR", "1");
-        cmd.args(&self.args)
-            .envs(self.envs.iter().map(|(k, v)| (k, v)));
+        let argv = self.argv();
+        cmd.args(&argv).envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -91,7 +110,7 @@ impl Cmd {
         let out = child.wait_with_output().expect("cannot wait for upkafka");
         let _ = writer.join();
         Outcome {
-            argv: self.args,
+            argv,
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -34,7 +34,7 @@ async fn produce_all(server: &TestServer, n: usize) -> Vec<String> {
 
 fn consume_cmd(url: &str, instance: &str, exit_on_empty: bool) -> std::process::Command {
     let mut cmd = upkafka();
-    cmd.args(["--url", url, "--retries", "0", "consume", TOPIC])
+    cmd.args(["consume", TOPIC, "--url", url, "--retries", "0"])
         .args(["-g", "ck-group", "-i", instance, "--from", "earliest"])
         .args(["--poll-timeout", "300ms"]);
     if exit_on_empty {
@@ -185,7 +185,7 @@ async fn consume_through_faults_prints_every_message() {
     )
     .await;
     let mut cmd = upkafka();
-    cmd.args(["--url", &proxy.url, "--timeout", "2s", "consume", TOPIC])
+    cmd.args(["consume", TOPIC, "--url", &proxy.url, "--timeout", "2s"])
         .args(["-g", "cf-group", "-i", "cf", "--from", "earliest", "-e"])
         .args(["--poll-timeout", "200ms"]);
     let out = run(cmd, Vec::new(), Duration::from_secs(60)).await;

@@ -21,9 +21,9 @@ fn produce_cmd(url: &str, topic: &str, extra: &[&str], tail: &[&str]) -> std::pr
     let mut cmd = upkafka();
     cmd.env("UPSTASH_KAFKA_REST_USERNAME", USER)
         .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD)
+        .args(["produce", topic])
         .args(["--url", url, "--timeout", "1s"])
         .args(extra)
-        .args(["produce", topic])
         .args(tail);
     cmd
 }

@@ -91,6 +91,8 @@ async fn no_output_of_client_or_server_ever_shows_a_secret() {
         for args in COMMANDS {
             let mut cmd = upkafka();
             let target = if how == "unreachable" { &dead } else { &url };
+            // The subcommand first: the connection options are its own.
+            cmd.args(*args);
             cmd.args(["-vv", "--retries", "1", "--timeout", "2s", "--url", target]);
             cmd.env("UPSTASH_KAFKA_REST_USERNAME", USER);
             match how {
@@ -107,7 +109,6 @@ async fn no_output_of_client_or_server_ever_shows_a_secret() {
                     cmd.env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD);
                 }
             }
-            cmd.args(*args);
             let out = run(cmd, b"line-1\nline-2\n".to_vec(), Duration::from_secs(30)).await;
             let what = format!("{how}: upkafka {}", args.join(" "));
             match how {

@@ -20,9 +20,9 @@ fn cmd(url: &str, extra: &[&str]) -> std::process::Command {
     let mut c = upkafka();
     c.env("UPSTASH_KAFKA_REST_USERNAME", USER)
         .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD)
+        .args(["inspect", "topics"])
         .args(["--url", url, "--retries", "0", "--timeout", "5s"])
-        .args(extra)
-        .args(["inspect", "topics"]);
+        .args(extra);
     c
 }
 
