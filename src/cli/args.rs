@@ -39,7 +39,8 @@ pub const ENV_PASSWORD_FILE: &str = "UPSTASH_KAFKA_REST_PASSWORD_FILE";
 #[derive(Debug, Parser)]
 #[command(
     name = "upkafka",
-    version,
+    // `upkafka 0.1.0 (commit 1a2b3c4d5e6f)`: the commit is recorded by build.rs.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("UPKAFKA_COMMIT"), ")"),
     about = "Produce, consume and inspect Kafka topics through the Upstash Kafka REST API",
     after_help = top_after_help(),
     propagate_version = true,

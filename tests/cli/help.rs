@@ -109,3 +109,22 @@ async fn completions_for_each_shell() {
         assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
     }
 }
+
+/// `upkafka --version` names the version and the commit the binary was built from (what
+/// `git` says of this checkout; `unknown commit` when it is not one).
+#[tokio::test]
+async fn version_names_the_commit() {
+    let out = upkafka().args(&["--version"]).run().await.success();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let commit = head.map_or_else(|| "unknown commit".to_owned(), |h| format!("commit {h}"));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("upkafka {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+}
