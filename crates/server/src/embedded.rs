@@ -292,6 +292,10 @@ impl ProduceTarget for Inner {
         Err(BackendError::UnknownTopic(name.to_owned()))
     }
 
+    fn name<'t>(&self, topic: &'t Arc<Topic>) -> &'t str {
+        topic.name()
+    }
+
     fn partitions(&self, topic: &Arc<Topic>) -> i32 {
         topic.partition_count()
     }

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, oneshot};
@@ -222,11 +222,12 @@ fn tls_acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServeError> {
 /// it speaks HTTP/2 with prior knowledge (h2c); anything else is HTTP/1.1.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The HTTP settings every connection is served with, plain or TLS: hyper-util's connection
-/// builder, narrowed to one protocol per connection once it is known.
+/// The HTTP settings every connection is served with, plain or TLS: hyper's HTTP/1.1 and
+/// HTTP/2 connection builders. The protocol of a connection is known before it is served
+/// (ALPN, or the HTTP/2 preface), so no connection pays for protocol detection.
 struct Http {
-    http1: auto::Builder<TokioExecutor>,
-    http2: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
 impl Http {
@@ -234,24 +235,16 @@ impl Http {
     /// connection past it); on HTTP/2 the same time is the keep-alive ping interval and its
     /// answer timeout, so a silent peer is dropped.
     fn new(header_timeout: Duration) -> Self {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
-        builder
-            .http2()
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
             .timer(TokioTimer::new())
             .keep_alive_interval(header_timeout)
             .keep_alive_timeout(header_timeout);
-        Self {
-            http1: builder.clone().http1_only(),
-            http2: builder.http2_only(),
-        }
-    }
-
-    fn builder(&self, http2: bool) -> &auto::Builder<TokioExecutor> {
-        if http2 { &self.http2 } else { &self.http1 }
+        Self { http1, http2 }
     }
 }
 
@@ -342,13 +335,13 @@ async fn serve_connections(
                 None => {
                     let h2 = tokio::time::timeout(header_timeout, speaks_h2c(&stream)).await;
                     if let Ok(Ok(Some(h2))) = h2 {
-                        serve_connection(http.builder(h2), stream, app, stop).await;
+                        serve_connection(&http, h2, stream, app, stop).await;
                     }
                 }
                 Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        serve_connection(http.builder(h2), stream, app, stop).await;
+                        serve_connection(&http, h2, stream, app, stop).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -375,23 +368,41 @@ async fn serve_connections(
     Ok(())
 }
 
-/// Serves one connection with `builder` until it closes or `stop` fires; then it finishes its
-/// in-flight requests (HTTP/1: the current one; HTTP/2: GOAWAY, open streams) and closes.
+/// Serves one connection (HTTP/2 when `h2`) until it closes or `stop` fires; then it
+/// finishes its in-flight requests (HTTP/1: the current one; HTTP/2: GOAWAY, open streams)
+/// and closes.
 async fn serve_connection<I>(
-    builder: &auto::Builder<TokioExecutor>,
+    http: &Http,
+    h2: bool,
     io: I,
     app: ApiService,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = builder.serve_connection(TokioIo::new(io), app);
+    let io = TokioIo::new(io);
+    if h2 {
+        let conn = http.http2.serve_connection(io, app);
+        until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
+    } else {
+        let conn = http.http1.serve_connection(io, app);
+        until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
+    }
+}
+
+/// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and
+/// drives it to its end.
+async fn until_stopped<C: Future>(
+    conn: C,
+    mut stop: oneshot::Receiver<()>,
+    graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
+) {
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         biased;
         _ = conn.as_mut() => {}
         _ = &mut stop => {
-            conn.as_mut().graceful_shutdown();
+            graceful_shutdown(conn.as_mut());
             let _ = conn.await;
         }
     }

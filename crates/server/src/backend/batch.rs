@@ -24,6 +24,9 @@ pub(crate) trait ProduceTarget: Sync {
     /// [`BackendError::UnknownTopic`] when it does not exist (and is not created).
     fn topic(&self, name: &str) -> impl Future<Output = BackendResult<Self::Topic>> + Send;
 
+    /// The name of `topic`.
+    fn name<'t>(&self, topic: &'t Self::Topic) -> &'t str;
+
     /// How many partitions `topic` has.
     fn partitions(&self, topic: &Self::Topic) -> i32;
 
@@ -56,10 +59,8 @@ pub(crate) struct Placement {
 
 /// A checked batch: the distinct topics it writes to, and one placement per record, in
 /// request order.
-pub(crate) struct BatchPlan<'a, T> {
-    /// The topics' names, borrowed from the records (or the path's topic).
-    pub(crate) names: Vec<&'a str>,
-    /// The topics as the backend writes to them, in the order of `names`.
+pub(crate) struct BatchPlan<T> {
+    /// The topics as the backend writes to them.
     pub(crate) topics: Vec<T>,
     /// One per record.
     pub(crate) placements: Vec<Placement>,
@@ -71,15 +72,14 @@ pub(crate) struct BatchPlan<'a, T> {
 ///
 /// # Errors
 /// The first record that cannot be stored, named by its index.
-pub(crate) async fn plan_batch<'a, P: ProduceTarget>(
+pub(crate) async fn plan_batch<P: ProduceTarget>(
     target: &P,
-    records: &'a [ProduceRecord],
-    default_topic: Option<&'a str>,
+    records: &[ProduceRecord],
+    default_topic: Option<&str>,
     max_message_bytes: usize,
-) -> BackendResult<BatchPlan<'a, P::Topic>> {
+) -> BackendResult<BatchPlan<P::Topic>> {
     let now = now_ms();
     let mut plan = BatchPlan {
-        names: Vec::new(),
         topics: Vec::new(),
         placements: Vec::with_capacity(records.len()),
     };
@@ -90,12 +90,11 @@ pub(crate) async fn plan_batch<'a, P: ProduceTarget>(
             )));
         };
         // A request names one or a few topics: a linear search beats hashing.
-        let ti = match plan.names.iter().position(|n| *n == name) {
+        let ti = match plan.topics.iter().position(|t| target.name(t) == name) {
             Some(ti) => ti,
             None => {
                 plan.topics.push(target.topic(name).await?);
-                plan.names.push(name);
-                plan.names.len() - 1
+                plan.topics.len() - 1
             }
         };
         check_record(i, r, max_message_bytes)?;
@@ -127,39 +126,43 @@ mod tests {
     struct Fixed(AtomicI32);
 
     impl ProduceTarget for Fixed {
-        type Topic = i32;
+        type Topic = (&'static str, i32);
 
-        async fn topic(&self, name: &str) -> BackendResult<i32> {
+        async fn topic(&self, name: &str) -> BackendResult<(&'static str, i32)> {
             match name {
-                "a" => Ok(3),
-                "b" => Ok(2),
+                "a" => Ok(("a", 3)),
+                "b" => Ok(("b", 2)),
                 _ => Err(BackendError::UnknownTopic(name.into())),
             }
         }
 
-        fn partitions(&self, topic: &i32) -> i32 {
-            *topic
+        fn name<'t>(&self, topic: &'t (&'static str, i32)) -> &'t str {
+            topic.0
+        }
+
+        fn partitions(&self, topic: &(&'static str, i32)) -> i32 {
+            topic.1
         }
 
         async fn check_partition(
             &self,
             name: &str,
-            topic: &i32,
+            topic: &(&'static str, i32),
             partition: i32,
         ) -> BackendResult<()> {
-            if (0..*topic).contains(&partition) {
+            if (0..topic.1).contains(&partition) {
                 Ok(())
             } else {
                 Err(BackendError::UnknownPartition {
                     topic: name.into(),
                     partition,
-                    count: *topic,
+                    count: topic.1,
                 })
             }
         }
 
-        fn next_round_robin(&self, _name: &str, topic: &i32) -> i32 {
-            self.0.fetch_add(1, Ordering::Relaxed) % topic
+        fn next_round_robin(&self, _name: &str, topic: &(&'static str, i32)) -> i32 {
+            self.0.fetch_add(1, Ordering::Relaxed) % topic.1
         }
     }
 
@@ -176,8 +179,7 @@ mod tests {
             ProduceRecord::new("x"),
         ];
         let plan = plan_batch(&target, &records, Some("a"), 100).await.unwrap();
-        assert_eq!(plan.names, ["a", "b"]);
-        assert_eq!(plan.topics, [3, 2]);
+        assert_eq!(plan.topics, [("a", 3), ("b", 2)]);
         let parts: Vec<(usize, i32)> = plan
             .placements
             .iter()

@@ -403,7 +403,7 @@ impl Inner {
         let plan: Vec<(&str, i32, i64)> = batch
             .placements
             .iter()
-            .map(|p| (batch.names[p.topic], p.partition, p.timestamp))
+            .map(|p| (batch.topics[p.topic].0.as_str(), p.partition, p.timestamp))
             .collect();
         // Send everything, then wait for every acknowledgement. `send` enqueues on its first
         // poll; `join_all` polls in order, so records of one partition keep their order (and
@@ -856,25 +856,34 @@ impl Inner {
     }
 }
 
-/// The cluster as a place to produce to: a topic is its partition count (from the cached
-/// metadata, refreshed on a miss), created with 1 partition when auto-creation is on.
+/// The cluster as a place to produce to: a topic is its name and partition count (from the
+/// cached metadata, refreshed on a miss), created with 1 partition when auto-creation is on.
 impl ProduceTarget for Arc<Inner> {
-    type Topic = i32;
+    type Topic = (String, i32);
 
-    async fn topic(&self, name: &str) -> BackendResult<i32> {
-        self.topic_for_produce(name).await
+    async fn topic(&self, name: &str) -> BackendResult<(String, i32)> {
+        Ok((name.to_owned(), self.topic_for_produce(name).await?))
     }
 
-    fn partitions(&self, count: &i32) -> i32 {
-        *count
+    fn name<'t>(&self, topic: &'t (String, i32)) -> &'t str {
+        &topic.0
     }
 
-    async fn check_partition(&self, name: &str, _count: &i32, partition: i32) -> BackendResult<()> {
+    fn partitions(&self, topic: &(String, i32)) -> i32 {
+        topic.1
+    }
+
+    async fn check_partition(
+        &self,
+        name: &str,
+        _topic: &(String, i32),
+        partition: i32,
+    ) -> BackendResult<()> {
         self.require_partition(name, partition).await
     }
 
-    fn next_round_robin(&self, name: &str, count: &i32) -> i32 {
-        Inner::next_round_robin(self, name, *count)
+    fn next_round_robin(&self, name: &str, topic: &(String, i32)) -> i32 {
+        Inner::next_round_robin(self, name, topic.1)
     }
 }
 
