@@ -11,5 +11,6 @@ mod group;
 mod help;
 mod inspect;
 mod produce;
+mod profile;
 mod sensor;
 mod util;
