@@ -13,4 +13,5 @@ mod inspect;
 mod produce;
 mod profile;
 mod sensor;
+mod time;
 mod util;
