@@ -123,7 +123,7 @@ pub struct AddArgs {
     /// Run COMMAND through the shell whenever the password is needed and use the first line
     /// it prints, e.g. 'pass show upkafka/prod'.
     #[arg(long, value_name = "COMMAND", group = "password_source")]
-    pub password_command: Option<String>,
+    pub password_command: Option<ShellCommand>,
 
     /// Read the password from stdin and store it in the profiles file in clear (mode 0600).
     #[arg(long, group = "password_source")]
@@ -136,6 +136,29 @@ pub struct AddArgs {
     /// Replace a profile of the same name.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--password-command`: a shell command, hidden from Debug output (`-v` logs the parsed
+/// command line) in case it holds a secret itself.
+#[derive(Clone)]
+pub struct ShellCommand(String);
+
+impl fmt::Debug for ShellCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShellCommand(<hidden>)")
+    }
+}
+
+impl std::str::FromStr for ShellCommand {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            Err("the command is empty".to_owned())
+        } else {
+            Ok(ShellCommand(s.to_owned()))
+        }
+    }
 }
 
 /// The profiles file.
@@ -515,7 +538,7 @@ pub fn run(args: ProfileArgs, out: &mut Output) -> Result<ExitCode, CliError> {
                     url: url.to_owned(),
                     username: a.username.filter(|u| !u.is_empty()),
                     password_file,
-                    password_command: a.password_command.filter(|c| !c.trim().is_empty()),
+                    password_command: a.password_command.map(|c| c.0),
                     password,
                 },
             );
@@ -662,6 +685,26 @@ mod tests {
             ..Profile::default()
         };
         assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_parsed_command_line_hides_the_password_command() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "upkafka",
+            "profile",
+            "add",
+            "p",
+            "--url",
+            "http://x",
+            "--password-command",
+            "echo hunter2",
+        ])
+        .unwrap();
+        // What `-v` logs.
+        let shown = format!("{:?}", cli.command);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ShellCommand(<hidden>)"), "{shown}");
     }
 
     #[test]
