@@ -27,6 +27,7 @@ use super::fetch::FetchArgs;
 use super::group::GroupArgs;
 use super::inspect::InspectArgs;
 use super::produce::ProduceArgs;
+use super::profile::{ENV_PROFILE, ProfileArgs};
 use super::sensor::SensorArgs;
 use super::serve::ServeArgs;
 use super::values::HumanDuration;
@@ -65,6 +66,8 @@ fn top_after_help() -> String {
   upkafka inspect topics
   echo hello | upkafka produce greetings
   upkafka consume greetings -g readers --from earliest -e
+  upkafka profile add prod --url https://example-kafka.upstash.io --username user \\
+      --password-command 'pass show upkafka/prod' --default   # then no variables needed
 
 The connection options (--url, --timeout, --retries...) belong to the subcommands that talk to
 a server: `upkafka produce --help` lists them.
@@ -115,6 +118,11 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ClientArgs {
+    /// Connection profile to use (see `upkafka profile --help`); flags and UPSTASH_KAFKA_REST_*
+    /// variables still win over what it says.
+    #[arg(long, global = true, env = ENV_PROFILE, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// REST endpoint URL, e.g. `https://example-kafka.upstash.io` (`upkafka serve` runs one
     /// locally).
     #[arg(long, global = true, env = ENV_URL, value_name = "URL")]
@@ -183,7 +191,7 @@ fn parse_password(s: &str) -> Result<Password, String> {
     Ok(Password::new(s))
 }
 
-/// The subcommands. `serve`, `demo` and `completions` take no connection options; `serve`
+/// The subcommands. `serve`, `demo`, `profile` and `completions` take no connection options; `serve`
 /// takes the credential options as the credentials it requires.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -204,6 +212,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the tutorial's sensor scenario end to end on an embedded server: no setup, no network.
     Demo(DemoArgs),
+    /// Keep named connection profiles (URL, username, where the password comes from).
+    Profile(ProfileArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -253,7 +263,10 @@ mod tests {
             Command::Group(a) => Some(&a.client),
             Command::Inspect(a) => Some(&a.client),
             Command::Sensor(a) => Some(&a.client),
-            Command::Serve(_) | Command::Demo(_) | Command::Completions(_) => None,
+            Command::Serve(_)
+            | Command::Demo(_)
+            | Command::Profile(_)
+            | Command::Completions(_) => None,
         }
     }
 

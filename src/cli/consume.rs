@@ -7,11 +7,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::args::ClientArgs;
+use super::fetch::{offsets_at_time, show_time};
+use super::group::expand;
 use super::output::MessageStyle;
-use super::values::{HumanDuration, MessageFormat, StartFrom};
+use super::values::{ConsumeFrom, HumanDuration, MessageFormat, PartitionSelector, StartFrom};
 use super::{CliError, Ctx, default_instance, shutdown_signal, stdout_err};
 use upkafka_client::{self, Client, ConsumeOptions, RetryPolicy};
-use upkafka_protocol::{AutoOffsetReset, Message, next_offsets};
+use upkafka_protocol::{AutoOffsetReset, Message, TopicPartitionOffset, next_offsets};
 
 /// `upkafka consume`.
 #[derive(Debug, Args)]
@@ -20,12 +22,21 @@ Examples:
   upkafka consume greetings -g readers --from earliest
   upkafka consume a b -g readers -c 10 -f '%t/%p@%o %k=%s\\n'
   upkafka consume greetings -g readers -e --json | jq .value
+  upkafka consume greetings -g readers --from -1h          # re-read the last hour
+  upkafka consume greetings -g readers --from 2024-05-01T12:00:00Z
 
 Delivery is at-least-once: auto-commit is off and, after each poll's messages are written to
 stdout, the next offset of each partition is committed. On exit (-c, -e, Ctrl-C, SIGTERM or a
 closed stdout) the consumer instance is removed; the next run resumes at the committed
 offsets. A new instance may return a few empty polls while it joins the group, so -e can end
 early on a real Upstash cluster.
+
+--from earliest|latest only applies to a group without committed offsets. --from TIME (RFC 3339
+such as 2024-05-01T12:00:00Z, epoch milliseconds, or a duration ago such as -15m) moves the
+group: before consuming, upkafka looks up through the server's /offsets/{ms} the first message
+at or after TIME in every partition of the TOPICs (the end of a partition that has none),
+commits those offsets for the group (with a short-lived instance that reads nothing it keeps),
+then consumes from them. This moves the whole group, so other members of it resume there too.
 
 Format (-f) fields: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms),
 %h headers (k=v,...), %K key length, %S value length, \\n newline, \\t tab, %% percent.")]
@@ -42,9 +53,11 @@ pub struct ConsumeArgs {
     #[arg(short = 'i', long, value_name = "INSTANCE")]
     pub instance: Option<String>,
 
-    /// Where a group without committed offsets starts (server default: latest).
-    #[arg(long, value_enum, value_name = "WHERE")]
-    pub from: Option<StartFrom>,
+    /// `earliest` or `latest`: where a group without committed offsets starts (server
+    /// default: latest). A TIME (e.g. 2024-05-01T12:00:00Z, -15m): commit the group's offsets
+    /// at TIME first, then consume from there (see below).
+    #[arg(long, value_name = "WHERE", allow_hyphen_values = true)]
+    pub from: Option<ConsumeFrom>,
 
     /// Let the server commit in the background instead (may lose messages not yet written).
     #[arg(long)]
@@ -87,9 +100,10 @@ pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
     let mut opts = ConsumeOptions::new(args.group.clone(), instance, args.topics.clone());
     opts.timeout = Some(args.poll_timeout.0);
     opts.config.auto_commit = Some(args.auto_commit);
-    opts.config.auto_offset_reset = args.from.map(|f| match f {
-        StartFrom::Earliest => AutoOffsetReset::Earliest,
-        StartFrom::Latest => AutoOffsetReset::Latest,
+    opts.config.auto_offset_reset = args.from.and_then(|f| match f {
+        ConsumeFrom::Reset(StartFrom::Earliest) => Some(AutoOffsetReset::Earliest),
+        ConsumeFrom::Reset(StartFrom::Latest) => Some(AutoOffsetReset::Latest),
+        ConsumeFrom::Time(_) => None,
     });
     let style = ctx.out.message_style(args.json, args.format.clone());
     tracing::debug!(group = %opts.group, instance = %opts.instance, topics = ?opts.topics, "consuming");
@@ -106,7 +120,13 @@ pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         tracing::debug!(error = %e, "no leftover consumer instance removed");
     }
 
-    let result = consume_loop(&args, &opts, &style, ctx).await;
+    let result = match args.from {
+        Some(ConsumeFrom::Time(ms)) => match move_group_to(ms, &opts, ctx).await {
+            Ok(()) => consume_loop(&args, &opts, &style, ctx).await,
+            Err(e) => Err(e),
+        },
+        _ => consume_loop(&args, &opts, &style, ctx).await,
+    };
 
     // Whatever happened, remove the instance: its position may be past what was written and
     // committed, and a new instance resumes at the committed offsets.
@@ -127,6 +147,51 @@ pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         Err(e) if e.is_broken_pipe() => Ok(ExitCode::SUCCESS),
         other => other,
     }
+}
+
+/// `--from TIME`: commits, for every partition of the topics, the offset of the first message
+/// at or after `ms` (or the end), so that the instance created next starts there.
+///
+/// The server commits only for an existing instance, and an instance is created by a consume:
+/// so a first consume (auto-commit off, no wait) creates it, whatever it returns is dropped,
+/// the offsets are committed, and the instance is removed. The consume loop's first poll then
+/// creates a new instance, which starts at the committed offsets.
+async fn move_group_to(ms: i64, opts: &ConsumeOptions, ctx: &mut Ctx) -> Result<(), CliError> {
+    let selectors: Vec<PartitionSelector> = opts
+        .topics
+        .iter()
+        .map(|t| PartitionSelector {
+            topic: t.clone(),
+            partition: None,
+        })
+        .collect();
+    let partitions = expand(&ctx.client, &selectors).await?;
+    let offsets: Vec<TopicPartitionOffset> = offsets_at_time(&ctx.client, ms, &partitions).await?;
+    let mut join = opts.clone();
+    join.timeout = Some(Duration::ZERO);
+    join.config.auto_commit = Some(false);
+    let dropped = ctx.client.consume(&join).await?;
+    tracing::debug!(
+        dropped = dropped.len(),
+        "joined the group to commit; the new instance re-reads"
+    );
+    ctx.client
+        .commit(&opts.group, &opts.instance, &offsets)
+        .await?;
+    ctx.client
+        .remove_consumer_instance(&opts.group, &opts.instance)
+        .await?;
+    let list: Vec<String> = offsets
+        .iter()
+        .map(|o| format!("{}:{}={}", o.topic, o.partition, o.offset))
+        .collect();
+    ctx.out.note(&format!(
+        "group {} moved to {}: committed {}",
+        opts.group,
+        show_time(ms),
+        list.join(" ")
+    ));
+    Ok(())
 }
 
 async fn consume_loop(

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::args::ClientArgs;
-use super::values::{HumanDuration, MessageFormat, OffsetArg};
+use super::values::{HumanDuration, MessageFormat, OffsetArg, TimeArg};
 use super::{CliError, Ctx, millis, stdout_err};
-use upkafka_protocol::{FetchRequest, OffsetSpec, TopicPartition};
+use upkafka_client::Client;
+use upkafka_protocol::{FetchRequest, OffsetSpec, TopicPartition, TopicPartitionOffset};
 
 /// `upkafka fetch`.
 #[derive(Debug, Args)]
@@ -17,8 +18,16 @@ Examples:
   upkafka fetch cities -p 3 -o 42 -c 10         # 10 messages from offset 42
   upkafka fetch cities -p 3 -o -5               # the last 5 messages
   upkafka fetch cities -o latest -c 1 --poll-timeout 10s   # wait for the next message
+  upkafka fetch cities -o @2024-05-01T12:00:00Z --until 2024-05-01T13:00:00Z   # one hour
+  upkafka fetch cities -p 1 -o @-15m            # the last 15 minutes
 
-Reads from OFFSET until N messages were read (-c) or a fetch comes back empty.")]
+Reads from OFFSET until N messages were read (-c), a fetch comes back empty, or (--until) a
+message is newer than TIME; that message is not printed.
+
+Times (-o @TIME, --until TIME) are RFC 3339 (2024-05-01T12:00:00Z, or with an offset such as
++02:00), epoch milliseconds, or a duration ago (-15m, -1h30m). `-o @TIME` starts at the first
+message whose timestamp is at or after TIME, looked up through the server's /offsets/{ms} (as
+kcat's -o s@); when there is none, at the end of the partition.")]
 pub struct FetchArgs {
     /// Topic to read.
     #[arg(value_name = "TOPIC")]
@@ -28,7 +37,8 @@ pub struct FetchArgs {
     #[arg(short = 'p', long, value_name = "PARTITION", default_value_t = 0)]
     pub partition: i32,
 
-    /// First offset: a number, `earliest`, `latest`, or -N for N before the end.
+    /// First offset: a number, `earliest`, `latest`, -N for N before the end, or @TIME for the
+    /// first message at or after TIME (e.g. @2024-05-01T12:00:00Z, @-15m).
     #[arg(
         short = 'o',
         long,
@@ -41,6 +51,10 @@ pub struct FetchArgs {
     /// Stop after N messages.
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
+
+    /// Stop at the first message whose timestamp is after TIME (RFC 3339, epoch ms or -15m).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub until: Option<TimeArg>,
 
     /// Print each message with this kcat-style format (see `upkafka consume --help`).
     #[arg(short = 'f', long, value_name = "FORMAT", conflicts_with = "json")]
@@ -67,8 +81,9 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
     let mut offset = resolve_offset(&args, ctx).await?;
     let style = ctx.out.message_style(args.json, args.format.clone());
     let mut printed: u64 = 0;
-    tracing::debug!(topic = %args.topic, partition = args.partition, offset, "fetching");
-    loop {
+    let until = args.until.map(|t| t.0);
+    tracing::debug!(topic = %args.topic, partition = args.partition, offset, ?until, "fetching");
+    'fetching: loop {
         if args.count.is_some_and(|c| printed >= c) {
             break;
         }
@@ -84,6 +99,11 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
             if args.count.is_some_and(|c| printed >= c) {
                 break;
             }
+            if until.is_some_and(|t| m.timestamp > t) {
+                tracing::debug!(offset = m.offset, timestamp = m.timestamp, "past --until");
+                ctx.out.flush().map_err(stdout_err)?;
+                break 'fetching;
+            }
             ctx.out.message(m, &style).map_err(stdout_err)?;
             printed += 1;
             offset = m.offset + 1;
@@ -98,10 +118,27 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
 }
 
 /// The first offset to read: `-o` as given, or resolved through `/offsets`. `-N` is N before
-/// the end, but never before the earliest retained offset.
+/// the end, but never before the earliest retained offset; `@TIME` the first message at or
+/// after TIME, or the end.
 async fn resolve_offset(args: &FetchArgs, ctx: &Ctx) -> Result<i64, CliError> {
     match args.offset {
         OffsetArg::At(n) => Ok(n),
+        OffsetArg::Time(ms) => {
+            let tp = [TopicPartition::new(args.topic.clone(), args.partition)];
+            offsets_at_time(&ctx.client, ms, &tp)
+                .await?
+                .into_iter()
+                .find(|o| o.topic == args.topic && o.partition == args.partition)
+                .map(|o| o.offset)
+                .ok_or_else(|| {
+                    CliError::Runtime(format!(
+                        "the server returned no offset at {} for {}:{}",
+                        show_time(ms),
+                        args.topic,
+                        args.partition
+                    ))
+                })
+        }
         OffsetArg::Earliest => offset_at(OffsetSpec::Earliest, args, ctx).await,
         OffsetArg::Latest => offset_at(OffsetSpec::Latest, args, ctx).await,
         OffsetArg::FromEnd(n) => {
@@ -129,4 +166,50 @@ async fn offset_at(spec: OffsetSpec, args: &FetchArgs, ctx: &Ctx) -> Result<i64,
                 args.topic, args.partition
             ))
         })
+}
+
+/// For each of `partitions`, the offset of the first message at or after `ms` (through
+/// `/offsets/{ms}`), or the partition's end where there is none (the server answers `-1`).
+///
+/// # Errors
+/// API and transport errors (an unknown topic or partition is an API error).
+pub(crate) async fn offsets_at_time(
+    client: &Client,
+    ms: i64,
+    partitions: &[TopicPartition],
+) -> Result<Vec<TopicPartitionOffset>, CliError> {
+    let mut found = client
+        .offsets(OffsetSpec::Timestamp(ms), partitions)
+        .await?;
+    let past_end: Vec<TopicPartition> = found
+        .iter()
+        .filter(|o| o.offset < 0)
+        .map(|o| TopicPartition::new(o.topic.clone(), o.partition))
+        .collect();
+    if !past_end.is_empty() {
+        let ends = client.offsets(OffsetSpec::Latest, &past_end).await?;
+        for o in &mut found {
+            if o.offset < 0
+                && let Some(end) = ends
+                    .iter()
+                    .find(|e| e.topic == o.topic && e.partition == o.partition)
+            {
+                o.offset = end.offset;
+            }
+        }
+    }
+    if let Some(o) = found.iter().find(|o| o.offset < 0) {
+        return Err(CliError::Runtime(format!(
+            "the server returned no offset at {} for {}:{}",
+            show_time(ms),
+            o.topic,
+            o.partition
+        )));
+    }
+    Ok(found)
+}
+
+/// Epoch milliseconds as an RFC 3339 time, for messages.
+pub(crate) fn show_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| format!("{ms} ms"), |t| t.to_string())
 }

@@ -16,6 +16,7 @@ mod group;
 mod inspect;
 pub mod output;
 mod produce;
+pub mod profile;
 mod sensor;
 pub mod serve;
 pub mod values;
@@ -69,6 +70,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Group(a) => group::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Inspect(a) => inspect::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Sensor(a) => sensor::run(a.command, &mut ctx(&a.client, out)?).await,
+        Command::Profile(a) => profile::run(a, &mut out),
         Command::Completions(a) => completions::run(a, &mut out),
         Command::Demo(a) => demo::run(a, out).await,
         Command::Serve(a) => {
@@ -84,25 +86,44 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Builds the client from the connection options and their `UPSTASH_KAFKA_REST_*` fallbacks.
+/// Builds the client from the connection options, their `UPSTASH_KAFKA_REST_*` fallbacks and,
+/// below both, the selected profile ([`profile::select`]), field by field.
 ///
 /// # Errors
-/// [`CliError::Usage`] when no URL is given (naming the variable, the flag and
-/// `upkafka serve`), the password file cannot be read, or the configuration is refused.
+/// [`CliError::Usage`] when no URL is given (naming the variable, the flags and
+/// `upkafka serve`), the profile is unknown, the password file or command fails, or the
+/// configuration is refused.
 pub fn connect(client: &ClientArgs, out: &Output) -> Result<Client, CliError> {
-    let url = client
+    let given_url = client
         .url
         .as_deref()
         .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let selected = profile::select(client.profile.as_deref(), given_url.is_some())?;
+    if let Some((name, p)) = &selected {
+        tracing::debug!(profile = %name, ?p, "using profile");
+    }
+    let url = given_url
+        .or_else(|| selected.as_ref().map(|(_, p)| p.url.trim()))
         .filter(|u| !u.is_empty())
         .ok_or_else(|| {
             CliError::Usage(format!(
-                "no server URL: set {ENV_URL} or pass --url (`upkafka serve` starts a local server)"
+                "no server URL: set {ENV_URL}, pass --url or pick a profile with --profile \
+                 (`upkafka serve` starts a local server)"
             ))
         })?;
     let creds = &client.credentials;
-    let password = resolve_password(creds, out)?;
-    let mut config = Config::new(url, creds.username.clone().unwrap_or_default(), password)
+    let password = match (given_password(creds, out)?, &selected) {
+        (Some(p), _) => p,
+        (None, Some((name, p))) => p.password(name)?.unwrap_or_default(),
+        (None, None) => Password::default(),
+    };
+    let username = creds
+        .username
+        .clone()
+        .or_else(|| selected.as_ref().and_then(|(_, p)| p.username.clone()))
+        .unwrap_or_default();
+    let mut config = Config::new(url, username, password)
         .timeout(client.timeout.0)
         .retry(RetryPolicy::with_max_retries(client.retries))
         .allow_insecure_http(client.insecure_http);
@@ -113,12 +134,6 @@ pub fn connect(client: &ClientArgs, out: &Output) -> Result<Client, CliError> {
         config = config.add_ca_cert_pem(pem);
     }
     Client::new(config).map_err(CliError::from)
-}
-
-/// The password: `--password` (with a warning), else `--password-file`, else
-/// `UPSTASH_KAFKA_REST_PASSWORD`, else empty.
-fn resolve_password(creds: &CredentialArgs, out: &Output) -> Result<Password, CliError> {
-    Ok(given_password(creds, out)?.unwrap_or_default())
 }
 
 /// The password if one was given: `--password` (with a warning), else `--password-file`, else

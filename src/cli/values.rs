@@ -166,6 +166,41 @@ impl FromStr for HeaderArg {
     }
 }
 
+/// A point in time, as epoch milliseconds: RFC 3339 (`2024-05-01T12:00:00Z`,
+/// `2024-05-01T14:00:00+02:00`), epoch milliseconds (`1714564800000`), or a duration ago
+/// (`-15m`, `-1h30m`), counted from when the command line is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeArg(pub i64);
+
+impl FromStr for TimeArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(ms) = s.parse::<i64>() {
+            return Ok(TimeArg(ms));
+        }
+        if let Some(ago) = s.strip_prefix('-') {
+            let d: HumanDuration = ago
+                .parse()
+                .map_err(|e| format!("`{s}` is not a time ago: {e}"))?;
+            let now = jiff::Timestamp::now().as_millisecond();
+            let ms = i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX);
+            return Ok(TimeArg(now.saturating_sub(ms)));
+        }
+        if !(s.contains('-') && s.contains(':')) {
+            return Err(format!(
+                "`{s}` is not a time: use RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds \
+                 or a duration ago (-15m, -2h)"
+            ));
+        }
+        let ts: jiff::Timestamp = s.parse().map_err(|e| {
+            format!("`{s}` is not a valid RFC 3339 time (e.g. 2024-05-01T12:00:00Z): {e}")
+        })?;
+        Ok(TimeArg(ts.as_millisecond()))
+    }
+}
+
 /// `fetch -o`: where to start reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetArg {
@@ -177,6 +212,8 @@ pub enum OffsetArg {
     FromEnd(u64),
     /// This offset.
     At(i64),
+    /// The first message at or after this time (epoch ms), `@TIME`.
+    Time(i64),
 }
 
 impl FromStr for OffsetArg {
@@ -186,8 +223,10 @@ impl FromStr for OffsetArg {
         match s {
             "earliest" | "beginning" => Ok(OffsetArg::Earliest),
             "latest" | "end" => Ok(OffsetArg::Latest),
+            _ if s.starts_with('@') => s[1..].parse::<TimeArg>().map(|t| OffsetArg::Time(t.0)),
             _ => {
-                let bad = || format!("`{s}` is not an offset: use N, -N, earliest or latest");
+                let bad =
+                    || format!("`{s}` is not an offset: use N, -N, earliest, latest or @TIME");
                 if let Some(n) = s.strip_prefix('-') {
                     n.parse::<u64>().map(OffsetArg::FromEnd).map_err(|_| bad())
                 } else {
@@ -395,6 +434,37 @@ pub enum StartFrom {
     Latest,
 }
 
+/// `consume --from`: `earliest` or `latest` (where a group without committed offsets starts),
+/// or a time (see [`TimeArg`]) to move the group to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeFrom {
+    /// Where a group without committed offsets starts.
+    Reset(StartFrom),
+    /// The first message at or after this time (epoch ms).
+    Time(i64),
+}
+
+impl FromStr for ConsumeFrom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "earliest" | "beginning" => Ok(ConsumeFrom::Reset(StartFrom::Earliest)),
+            "latest" | "end" => Ok(ConsumeFrom::Reset(StartFrom::Latest)),
+            t => t
+                .parse::<TimeArg>()
+                .map(|t| ConsumeFrom::Time(t.0))
+                .map_err(|e| {
+                    if t.chars().all(|c| c.is_ascii_alphabetic()) {
+                        format!("`{t}` is not earliest, latest or a time")
+                    } else {
+                        e
+                    }
+                }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,6 +575,43 @@ mod tests {
         );
         assert_eq!(parse_rfc3339_utc("2024-05-01T12:00:00+02:00").ok(), None);
         assert_eq!("latest".parse::<AtTime>().unwrap().0, OffsetSpec::Latest);
+    }
+
+    #[test]
+    fn times_for_fetch_and_consume() {
+        let t = |s: &str| s.parse::<TimeArg>().map(|t| t.0);
+        assert_eq!(t("2024-05-01T12:00:00Z"), Ok(1_714_564_800_000));
+        assert_eq!(t("2024-05-01T14:00:00+02:00"), Ok(1_714_564_800_000));
+        assert_eq!(t("1714564800000"), Ok(1_714_564_800_000));
+        let now = jiff::Timestamp::now().as_millisecond();
+        let ago = t("-15m").unwrap();
+        assert!((now - 15 * 60_000 - ago).abs() < 5_000, "{ago} vs {now}");
+        assert!(t("-3d").unwrap_err().contains("use hours"));
+        let err = t("2024-02-31T00:00:00Z").unwrap_err();
+        assert!(err.contains("`2024-02-31T00:00:00Z`"), "{err}");
+        assert!(
+            t("yesterday")
+                .unwrap_err()
+                .contains("`yesterday` is not a time")
+        );
+        assert_eq!(
+            "@1714564800000".parse::<OffsetArg>(),
+            Ok(OffsetArg::Time(1_714_564_800_000))
+        );
+        assert!("@soon".parse::<OffsetArg>().unwrap_err().contains("`soon`"));
+        assert_eq!(
+            "earliest".parse::<ConsumeFrom>(),
+            Ok(ConsumeFrom::Reset(StartFrom::Earliest))
+        );
+        assert_eq!(
+            "2024-05-01T12:00:00Z".parse::<ConsumeFrom>(),
+            Ok(ConsumeFrom::Time(1_714_564_800_000))
+        );
+        let err = "erliest".parse::<ConsumeFrom>().unwrap_err();
+        assert!(
+            err.contains("`erliest` is not earliest, latest or a time"),
+            "{err}"
+        );
     }
 
     #[test]

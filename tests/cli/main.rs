@@ -11,5 +11,7 @@ mod group;
 mod help;
 mod inspect;
 mod produce;
+mod profile;
 mod sensor;
+mod time;
 mod util;

@@ -20,7 +20,8 @@ pub fn basic_auth() -> String {
 }
 
 /// A run of the binary with a clean environment (no `UPSTASH_*`, `UPKAFKA_*`, `RUST_LOG`,
-/// `HOME`).
+/// `HOME`), and no profiles: `UPKAFKA_CONFIG_DIR` names an empty directory unless the test
+/// sets it.
 #[derive(Debug, Default)]
 pub struct Cmd {
     args: Vec<String>,
@@ -96,6 +97,11 @@ impl Cmd {
             }
         }
         cmd.env_remove("HOME").env("NO_COLOR", "1");
+        // Never the profiles of whoever runs the tests (dirs-sys finds a home without HOME).
+        cmd.env(
+            "UPKAFKA_CONFIG_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/no-profiles"),
+        );
         let argv = self.argv();
         cmd.args(&argv).envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd.stdin(Stdio::piped())
