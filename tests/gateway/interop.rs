@@ -187,6 +187,20 @@ async fn rest_assignment(client: &Client, group: &str, instance: &str) -> BTreeS
         .collect()
 }
 
+/// Polls a native group member once (serving its rebalance callbacks) and returns the
+/// partitions it holds.
+async fn native_assignment(native: &Arc<BaseConsumer>) -> BTreeSet<i32> {
+    let n = Arc::clone(native);
+    tokio::task::spawn_blocking(move || {
+        let _ = n.poll(Duration::from_millis(200));
+        n.assignment()
+            .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default()
+    })
+    .await
+    .expect("native poll")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rest_instance_and_a_native_consumer_split_the_partitions() {
     let server = TestServer::start_gateway(config(&[("cities", 4)])).await;
@@ -214,15 +228,7 @@ async fn a_rest_instance_and_a_native_consumer_split_the_partitions() {
     native.subscribe(&["cities"]).expect("subscribe");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let n = Arc::clone(&native);
-        let native_parts: BTreeSet<i32> = tokio::task::spawn_blocking(move || {
-            let _ = n.poll(Duration::from_millis(200));
-            n.assignment()
-                .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
-                .unwrap_or_default()
-        })
-        .await
-        .expect("native poll");
+        let native_parts = native_assignment(&native).await;
         client.consume(&opts).await.expect("consume");
         let rest_parts = rest_assignment(&client, "mixed", "rest-1").await;
         if !native_parts.is_empty() && !rest_parts.is_empty() {
@@ -281,15 +287,7 @@ async fn a_deleted_rest_instance_hands_its_partitions_over_at_once() {
     );
     native.subscribe(&["handover"]).expect("subscribe");
     loop {
-        let n = Arc::clone(&native);
-        let parts: BTreeSet<i32> = tokio::task::spawn_blocking(move || {
-            let _ = n.poll(Duration::from_millis(200));
-            n.assignment()
-                .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
-                .unwrap_or_default()
-        })
-        .await
-        .expect("native poll");
+        let parts = native_assignment(&native).await;
         if parts == (0..4).collect() {
             break;
         }
