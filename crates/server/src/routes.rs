@@ -15,6 +15,8 @@
 //!   their timeout is accepted and otherwise ignored.
 //! - A multi-partition fetch answers data of every named partition, within the response
 //!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
+//! - `Accept: text/event-stream` on `/fetch` and `/consume/…` answers an event stream of the
+//!   same records instead of one batch ([`super::sse`]).
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
 //!   405 for wrong methods are rewritten into that shape by the request pipeline
 //!   ([`ApiService`](super::ApiService)).
@@ -36,6 +38,7 @@ use super::backend::{ConsumeParams, ConsumerSettings};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::route_table::{Access, Routes};
+use super::sse;
 use super::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +137,7 @@ async fn produce(State(s): State<AppState>, RawBody(body): RawBody) -> Result<Re
 async fn fetch(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TimeoutQuery>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: FetchRequest = parse_one(&body, false)?;
@@ -142,6 +146,9 @@ async fn fetch(
         return Err(ApiError::bad_request(
             "fetch names no partition: send topic/partition/offset or topicPartitionOffsets",
         ));
+    }
+    if sse::wants_events(&headers) {
+        return sse::fetch(&s, entries, &headers).await;
     }
     let timeout = s.poll_timeout(q.timeout, req.timeout);
     Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
@@ -166,6 +173,9 @@ async fn consume_topic(
         timeout: s.poll_timeout(q.timeout, None),
         settings: consumer_settings(&headers),
     };
+    if sse::wants_events(&headers) {
+        return sse::consume(&s, params, &headers).await;
+    }
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
 
@@ -185,6 +195,9 @@ async fn consume(
         timeout: s.poll_timeout(q.timeout, req.timeout),
         settings: consumer_settings(&headers),
     };
+    if sse::wants_events(&headers) {
+        return sse::consume(&s, params, &headers).await;
+    }
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
 
