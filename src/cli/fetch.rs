@@ -18,7 +18,10 @@ Examples:
   upkafka fetch cities -p 3 -o -5               # the last 5 messages
   upkafka fetch cities -o latest -c 1 --poll-timeout 10s   # wait for the next message
 
-Reads from OFFSET until N messages were read (-c) or a fetch comes back empty.")]
+  upkafka fetch cities -o latest --follow       # print new messages as they arrive
+
+Reads from OFFSET until N messages were read (-c) or a fetch comes back empty; with --follow,
+until -c, Ctrl-C or SIGTERM.")]
 pub struct FetchArgs {
     /// Topic to read.
     #[arg(value_name = "TOPIC")]
@@ -50,6 +53,11 @@ pub struct FetchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Keep reading: stream new messages as they are stored (server-sent events) instead of
+    /// stopping at the end. Needs `upkafka serve`.
+    #[arg(long)]
+    pub follow: bool,
+
     /// How long the server may wait for data in one fetch.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub poll_timeout: HumanDuration,
@@ -68,6 +76,9 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
     let style = ctx.out.message_style(args.json, args.format.clone());
     let mut printed: u64 = 0;
     tracing::debug!(topic = %args.topic, partition = args.partition, offset, "fetching");
+    if args.follow {
+        return follow(&args, offset, &style, ctx).await;
+    }
     loop {
         if args.count.is_some_and(|c| printed >= c) {
             break;
@@ -93,6 +104,33 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
         if !progressed {
             break;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--follow`: the partition from `offset` on as a stream of records, until `-c` or a signal.
+async fn follow(
+    args: &FetchArgs,
+    offset: i64,
+    style: &super::output::MessageStyle,
+    ctx: &mut Ctx,
+) -> Result<ExitCode, CliError> {
+    use futures::StreamExt as _;
+    let req = FetchRequest::new(args.topic.clone(), args.partition, offset);
+    let mut records = ctx.client.fetch_stream(&req);
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut printed: u64 = 0;
+    while args.count.is_none_or(|c| printed < c) {
+        let next = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            next = records.next() => next,
+        };
+        let Some(m) = next else { break };
+        ctx.out.message(&m?, style).map_err(stdout_err)?;
+        ctx.out.flush().map_err(stdout_err)?;
+        printed += 1;
     }
     Ok(ExitCode::SUCCESS)
 }
