@@ -1,4 +1,5 @@
-//! Server-sent event streams: a fetch or consume that asks for `Accept: text/event-stream`.
+//! Server-sent event streams: a fetch or consume that asks for `Accept: text/event-stream`
+//! (spec §4.12, an upkafka extension of the API).
 //!
 //! The same routes answer (`/fetch`, `/consume/{group}/{instance}`,
 //! `/consume/{group}/{instance}/{topic}`), with the same request bodies and headers; only the
