@@ -35,7 +35,11 @@
 //! Back-pressure: the next records are read only when the connection has taken the previous
 //! ones, so a slow reader holds at most one response batch (`max_poll_records`,
 //! `max_poll_bytes`) plus the connection's write buffer; an idle stream holds a waiting task
-//! and no request slot. `Limits::max_streams` bounds the streams open at once (503 beyond).
+//! and no request slot. `Limits::max_streams` bounds the streams open at once (503 beyond), and
+//! a fetch stream reads at most [`MAX_STREAM_PARTITIONS`] partitions (400 beyond), which bounds
+//! the size of an event id. A stream whose reader stopped reading cannot see the shutdown
+//! signal until the connection takes data again; graceful shutdown cuts it when
+//! `Limits::shutdown_grace` is over, as any connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +54,11 @@ use upkafka_protocol::{ErrorBody, Message, TopicPartitionOffset};
 use super::backend::{Backend, ConsumeParams};
 use super::error::{ApiError, BackendError};
 use super::state::AppState;
+
+/// Most partitions one event stream reads, and most entries a `Last-Event-ID` may name: every
+/// event id lists every partition of its stream, so this bounds the size of an id (and of a
+/// batch's events) whatever a client asks for.
+pub(crate) const MAX_STREAM_PARTITIONS: usize = 256;
 
 /// The media type of an event stream.
 pub(crate) const EVENT_STREAM: &str = "text/event-stream";
@@ -110,9 +119,18 @@ pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Vec<TopicPartitionOff
     if text.is_empty() {
         return Ok(Vec::new());
     }
+    if text.split(',').nth(MAX_STREAM_PARTITIONS).is_some() {
+        return Err(too_many());
+    }
     text.split(',')
         .map(|entry| parse_entry(entry).ok_or_else(bad))
         .collect()
+}
+
+fn too_many() -> ApiError {
+    ApiError::bad_request(format!(
+        "an event stream reads at most {MAX_STREAM_PARTITIONS} partitions"
+    ))
 }
 
 fn parse_entry(entry: &str) -> Option<TopicPartitionOffset> {
@@ -162,6 +180,9 @@ pub(crate) async fn fetch(
     mut entries: Vec<TopicPartitionOffset>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    if entries.len() > MAX_STREAM_PARTITIONS {
+        return Err(too_many());
+    }
     let resume = last_event_id(headers)?;
     for e in &mut entries {
         if let Some(r) = resume
@@ -398,6 +419,15 @@ mod tests {
             ]
         );
         assert!(last_event_id(&headers(&[])).expect("none").is_empty());
+        let many = vec!["t/0/1"; MAX_STREAM_PARTITIONS + 1].join(",");
+        let h = HeaderMap::from_iter([(
+            header::HeaderName::from_static("last-event-id"),
+            HeaderValue::from_str(&many).expect("ascii"),
+        )]);
+        assert!(
+            last_event_id(&h).is_err(),
+            "too many entries must be refused"
+        );
         for bad in ["x", "t/0", "t/x/1", "/0/1", "t/0/1,", "t/-1/3"] {
             let h = headers(&[("last-event-id", bad)]);
             assert!(last_event_id(&h).is_err(), "{bad} must be refused");
