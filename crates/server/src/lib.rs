@@ -37,6 +37,12 @@
 //! shutdown are described in spec §4.12. The Kafka gateway streams fetches; a consumer-group
 //! stream on it answers 501.
 //!
+//! # OpenAPI
+//!
+//! `GET /openapi.json` (with the API's credentials) serves an OpenAPI 3.1 description of the
+//! data API, event streams included: `crates/server/openapi.json`, kept in step with the route
+//! table by a unit test in `routes.rs`.
+//!
 //! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
 //! `docs/protocol.md`.
 //!

@@ -298,6 +298,22 @@ async fn webhook(
     Ok(Json(one).into_response())
 }
 
+/// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams
+/// included), served at `GET /openapi.json` for code generators and API explorers.
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /openapi.json`: [`OPENAPI`].
+async fn openapi() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 /// Adds every endpoint of the data API (spec §3) to `r`. Each needs the API's credentials;
 /// `/webhook` also takes them as `user=`/`pass=` query parameters, for senders that cannot set
 /// a header.
@@ -332,4 +348,43 @@ pub(crate) fn api(r: Routes) -> Routes {
             Access::CredentialsOrQuery,
             get(webhook).post(webhook),
         )
+        .route("/openapi.json", C, get(openapi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document names exactly the routes [`api`] serves, with their methods.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        let (_, table) = api(Routes::new()).into_parts();
+        for (path, item) in paths {
+            let (label, _) = table.lookup(path);
+            assert_eq!(label.as_str(), path, "{path} is documented but not served");
+            for method in item.as_object().expect("path item").keys() {
+                let op = &item[method];
+                assert!(op["operationId"].is_string(), "{method} {path}");
+                assert!(op["responses"]["200"].is_object(), "{method} {path}");
+            }
+        }
+        // 13 endpoints of spec §3 (the document itself is not listed in itself).
+        assert_eq!(paths.len(), 13);
+        for streamed in [
+            "/fetch",
+            "/consume/{group}/{instance}",
+            "/consume/{group}/{instance}/{topic}",
+        ] {
+            let item = paths[streamed].as_object().expect("path item");
+            for op in item.values() {
+                assert!(
+                    op["responses"]["200"]["content"]["text/event-stream"].is_object(),
+                    "{streamed} documents its event stream"
+                );
+            }
+        }
+    }
 }
