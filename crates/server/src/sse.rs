@@ -30,6 +30,11 @@
 //! delivered into the stream (and what a `Last-Event-ID` acknowledges) on its interval; with
 //! auto-commit off, only commit calls do.
 //!
+//! A group stream keeps its instance alive: each wait is a consume of it. A reader stalled for
+//! longer than the session timeout lets the instance expire (auto-commit then stores what was
+//! read into the stream); the stream's next consume rejoins at the commits, so records may
+//! repeat but none are skipped.
+//!
 //! Records arrive as soon as they are stored: the stream waits in the backend's long-poll
 //! (the embedded log's per-partition watch channels), whose timeout is the heartbeat interval.
 //! Back-pressure: the next records are read only when the connection has taken the previous
