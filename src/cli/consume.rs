@@ -29,7 +29,8 @@ Delivery is at-least-once: auto-commit is off and, after each poll's messages ar
 stdout, the next offset of each partition is committed. On exit (-c, -e, Ctrl-C, SIGTERM or a
 closed stdout) the consumer instance is removed; the next run resumes at the committed
 offsets. A new instance may return a few empty polls while it joins the group, so -e can end
-early on a real Upstash cluster.
+early on a real Upstash cluster. With --follow, records are streamed as they are stored, and
+what has been written is committed after each burst of records.
 
 --from earliest|latest only applies to a group without committed offsets. --from TIME (RFC 3339
 such as 2024-05-01T12:00:00Z, epoch milliseconds, or a duration ago such as -15m) moves the
@@ -68,8 +69,13 @@ pub struct ConsumeArgs {
     pub count: Option<u64>,
 
     /// Exit when a poll comes back empty.
-    #[arg(short = 'e', long = "exit")]
+    #[arg(short = 'e', long = "exit", conflicts_with = "follow")]
     pub exit_on_empty: bool,
+
+    /// Stream records as they arrive (server-sent events, one long-lived response) instead of
+    /// polling; reconnects and resumes by itself. Needs `upkafka serve` (embedded log).
+    #[arg(long)]
+    pub follow: bool,
 
     /// Print each message with this kcat-style format (see below).
     #[arg(short = 'f', long, value_name = "FORMAT", conflicts_with = "json")]
@@ -120,12 +126,14 @@ pub async fn run(args: ConsumeArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError>
         tracing::debug!(error = %e, "no leftover consumer instance removed");
     }
 
-    let result = match args.from {
-        Some(ConsumeFrom::Time(ms)) => match move_group_to(ms, &opts, ctx).await {
-            Ok(()) => consume_loop(&args, &opts, &style, ctx).await,
-            Err(e) => Err(e),
-        },
-        _ => consume_loop(&args, &opts, &style, ctx).await,
+    let moved = match args.from {
+        Some(ConsumeFrom::Time(ms)) => move_group_to(ms, &opts, ctx).await,
+        _ => Ok(()),
+    };
+    let result = match moved {
+        Err(e) => Err(e),
+        Ok(()) if args.follow => follow_loop(&args, &opts, &style, ctx).await,
+        Ok(()) => consume_loop(&args, &opts, &style, ctx).await,
     };
 
     // Whatever happened, remove the instance: its position may be past what was written and
@@ -258,6 +266,69 @@ async fn consume_loop(
             ctx.client
                 .commit(&opts.group, &opts.instance, &offsets)
                 .await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Most records written (and committed) as one burst of `--follow`.
+const FOLLOW_BURST: usize = 500;
+
+/// `--follow`: the instance as a stream of records; what is ready is written, flushed and
+/// committed as one burst. The stream reconnects by itself (resuming after the last record it
+/// yielded); an error it gives up on ends the run.
+async fn follow_loop(
+    args: &ConsumeArgs,
+    opts: &ConsumeOptions,
+    style: &MessageStyle,
+    ctx: &mut Ctx,
+) -> Result<ExitCode, CliError> {
+    use futures::StreamExt as _;
+    let mut records = ctx.client.consume_stream(opts).ready_chunks(FOLLOW_BURST);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut written: u64 = 0;
+    while args.count.is_none_or(|c| written < c) {
+        let burst = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                tracing::debug!("signal received, stopping");
+                break;
+            }
+            burst = records.next() => burst,
+        };
+        let Some(burst) = burst else { break };
+        let mut batch: Vec<Message> = Vec::with_capacity(burst.len());
+        let mut failure = None;
+        for item in burst {
+            if args
+                .count
+                .is_some_and(|c| written + batch.len() as u64 >= c)
+            {
+                break;
+            }
+            match item {
+                Ok(m) => batch.push(m),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        for m in &batch {
+            ctx.out.message(m, style).map_err(stdout_err)?;
+        }
+        ctx.out.flush().map_err(stdout_err)?;
+        written += batch.len() as u64;
+        if !args.auto_commit && !batch.is_empty() {
+            let offsets = next_offsets(&batch);
+            tracing::debug!(?offsets, "committing what was written");
+            ctx.client
+                .commit(&opts.group, &opts.instance, &offsets)
+                .await?;
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -20,9 +20,11 @@ Examples:
   upkafka fetch cities -o latest -c 1 --poll-timeout 10s   # wait for the next message
   upkafka fetch cities -o @2024-05-01T12:00:00Z --until 2024-05-01T13:00:00Z   # one hour
   upkafka fetch cities -p 1 -o @-15m            # the last 15 minutes
+  upkafka fetch cities -o latest --follow       # print new messages as they arrive
 
 Reads from OFFSET until N messages were read (-c), a fetch comes back empty, or (--until) a
-message is newer than TIME; that message is not printed.
+message is newer than TIME; that message is not printed. With --follow: until -c, Ctrl-C or
+SIGTERM.
 
 Times (-o @TIME, --until TIME) are RFC 3339 (2024-05-01T12:00:00Z, or with an offset such as
 +02:00), epoch milliseconds, or a duration ago (-15m, -1h30m). `-o @TIME` starts at the first
@@ -64,6 +66,11 @@ pub struct FetchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Keep reading: stream new messages as they are stored (server-sent events) instead of
+    /// stopping at the end. Needs `upkafka serve`.
+    #[arg(long, conflicts_with = "until")]
+    pub follow: bool,
+
     /// How long the server may wait for data in one fetch.
     #[arg(long, value_name = "DURATION", default_value = "1s")]
     pub poll_timeout: HumanDuration,
@@ -83,6 +90,9 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
     let mut printed: u64 = 0;
     let until = args.until.map(|t| t.0);
     tracing::debug!(topic = %args.topic, partition = args.partition, offset, ?until, "fetching");
+    if args.follow {
+        return follow(&args, offset, &style, ctx).await;
+    }
     'fetching: loop {
         if args.count.is_some_and(|c| printed >= c) {
             break;
@@ -113,6 +123,33 @@ pub async fn run(args: FetchArgs, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
         if !progressed {
             break;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--follow`: the partition from `offset` on as a stream of records, until `-c` or a signal.
+async fn follow(
+    args: &FetchArgs,
+    offset: i64,
+    style: &super::output::MessageStyle,
+    ctx: &mut Ctx,
+) -> Result<ExitCode, CliError> {
+    use futures::StreamExt as _;
+    let req = FetchRequest::new(args.topic.clone(), args.partition, offset);
+    let mut records = ctx.client.fetch_stream(&req);
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut printed: u64 = 0;
+    while args.count.is_none_or(|c| printed < c) {
+        let next = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            next = records.next() => next,
+        };
+        let Some(m) = next else { break };
+        ctx.out.message(&m?, style).map_err(stdout_err)?;
+        ctx.out.flush().map_err(stdout_err)?;
+        printed += 1;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -99,6 +99,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
 
+    /// Event streams (`Accept: text/event-stream`) open at once; more get 503.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
+    pub max_streams: usize,
+
+    /// Longest silence on an event stream before a heartbeat comment, e.g. 15s.
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Limits::default().stream_heartbeat))]
+    pub stream_heartbeat: HumanDuration,
+
     /// Serve /metrics (Prometheus text format) without credentials, for scrapers that cannot
     /// send Basic auth. The API and the console at /ui keep requiring them.
     #[arg(long)]
@@ -262,6 +270,8 @@ pub fn to_config(
             max_poll_bytes: args.max_poll_size.as_usize(),
             max_concurrent_requests: args.max_concurrent_requests,
             max_connections: args.max_connections,
+            max_streams: args.max_streams,
+            stream_heartbeat: args.stream_heartbeat.0,
             ..Limits::default()
         },
         tls,

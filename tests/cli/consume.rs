@@ -335,3 +335,55 @@ async fn a_closed_stdout_ends_quietly_without_committing_unwritten_messages() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[tokio::test]
+async fn follow_streams_records_prints_them_as_polls_do_and_commits_what_was_written() {
+    let server = MockServer::start().await;
+    let events: String = [message("t", 0, 5, "", "a"), message("t", 1, 2, "", "b")]
+        .iter()
+        .map(|m| {
+            format!(
+                "id: {}/{}/{}\ndata: {m}\n\n",
+                m["topic"].as_str().expect("topic"),
+                m["partition"],
+                m["offset"]
+            )
+        })
+        .collect();
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .and(header("accept", "text/event-stream"))
+        .and(header("Kafka-Enable-Auto-Commit", "false"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!("retry: 10\n\n{events}").into_bytes(),
+            "text/event-stream",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/commit/g/i"))
+        .respond_with(success())
+        .expect(1..=2)
+        .mount(&server)
+        .await;
+    removal().expect(2).mount(&server).await;
+    against(&server)
+        .args(&["consume", "t", "-g", "g", "-i", "i", "--follow", "-c", "2"])
+        .run()
+        .await
+        .success()
+        .stdout_is("a\nb\n");
+    let commits: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .filter(|r| r.url.path() == "/commit/g/i")
+        .flat_map(|r| {
+            serde_json::from_slice::<Vec<serde_json::Value>>(&r.body).expect("commit body")
+        })
+        .collect();
+    assert!(commits.contains(&json!({"topic": "t", "partition": 0, "offset": 6})));
+    assert!(commits.contains(&json!({"topic": "t", "partition": 1, "offset": 3})));
+}

@@ -132,3 +132,43 @@ async fn a_bad_offset_is_a_usage_error() {
         .code(2)
         .stderr_has(&["`soon` is not an offset"]);
 }
+
+#[tokio::test]
+async fn follow_streams_from_the_offset_and_prints_as_fetch_does() {
+    let server = MockServer::start().await;
+    let events: String = [message("t", 1, 7, "k", "a"), message("t", 1, 8, "", "b")]
+        .iter()
+        .map(|m| format!("id: t/1/{}\ndata: {m}\n\n", m["offset"]))
+        .collect();
+    Mock::given(method("POST"))
+        .and(path("/fetch"))
+        .and(wiremock::matchers::header("accept", "text/event-stream"))
+        .and(body_json(
+            json!({"topic": "t", "partition": 1, "offset": 7}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!("retry: 10\n\n{events}").into_bytes(),
+            "text/event-stream",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    against(&server)
+        .args(&[
+            "fetch",
+            "t",
+            "-p",
+            "1",
+            "-o",
+            "7",
+            "--follow",
+            "-c",
+            "2",
+            "-f",
+            "%o %k=%s\\n",
+        ])
+        .run()
+        .await
+        .success()
+        .stdout_is("7 k=a\n8 =b\n");
+}

@@ -5,6 +5,7 @@ mod commit;
 mod config;
 mod consume;
 mod errors;
+mod events;
 mod fetch;
 mod fixtures;
 mod metadata;

@@ -13,6 +13,7 @@ mod commit;
 mod consume;
 mod curl;
 mod errors;
+mod events;
 mod fetch;
 mod matrix;
 mod metadata;

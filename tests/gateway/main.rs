@@ -22,6 +22,7 @@ mod contract {
     mod consume;
     mod curl;
     mod errors;
+    mod events;
     mod fetch;
     mod metadata;
     mod produce;

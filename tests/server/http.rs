@@ -1005,3 +1005,15 @@ async fn internal_failures_are_500_without_details() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_the_event_streams() {
+    let api = Api::topics(&[("t", 1)]).await;
+    let (status, doc) = api.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(
+        doc["paths"]["/fetch"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object()
+    );
+}

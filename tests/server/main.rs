@@ -11,4 +11,5 @@ mod groups;
 mod http;
 mod metrics;
 mod serving;
+mod streams;
 mod support;

@@ -43,7 +43,7 @@ struct Inner {
 }
 
 /// One API call, before it is sent: what [`Client::call`] needs to send and retry it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub method: Method,
     /// Path with percent-encoded segments, starting with `/`.
@@ -226,13 +226,8 @@ impl Client {
         }
     }
 
-    /// One attempt; on failure also returns any `Retry-After` the server sent.
-    async fn attempt(
-        &self,
-        call: &Call,
-        endpoint: &str,
-        timeout: Duration,
-    ) -> std::result::Result<bytes::Bytes, (Error, Option<Duration>)> {
+    /// The request for `call` (URL, auth, headers, body), without a timeout.
+    fn request(&self, call: &Call) -> reqwest::RequestBuilder {
         let mut url = format!("{}{}", self.inner.base, call.path);
         if !call.query.is_empty() {
             url.push('?');
@@ -246,7 +241,6 @@ impl Client {
             .inner
             .http
             .request(call.method.clone(), url)
-            .timeout(timeout)
             .header(AUTHORIZATION, self.inner.auth.clone());
         for (name, value) in &call.headers {
             req = req.header(name.as_str(), value.as_str());
@@ -257,6 +251,43 @@ impl Client {
         if let Some(body) = &call.body {
             req = req.body(body.clone());
         }
+        req
+    }
+
+    /// Opens a long-lived response (an event stream): one attempt, no retries, the configured
+    /// timeout for the answer's head only. A non-2xx answer is the usual API error.
+    pub(crate) async fn open_stream(&self, call: &Call) -> Result<reqwest::Response> {
+        let endpoint = call.endpoint();
+        let timeout = self.inner.config.timeout;
+        let transport = |e: reqwest::Error| Error::Transport {
+            endpoint: endpoint.clone(),
+            source: Box::new(e.without_url()),
+        };
+        let resp = match tokio::time::timeout(timeout, self.request(call).send()).await {
+            Ok(sent) => sent.map_err(transport)?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    endpoint: endpoint.clone(),
+                    timeout,
+                });
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.bytes().await.map_err(transport)?;
+        Err(api_error(status, &body, &endpoint))
+    }
+
+    /// One attempt; on failure also returns any `Retry-After` the server sent.
+    async fn attempt(
+        &self,
+        call: &Call,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> std::result::Result<bytes::Bytes, (Error, Option<Duration>)> {
+        let req = self.request(call).timeout(timeout);
         let transport = |e: reqwest::Error| {
             if e.is_builder() {
                 // Nothing was sent, and resending cannot help: not a transport failure.
@@ -302,7 +333,7 @@ impl Client {
 
 /// The error for a non-2xx answer: the server's `{error,status}` text when the body is one,
 /// else the start of the body (or the status reason when empty).
-fn api_error(status: StatusCode, body: &[u8], endpoint: &str) -> Error {
+pub(crate) fn api_error(status: StatusCode, body: &[u8], endpoint: &str) -> Error {
     let message = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(err) => err.error,
         Err(_) if body.iter().all(u8::is_ascii_whitespace) => status

@@ -85,6 +85,24 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The `POST /consume/{group}/{instance}` call of `opts` (body with `timeout_ms` when given,
+/// `Kafka-*` headers).
+pub(crate) fn consume_call(opts: &ConsumeOptions, timeout_ms: Option<u64>) -> Result<Call> {
+    if opts.topics.is_empty() {
+        return Err(Error::InvalidInput(
+            "consume needs at least one topic".to_owned(),
+        ));
+    }
+    let body = ConsumeRequest::for_topics(&opts.topics, timeout_ms);
+    let mut call = Call::new(
+        Method::POST,
+        instance_path("consume", &opts.group, &opts.instance)?,
+    )
+    .json(&body)?;
+    call.headers = owned_headers(&opts.config);
+    Ok(call)
+}
+
 impl Client {
     /// Polls a consumer instance (`POST /consume/{group}/{instance}`), creating it on first use.
     /// Waits up to `opts.timeout` for data; an empty result means nothing arrived in time.
@@ -108,18 +126,7 @@ impl Client {
     /// [`Error::InvalidInput`] for no topics or an empty group/instance id; [`Error::Api`] for an
     /// unknown topic or `auto_offset_reset: none` without a committed offset; transport errors.
     pub async fn consume(&self, opts: &ConsumeOptions) -> Result<Vec<Message>> {
-        if opts.topics.is_empty() {
-            return Err(Error::InvalidInput(
-                "consume needs at least one topic".to_owned(),
-            ));
-        }
-        let body = ConsumeRequest::for_topics(&opts.topics, opts.timeout.map(millis));
-        let mut call = Call::new(
-            Method::POST,
-            instance_path("consume", &opts.group, &opts.instance)?,
-        )
-        .json(&body)?;
-        call.headers = owned_headers(&opts.config);
+        let mut call = consume_call(opts, opts.timeout.map(millis))?;
         call.server_wait = opts
             .timeout
             .unwrap_or(Duration::from_millis(DEFAULT_POLL_TIMEOUT_MS));
@@ -334,6 +341,11 @@ impl Consumer {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
         self
+    }
+
+    /// The client this consumer calls through.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The options every poll sends: group, instance, topics, wait and settings.

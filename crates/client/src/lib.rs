@@ -47,6 +47,24 @@
 //! batches ([`BatchStream`]). Committing stays explicit and is the caller's call, after
 //! processing. [`Client::fetch`] reads by partition and offset without a group.
 //!
+//! # Live streams (server-sent events)
+//!
+//! [`Consumer::follow`] / [`Client::consume_stream`] (a group instance) and
+//! [`Client::fetch_stream`] (by offset) give a [`MessageStream`]: one item per record as soon as
+//! the server stores it, over one long-lived response (`Accept: text/event-stream`) instead of
+//! one poll after another. It reconnects by itself with `Last-Event-ID`, and the server resumes
+//! after the last record the stream yielded on every partition: a dropped connection loses and
+//! repeats nothing.
+//!
+//! What counts as committed stays explicit, as for polls: with the instance's auto-commit on,
+//! the server commits on its interval what it sent into the stream (and what a reconnect's
+//! `Last-Event-ID` acknowledges), which may include records a dropped connection never
+//! delivered; with auto-commit off, only [`Consumer::commit`] calls with the offsets processed
+//! count. A stream opened without a `Last-Event-ID` (a new program run) starts each partition
+//! at the committed offset, so it repeats at most what was received but not committed. For
+//! at-least-once across restarts: auto-commit off, commit after processing (or keep
+//! [`MessageStream::last_event_id`] and resume with [`MessageStream::with_last_event_id`]).
+//!
 //! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
 //! `docs/protocol.md`.
 
@@ -57,6 +75,7 @@ mod client;
 mod config;
 mod consumer;
 mod error;
+mod events;
 mod fetch;
 mod metadata;
 mod produce;
@@ -67,6 +86,7 @@ pub use client::Client;
 pub use config::{Config, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
 pub use consumer::{BatchStream, ConsumeOptions, Consumer};
 pub use error::{Error, ErrorKind, Result};
+pub use events::MessageStream;
 pub use fetch::FetchOptions;
 pub use retry::RetryPolicy;
 pub use upkafka_protocol::Password;

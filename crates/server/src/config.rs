@@ -110,6 +110,16 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests (default 10 s).
     pub shutdown_grace: Duration,
+    /// Longest silence on an event stream (`Accept: text/event-stream`) before the server
+    /// sends a heartbeat comment, so that proxies and clients see the stream alive (default
+    /// 15 s).
+    pub stream_heartbeat: Duration,
+    /// The `retry:` hint sent at the start of every event stream: how long a client should
+    /// wait before reconnecting (default 1 s).
+    pub stream_retry: Duration,
+    /// Event streams open at once; more are refused with 503 (default 1024). Open streams
+    /// hold no request slot (`max_concurrent_requests`) while they wait for records.
+    pub max_streams: usize,
 }
 
 impl Default for Limits {
@@ -125,6 +135,9 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            stream_heartbeat: Duration::from_secs(15),
+            stream_retry: Duration::from_secs(1),
+            max_streams: 1024,
         }
     }
 }

@@ -391,6 +391,24 @@ impl Backend for EmbeddedBackend {
         })
     }
 
+    fn open_stream(
+        &self,
+        params: ConsumeParams,
+        resume: Vec<TopicPartitionOffset>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (starts, changed) =
+                inner
+                    .groups()
+                    .open_stream(&inner.log, &params, &resume, Instant::now())?;
+            if changed {
+                inner.persist_offsets().await?;
+            }
+            Ok(starts)
+        })
+    }
+
     fn commit(
         &self,
         group: String,

@@ -78,6 +78,10 @@ pub enum BackendError {
     /// Any other internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
+    /// Kafka gateway); the text names the limitation and what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl BackendError {
@@ -92,6 +96,7 @@ impl BackendError {
             | BackendError::NoCommittedOffset { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
             BackendError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            BackendError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -139,6 +144,9 @@ impl ApiError {
 impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         let status = e.status();
+        if let BackendError::Unsupported(_) = e {
+            return Self::new(status, e.to_string());
+        }
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
             let message = match e {

@@ -251,14 +251,14 @@ impl Groups {
         changed
     }
 
-    /// Creates or refreshes the instance, (re)subscribes it, and plans which partitions to
-    /// read from which offsets. Returns the plan and whether committed offsets changed.
-    pub fn prepare_consume(
+    /// Creates or refreshes the instance and (re)subscribes it, rebalancing when that changed
+    /// the group. Returns whether committed offsets changed (auto-commit on revoke).
+    fn join(
         &mut self,
         log: &Log,
         params: &ConsumeParams,
         now: Instant,
-    ) -> Result<(ConsumePlan, bool), BackendError> {
+    ) -> Result<bool, BackendError> {
         let mut changed = self.expire(now, log);
         check_consume_topics(&params.topics)?;
         for t in &params.topics {
@@ -299,6 +299,18 @@ impl Groups {
         if need_rebalance {
             changed |= self.rebalance(&params.group, log);
         }
+        Ok(changed)
+    }
+
+    /// Creates or refreshes the instance, (re)subscribes it, and plans which partitions to
+    /// read from which offsets. Returns the plan and whether committed offsets changed.
+    pub fn prepare_consume(
+        &mut self,
+        log: &Log,
+        params: &ConsumeParams,
+        now: Instant,
+    ) -> Result<(ConsumePlan, bool), BackendError> {
+        let changed = self.join(log, params, now)?;
         let committed = self.committed.get(&params.group);
         let inst = self
             .groups
@@ -307,45 +319,52 @@ impl Groups {
             .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
         inst.last_seen = now;
         inst.in_flight += 1;
-        let mut reads = Vec::with_capacity(inst.assignment.len());
-        for tp in &inst.assignment {
-            let part = log
-                .topic(&tp.0)
-                .and_then(|t| t.partition(tp.1).cloned())
-                .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()));
-            let part = match part {
-                Ok(p) => p,
-                Err(e) => {
-                    inst.in_flight = inst.in_flight.saturating_sub(1);
-                    return Err(e);
-                }
-            };
-            let pos = match inst.positions.get(tp) {
-                Some(p) => *p,
-                None => {
-                    let p = match committed.and_then(|c| c.get(tp)) {
-                        Some(c) => *c,
-                        None => match inst.reset {
-                            AutoOffsetReset::Earliest => 0,
-                            AutoOffsetReset::Latest => part.end_offset(),
-                            AutoOffsetReset::None => {
-                                inst.in_flight = inst.in_flight.saturating_sub(1);
-                                return Err(BackendError::NoCommittedOffset {
-                                    group: params.group.clone(),
-                                    topic: tp.0.clone(),
-                                    partition: tp.1,
-                                });
-                            }
-                        },
-                    };
-                    inst.positions.insert(tp.clone(), p);
-                    inst.dirty = true;
-                    p
-                }
-            };
-            reads.push((part, pos));
+        match plan_reads(log, &params.group, committed, inst) {
+            Ok(reads) => Ok((ConsumePlan { reads }, changed)),
+            Err(e) => {
+                inst.in_flight = inst.in_flight.saturating_sub(1);
+                Err(e)
+            }
         }
-        Ok((ConsumePlan { reads }, changed))
+    }
+
+    /// Prepares an event stream of the instance (see `Backend::open_stream`): joins like a
+    /// consume, then positions every assigned partition at its `resume` offset if named, else
+    /// at the committed offset (else the reset policy). Returns the start positions and
+    /// whether committed offsets changed.
+    pub fn open_stream(
+        &mut self,
+        log: &Log,
+        params: &ConsumeParams,
+        resume: &[TopicPartitionOffset],
+        now: Instant,
+    ) -> Result<(Vec<TopicPartitionOffset>, bool), BackendError> {
+        let changed = self.join(log, params, now)?;
+        let committed = self.committed.get(&params.group);
+        let inst = self
+            .groups
+            .get_mut(&params.group)
+            .and_then(|g| g.get_mut(&params.instance))
+            .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
+        inst.last_seen = now;
+        // What an earlier stream of this instance read ahead may never have reached the
+        // client: forget every position, so that it is planned again from `resume` or the
+        // commits. A consume of the instance still in flight sees its plan invalidated.
+        inst.positions.clear();
+        for r in resume {
+            let tp = (r.topic.clone(), r.partition);
+            if inst.assignment.contains(&tp) && r.offset >= 0 {
+                inst.positions.insert(tp, r.offset);
+                // Resuming after an event acknowledges it: auto-commit may store this.
+                inst.dirty = true;
+            }
+        }
+        let reads = plan_reads(log, &params.group, committed, inst)?;
+        let starts = reads
+            .iter()
+            .map(|(p, o)| TopicPartitionOffset::new(p.topic(), p.id(), *o))
+            .collect();
+        Ok((starts, changed))
     }
 
     /// Records what a consume delivered: drops messages of partitions that were revoked or
@@ -543,6 +562,47 @@ impl Groups {
             })
             .collect()
     }
+}
+
+/// The partitions `inst` reads and the offset of each: its position, or for a partition without
+/// one the group's committed offset, else the reset policy (which is then its position).
+fn plan_reads(
+    log: &Log,
+    group: &str,
+    committed: Option<&HashMap<Tp, i64>>,
+    inst: &mut Instance,
+) -> Result<Vec<(Arc<Partition>, i64)>, BackendError> {
+    let mut reads = Vec::with_capacity(inst.assignment.len());
+    for tp in &inst.assignment {
+        let part = log
+            .topic(&tp.0)
+            .and_then(|t| t.partition(tp.1).cloned())
+            .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()))?;
+        let pos = match inst.positions.get(tp) {
+            Some(p) => *p,
+            None => {
+                let p = match committed.and_then(|c| c.get(tp)) {
+                    Some(c) => *c,
+                    None => match inst.reset {
+                        AutoOffsetReset::Earliest => 0,
+                        AutoOffsetReset::Latest => part.end_offset(),
+                        AutoOffsetReset::None => {
+                            return Err(BackendError::NoCommittedOffset {
+                                group: group.to_owned(),
+                                topic: tp.0.clone(),
+                                partition: tp.1,
+                            });
+                        }
+                    },
+                };
+                inst.positions.insert(tp.clone(), p);
+                inst.dirty = true;
+                p
+            }
+        };
+        reads.push((part, pos));
+    }
+    Ok(reads)
 }
 
 /// Checks that `topic` exists and has `partition`.

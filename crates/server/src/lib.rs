@@ -27,7 +27,21 @@
 //! | 14 `/topics`, `/consumers` scope | all topics and all groups (one credential, no internal topics) | `routes.rs` |
 //! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
-//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405) | `routes.rs` |
+//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams) | `routes.rs` |
+//!
+//! # Event streams
+//!
+//! A fetch or consume sent with `Accept: text/event-stream` answers a stream of server-sent
+//! events on the same route, one event per record as soon as it is stored, resumable with
+//! `Last-Event-ID`; the format, the resume and commit rules, heartbeats, back-pressure and
+//! shutdown are described in spec §4.12. The Kafka gateway streams fetches; a consumer-group
+//! stream on it answers 501.
+//!
+//! # OpenAPI
+//!
+//! `GET /openapi.json` (with the API's credentials) serves an OpenAPI 3.1 description of the
+//! data API, event streams included: `crates/server/openapi.json`, kept in step with the route
+//! table by a unit test in `routes.rs`.
 //!
 //! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
 //! `docs/protocol.md`.
@@ -66,6 +80,7 @@ mod pipeline;
 mod route_table;
 mod routes;
 mod serve;
+mod sse;
 mod state;
 
 pub use app::{router, service};

@@ -15,6 +15,8 @@
 //!   their timeout is accepted and otherwise ignored.
 //! - A multi-partition fetch answers data of every named partition, within the response
 //!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
+//! - `Accept: text/event-stream` on `/fetch` and `/consume/…` answers an event stream of the
+//!   same records instead of one batch ([`super::sse`]).
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
 //!   405 for wrong methods are rewritten into that shape by the request pipeline
 //!   ([`ApiService`](super::ApiService)).
@@ -36,6 +38,7 @@ use super::backend::{ConsumeParams, ConsumerSettings};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::route_table::{Access, Routes};
+use super::sse;
 use super::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +137,7 @@ async fn produce(State(s): State<AppState>, RawBody(body): RawBody) -> Result<Re
 async fn fetch(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TimeoutQuery>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: FetchRequest = parse_one(&body, false)?;
@@ -142,6 +146,9 @@ async fn fetch(
         return Err(ApiError::bad_request(
             "fetch names no partition: send topic/partition/offset or topicPartitionOffsets",
         ));
+    }
+    if sse::wants_events(&headers) {
+        return sse::fetch(&s, entries, &headers).await;
     }
     let timeout = s.poll_timeout(q.timeout, req.timeout);
     Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
@@ -166,6 +173,9 @@ async fn consume_topic(
         timeout: s.poll_timeout(q.timeout, None),
         settings: consumer_settings(&headers),
     };
+    if sse::wants_events(&headers) {
+        return sse::consume(&s, params, &headers).await;
+    }
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
 
@@ -185,6 +195,9 @@ async fn consume(
         timeout: s.poll_timeout(q.timeout, req.timeout),
         settings: consumer_settings(&headers),
     };
+    if sse::wants_events(&headers) {
+        return sse::consume(&s, params, &headers).await;
+    }
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
 
@@ -285,6 +298,22 @@ async fn webhook(
     Ok(Json(one).into_response())
 }
 
+/// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams
+/// included), served at `GET /openapi.json` for code generators and API explorers.
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /openapi.json`: [`OPENAPI`].
+async fn openapi() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 /// Adds every endpoint of the data API (spec §3) to `r`. Each needs the API's credentials;
 /// `/webhook` also takes them as `user=`/`pass=` query parameters, for senders that cannot set
 /// a header.
@@ -319,4 +348,43 @@ pub(crate) fn api(r: Routes) -> Routes {
             Access::CredentialsOrQuery,
             get(webhook).post(webhook),
         )
+        .route("/openapi.json", C, get(openapi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document names exactly the routes [`api`] serves, with their methods.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        let (_, table) = api(Routes::new()).into_parts();
+        for (path, item) in paths {
+            let (label, _) = table.lookup(path);
+            assert_eq!(label.as_str(), path, "{path} is documented but not served");
+            for method in item.as_object().expect("path item").keys() {
+                let op = &item[method];
+                assert!(op["operationId"].is_string(), "{method} {path}");
+                assert!(op["responses"]["200"].is_object(), "{method} {path}");
+            }
+        }
+        // 13 endpoints of spec §3 (the document itself is not listed in itself).
+        assert_eq!(paths.len(), 13);
+        for streamed in [
+            "/fetch",
+            "/consume/{group}/{instance}",
+            "/consume/{group}/{instance}/{topic}",
+        ] {
+            let item = paths[streamed].as_object().expect("path item");
+            for op in item.values() {
+                assert!(
+                    op["responses"]["200"]["content"]["text/event-stream"].is_object(),
+                    "{streamed} documents its event stream"
+                );
+            }
+        }
+    }
 }

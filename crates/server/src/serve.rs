@@ -153,6 +153,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let state = AppState::new(Arc::clone(&self.backend), &self.config);
+        // Open event streams end first, so that their connections can finish gracefully.
+        let streams = state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            streams.end_streams();
+        };
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let served = serve_connections(
             listener,

@@ -8,6 +8,7 @@ use upkafka_protocol::DEFAULT_POLL_TIMEOUT_MS;
 use super::backend::Backend;
 use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
 use super::metrics::{MeteredBackend, Metrics};
+use super::sse::Streams;
 
 /// What every handler gets: the backend, the expected credentials, and the limits.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may read `/metrics`.
     pub metrics_auth: MetricsAuth,
+    /// The open event streams' bound and stop signal ([`AppState::end_streams`]).
+    pub(crate) streams: Arc<Streams>,
 }
 
 impl AppState {
@@ -36,7 +39,15 @@ impl AppState {
             limits: Arc::new(config.limits.clone()),
             metrics,
             metrics_auth: config.metrics_auth,
+            streams: Arc::new(Streams::new(config.limits.max_streams)),
         }
+    }
+
+    /// Ends every open event stream (`Accept: text/event-stream`) at its next wait, and every
+    /// one opened later. Graceful shutdown calls it first, so that connections holding a
+    /// long-lived stream finish their response and close instead of holding the shutdown up.
+    pub fn end_streams(&self) {
+        self.streams.stop();
     }
 
     /// The wait a poll may use: query over body over the default, clamped to the maximum.

@@ -130,6 +130,30 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Consumes through a consumer group instance (created by its first consume).
     fn consume(&self, params: ConsumeParams) -> BoxFuture<'_, BackendResult<Vec<Message>>>;
 
+    /// Prepares an event stream (`Accept: text/event-stream`) of a consumer-group instance:
+    /// joins or creates the instance as a consume would (same settings, same subscription
+    /// rules), without reading, and positions **every** assigned partition afresh: at the
+    /// offset `resume` names for it (the next offset to deliver, from the client's
+    /// `Last-Event-ID`), else at the group's committed offset (else the reset policy), as a
+    /// Kafka consumer that joins. Answers the start position of each assigned partition.
+    ///
+    /// The default answers [`BackendError::Unsupported`] (501): a backend that cannot reposition
+    /// an instance cannot stream a group without losing or skipping records on a reconnect.
+    fn open_stream(
+        &self,
+        params: ConsumeParams,
+        resume: Vec<TopicPartitionOffset>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        let _ = (params, resume);
+        Box::pin(async {
+            Err(BackendError::Unsupported(
+                "this backend cannot stream a consumer group as server-sent events; \
+                 long-poll /consume, or stream /fetch by offset"
+                    .to_owned(),
+            ))
+        })
+    }
+
     /// Commits `offsets` verbatim, or with `None` the instance's position in each of its
     /// partitions (last delivered offset + 1).
     fn commit(

@@ -124,6 +124,14 @@ impl Backend for MeteredBackend {
         })
     }
 
+    fn open_stream(
+        &self,
+        params: ConsumeParams,
+        resume: Vec<TopicPartitionOffset>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        self.inner.open_stream(params, resume)
+    }
+
     fn commit(
         &self,
         group: String,
