@@ -12,3 +12,4 @@ mod http;
 mod metrics;
 mod serving;
 mod support;
+mod tenancy;
