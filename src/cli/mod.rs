@@ -18,6 +18,7 @@ pub mod output;
 mod produce;
 mod sensor;
 pub mod serve;
+mod serve_config;
 pub mod values;
 
 use std::process::ExitCode;
@@ -75,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let creds = serve::ServeCredentials {
                 username: a.credentials.username.clone().filter(|u| !u.is_empty()),
                 password: given_password(&a.credentials, &out)?,
+                scoped: Vec::new(),
             };
             serve::run(a, creds)
                 .await

@@ -39,9 +39,16 @@ Examples:
       --kafka-config security.protocol=SASL_SSL --kafka-config sasl.mechanism=PLAIN \\
       --kafka-config sasl.username=KEY --kafka-config sasl.password=SECRET")]
 pub struct ServeArgs {
+    /// Read settings from this TOML file: a key per flag (`bind`, `topics`, `max_body`,
+    /// `username`, `password_file`, ...) and `[[credentials]]` (scoped credentials: name,
+    /// username, password_hash, topic, permission). Flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).
-    #[arg(long, value_name = "ADDR", default_value_t = ServerConfig::default().bind.to_string())]
-    pub bind: String,
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
 
     /// Accept requests without credentials. Only allowed when binding a loopback address.
     /// Overrides credentials from the environment.
@@ -70,34 +77,35 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Largest message (key + value + headers), e.g. 512KiB, 1MiB.
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_message_bytes))]
-    pub max_message: ByteSize,
+    /// Largest message (key + value + headers), e.g. 512KiB, 1MiB. [default: 1MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_message: Option<ByteSize>,
 
-    /// Largest request body, e.g. 16MiB; larger requests get 413.
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_body_bytes))]
-    pub max_body: ByteSize,
+    /// Largest request body, e.g. 16MiB; larger requests get 413. [default: 16MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_body: Option<ByteSize>,
 
     /// Longest `timeout` a fetch or consume may wait, e.g. 30s, 2m; larger values are clamped.
-    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Limits::default().max_timeout))]
-    pub max_timeout: HumanDuration,
+    /// [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub max_timeout: Option<HumanDuration>,
 
-    /// Most messages in one fetch/consume response.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_poll_records)]
-    pub max_poll_records: usize,
+    /// Most messages in one fetch/consume response. [default: 500]
+    #[arg(long, value_name = "N")]
+    pub max_poll_records: Option<usize>,
 
     /// Size budget of one fetch/consume response, e.g. 1MiB (at least one message is always
-    /// returned).
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_poll_bytes))]
-    pub max_poll_size: ByteSize,
+    /// returned). [default: 1MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_poll_size: Option<ByteSize>,
 
-    /// Requests served at the same time; more wait their turn.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrent_requests)]
-    pub max_concurrent_requests: usize,
+    /// Requests served at the same time; more wait their turn. [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_requests: Option<usize>,
 
-    /// Open client connections; further connections are closed at once.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
-    pub max_connections: usize,
+    /// Open client connections; further connections are closed at once. [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 
     /// Serve /metrics (Prometheus text format) without credentials, for scrapers that cannot
     /// send Basic auth. The API and the console at /ui keep requiring them.
@@ -207,6 +215,8 @@ pub struct ServeCredentials {
     pub username: Option<String>,
     /// Password (default: generated and printed once).
     pub password: Option<Password>,
+    /// Scoped credentials of the configuration file.
+    pub scoped: Vec<upkafka_server::CredentialSpec>,
 }
 
 /// Turns the arguments into a [`ServerConfig`]. Returns whether the password was generated.
@@ -217,7 +227,10 @@ pub fn to_config(
     args: &ServeArgs,
     creds: &ServeCredentials,
 ) -> Result<(ServerConfig, bool), ServeCliError> {
-    let bind = resolve_bind(&args.bind)?;
+    let bind = match &args.bind {
+        Some(b) => resolve_bind(b)?,
+        None => ServerConfig::default().bind,
+    };
     let password = creds
         .password
         .as_ref()
@@ -248,6 +261,7 @@ pub fn to_config(
         }),
         _ => None,
     };
+    let d = Limits::default();
     let config = ServerConfig {
         bind,
         credentials,
@@ -255,15 +269,22 @@ pub fn to_config(
         auto_create_topics: args.auto_create_topics,
         data_dir: args.data_dir.clone(),
         limits: Limits {
-            max_message_bytes: args.max_message.as_usize(),
-            max_body_bytes: args.max_body.as_usize(),
-            max_timeout: args.max_timeout.0,
-            max_poll_records: args.max_poll_records,
-            max_poll_bytes: args.max_poll_size.as_usize(),
-            max_concurrent_requests: args.max_concurrent_requests,
-            max_connections: args.max_connections,
-            ..Limits::default()
+            max_message_bytes: args
+                .max_message
+                .map_or(d.max_message_bytes, ByteSize::as_usize),
+            max_body_bytes: args.max_body.map_or(d.max_body_bytes, ByteSize::as_usize),
+            max_timeout: args.max_timeout.map_or(d.max_timeout, |t| t.0),
+            max_poll_records: args.max_poll_records.unwrap_or(d.max_poll_records),
+            max_poll_bytes: args
+                .max_poll_size
+                .map_or(d.max_poll_bytes, ByteSize::as_usize),
+            max_concurrent_requests: args
+                .max_concurrent_requests
+                .unwrap_or(d.max_concurrent_requests),
+            max_connections: args.max_connections.unwrap_or(d.max_connections),
+            ..d
         },
+        scoped_credentials: creds.scoped.clone(),
         tls,
         metrics_auth: if args.metrics_no_auth {
             MetricsAuth::None
@@ -284,6 +305,10 @@ pub fn to_config(
 /// # Errors
 /// Bad arguments, a refused configuration, bind/TLS/storage failures.
 pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCliError> {
+    let (args, creds) = match &args.config {
+        Some(path) => super::serve_config::apply(path, args.clone(), creds)?,
+        None => (args, creds),
+    };
     let (config, generated) = to_config(&args, &creds)?;
     let gateway = kafka_settings(&args)?;
     let creds = config.credentials.clone();
@@ -366,6 +391,7 @@ mod tests {
         let creds = ServeCredentials {
             username: Some("u".into()),
             password: Some(Password::new("p")),
+            ..ServeCredentials::default()
         };
         let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
         assert!(!generated);
@@ -411,6 +437,7 @@ mod tests {
         let creds = ServeCredentials {
             username: Some("me".into()),
             password: Some(Password::new("hunter2")),
+            ..ServeCredentials::default()
         };
         let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
         assert!(!generated);
