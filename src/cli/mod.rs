@@ -4,6 +4,7 @@
 //! line on stderr and [`CliError::exit_code`]. Each subcommand is a module with an
 //! `async fn run(args, ctx: &mut Ctx) -> Result<ExitCode, CliError>`.
 
+mod admin;
 pub mod args;
 mod completions;
 mod consume;
@@ -72,6 +73,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Sensor(a) => sensor::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Completions(a) => completions::run(a, &mut out),
         Command::Demo(a) => demo::run(a, out).await,
+        Command::Admin(a) if admin::is_offline(&a.command) => admin::hash(&mut out),
+        Command::Admin(a) => admin::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Serve(a) => {
             let creds = serve::ServeCredentials {
                 username: a.credentials.username.clone().filter(|u| !u.is_empty()),
