@@ -362,6 +362,20 @@ async fn scoped_credentials_see_only_the_topics_of_their_scope() {
         403,
         "topic `b`",
     );
+    // `/committed` without a body answers the instance's assignment: only the caller's topics.
+    api.consume(
+        "gab",
+        "i",
+        &json!({"topics": ["a", "b"], "timeout": 0}),
+        &[],
+    )
+    .await;
+    let (s, v) = api.send("POST", "/committed/gab/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    let (s, v) = reader.send("POST", "/committed/gab/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!([{"topic": "a", "partition": 0, "offset": -1}]));
     let (_, any_user, any_pass) = create(&api, "everything", "*", "ALL").await;
     assert_eq!(
         api.as_user(&any_user, &any_pass).get("/topics").await.1,

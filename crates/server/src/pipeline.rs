@@ -178,8 +178,9 @@ impl ApiService {
         };
         if scoped {
             if route.permit.body_topics {
+                let permit = route.permit;
                 let checked = tenancy::body_topics(&bytes).and_then(|topics| {
-                    tenancy::authorize(&grant, route.permit.need, topics.iter().map(String::as_str))
+                    tenancy::authorize(&grant, permit.need, topics.iter().map(String::as_str))
                 });
                 if let Err(e) = checked {
                     return e.into_response();

@@ -207,6 +207,7 @@ async fn commit(
 /// An empty body asks for the instance's assigned partitions.
 async fn committed(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     ApiPath((group, instance)): ApiPath<(String, String)>,
     ApiQuery(_q): ApiQuery<TimeoutQuery>,
     RawBody(body): RawBody,
@@ -215,7 +216,11 @@ async fn committed(
         None => Vec::new(),
         Some(_) => parse_many::<TopicPartition>(&body)?,
     };
-    Ok(Json(s.backend.committed(group, instance, partitions).await?).into_response())
+    let mut answer = s.backend.committed(group, instance, partitions).await?;
+    // Without a body the answer is the instance's assignment: only the caller's topics.
+    let grant = grant.as_ref().map(|g| &g.0);
+    answer.retain(|o| tenancy::sees(grant, &o.topic));
+    Ok(Json(answer).into_response())
 }
 
 /// `[POST|DELETE] /delete-consumer/{group}/{instance}`.
