@@ -434,3 +434,26 @@ async fn the_management_api_lists_deletes_and_presents_one_cluster() {
         "no credential",
     );
 }
+
+#[tokio::test]
+async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
+    let api = Api::new(tenancy_config()).await;
+    let (_, user, pass) = create(&api, "fast", "a", "PRODUCE").await;
+    let writer = api.as_user(&user, &pass);
+    // The first request verifies the hash (and caches the verified pair).
+    assert_eq!(writer.get("/produce/a/first").await.0, StatusCode::OK);
+    let hash_started = std::time::Instant::now();
+    let _ = upkafka_server::hash_password("one hash, for scale").expect("hash");
+    let one_hash = hash_started.elapsed();
+    const N: u32 = 40;
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let (s, v) = writer.get(&format!("/produce/a/m{i}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < one_hash * N / 4,
+        "{N} produces took {elapsed:?}; one hash takes {one_hash:?}: the verified credential is not cached"
+    );
+}
