@@ -376,6 +376,16 @@ async fn credentials_of_the_file_and_the_api_survive_a_restart_and_deletions_too
         stored.contains("$argon2id$") && !stored.contains(&keep_pass),
         "{stored}"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(data.join(upkafka_server::CREDENTIALS_FILE)).expect("meta");
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "only the owner reads it"
+        );
+    }
     // kill -9: a created credential was on disk before it was answered.
     proc.child.kill().expect("kill");
     proc.finish();

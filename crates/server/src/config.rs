@@ -293,4 +293,21 @@ mod tests {
         cfg.bind = "0.0.0.0:8080".parse().unwrap();
         assert!(cfg.validate().unwrap_err().contains("loopback"));
     }
+
+    #[test]
+    fn scoped_credentials_need_the_server_credential_and_hide_their_hash() {
+        let spec = CredentialSpec {
+            name: "w".into(),
+            username: "writer".into(),
+            password_hash: "$argon2id$v=19$secret-hash".into(),
+            topic: "*".into(),
+            permission: Permission::Produce,
+        };
+        let cfg = ServerConfig {
+            scoped_credentials: vec![spec],
+            ..ServerConfig::default()
+        };
+        assert!(cfg.validate().unwrap_err().contains("server's own"));
+        assert!(!format!("{cfg:?}").contains("secret-hash"));
+    }
 }

@@ -56,6 +56,11 @@ pub const CLUSTER_ID: &str = "upkafka";
 /// Most verified `username:password` pairs kept; the cache starts over when full.
 const CACHE_CAPACITY: usize = 4096;
 
+/// Password verifications run at once (each takes 19 MiB and milliseconds of a core); more
+/// wait, so a flood of wrong passwords cannot exhaust memory. Auth runs before a request takes
+/// a request slot, so this is the bound.
+const CONCURRENT_VERIFICATIONS: usize = 4;
+
 /// The file of `DATA_DIR` that keeps the credentials created over the API.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
 
@@ -274,6 +279,8 @@ pub struct Tenancy {
     save: tokio::sync::Mutex<()>,
     /// When it was opened (epoch seconds): the cluster's creation time.
     started: i64,
+    /// Bounds the password verifications in flight.
+    verifying: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Tenancy {
@@ -309,6 +316,7 @@ impl Tenancy {
             file,
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
+            verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
         };
         for spec in &config.scoped_credentials {
             this.insert(Scoped::from_spec(spec)?)?;
@@ -331,6 +339,7 @@ impl Tenancy {
             file: None,
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
+            verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
         }
     }
 
@@ -427,6 +436,8 @@ impl Tenancy {
             let id = inner.by_username.get(user)?;
             Arc::clone(inner.by_id.get(id)?)
         };
+        // Never closed; if it were, the request is refused rather than verified unbounded.
+        let _slot = self.verifying.acquire().await.ok()?;
         let hash = candidate.password_hash.clone();
         let pass = pass.to_vec();
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &pass))
@@ -641,7 +652,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Hashes only, but still nobody else's business.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp).map_err(fail)?;
         f.write_all(bytes).map_err(fail)?;
         f.sync_all().map_err(fail)?;
     }
