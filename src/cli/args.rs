@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::admin::AdminArgs;
 use super::completions::CompletionsArgs;
 use super::consume::ConsumeArgs;
 use super::demo::DemoArgs;
@@ -210,6 +211,8 @@ pub enum Command {
     /// Serve the Upstash Kafka REST API: on an embedded durable log (no Kafka needed), or in
     /// front of a Kafka cluster (--kafka).
     Serve(ServeArgs),
+    /// Manage an upkafka server: scoped credentials (with the server's own credential).
+    Admin(AdminArgs),
     /// Run the tutorial's sensor scenario end to end on an embedded server: no setup, no network.
     Demo(DemoArgs),
     /// Keep named connection profiles (URL, username, where the password comes from).
@@ -263,6 +266,7 @@ mod tests {
             Command::Group(a) => Some(&a.client),
             Command::Inspect(a) => Some(&a.client),
             Command::Sensor(a) => Some(&a.client),
+            Command::Admin(a) => Some(&a.client),
             Command::Serve(_)
             | Command::Demo(_)
             | Command::Profile(_)

@@ -4,6 +4,7 @@
 //! line on stderr and [`CliError::exit_code`]. Each subcommand is a module with an
 //! `async fn run(args, ctx: &mut Ctx) -> Result<ExitCode, CliError>`.
 
+mod admin;
 pub mod args;
 mod completions;
 mod consume;
@@ -19,6 +20,7 @@ mod produce;
 pub mod profile;
 mod sensor;
 pub mod serve;
+mod serve_config;
 pub mod values;
 
 use std::process::ExitCode;
@@ -73,10 +75,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Profile(a) => profile::run(a, &mut out),
         Command::Completions(a) => completions::run(a, &mut out),
         Command::Demo(a) => demo::run(a, out).await,
+        Command::Admin(a) if admin::is_offline(&a.command) => admin::hash(&mut out),
+        Command::Admin(a) => admin::run(a.command, &mut ctx(&a.client, out)?).await,
         Command::Serve(a) => {
             let creds = serve::ServeCredentials {
                 username: a.credentials.username.clone().filter(|u| !u.is_empty()),
                 password: given_password(&a.credentials, &out)?,
+                scoped: Vec::new(),
             };
             serve::run(a, creds)
                 .await

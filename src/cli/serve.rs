@@ -39,9 +39,17 @@ Examples:
       --kafka-config security.protocol=SASL_SSL --kafka-config sasl.mechanism=PLAIN \\
       --kafka-config sasl.username=KEY --kafka-config sasl.password=SECRET")]
 pub struct ServeArgs {
-    /// Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).
-    #[arg(long, value_name = "ADDR", default_value_t = ServerConfig::default().bind.to_string())]
-    pub bind: String,
+    /// Read settings from this TOML file: a key per flag (`bind`, `topics`, `max_body`,
+    /// `username`, `password_file`, ...) and `[[credentials]]` (scoped credentials: name,
+    /// username, password_hash, topic, permission). Flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[arg(long, value_name = "ADDR", help = with_default(
+        "Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).",
+        ServerConfig::default().bind,
+    ))]
+    pub bind: Option<String>,
 
     /// Accept requests without credentials. Only allowed when binding a loopback address.
     /// Overrides credentials from the environment.
@@ -70,42 +78,60 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Largest message (key + value + headers), e.g. 512KiB, 1MiB.
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_message_bytes))]
-    pub max_message: ByteSize,
+    #[arg(long, value_name = "SIZE", help = with_default(
+        "Largest message (key + value + headers), e.g. 512KiB, 1MiB.",
+        ByteSize(Limits::default().max_message_bytes as u64),
+    ))]
+    pub max_message: Option<ByteSize>,
 
-    /// Largest request body, e.g. 16MiB; larger requests get 413.
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_body_bytes))]
-    pub max_body: ByteSize,
+    #[arg(long, value_name = "SIZE", help = with_default(
+        "Largest request body, e.g. 16MiB; larger requests get 413.",
+        ByteSize(Limits::default().max_body_bytes as u64),
+    ))]
+    pub max_body: Option<ByteSize>,
 
-    /// Longest `timeout` a fetch or consume may wait, e.g. 30s, 2m; larger values are clamped.
-    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Limits::default().max_timeout))]
-    pub max_timeout: HumanDuration,
+    #[arg(long, value_name = "DURATION", help = with_default(
+        "Longest `timeout` a fetch or consume may wait, e.g. 30s, 2m; larger values are clamped.",
+        HumanDuration(Limits::default().max_timeout),
+    ))]
+    pub max_timeout: Option<HumanDuration>,
 
-    /// Most messages in one fetch/consume response.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_poll_records)]
-    pub max_poll_records: usize,
+    #[arg(long, value_name = "N", help = with_default(
+        "Most messages in one fetch/consume response.",
+        Limits::default().max_poll_records,
+    ))]
+    pub max_poll_records: Option<usize>,
 
-    /// Size budget of one fetch/consume response, e.g. 1MiB (at least one message is always
-    /// returned).
-    #[arg(long, value_name = "SIZE", default_value_t = ByteSize::of(Limits::default().max_poll_bytes))]
-    pub max_poll_size: ByteSize,
+    #[arg(long, value_name = "SIZE", help = with_default(
+        "Size budget of one fetch/consume response, e.g. 1MiB (at least one message is always \
+         returned).",
+        ByteSize(Limits::default().max_poll_bytes as u64),
+    ))]
+    pub max_poll_size: Option<ByteSize>,
 
-    /// Requests served at the same time; more wait their turn.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrent_requests)]
-    pub max_concurrent_requests: usize,
+    #[arg(long, value_name = "N", help = with_default(
+        "Requests served at the same time; more wait their turn.",
+        Limits::default().max_concurrent_requests,
+    ))]
+    pub max_concurrent_requests: Option<usize>,
 
-    /// Open client connections; further connections are closed at once.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
-    pub max_connections: usize,
+    #[arg(long, value_name = "N", help = with_default(
+        "Open client connections; further connections are closed at once.",
+        Limits::default().max_connections,
+    ))]
+    pub max_connections: Option<usize>,
 
-    /// Event streams (`Accept: text/event-stream`) open at once; more get 503.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
-    pub max_streams: usize,
+    #[arg(long, value_name = "N", help = with_default(
+        "Event streams (`Accept: text/event-stream`) open at once; more get 503.",
+        Limits::default().max_streams,
+    ))]
+    pub max_streams: Option<usize>,
 
-    /// Longest silence on an event stream before a heartbeat comment, e.g. 15s.
-    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(Limits::default().stream_heartbeat))]
-    pub stream_heartbeat: HumanDuration,
+    #[arg(long, value_name = "DURATION", help = with_default(
+        "Longest silence on an event stream before a heartbeat comment, e.g. 15s.",
+        HumanDuration(Limits::default().stream_heartbeat),
+    ))]
+    pub stream_heartbeat: Option<HumanDuration>,
 
     /// Serve /metrics (Prometheus text format) without credentials, for scrapers that cannot
     /// send Basic auth. The API and the console at /ui keep requiring them.
@@ -147,6 +173,14 @@ pub enum ServeCliError {
          (on by default) to use --kafka"
     )]
     NoKafkaSupport,
+}
+
+/// The help text of a flag whose value may also come from `--config`: `text` and the default,
+/// taken from the server's own defaults (`Limits::default()`, `ServerConfig::default()`) so
+/// that it is stated once. The flag itself stays unset when not given, so that a configuration
+/// file can set it; the server applies the default.
+fn with_default(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
 }
 
 /// The gateway settings of `--kafka` / `--kafka-config`, checked; `None` without `--kafka`.
@@ -215,6 +249,8 @@ pub struct ServeCredentials {
     pub username: Option<String>,
     /// Password (default: generated and printed once).
     pub password: Option<Password>,
+    /// Scoped credentials of the configuration file.
+    pub scoped: Vec<upkafka_server::CredentialSpec>,
 }
 
 /// Turns the arguments into a [`ServerConfig`]. Returns whether the password was generated.
@@ -225,7 +261,10 @@ pub fn to_config(
     args: &ServeArgs,
     creds: &ServeCredentials,
 ) -> Result<(ServerConfig, bool), ServeCliError> {
-    let bind = resolve_bind(&args.bind)?;
+    let bind = match &args.bind {
+        Some(b) => resolve_bind(b)?,
+        None => ServerConfig::default().bind,
+    };
     let password = creds
         .password
         .as_ref()
@@ -256,6 +295,7 @@ pub fn to_config(
         }),
         _ => None,
     };
+    let d = Limits::default();
     let config = ServerConfig {
         bind,
         credentials,
@@ -263,17 +303,24 @@ pub fn to_config(
         auto_create_topics: args.auto_create_topics,
         data_dir: args.data_dir.clone(),
         limits: Limits {
-            max_message_bytes: args.max_message.as_usize(),
-            max_body_bytes: args.max_body.as_usize(),
-            max_timeout: args.max_timeout.0,
-            max_poll_records: args.max_poll_records,
-            max_poll_bytes: args.max_poll_size.as_usize(),
-            max_concurrent_requests: args.max_concurrent_requests,
-            max_connections: args.max_connections,
-            max_streams: args.max_streams,
-            stream_heartbeat: args.stream_heartbeat.0,
-            ..Limits::default()
+            max_message_bytes: args
+                .max_message
+                .map_or(d.max_message_bytes, ByteSize::as_usize),
+            max_body_bytes: args.max_body.map_or(d.max_body_bytes, ByteSize::as_usize),
+            max_timeout: args.max_timeout.map_or(d.max_timeout, |t| t.0),
+            max_poll_records: args.max_poll_records.unwrap_or(d.max_poll_records),
+            max_poll_bytes: args
+                .max_poll_size
+                .map_or(d.max_poll_bytes, ByteSize::as_usize),
+            max_concurrent_requests: args
+                .max_concurrent_requests
+                .unwrap_or(d.max_concurrent_requests),
+            max_connections: args.max_connections.unwrap_or(d.max_connections),
+            max_streams: args.max_streams.unwrap_or(d.max_streams),
+            stream_heartbeat: args.stream_heartbeat.map_or(d.stream_heartbeat, |h| h.0),
+            ..d
         },
+        scoped_credentials: creds.scoped.clone(),
         tls,
         metrics_auth: if args.metrics_no_auth {
             MetricsAuth::None
@@ -294,6 +341,10 @@ pub fn to_config(
 /// # Errors
 /// Bad arguments, a refused configuration, bind/TLS/storage failures.
 pub async fn run(args: ServeArgs, creds: ServeCredentials) -> Result<(), ServeCliError> {
+    let (args, creds) = match &args.config {
+        Some(path) => super::serve_config::apply(path, args.clone(), creds)?,
+        None => (args, creds),
+    };
     let (config, generated) = to_config(&args, &creds)?;
     let gateway = kafka_settings(&args)?;
     let creds = config.credentials.clone();
@@ -376,6 +427,7 @@ mod tests {
         let creds = ServeCredentials {
             username: Some("u".into()),
             password: Some(Password::new("p")),
+            ..ServeCredentials::default()
         };
         let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
         assert!(!generated);
@@ -421,6 +473,7 @@ mod tests {
         let creds = ServeCredentials {
             username: Some("me".into()),
             password: Some(Password::new("hunter2")),
+            ..ServeCredentials::default()
         };
         let (cfg, generated) = to_config(&cli.serve, &creds).unwrap();
         assert!(!generated);

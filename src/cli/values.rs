@@ -57,11 +57,6 @@ impl fmt::Display for HumanDuration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
-    /// The size of a `usize` limit (saturating, for a default shown in `--help`).
-    pub fn of(bytes: usize) -> Self {
-        ByteSize(u64::try_from(bytes).unwrap_or(u64::MAX))
-    }
-
     /// The size as a `usize` (saturating on 32-bit targets).
     pub fn as_usize(self) -> usize {
         usize::try_from(self.0).unwrap_or(usize::MAX)

@@ -41,6 +41,7 @@ mod support;
 mod server {
     mod http;
     pub mod support;
+    mod tenancy;
 }
 
 /// The official `@upstash/kafka` client against the gateway.

@@ -145,3 +145,156 @@ async fn no_output_of_client_or_server_ever_shows_a_secret() {
         log.len()
     );
 }
+
+/// Scoped credentials (issue 14): neither their passwords nor their hashes appear in the
+/// server's `-vv` log, the CLI's output (except the one `create` answer), error bodies,
+/// `/metrics` or the credentials listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_credentials_never_show_their_password_or_hash() {
+    const FILE_PW: &str = "file-cred-pw-Qw7-never-print";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = upkafka_server::hash_password(FILE_PW).expect("hash");
+    let config = dir.path().join("upkafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "topics = [\"s\", \"t\"]\n[[credentials]]\nname = \"from-file\"\nusername = \"filer\"\n\
+             password_hash = \"{hash}\"\ntopic = \"s\"\npermission = \"CONSUME\"\n"
+        ),
+    )
+    .expect("config");
+    let mut cmd = upkafka();
+    cmd.args(["serve", "-vv", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("UPSTASH_KAFKA_REST_USERNAME", USER)
+        .env("UPSTASH_KAFKA_REST_PASSWORD", PASSWORD);
+    let server = spawn_serve(cmd);
+    let url = server.url.clone();
+    let cli = |args: &[&str], user: &str, pass: &str| {
+        let mut cmd = upkafka();
+        cmd.args(args)
+            .args(["-vv", "--retries", "0", "--url", &url])
+            .env("UPSTASH_KAFKA_REST_USERNAME", user)
+            .env("UPSTASH_KAFKA_REST_PASSWORD", pass);
+        run(cmd, b"m-1\n".to_vec(), Duration::from_secs(30))
+    };
+    let created = cli(
+        &[
+            "admin",
+            "credentials",
+            "create",
+            "w",
+            "--topic",
+            "s",
+            "--permission",
+            "produce",
+            "--output",
+            "json",
+        ],
+        USER,
+        PASSWORD,
+    )
+    .await;
+    created.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&created.stdout).expect("json");
+    let (user, pass) = (
+        v["username"].as_str().expect("username").to_owned(),
+        v["password"].as_str().expect("password").to_owned(),
+    );
+    let secrets = [
+        pass.clone(),
+        FILE_PW.to_owned(),
+        hash.clone(),
+        token(&user, &pass),
+        token("filer", FILE_PW),
+        PASSWORD.to_owned(),
+        "$argon2id$".to_owned(),
+    ];
+    let clean = |what: &str, text: &str| {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "{what}: a secret appears:\n{text}"
+            );
+        }
+    };
+    clean("create (stderr)", &created.stderr);
+    let mut outputs = Vec::new();
+    for (args, u, p) in [
+        (
+            &["produce", "s", "--value", "x"][..],
+            user.as_str(),
+            pass.as_str(),
+        ),
+        (
+            &["produce", "t", "--value", "x"][..],
+            user.as_str(),
+            pass.as_str(),
+        ),
+        (
+            &["fetch", "s", "-p", "0", "-c", "1"][..],
+            user.as_str(),
+            pass.as_str(),
+        ),
+        (&["fetch", "s", "-p", "0", "-c", "1"][..], "filer", FILE_PW),
+        (&["produce", "s", "--value", "x"][..], "filer", FILE_PW),
+        (&["inspect", "topics"][..], "filer", "wrong-pw"),
+        (
+            &["admin", "credentials", "list"][..],
+            user.as_str(),
+            pass.as_str(),
+        ),
+        (
+            &["admin", "credentials", "list", "--output", "json"][..],
+            USER,
+            PASSWORD,
+        ),
+    ] {
+        let out = cli(args, u, p).await;
+        let what = format!("upkafka {} as {u}", args.join(" "));
+        clean(&what, &out.stdout);
+        clean(&what, &out.stderr);
+        outputs.push((what, out));
+    }
+    // The scoped refusals are 403s naming the permission and topic.
+    let refused = &outputs[1].1;
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused.stderr.contains("PRODUCE permission on topic `t`"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        outputs[3].1.code == Some(0),
+        "the file's CONSUME credential fetches"
+    );
+    assert!(
+        outputs[4].1.stderr.contains("PRODUCE permission"),
+        "{}",
+        outputs[4].1.stderr
+    );
+    let listing = &outputs[7].1.stdout;
+    assert!(
+        listing.contains("from-file") && listing.contains(&user),
+        "{listing}"
+    );
+    let client = crate::common::client();
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    clean("/metrics", &metrics);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    let log = server.finish();
+    assert!(log.contains("credential created"), "{log}");
+    clean("server -vv log", &log);
+}

@@ -298,3 +298,162 @@ async fn generated_credentials_are_printed_and_required() {
     child.kill().expect("kill");
     let _ = child.wait();
 }
+
+/// Starts `upkafka serve --config FILE --data-dir DIR` with the server credential `admin`.
+fn start_with_config(dir: &std::path::Path, config: &std::path::Path) -> ServeProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("UPSTASH_KAFKA_REST_USERNAME", "admin")
+        .env("UPSTASH_KAFKA_REST_PASSWORD", "admin-pw-3141");
+    spawn_serve(cmd)
+}
+
+async fn status_as(client: &reqwest::Client, url: &str, user: &str, pass: &str, path: &str) -> u16 {
+    client
+        .get(format!("{url}{path}"))
+        .basic_auth(user, Some(pass))
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_of_the_file_and_the_api_survive_a_restart_and_deletions_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("upkafka.toml");
+    let hash = upkafka_server::hash_password("file-pw-2718").expect("hash");
+    std::fs::write(
+        &config,
+        format!(
+            "topics = [\"a\", \"b\"]\n\n[[credentials]]\nname = \"reader\"\nusername = \"reader\"\n\
+             password_hash = \"{hash}\"\ntopic = \"a\"\npermission = \"CONSUME\"\n"
+        ),
+    )
+    .expect("writing the config");
+    let data = dir.path().join("data");
+    let client = client();
+    let mut proc = start_with_config(&data, &config);
+    let url = proc.url.clone();
+    assert_eq!(
+        status_as(&client, &url, "reader", "file-pw-2718", "/topics").await,
+        200
+    );
+    assert_eq!(
+        status_as(&client, &url, "reader", "file-pw-2718", "/produce/a/x").await,
+        403
+    );
+    let create = |name: &str| {
+        client
+            .post(format!("{url}/v2/kafka/credential"))
+            .basic_auth("admin", Some("admin-pw-3141"))
+            .json_body(&json!({"credential_name": name, "cluster_id": "upkafka", "topic": "b", "permissions": "PRODUCE"}))
+            .send()
+    };
+    let keep: Value = create("keep")
+        .await
+        .expect("create")
+        .json_value()
+        .await
+        .expect("json");
+    let gone: Value = create("gone")
+        .await
+        .expect("create")
+        .json_value()
+        .await
+        .expect("json");
+    let field = |v: &Value, k: &str| v[k].as_str().expect(k).to_owned();
+    let (keep_user, keep_pass) = (field(&keep, "username"), field(&keep, "password"));
+    let (gone_user, gone_pass) = (field(&gone, "username"), field(&gone, "password"));
+    // Secrets at rest are salted hashes, never the password.
+    let stored =
+        std::fs::read_to_string(data.join(upkafka_server::CREDENTIALS_FILE)).expect("file");
+    assert!(
+        stored.contains("$argon2id$") && !stored.contains(&keep_pass),
+        "{stored}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(data.join(upkafka_server::CREDENTIALS_FILE)).expect("meta");
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "only the owner reads it"
+        );
+    }
+    // kill -9: a created credential was on disk before it was answered.
+    proc.child.kill().expect("kill");
+    proc.finish();
+
+    let mut proc = start_with_config(&data, &config);
+    let url = proc.url.clone();
+    assert_eq!(
+        status_as(&client, &url, &keep_user, &keep_pass, "/produce/b/x").await,
+        200
+    );
+    assert_eq!(
+        status_as(&client, &url, &gone_user, &gone_pass, "/produce/b/x").await,
+        200
+    );
+    assert_eq!(
+        status_as(&client, &url, "reader", "file-pw-2718", "/topics").await,
+        200
+    );
+    let id = field(&gone, "credential_id");
+    let resp = client
+        .delete(format!("{url}/v2/kafka/credential/{id}"))
+        .basic_auth("admin", Some("admin-pw-3141"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 200);
+    // The file's credential cannot be deleted over the API.
+    let resp = client
+        .delete(format!("{url}/v2/kafka/credential/config-reader"))
+        .basic_auth("admin", Some("admin-pw-3141"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(
+        status_as(&client, &url, &gone_user, &gone_pass, "/topics").await,
+        401
+    );
+    proc.child.kill().expect("kill");
+    proc.finish();
+
+    let proc = start_with_config(&data, &config);
+    let url = proc.url.clone();
+    assert_eq!(
+        status_as(&client, &url, &gone_user, &gone_pass, "/topics").await,
+        401
+    );
+    assert_eq!(
+        status_as(&client, &url, &keep_user, &keep_pass, "/topics").await,
+        200
+    );
+    let list: Value = client
+        .get(format!("{url}/v2/kafka/credentials"))
+        .basic_auth("admin", Some("admin-pw-3141"))
+        .send()
+        .await
+        .expect("list")
+        .json_value()
+        .await
+        .expect("json");
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["credential_name"].as_str())
+        .collect();
+    assert_eq!(names, ["reader", "keep"], "{list}");
+    let mut proc = proc;
+    proc.child.kill().expect("kill");
+    proc.finish();
+}

@@ -13,3 +13,4 @@ mod metrics;
 mod serving;
 mod streams;
 mod support;
+mod tenancy;

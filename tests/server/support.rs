@@ -87,6 +87,14 @@ impl Api {
         }
     }
 
+    /// The same server, sending `user`/`pass` (a scoped credential) instead.
+    pub fn as_user(&self, user: &str, pass: &str) -> Self {
+        Self {
+            auth: Some(basic(user, pass)),
+            ..self.clone()
+        }
+    }
+
     pub async fn topics(topics: &[(&str, i32)]) -> Self {
         Self::new(config(topics)).await
     }

@@ -71,6 +71,7 @@
 /// The wire model (`upkafka-protocol`), re-exported so that one dependency is enough.
 pub use upkafka_protocol as protocol;
 
+mod admin;
 mod client;
 mod config;
 mod consumer;

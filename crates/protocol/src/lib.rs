@@ -9,6 +9,7 @@
 //! Section numbers (“spec §N”, “§12 q. N”) refer to the protocol reference in the repository,
 //! `docs/protocol.md`.
 
+mod admin;
 mod body;
 mod consumer;
 mod headers;
@@ -18,6 +19,7 @@ mod offsets;
 mod produce;
 mod secret;
 
+pub use admin::{ANY_TOPIC, Cluster, CreateCredentialRequest, Credential, Permission};
 pub use body::{ErrorBody, OneOrMany, SuccessBody};
 pub use consumer::{
     ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments, InstanceAssignments,

@@ -4,6 +4,7 @@
 
 use axum::Router;
 
+use super::admin;
 use super::console;
 use super::error::ApiError;
 use super::pipeline::ApiService;
@@ -12,10 +13,11 @@ use super::routes;
 use super::state::AppState;
 
 /// The API as one service: the request pipeline ([`ApiService`]) around the router of every
-/// endpoint (spec §3), the console (`/ui`) and `/metrics`. This is what the server runs on
+/// endpoint (spec §3), the management API (`/v2/kafka`, spec §9), the console (`/ui`)
+/// and `/metrics`. This is what the server runs on
 /// each connection.
 pub fn service(state: AppState) -> ApiService {
-    let routes = console::routes(routes::api(Routes::new()));
+    let routes = admin::routes(console::routes(routes::api(Routes::new())));
     ApiService::new(routes, not_found, state)
 }
 

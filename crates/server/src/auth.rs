@@ -1,8 +1,8 @@
 //! HTTP Basic authentication, compared in constant time; `/webhook` also takes `user=`/`pass=`.
+//! Who a request is, scoped credentials included: [`Tenancy`](super::tenancy::Tenancy).
 //!
 //! Credentials are never logged: failures log only the path.
 
-use axum::http::{HeaderMap, Uri, header};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
@@ -39,7 +39,8 @@ pub(crate) fn basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
 }
 
-fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+/// `user=`/`pass=` of a query string.
+pub(crate) fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut user = None;
     let mut pass = None;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -50,29 +51,6 @@ fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
         }
     }
     Some((user?, pass?))
-}
-
-/// True when the request carries the expected credentials: in the `Authorization: Basic`
-/// header, or, when the route allows it (`query_allowed`: the webhook), as `user=`/`pass=`
-/// query parameters.
-pub(crate) fn authorized(
-    expected: &Credentials,
-    headers: &HeaderMap,
-    uri: &Uri,
-    query_allowed: bool,
-) -> bool {
-    let header_ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| basic(v.as_bytes()))
-        .is_some_and(|(u, p)| matches(expected, &u, &p));
-    if header_ok {
-        return true;
-    }
-    query_allowed
-        && uri
-            .query()
-            .and_then(query_credentials)
-            .is_some_and(|(u, p)| matches(expected, &u, &p))
 }
 
 #[cfg(test)]

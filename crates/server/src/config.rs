@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use upkafka_protocol::validate_topic_name;
 
-pub use upkafka_protocol::Password;
+pub use upkafka_protocol::{Password, Permission};
 
 /// Basic-auth credentials clients must send.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,6 +35,33 @@ impl Credentials {
             username: username.into(),
             password: Password::new(password),
         }
+    }
+}
+
+/// A scoped credential of the configuration file (`[[credentials]]`): its password only as an
+/// Argon2id PHC string (`upkafka admin credentials hash` makes one). `Debug` omits the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialSpec {
+    /// A name for people, unique among the file's credentials (its id is `config-NAME`).
+    pub name: String,
+    /// The Basic-auth username.
+    pub username: String,
+    /// The password's Argon2id PHC string (`$argon2id$v=19$…`).
+    pub password_hash: String,
+    /// One topic, or `*` for every topic.
+    pub topic: String,
+    /// What it may do.
+    pub permission: Permission,
+}
+
+impl fmt::Debug for CredentialSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialSpec")
+            .field("name", &self.name)
+            .field("username", &self.username)
+            .field("topic", &self.topic)
+            .field("permission", &self.permission)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,7 +208,12 @@ pub struct ServerConfig {
     /// Address to listen on (default `127.0.0.1:8080`; port 0 picks a free port).
     pub bind: SocketAddr,
     /// Required Basic-auth credentials; `None` = no auth, allowed only on a loopback address.
+    /// This is the server's own credential: it may do everything, and it alone may manage
+    /// scoped credentials.
     pub credentials: Option<Credentials>,
+    /// Scoped credentials of the configuration file (those created over the API live in the
+    /// data directory). They need `credentials` to be set: without auth there is no scope.
+    pub scoped_credentials: Vec<CredentialSpec>,
     /// Topics to create at start.
     pub topics: Vec<TopicSpec>,
     /// Create unknown topics on produce (default false, as Upstash did not).
@@ -203,6 +235,7 @@ impl Default for ServerConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             credentials: None,
+            scoped_credentials: Vec::new(),
             topics: Vec::new(),
             auto_create_topics: false,
             data_dir: None,
@@ -232,6 +265,11 @@ impl ServerConfig {
             Some(c) if c.username.contains(':') => {
                 Err("the username must not contain `:` (Basic auth separates on it)".to_owned())
             }
+            None if !self.scoped_credentials.is_empty() => Err(
+                "scoped credentials need the server's own credentials: without auth every \
+                 request could do everything"
+                    .to_owned(),
+            ),
             _ => Ok(()),
         }
     }
@@ -267,5 +305,22 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.bind = "0.0.0.0:8080".parse().unwrap();
         assert!(cfg.validate().unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn scoped_credentials_need_the_server_credential_and_hide_their_hash() {
+        let spec = CredentialSpec {
+            name: "w".into(),
+            username: "writer".into(),
+            password_hash: "$argon2id$v=19$secret-hash".into(),
+            topic: "*".into(),
+            permission: Permission::Produce,
+        };
+        let cfg = ServerConfig {
+            scoped_credentials: vec![spec],
+            ..ServerConfig::default()
+        };
+        assert!(cfg.validate().unwrap_err().contains("server's own"));
+        assert!(!format!("{cfg:?}").contains("secret-hash"));
     }
 }

@@ -33,7 +33,7 @@ use super::error::ApiError;
 use super::extract::RawBody;
 use super::history::{HISTORY_SECONDS, Second};
 use super::metrics::{self, TopicCounters};
-use super::route_table::{Access, Routes};
+use super::route_table::{Access, Permit, Routes};
 use super::state::AppState;
 
 const INDEX_HTML: &str = include_str!("console/index.html");
@@ -121,12 +121,14 @@ async fn classify_values(RawBody(body): RawBody) -> Result<Response, ApiError> {
 /// itself) to the API's routes.
 pub(crate) fn routes(r: Routes) -> Routes {
     use Access::Credentials as C;
-    r.both("/ui", C, get(index))
-        .route("/ui/app.js", C, get(app_js))
-        .route("/ui/app.css", C, get(app_css))
-        .route("/ui/api/stats", C, get(stats))
-        .route("/ui/api/classify", C, post(classify_values))
-        .route("/metrics", Access::Handler, get(metrics_endpoint))
+    // The console shows every topic and group: the server's own credential only.
+    let s = Permit::SERVER;
+    r.both("/ui", C, s, get(index))
+        .route("/ui/app.js", C, s, get(app_js))
+        .route("/ui/app.css", C, s, get(app_css))
+        .route("/ui/api/stats", C, s, get(stats))
+        .route("/ui/api/classify", C, s, post(classify_values))
+        .route("/metrics", Access::Handler, s, get(metrics_endpoint))
 }
 
 /// `GET /metrics`: the Prometheus text format.

@@ -11,7 +11,7 @@
 //!
 //! | § 12 | Choice | Where |
 //! |------|--------|-------|
-//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
 //! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
 //! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
 //! | 4 P2 single object | answers a one-element array | `routes.rs` |
@@ -24,7 +24,7 @@
 //! | 11 reset `none` | 400 naming the partition | `groups.rs` |
 //! | 12 idle timeout | the session timeout is the idle timeout (never while a consume is in flight) | `groups.rs` |
 //! | 13 other topics later | resubscribe to exactly the new list | `groups.rs` |
-//! | 14 `/topics`, `/consumers` scope | all topics and all groups (one credential, no internal topics) | `routes.rs` |
+//! | 14 `/topics`, `/consumers` scope | the server's credential sees all topics and groups; a scoped credential only the topics of its scope (and the assignments on them); no internal topics | `tenancy.rs` |
 //! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
 //! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams) | `routes.rs` |
@@ -62,6 +62,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod app;
 mod auth;
 mod backend;
@@ -82,10 +83,14 @@ mod routes;
 mod serve;
 mod sse;
 mod state;
+mod tenancy;
 
 pub use app::{router, service};
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings};
-pub use config::{Credentials, Limits, MetricsAuth, Password, ServerConfig, TlsPaths, TopicSpec};
+pub use config::{
+    CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, ServerConfig, TlsPaths,
+    TopicSpec,
+};
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};
@@ -94,3 +99,4 @@ pub use partitioner::{murmur2, partition_for_key};
 pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
 pub use state::AppState;
+pub use tenancy::{CLUSTER_ID, CREDENTIALS_FILE, Tenancy, hash_password};

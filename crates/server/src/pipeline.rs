@@ -5,10 +5,13 @@
 //! 1. the route label (matched route pattern, trailing `/` folded, or `unmatched`) and a start
 //!    time, for the metrics and the access log;
 //! 2. the access policy the route table declares for the route
-//!    ([`Access`]): Basic auth ([`auth::authorized`]; the webhook also takes `user=`/`pass=`),
-//!    before anything of the body is read, so a 401 costs the server nothing. A route whose
-//!    handler checks credentials itself (`GET /metrics`, which may be open to scrapers) skips
-//!    steps 2–4;
+//!    ([`Access`]): Basic auth ([`Tenancy::authenticate`](super::tenancy::Tenancy); the webhook
+//!    also takes `user=`/`pass=`), before anything of the body is read, so a 401 costs the
+//!    server nothing. A route whose handler checks credentials itself (`GET /metrics`, which
+//!    may be open to scrapers) skips steps 2–4. For a scoped credential, the route's
+//!    [`Permit`](super::route_table::Permit) is then checked
+//!    ([`authorize`](super::tenancy::authorize)) against the topics of the path and query
+//!    (403 before the body is read), and after step 3 against those of the body;
 //! 3. reading the whole body within `Limits::body_read_timeout` (408 and `Connection: close`
 //!    otherwise) and `Limits::max_body_bytes` (413), *before* taking a request slot, so a client
 //!    that stalls its body cannot hold a slot that other requests need;
@@ -41,11 +44,11 @@ use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use super::auth;
 use super::error::ApiError;
 use super::extract::collect_body;
-use super::route_table::{Access, RouteTable, Routes};
+use super::route_table::{Access, Lookup, RouteTable, Routes};
 use super::state::AppState;
+use super::tenancy::{self, Grant};
 
 struct Shared {
     router: Router,
@@ -101,19 +104,22 @@ impl ApiService {
         B::Error: Display + Into<axum::BoxError>,
     {
         let start = Instant::now();
-        let (route, access) = self.shared.table.lookup(req.uri().path());
+        // A cheap clone (shared bytes): the lookup borrows the path while the request moves on.
+        let uri = req.uri().clone();
+        let route = self.shared.table.lookup(uri.path());
+        let label = route.label;
         let method = req.method().clone();
-        let resp = json_errors(self.respond(req, access).await);
+        let resp = json_errors(self.respond(req, route).await);
         let latency = start.elapsed();
         let status = resp.status().as_u16();
         let state = &self.shared.state;
         state
             .metrics
-            .record_request(method.as_str(), route, status, latency);
+            .record_request(method.as_str(), label, status, latency);
         tracing::info!(
             target: "upkafka::access",
             method = %method,
-            route = %route,
+            route = %label,
             status,
             latency_ms = latency.as_secs_f64() * 1000.0,
             "request"
@@ -122,28 +128,34 @@ impl ApiService {
     }
 
     /// Steps 2–5 of the pipeline.
-    async fn respond<B>(&self, req: Request<B>, access: Access) -> Response
+    async fn respond<B>(&self, req: Request<B>, route: Lookup<'_>) -> Response
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Display + Into<axum::BoxError>,
     {
         let shared = &*self.shared;
         let state = &shared.state;
-        let query_allowed = match access {
+        let query_allowed = match route.access {
             Access::Handler => return self.route(req.map(Body::new)).await,
             Access::Credentials => false,
             Access::CredentialsOrQuery => true,
         };
-        if let Some(expected) = state.credentials.as_deref()
-            && !auth::authorized(expected, req.headers(), req.uri(), query_allowed)
-        {
+        let Some(grant) = state
+            .tenancy
+            .authenticate(req.headers(), req.uri(), query_allowed)
+            .await
+        else {
             tracing::debug!(
                 path = req.uri().path(),
                 "rejected request without valid credentials"
             );
             return ApiError::unauthorized().into_response();
+        };
+        let scoped = matches!(grant, Grant::Scoped(_));
+        if scoped && let Err(e) = check_head(&grant, &route, req.uri()) {
+            return e.into_response();
         }
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let limits = &state.limits;
         let read = tokio::time::timeout(
             limits.body_read_timeout,
@@ -164,6 +176,20 @@ impl ApiService {
                 return resp;
             }
         };
+        if scoped {
+            if route.permit.body_topics {
+                let permit = route.permit;
+                let checked = tenancy::body_topics(&bytes).and_then(|topics| {
+                    tenancy::authorize(&grant, permit.need, topics.iter().map(String::as_str))
+                });
+                if let Err(e) = checked {
+                    return e.into_response();
+                }
+            }
+            // Only for scoped callers: the server's own requests carry no extension (and
+            // allocate nothing for it); handlers that filter read its absence as "everything".
+            parts.extensions.insert(grant);
+        }
         // The semaphore is never closed; an error cannot happen, but is a 503 if it did.
         let Ok(_slot) = shared.slots.acquire().await else {
             return ApiError::new(
@@ -208,6 +234,28 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(req).await) })
     }
+}
+
+/// The permit check of a scoped caller before the body is read: the route's permission and
+/// the topics of its path and query.
+fn check_head(grant: &Grant, route: &Lookup<'_>, uri: &axum::http::Uri) -> Result<(), ApiError> {
+    let permit = route.permit;
+    let mut topics: Vec<String> = Vec::new();
+    if let Some(raw) = route.path_topic {
+        // Decoded as axum decodes path parameters, so the check sees the handler's topic.
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request("the topic in the path is not UTF-8"))?;
+        topics.push(decoded.into_owned());
+    }
+    if let Some(name) = permit.query_topic {
+        topics.extend(
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned()),
+        );
+    }
+    tenancy::authorize(grant, permit.need, topics.iter().map(String::as_str))
 }
 
 /// Rewrites an error response that is not already JSON (405 from method routing, …) into the

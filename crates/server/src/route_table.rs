@@ -1,6 +1,6 @@
 //! The route table: every endpoint's path pattern, its handlers, and who may call it, declared
 //! once. The axum router and the table the request pipeline reads (metrics label, access
-//! policy) are built from the same declarations, so they cannot disagree.
+//! policy, permit) are built from the same declarations, so they cannot disagree.
 
 use axum::Router;
 use axum::routing::MethodRouter;
@@ -23,25 +23,115 @@ pub(crate) enum Access {
     Handler,
 }
 
-/// What the pipeline knows of a route before routing: its metrics label and access policy.
+/// What a caller's credential must allow, checked by [`authorize`](super::tenancy::authorize)
+/// (scoped credentials only; the server's own credential may do everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Any valid credential (paths no route matches: they answer 404 to everyone).
+    Authenticated,
+    /// `PRODUCE` (or `ALL`) on every topic of the request.
+    Produce,
+    /// `CONSUME` (or `ALL`) on every topic of the request.
+    Consume,
+    /// Any permission; the answer shows only the topics in scope (`/topics`, `/offsets`,
+    /// `/consumers`: spec §12 q. 14).
+    Read,
+    /// Only the server's own credential (managing credentials, the console).
+    Server,
+}
+
+/// A route's permit: the [`Need`] and where the request's topics are: a path parameter, a
+/// query parameter, the body (read by [`body_topics`](super::tenancy::body_topics)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Permit {
+    pub(crate) need: Need,
+    /// The path parameter holding a topic (`topic` of `/produce/{topic}`).
+    pub(crate) path_topic: Option<&'static str>,
+    /// The query parameter holding a topic (`topic` of `/webhook?topic=`).
+    pub(crate) query_topic: Option<&'static str>,
+    /// The body names topics.
+    pub(crate) body_topics: bool,
+}
+
+impl Permit {
+    /// Needs `need`; names no topic (yet).
+    pub(crate) const fn new(need: Need) -> Self {
+        Self {
+            need,
+            path_topic: None,
+            query_topic: None,
+            body_topics: false,
+        }
+    }
+
+    /// Only the server's own credential.
+    pub(crate) const SERVER: Permit = Permit::new(Need::Server);
+
+    /// The topic is the path parameter `name`.
+    pub(crate) const fn path(mut self, name: &'static str) -> Self {
+        self.path_topic = Some(name);
+        self
+    }
+
+    /// The topic is the query parameter `name`.
+    pub(crate) const fn query(mut self, name: &'static str) -> Self {
+        self.query_topic = Some(name);
+        self
+    }
+
+    /// The body names topics.
+    pub(crate) const fn body(mut self) -> Self {
+        self.body_topics = true;
+        self
+    }
+}
+
+/// What the pipeline knows of a route before routing: its metrics label, access policy and
+/// permit.
 #[derive(Debug)]
 pub(crate) struct RouteInfo {
     /// The route pattern with a trailing `/` folded (`/produce/{topic}`).
     pub(crate) label: RouteLabel,
     /// Who may call it.
     pub(crate) access: Access,
+    /// What the caller's credential must allow.
+    pub(crate) permit: Permit,
+}
+
+/// A looked-up request path.
+#[derive(Debug)]
+pub(crate) struct Lookup<'a> {
+    /// Its metrics label.
+    pub(crate) label: &'a RouteLabel,
+    /// Its access policy.
+    pub(crate) access: Access,
+    /// Its permit.
+    pub(crate) permit: Permit,
+    /// The raw (percent-encoded) value of the permit's path topic parameter.
+    pub(crate) path_topic: Option<&'a str>,
 }
 
 /// The table the pipeline looks a request's path up in.
 pub(crate) struct RouteTable(matchit::Router<RouteInfo>);
 
 impl RouteTable {
-    /// The label and access policy of `path`. A path no route matches is [`UNMATCHED`] and
-    /// needs credentials: an unauthenticated caller learns nothing about which paths exist.
-    pub(crate) fn lookup(&self, path: &str) -> (&RouteLabel, Access) {
+    /// The label, access policy and permit of `path`. A path no route matches is
+    /// [`UNMATCHED`] and needs credentials: an unauthenticated caller learns nothing about
+    /// which paths exist.
+    pub(crate) fn lookup<'a>(&'a self, path: &'a str) -> Lookup<'a> {
         match self.0.at(path) {
-            Ok(m) => (&m.value.label, m.value.access),
-            Err(_) => (&UNMATCHED, Access::Credentials),
+            Ok(m) => Lookup {
+                label: &m.value.label,
+                access: m.value.access,
+                permit: m.value.permit,
+                path_topic: m.value.permit.path_topic.and_then(|p| m.params.get(p)),
+            },
+            Err(_) => Lookup {
+                label: &UNMATCHED,
+                access: Access::Credentials,
+                permit: Permit::new(Need::Authenticated),
+                path_topic: None,
+            },
         }
     }
 }
@@ -61,12 +151,19 @@ impl Routes {
         }
     }
 
-    /// Serves `path` with `m`, callable as `access` says.
-    pub(crate) fn route(mut self, path: &str, access: Access, m: MethodRouter<AppState>) -> Self {
+    /// Serves `path` with `m`, callable as `access` and `permit` say.
+    pub(crate) fn route(
+        mut self,
+        path: &str,
+        access: Access,
+        permit: Permit,
+        m: MethodRouter<AppState>,
+    ) -> Self {
         self.router = self.router.route(path, m);
         let info = RouteInfo {
             label: fold_trailing_slash(path).into(),
             access,
+            permit,
         };
         // The router above panics on a conflicting pattern before this could fail.
         let _ = self.table.insert(path, info);
@@ -74,9 +171,15 @@ impl Routes {
     }
 
     /// Serves `path` and `path/` with `m`.
-    pub(crate) fn both(self, path: &str, access: Access, m: MethodRouter<AppState>) -> Self {
-        self.route(path, access, m.clone())
-            .route(&format!("{path}/"), access, m)
+    pub(crate) fn both(
+        self,
+        path: &str,
+        access: Access,
+        permit: Permit,
+        m: MethodRouter<AppState>,
+    ) -> Self {
+        self.route(path, access, permit, m.clone())
+            .route(&format!("{path}/"), access, permit, m)
     }
 
     /// The router and the table, for the pipeline.
@@ -108,14 +211,28 @@ mod tests {
 
     #[test]
     fn lookups_give_the_declared_label_and_access() {
+        let produce = Permit::new(Need::Produce).path("topic");
         let (_, table) = Routes::new()
-            .both("/produce/{topic}", Access::Credentials, get(|| async {}))
-            .route("/metrics", Access::Handler, get(|| async {}))
+            .both(
+                "/produce/{topic}",
+                Access::Credentials,
+                produce,
+                get(|| async {}),
+            )
+            .route(
+                "/metrics",
+                Access::Handler,
+                Permit::SERVER,
+                get(|| async {}),
+            )
             .into_parts();
         let lookup = |path| {
-            let (label, access) = table.lookup(path);
-            (label.as_str().to_owned(), access)
+            let l = table.lookup(path);
+            (l.label.as_str().to_owned(), l.access)
         };
+        let l = table.lookup("/produce/t%2E1/");
+        assert_eq!((l.permit, l.path_topic), (produce, Some("t%2E1")));
+        assert_eq!(table.lookup("/nope").permit.need, Need::Authenticated);
         assert_eq!(
             lookup("/produce/t/"),
             ("/produce/{topic}".to_owned(), Access::Credentials)

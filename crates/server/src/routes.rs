@@ -22,7 +22,7 @@
 //!   ([`ApiService`](super::ApiService)).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,9 +37,10 @@ use upkafka_protocol::{
 use super::backend::{ConsumeParams, ConsumerSettings};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, RawBody};
-use super::route_table::{Access, Routes};
+use super::route_table::{Access, Need, Permit, Routes};
 use super::sse;
 use super::state::AppState;
+use super::tenancy::{self, Grant};
 
 #[derive(Debug, Deserialize)]
 struct TimeoutQuery {
@@ -219,6 +220,7 @@ async fn commit(
 /// An empty body asks for the instance's assigned partitions.
 async fn committed(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     ApiPath((group, instance)): ApiPath<(String, String)>,
     ApiQuery(_q): ApiQuery<TimeoutQuery>,
     RawBody(body): RawBody,
@@ -227,7 +229,11 @@ async fn committed(
         None => Vec::new(),
         Some(_) => parse_many::<TopicPartition>(&body)?,
     };
-    Ok(Json(s.backend.committed(group, instance, partitions).await?).into_response())
+    let mut answer = s.backend.committed(group, instance, partitions).await?;
+    // Without a body the answer is the instance's assignment: only the caller's topics.
+    let grant = grant.as_ref().map(|g| &g.0);
+    answer.retain(|o| tenancy::sees(grant, &o.topic));
+    Ok(Json(answer).into_response())
 }
 
 /// `[POST|DELETE] /delete-consumer/{group}/{instance}`.
@@ -239,19 +245,40 @@ async fn delete_consumer(
     Ok(Json(SuccessBody::ok()).into_response())
 }
 
-/// `GET /topics` → `{topic: partitions}`.
-async fn topics(State(s): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(s.backend.topics().await?).into_response())
+/// `GET /topics` → `{topic: partitions}`; a scoped credential sees the topics of its scope.
+async fn topics(
+    State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
+) -> Result<Response, ApiError> {
+    let mut all = s.backend.topics().await?;
+    let grant = grant.as_ref().map(|g| &g.0);
+    all.retain(|t, _| tenancy::sees(grant, t));
+    Ok(Json(all).into_response())
 }
 
-/// `GET /consumers` → `GroupAssignments[]`.
-async fn consumers(State(s): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(s.backend.consumers().await?).into_response())
+/// `GET /consumers` → `GroupAssignments[]`; a scoped credential sees only the assignments of
+/// its topics (instances and groups left with none are left out).
+async fn consumers(
+    State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
+) -> Result<Response, ApiError> {
+    let mut groups = s.backend.consumers().await?;
+    if let Some(Extension(grant)) = &grant {
+        for g in &mut groups {
+            for i in &mut g.instances {
+                i.topics.retain(|t| grant.sees(&t.topic));
+            }
+            g.instances.retain(|i| !i.topics.is_empty());
+        }
+        groups.retain(|g| !g.instances.is_empty());
+    }
+    Ok(Json(groups).into_response())
 }
 
 /// `[GET|POST] /offsets/{timestamp|earliest|latest}` → `TopicPartitionOffset[]`.
 async fn offsets(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     ApiPath(spec): ApiPath<String>,
     ApiQuery(_q): ApiQuery<TimeoutQuery>,
     RawBody(body): RawBody,
@@ -261,7 +288,10 @@ async fn offsets(
         None => Vec::new(),
         Some(_) => parse_many::<TopicPartition>(&body)?,
     };
-    Ok(Json(s.backend.offsets(spec, partitions).await?).into_response())
+    let mut answer = s.backend.offsets(spec, partitions).await?;
+    let grant = grant.as_ref().map(|g| &g.0);
+    answer.retain(|o| tenancy::sees(grant, &o.topic));
+    Ok(Json(answer).into_response())
 }
 
 /// `[GET|POST] /webhook?topic=`: the raw body becomes the value (must be UTF-8), every header
@@ -316,39 +346,72 @@ async fn openapi() -> Response {
 
 /// Adds every endpoint of the data API (spec §3) to `r`. Each needs the API's credentials;
 /// `/webhook` also takes them as `user=`/`pass=` query parameters, for senders that cannot set
-/// a header.
+/// a header. Each declares what a scoped credential needs ([`Permit`]) and where the
+/// request's topics are.
 pub(crate) fn api(r: Routes) -> Routes {
     use Access::Credentials as C;
-    r.both("/produce/{topic}/{message}", C, get(produce_path))
-        .both(
-            "/produce/{topic}",
-            C,
-            get(produce_topic).post(produce_topic),
-        )
-        .both("/produce", C, get(produce).post(produce))
-        .both("/fetch", C, get(fetch).post(fetch))
-        .both("/consume/{group}/{instance}/{topic}", C, get(consume_topic))
-        .both("/consume/{group}/{instance}", C, get(consume).post(consume))
-        .both("/commit/{group}/{instance}", C, get(commit).post(commit))
-        .both(
-            "/committed/{group}/{instance}",
-            C,
-            get(committed).post(committed),
-        )
-        .both(
-            "/delete-consumer/{group}/{instance}",
-            C,
-            post(delete_consumer).delete(delete_consumer),
-        )
-        .both("/topics", C, get(topics))
-        .both("/consumers", C, get(consumers))
-        .both("/offsets/{timestamp}", C, get(offsets).post(offsets))
-        .both(
-            "/webhook",
-            Access::CredentialsOrQuery,
-            get(webhook).post(webhook),
-        )
-        .route("/openapi.json", C, get(openapi))
+    let producing = Permit::new(Need::Produce);
+    let consuming = Permit::new(Need::Consume);
+    let reading = Permit::new(Need::Read);
+    r.both(
+        "/produce/{topic}/{message}",
+        C,
+        producing.path("topic"),
+        get(produce_path),
+    )
+    .both(
+        "/produce/{topic}",
+        C,
+        producing.path("topic").body(),
+        get(produce_topic).post(produce_topic),
+    )
+    .both("/produce", C, producing.body(), get(produce).post(produce))
+    .both("/fetch", C, consuming.body(), get(fetch).post(fetch))
+    .both(
+        "/consume/{group}/{instance}/{topic}",
+        C,
+        consuming.path("topic"),
+        get(consume_topic),
+    )
+    .both(
+        "/consume/{group}/{instance}",
+        C,
+        consuming.body(),
+        get(consume).post(consume),
+    )
+    .both(
+        "/commit/{group}/{instance}",
+        C,
+        consuming.body(),
+        get(commit).post(commit),
+    )
+    .both(
+        "/committed/{group}/{instance}",
+        C,
+        consuming.body(),
+        get(committed).post(committed),
+    )
+    .both(
+        "/delete-consumer/{group}/{instance}",
+        C,
+        consuming,
+        post(delete_consumer).delete(delete_consumer),
+    )
+    .both("/topics", C, reading, get(topics))
+    .both("/consumers", C, reading, get(consumers))
+    .both(
+        "/offsets/{timestamp}",
+        C,
+        reading.body(),
+        get(offsets).post(offsets),
+    )
+    .both(
+        "/webhook",
+        Access::CredentialsOrQuery,
+        producing.query("topic"),
+        get(webhook).post(webhook),
+    )
+    .route("/openapi.json", C, reading, get(openapi))
 }
 
 #[cfg(test)]
@@ -363,7 +426,7 @@ mod tests {
         let paths = doc["paths"].as_object().expect("paths");
         let (_, table) = api(Routes::new()).into_parts();
         for (path, item) in paths {
-            let (label, _) = table.lookup(path);
+            let label = table.lookup(path).label;
             assert_eq!(label.as_str(), path, "{path} is documented but not served");
             for method in item.as_object().expect("path item").keys() {
                 let op = &item[method];

@@ -23,6 +23,7 @@ use super::error::BackendError;
 use super::log::LogOptions;
 use super::pipeline::ApiService;
 use super::state::AppState;
+use super::tenancy::Tenancy;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub struct Server {
     config: ServerConfig,
     backend: Arc<dyn Backend>,
     tls: Option<TlsAcceptor>,
+    tenancy: Arc<Tenancy>,
 }
 
 impl std::fmt::Debug for Server {
@@ -91,6 +93,7 @@ impl Server {
         // Socket first: a second server on the same port fails before it touches (and
         // recovers, i.e. possibly truncates) the data directory of the first one.
         let (listener, addr, tls) = Self::listen(&config).await?;
+        let tenancy = Arc::new(Tenancy::open(&config).map_err(ServeError::Config)?);
         let backend: Arc<dyn Backend> =
             Arc::new(EmbeddedBackend::open(embedded_options(&config)).await?);
         Ok(Self {
@@ -99,6 +102,7 @@ impl Server {
             config,
             backend,
             tls,
+            tenancy,
         })
     }
 
@@ -110,12 +114,14 @@ impl Server {
         backend: Arc<dyn Backend>,
     ) -> Result<Self, ServeError> {
         let (listener, addr, tls) = Self::listen(&config).await?;
+        let tenancy = Arc::new(Tenancy::open(&config).map_err(ServeError::Config)?);
         Ok(Self {
             listener,
             addr,
             config,
             backend,
             tls,
+            tenancy,
         })
     }
 
@@ -152,7 +158,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let state = AppState::new(Arc::clone(&self.backend), &self.config);
+        let state = AppState::with_tenancy(Arc::clone(&self.backend), &self.config, self.tenancy);
         // Open event streams end first, so that their connections can finish gracefully.
         let streams = state.clone();
         let shutdown = async move {

@@ -9,6 +9,7 @@ use super::backend::Backend;
 use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
 use super::metrics::{MeteredBackend, Metrics};
 use super::sse::Streams;
+use super::tenancy::Tenancy;
 
 /// What every handler gets: the backend, the expected credentials, and the limits.
 #[derive(Debug, Clone)]
@@ -25,13 +26,31 @@ pub struct AppState {
     pub metrics_auth: MetricsAuth,
     /// The open event streams' bound and stop signal ([`AppState::end_streams`]).
     pub(crate) streams: Arc<Streams>,
+    /// The server's and the scoped credentials, with the cache of verified passwords.
+    pub tenancy: Arc<Tenancy>,
 }
 
 impl AppState {
     /// State for `backend` with the credentials and limits of `config`. The backend is
     /// wrapped in a [`MeteredBackend`] counting into a new [`Metrics`] registry (which measures
-    /// `config.data_dir` for the log size).
+    /// `config.data_dir` for the log size). The scoped credentials are those of `config` and
+    /// its data directory ([`Tenancy::open`]); when those cannot be read, the error is logged
+    /// and only the server credential is accepted (use [`AppState::with_tenancy`] to handle
+    /// it).
     pub fn new(backend: Arc<dyn Backend>, config: &ServerConfig) -> Self {
+        let tenancy = Tenancy::open(config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "scoped credentials unavailable; only the server's own is accepted");
+            Tenancy::server_only(config)
+        });
+        Self::with_tenancy(backend, config, Arc::new(tenancy))
+    }
+
+    /// Like [`AppState::new`], with credentials opened by the caller.
+    pub fn with_tenancy(
+        backend: Arc<dyn Backend>,
+        config: &ServerConfig,
+        tenancy: Arc<Tenancy>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
         Self {
             backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
@@ -40,6 +59,7 @@ impl AppState {
             metrics,
             metrics_auth: config.metrics_auth,
             streams: Arc::new(Streams::new(config.limits.max_streams)),
+            tenancy,
         }
     }
 

@@ -1,0 +1,110 @@
+//! The management API (Upstash Developer API shapes, spec §9) under `/v2/kafka`: scoped
+//! credentials, and the server presented as one cluster. Only the server's own credential may
+//! call it ([`Permit::SERVER`]).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+
+use upkafka_protocol::{Cluster, CreateCredentialRequest};
+
+use super::error::ApiError;
+use super::extract::{ApiPath, RawBody};
+use super::route_table::{Access, Permit, Routes};
+use super::state::AppState;
+use super::tenancy::CLUSTER_ID;
+
+/// `POST /v2/kafka/credential` `{credential_name, cluster_id, topic, permissions}` → the
+/// Credential, with its password (the only time it is shown).
+async fn create_credential(
+    State(s): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let req: CreateCredentialRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    check_cluster(&req.cluster_id)?;
+    let created = s
+        .tenancy
+        .create(&req.credential_name, &req.topic, req.permissions)
+        .await?;
+    tracing::info!(
+        credential = %created.credential_name,
+        id = %created.credential_id,
+        topic = %created.topic,
+        permissions = %created.permissions,
+        "credential created"
+    );
+    Ok(Json(created).into_response())
+}
+
+/// `GET /v2/kafka/credentials` → Credential[] (without passwords).
+async fn list_credentials(State(s): State<AppState>) -> Response {
+    Json(s.tenancy.list()).into_response()
+}
+
+/// `DELETE /v2/kafka/credential/{id}` → `"OK"`; the credential is refused from then on.
+async fn delete_credential(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    s.tenancy.delete(&id).await?;
+    tracing::info!(id = %id, "credential deleted");
+    Ok(Json("OK").into_response())
+}
+
+fn check_cluster(id: &str) -> Result<(), ApiError> {
+    if id == CLUSTER_ID {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no cluster with id `{id}`: this server is the one cluster `{CLUSTER_ID}`"),
+    ))
+}
+
+fn cluster(s: &AppState) -> Cluster {
+    Cluster {
+        cluster_id: CLUSTER_ID.to_owned(),
+        name: CLUSTER_ID.to_owned(),
+        region: "local".to_owned(),
+        kind: "paid".to_owned(),
+        multizone: false,
+        tcp_endpoint: String::new(),
+        rest_endpoint: String::new(),
+        state: "active".to_owned(),
+        username: s
+            .credentials
+            .as_ref()
+            .map(|c| c.username.clone())
+            .unwrap_or_default(),
+        max_message_size: i64::try_from(s.limits.max_message_bytes).unwrap_or(i64::MAX),
+        creation_time: s.tenancy.started(),
+    }
+}
+
+/// `GET /v2/kafka/clusters` → the one cluster this server is (its password is never shown).
+async fn clusters(State(s): State<AppState>) -> Response {
+    Json(vec![cluster(&s)]).into_response()
+}
+
+/// `GET /v2/kafka/cluster/{id}` → Cluster, 404 for another id.
+async fn cluster_by_id(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    check_cluster(&id)?;
+    Ok(Json(cluster(&s)).into_response())
+}
+
+/// Adds the management routes to `r`.
+pub(crate) fn routes(r: Routes) -> Routes {
+    use Access::Credentials as C;
+    let s = Permit::SERVER;
+    r.both("/v2/kafka/credential", C, s, post(create_credential))
+        .both("/v2/kafka/credentials", C, s, get(list_credentials))
+        .both("/v2/kafka/credential/{id}", C, s, delete(delete_credential))
+        .both("/v2/kafka/clusters", C, s, get(clusters))
+        .both("/v2/kafka/cluster/{id}", C, s, get(cluster_by_id))
+}

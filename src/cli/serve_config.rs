@@ -1,0 +1,272 @@
+//! `upkafka serve --config FILE`: the server's settings as TOML, one key per `serve` flag (its
+//! long name with `_` for `-`) and `[[credentials]]` for scoped credentials. A flag given on
+//! the command line (or its environment variable) wins over the file.
+//!
+//! ```toml
+//! bind = "0.0.0.0:8080"
+//! data_dir = "/var/lib/upkafka"
+//! topics = ["orders:6", "logs"]
+//! max_body = "16MiB"
+//! max_timeout = "30s"
+//! username = "admin"
+//! password_file = "/etc/upkafka/password"
+//!
+//! [[credentials]]
+//! name = "orders-writer"
+//! username = "orders"
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."  # upkafka admin credentials hash
+//! topic = "orders"          # or "*"
+//! permission = "PRODUCE"    # PRODUCE | CONSUME | ALL
+//! ```
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use upkafka_client::Password;
+use upkafka_server::kafka::KafkaSetting;
+use upkafka_server::{CredentialSpec, Permission, TopicSpec};
+
+use super::serve::{ServeArgs, ServeCliError, ServeCredentials};
+use super::values::{ByteSize, HumanDuration};
+
+/// A value read with its command-line parser, so the file and the flag accept the same text.
+#[derive(Debug)]
+struct Parsed<T>(T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Number(n) => n.to_string(),
+        };
+        text.parse().map(Parsed).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The file's contents; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    bind: Option<String>,
+    no_auth: Option<bool>,
+    topics: Option<Vec<Parsed<TopicSpec>>>,
+    auto_create_topics: Option<bool>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_message: Option<Parsed<ByteSize>>,
+    max_body: Option<Parsed<ByteSize>>,
+    max_timeout: Option<Parsed<HumanDuration>>,
+    max_poll_records: Option<usize>,
+    max_poll_size: Option<Parsed<ByteSize>>,
+    max_concurrent_requests: Option<usize>,
+    max_connections: Option<usize>,
+    max_streams: Option<usize>,
+    stream_heartbeat: Option<Parsed<HumanDuration>>,
+    metrics_no_auth: Option<bool>,
+    kafka: Option<String>,
+    kafka_config: Option<Vec<Parsed<KafkaSetting>>>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    credentials: Vec<FileCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCredential {
+    name: String,
+    username: String,
+    password_hash: String,
+    topic: String,
+    permission: Permission,
+}
+
+fn usage(path: &Path, e: impl Display) -> ServeCliError {
+    ServeCliError::Usage(format!("--config {}: {e}", path.display()))
+}
+
+/// Reads `path` and fills every setting the command line left unset.
+///
+/// # Errors
+/// An unreadable file, bad TOML, an unknown key, a bad value (naming the file), or a file
+/// that sets both `kafka` and `data_dir`.
+pub(crate) fn apply(
+    path: &Path,
+    mut args: ServeArgs,
+    mut creds: ServeCredentials,
+) -> Result<(ServeArgs, ServeCredentials), ServeCliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| usage(path, e.kind()))?;
+    let file: ServeFile = toml::from_str(&text).map_err(|e| usage(path, e))?;
+    args.bind = args.bind.or(file.bind);
+    args.no_auth |= file.no_auth.unwrap_or(false);
+    if args.topics.is_empty() {
+        args.topics = file.topics.into_iter().flatten().map(|t| t.0).collect();
+    }
+    args.auto_create_topics |= file.auto_create_topics.unwrap_or(false);
+    args.data_dir = args.data_dir.or(file.data_dir);
+    args.tls_cert = args.tls_cert.or(file.tls_cert);
+    args.tls_key = args.tls_key.or(file.tls_key);
+    args.max_message = args.max_message.or(file.max_message.map(|v| v.0));
+    args.max_body = args.max_body.or(file.max_body.map(|v| v.0));
+    args.max_timeout = args.max_timeout.or(file.max_timeout.map(|v| v.0));
+    args.max_poll_records = args.max_poll_records.or(file.max_poll_records);
+    args.max_poll_size = args.max_poll_size.or(file.max_poll_size.map(|v| v.0));
+    args.max_concurrent_requests = args
+        .max_concurrent_requests
+        .or(file.max_concurrent_requests);
+    args.max_connections = args.max_connections.or(file.max_connections);
+    args.max_streams = args.max_streams.or(file.max_streams);
+    args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
+    args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
+    args.kafka = args.kafka.or(file.kafka);
+    if args.kafka_config.is_empty() {
+        args.kafka_config = file
+            .kafka_config
+            .into_iter()
+            .flatten()
+            .map(|k| k.0)
+            .collect();
+    }
+    if args.kafka.is_some() && args.data_dir.is_some() {
+        return Err(usage(
+            path,
+            "kafka (gateway mode) and data_dir exclude each other",
+        ));
+    }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err(usage(path, "tls_cert and tls_key go together"));
+    }
+    creds.username = creds.username.or(file.username.filter(|u| !u.is_empty()));
+    if creds.password.is_none()
+        && let Some(pw_path) = &file.password_file
+    {
+        let text = std::fs::read_to_string(pw_path).map_err(|e| {
+            usage(
+                path,
+                format!(
+                    "cannot read password_file {}: {}",
+                    pw_path.display(),
+                    e.kind()
+                ),
+            )
+        })?;
+        let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+        creds.password = Some(Password::new(trimmed));
+    }
+    creds.scoped = file
+        .credentials
+        .into_iter()
+        .map(|c| CredentialSpec {
+            name: c.name,
+            username: c.username,
+            password_hash: c.password_hash,
+            topic: c.topic,
+            permission: c.permission,
+        })
+        .collect();
+    Ok((args, creds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        use std::io::Write as _;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn the_file_fills_what_the_flags_leave_unset_and_flags_win() {
+        let pw = write("from-file\n");
+        let file = write(&format!(
+            r#"
+bind = "127.0.0.1:0"
+topics = ["a:3", "b"]
+max_body = "2MiB"
+max_timeout = "5s"
+max_poll_records = 7
+metrics_no_auth = true
+username = "admin"
+password_file = "{}"
+
+[[credentials]]
+name = "w"
+username = "writer"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+topic = "a"
+permission = "PRODUCE"
+"#,
+            pw.path().display()
+        ));
+        let cli = Cli::try_parse_from(["x", "--max-timeout", "1s"]).unwrap();
+        let (args, creds) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        let (cfg, generated) = super::super::serve::to_config(&args, &creds).unwrap();
+        assert!(!generated);
+        assert_eq!(cfg.bind.port(), 0);
+        assert_eq!(cfg.topics, [TopicSpec::new("a", 3), TopicSpec::new("b", 1)]);
+        assert_eq!(cfg.limits.max_body_bytes, 2 << 20);
+        assert_eq!(
+            cfg.limits.max_timeout,
+            Duration::from_secs(1),
+            "the flag wins"
+        );
+        assert_eq!(cfg.limits.max_poll_records, 7);
+        assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
+        let c = cfg.credentials.as_ref().unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("admin", "from-file")
+        );
+        assert_eq!(cfg.scoped_credentials.len(), 1);
+        assert_eq!(cfg.scoped_credentials[0].permission, Permission::Produce);
+        assert!(!format!("{cfg:?}").contains("argon2"), "Debug omits hashes");
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_the_file_and_the_key() {
+        let cli = || Cli::try_parse_from(["x"]).unwrap().serve;
+        for (text, says) in [
+            ("bnid = \"x\"", "bnid"),
+            ("max_body = \"lots\"", "lots"),
+            ("kafka = \"k:9092\"\ndata_dir = \"d\"", "exclude"),
+            (
+                "[[credentials]]\nname = \"n\"\nusername = \"u\"\npassword_hash = \"h\"\ntopic = \"a\"\npermission = \"READ\"",
+                "READ",
+            ),
+        ] {
+            let f = write(text);
+            let err = apply(f.path(), cli(), ServeCredentials::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("--config") && err.contains(says),
+                "{text}: {err}"
+            );
+        }
+    }
+}

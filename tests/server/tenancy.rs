@@ -1,0 +1,459 @@
+//! Scoped credentials (issue 14): every data route × every kind of credential → the expected
+//! status, the scope of `/topics`, `/offsets`, `/consumers`, the 403 body, and the management
+//! API. Backend-agnostic: `tests/gateway` can run it as is.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use upkafka_server::{Credentials, ServerConfig};
+
+use super::support::{Api, assert_error, config};
+
+const SERVER_USER: &str = "admin";
+const SERVER_PASS: &str = "server-secret-pw";
+
+pub fn tenancy_config() -> ServerConfig {
+    ServerConfig {
+        credentials: Some(Credentials::new(SERVER_USER, SERVER_PASS)),
+        ..config(&[("a", 1), ("b", 1)])
+    }
+}
+
+/// A credential created over the management API: (id, username, password).
+pub async fn create(
+    api: &Api,
+    name: &str,
+    topic: &str,
+    permissions: &str,
+) -> (String, String, String) {
+    let v = api
+        .ok(
+            "/v2/kafka/credential",
+            &json!({"credential_name": name, "cluster_id": "upkafka", "topic": topic, "permissions": permissions}),
+        )
+        .await;
+    assert_eq!(v["credential_name"], name, "{v}");
+    assert_eq!(v["topic"], topic, "{v}");
+    assert_eq!(v["permissions"], permissions, "{v}");
+    assert_eq!(v["state"], "active", "{v}");
+    let get = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {v}"))
+            .to_owned()
+    };
+    (get("credential_id"), get("username"), get("password"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Server,
+    AllA,
+    ProduceA,
+    ConsumeA,
+    ProduceAny,
+    Deleted,
+}
+
+const EVERYONE: [Who; 6] = [
+    Who::Server,
+    Who::AllA,
+    Who::ProduceA,
+    Who::ConsumeA,
+    Who::ProduceAny,
+    Who::Deleted,
+];
+
+/// What a request needs: a permission and the topics it names.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    Produce(&'static [&'static str]),
+    Consume(&'static [&'static str]),
+    Read,
+    Server,
+}
+
+fn expected(who: Who, needs: Needs, allowed: u16) -> u16 {
+    let in_scope = |topics: &[&str]| topics.iter().all(|t| *t == "a");
+    let ok = match (who, needs) {
+        (Who::Deleted, _) => return 401,
+        (Who::Server, _) => true,
+        (_, Needs::Server) => false,
+        (_, Needs::Read) => true,
+        (Who::AllA, Needs::Produce(t) | Needs::Consume(t)) => in_scope(t),
+        (Who::ProduceA, Needs::Produce(t)) => in_scope(t),
+        (Who::ProduceAny, Needs::Produce(_)) => true,
+        (Who::ConsumeA, Needs::Consume(t)) => in_scope(t),
+        (Who::ProduceA | Who::ProduceAny, Needs::Consume(_))
+        | (Who::ConsumeA, Needs::Produce(_)) => false,
+    };
+    if ok { allowed } else { 403 }
+}
+
+/// Every data route (and the management API), with what it needs and its status when allowed.
+fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
+    use Needs::*;
+    let rec = |t: &str| json!({"topic": t, "value": "v"});
+    vec![
+        (
+            "GET",
+            "/produce/a/hello".into(),
+            Value::Null,
+            Produce(&["a"]),
+            200,
+        ),
+        (
+            "GET",
+            "/produce/b/hello".into(),
+            Value::Null,
+            Produce(&["b"]),
+            200,
+        ),
+        (
+            "POST",
+            "/produce/a".into(),
+            json!([{"value": "v"}]),
+            Produce(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/produce".into(),
+            json!([rec("a")]),
+            Produce(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/produce".into(),
+            json!([rec("a"), rec("b")]),
+            Produce(&["a", "b"]),
+            200,
+        ),
+        (
+            "POST",
+            "/webhook?topic=a".into(),
+            Value::Null,
+            Produce(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/webhook?topic=b".into(),
+            Value::Null,
+            Produce(&["b"]),
+            200,
+        ),
+        (
+            "POST",
+            "/fetch?timeout=0".into(),
+            json!({"topic": "a", "partition": 0, "offset": 0}),
+            Consume(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/fetch?timeout=0".into(),
+            json!({"topicPartitionOffsets": [{"topic": "a", "partition": 0, "offset": 0}, {"topic": "b", "partition": 0, "offset": 0}]}),
+            Consume(&["a", "b"]),
+            200,
+        ),
+        (
+            "GET",
+            "/consume/g/i/a?timeout=0".into(),
+            Value::Null,
+            Consume(&["a"]),
+            200,
+        ),
+        (
+            "GET",
+            "/consume/g/j/b?timeout=0".into(),
+            Value::Null,
+            Consume(&["b"]),
+            200,
+        ),
+        (
+            "POST",
+            "/consume/g/i?timeout=0".into(),
+            json!({"topic": "a"}),
+            Consume(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/consume/g/k?timeout=0".into(),
+            json!({"topics": ["a", "b"]}),
+            Consume(&["a", "b"]),
+            200,
+        ),
+        (
+            "POST",
+            "/commit/g/i".into(),
+            json!([{"topic": "a", "partition": 0, "offset": 0}]),
+            Consume(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/committed/g/i".into(),
+            json!([{"topic": "a", "partition": 0}]),
+            Consume(&["a"]),
+            200,
+        ),
+        (
+            "POST",
+            "/delete-consumer/g/nobody".into(),
+            Value::Null,
+            Consume(&[]),
+            404,
+        ),
+        ("GET", "/topics".into(), Value::Null, Read, 200),
+        ("GET", "/consumers".into(), Value::Null, Read, 200),
+        (
+            "POST",
+            "/offsets/latest".into(),
+            json!([{"topic": "a", "partition": 0}]),
+            Read,
+            200,
+        ),
+        (
+            "GET",
+            "/v2/kafka/credentials".into(),
+            Value::Null,
+            Server,
+            200,
+        ),
+        ("GET", "/v2/kafka/clusters".into(), Value::Null, Server, 200),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_answers_each_credential_as_its_permission_and_scope_say() {
+    let api = Api::new(tenancy_config()).await;
+    let mut clients = Vec::new();
+    for who in EVERYONE {
+        let client = match who {
+            Who::Server => api.clone(),
+            _ => {
+                let (scope, perm) = match who {
+                    Who::AllA | Who::Deleted => ("a", "ALL"),
+                    Who::ProduceA => ("a", "PRODUCE"),
+                    Who::ConsumeA => ("a", "CONSUME"),
+                    _ => ("*", "PRODUCE"),
+                };
+                let (id, user, pass) = create(&api, &format!("{who:?}"), scope, perm).await;
+                let client = api.as_user(&user, &pass);
+                if who == Who::Deleted {
+                    // Used once, so it is verified and cached before it is deleted.
+                    assert_eq!(client.get("/topics").await.0, StatusCode::OK);
+                    let (s, v) = api
+                        .send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+                        .await;
+                    assert_eq!((s, v), (StatusCode::OK, json!("OK")));
+                }
+                client
+            }
+        };
+        clients.push((who, client));
+    }
+    // The instance the commit and committed rows use.
+    api.consume("g", "i", &json!({"topic": "a", "timeout": 0}), &[])
+        .await;
+    let mut failures = Vec::new();
+    for (method, path, body, needs, allowed) in requests() {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        for (who, client) in &clients {
+            let (status, v) = client.send(method, &path, &body, &[]).await;
+            let want = expected(*who, needs, allowed);
+            if status.as_u16() != want {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: {status} {v}, expected {want}"
+                ));
+            }
+            if want == 403 {
+                assert_error(&(status, v.clone()), 403, "permission");
+            }
+            if *who == Who::Deleted {
+                assert_error(&(status, v), 401, "credentials");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn forbidden_answers_name_the_permission_and_topic_never_a_secret() {
+    let api = Api::new(tenancy_config()).await;
+    let (_, user, pass) = create(&api, "orders-writer", "a", "PRODUCE").await;
+    let writer = api.as_user(&user, &pass);
+    let got = writer
+        .post(
+            "/produce",
+            &json!([{"topic": "a", "value": "1"}, {"topic": "b", "value": "2"}]),
+        )
+        .await;
+    assert_error(&got, 403, "PRODUCE permission on topic `b`");
+    let text = got.1.to_string();
+    assert!(
+        !text.contains(&pass) && !text.contains(SERVER_PASS),
+        "{text}"
+    );
+    assert!(!text.contains("argon2"), "{text}");
+    assert_error(
+        &writer.get("/consume/g/i/a").await,
+        403,
+        "CONSUME permission",
+    );
+    assert_error(
+        &writer.post("/v2/kafka/credential", &json!({"credential_name": "x", "cluster_id": "upkafka", "topic": "*", "permissions": "ALL"})).await,
+        403,
+        "server's own credential",
+    );
+    // Nothing of the refused batch was written.
+    let v = api
+        .ok("/offsets/latest", &json!([{"topic": "b", "partition": 0}]))
+        .await;
+    assert_eq!(v[0]["offset"], 0, "{v}");
+    // The webhook takes a scoped credential in the query too.
+    let (s, v) = api
+        .as_user("nobody", "nothing")
+        .send(
+            "POST",
+            &format!("/webhook?topic=a&user={user}&pass={pass}"),
+            "hi",
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Wrong password for a known username: 401, not 403.
+    assert_error(
+        &api.as_user(&user, "wrong").get("/topics").await,
+        401,
+        "credentials",
+    );
+}
+
+#[tokio::test]
+async fn scoped_credentials_see_only_the_topics_of_their_scope() {
+    let api = Api::new(tenancy_config()).await;
+    api.consume("ga", "i", &json!({"topic": "a", "timeout": 0}), &[])
+        .await;
+    api.consume("gb", "i", &json!({"topic": "b", "timeout": 0}), &[])
+        .await;
+    let (_, user, pass) = create(&api, "reader", "a", "CONSUME").await;
+    let reader = api.as_user(&user, &pass);
+    assert_eq!(api.get("/topics").await.1, json!({"a": 1, "b": 1}));
+    assert_eq!(reader.get("/topics").await.1, json!({"a": 1}));
+    let (s, groups) = reader.get("/consumers").await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = groups
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["ga"], "{groups}");
+    assert_error(
+        &reader
+            .post("/offsets/latest", &json!([{"topic": "b", "partition": 0}]))
+            .await,
+        403,
+        "topic `b`",
+    );
+    // `/committed` without a body answers the instance's assignment: only the caller's topics.
+    api.consume(
+        "gab",
+        "i",
+        &json!({"topics": ["a", "b"], "timeout": 0}),
+        &[],
+    )
+    .await;
+    let (s, v) = api.send("POST", "/committed/gab/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    let (s, v) = reader.send("POST", "/committed/gab/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!([{"topic": "a", "partition": 0, "offset": -1}]));
+    let (_, any_user, any_pass) = create(&api, "everything", "*", "ALL").await;
+    assert_eq!(
+        api.as_user(&any_user, &any_pass).get("/topics").await.1,
+        json!({"a": 1, "b": 1})
+    );
+}
+
+#[tokio::test]
+async fn the_management_api_lists_deletes_and_presents_one_cluster() {
+    let api = Api::new(tenancy_config()).await;
+    let (id, user, pass) = create(&api, "app", "a", "ALL").await;
+    let (s, list) = api.get("/v2/kafka/credentials").await;
+    assert_eq!(s, StatusCode::OK);
+    let list = list.as_array().expect("array").clone();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["credential_id"], id.as_str());
+    assert_eq!(list[0]["username"], user.as_str());
+    assert!(
+        list[0].get("password").is_none(),
+        "listed without password: {list:?}"
+    );
+    assert!(!format!("{list:?}").contains(&pass));
+    let (s, clusters) = api.get("/v2/kafka/clusters").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(clusters[0]["cluster_id"], "upkafka", "{clusters}");
+    assert_eq!(clusters[0]["username"], SERVER_USER);
+    assert!(!clusters.to_string().contains(SERVER_PASS));
+    assert_eq!(api.get("/v2/kafka/cluster/upkafka").await.1, clusters[0]);
+    assert_error(&api.get("/v2/kafka/cluster/other").await, 404, "upkafka");
+    assert_error(
+        &api.post("/v2/kafka/credential", &json!({"credential_name": "x", "cluster_id": "other", "topic": "a", "permissions": "ALL"})).await,
+        404,
+        "cluster",
+    );
+    assert_error(
+        &api.post("/v2/kafka/credential", &json!({"credential_name": "x", "cluster_id": "upkafka", "topic": "bad/topic", "permissions": "ALL"})).await,
+        400,
+        "topic",
+    );
+    assert_error(
+        &api.post("/v2/kafka/credential", &json!({"credential_name": "x", "cluster_id": "upkafka", "topic": "a", "permissions": "READ"})).await,
+        400,
+        "READ",
+    );
+    let app = api.as_user(&user, &pass);
+    assert_eq!(app.get("/topics").await.0, StatusCode::OK);
+    let (s, v) = api
+        .send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!("OK")));
+    assert_error(&app.get("/topics").await, 401, "credentials");
+    assert_error(
+        &api.send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+            .await,
+        404,
+        "no credential",
+    );
+}
+
+#[tokio::test]
+async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
+    let api = Api::new(tenancy_config()).await;
+    let (_, user, pass) = create(&api, "fast", "a", "PRODUCE").await;
+    let writer = api.as_user(&user, &pass);
+    // The first request verifies the hash (and caches the verified pair).
+    assert_eq!(writer.get("/produce/a/first").await.0, StatusCode::OK);
+    let hash_started = std::time::Instant::now();
+    let _ = upkafka_server::hash_password("one hash, for scale").expect("hash");
+    let one_hash = hash_started.elapsed();
+    const N: u32 = 40;
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let (s, v) = writer.get(&format!("/produce/a/m{i}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < one_hash * N / 4,
+        "{N} produces took {elapsed:?}; one hash takes {one_hash:?}: the verified credential is not cached"
+    );
+}
