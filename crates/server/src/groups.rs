@@ -43,6 +43,18 @@ use super::log::{Log, Partition};
 
 type Tp = (String, i32);
 
+/// The instance `params` names, which `Groups::join` has just created or found: the
+/// groups map alone is borrowed, so that the committed offsets can be read beside it.
+fn joined<'a>(
+    groups: &'a mut BTreeMap<String, BTreeMap<String, Instance>>,
+    params: &ConsumeParams,
+) -> Result<&'a mut Instance, BackendError> {
+    groups
+        .get_mut(&params.group)
+        .and_then(|g| g.get_mut(&params.instance))
+        .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))
+}
+
 #[derive(Debug)]
 struct Instance {
     auto_commit: bool,
@@ -312,11 +324,7 @@ impl Groups {
     ) -> Result<(ConsumePlan, bool), BackendError> {
         let changed = self.join(log, params, now)?;
         let committed = self.committed.get(&params.group);
-        let inst = self
-            .groups
-            .get_mut(&params.group)
-            .and_then(|g| g.get_mut(&params.instance))
-            .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
+        let inst = joined(&mut self.groups, params)?;
         inst.last_seen = now;
         inst.in_flight += 1;
         match plan_reads(log, &params.group, committed, inst) {
@@ -341,11 +349,7 @@ impl Groups {
     ) -> Result<(Vec<TopicPartitionOffset>, bool), BackendError> {
         let changed = self.join(log, params, now)?;
         let committed = self.committed.get(&params.group);
-        let inst = self
-            .groups
-            .get_mut(&params.group)
-            .and_then(|g| g.get_mut(&params.instance))
-            .ok_or_else(|| BackendError::Internal("instance vanished while planning".into()))?;
+        let inst = joined(&mut self.groups, params)?;
         inst.last_seen = now;
         // What an earlier stream of this instance read ahead may never have reached the
         // client: forget every position, so that it is planned again from `resume` or the

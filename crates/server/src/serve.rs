@@ -70,6 +70,14 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// What [`Server::listen`] prepares before a backend is opened.
+struct Bound {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    tenancy: Arc<Tenancy>,
+}
+
 /// The [`EmbeddedOptions`] a [`ServerConfig`] describes.
 pub fn embedded_options(config: &ServerConfig) -> EmbeddedOptions {
     EmbeddedOptions {
@@ -92,18 +100,10 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         // Socket first: a second server on the same port fails before it touches (and
         // recovers, i.e. possibly truncates) the data directory of the first one.
-        let (listener, addr, tls) = Self::listen(&config).await?;
-        let tenancy = Arc::new(Tenancy::open(&config).map_err(ServeError::Config)?);
+        let bound = Self::listen(&config).await?;
         let backend: Arc<dyn Backend> =
             Arc::new(EmbeddedBackend::open(embedded_options(&config)).await?);
-        Ok(Self {
-            listener,
-            addr,
-            config,
-            backend,
-            tls,
-            tenancy,
-        })
+        Ok(Self::assemble(bound, config, backend))
     }
 
     /// Like [`Server::bind`], but serves `backend` (e.g. a gateway to a real Kafka cluster)
@@ -113,23 +113,34 @@ impl Server {
         config: ServerConfig,
         backend: Arc<dyn Backend>,
     ) -> Result<Self, ServeError> {
-        let (listener, addr, tls) = Self::listen(&config).await?;
-        let tenancy = Arc::new(Tenancy::open(&config).map_err(ServeError::Config)?);
-        Ok(Self {
+        let bound = Self::listen(&config).await?;
+        Ok(Self::assemble(bound, config, backend))
+    }
+
+    /// The server of what [`Server::listen`] prepared, `config` and `backend`.
+    fn assemble(bound: Bound, config: ServerConfig, backend: Arc<dyn Backend>) -> Self {
+        let Bound {
+            listener,
+            addr,
+            tls,
+            tenancy,
+        } = bound;
+        Self {
             listener,
             addr,
             config,
             backend,
             tls,
             tenancy,
-        })
+        }
     }
 
-    /// Validates the config, loads TLS material and binds the socket.
-    async fn listen(
-        config: &ServerConfig,
-    ) -> Result<(std::net::TcpListener, SocketAddr, Option<TlsAcceptor>), ServeError> {
+    /// Validates the config, loads the credentials and the TLS material, and binds the
+    /// socket: everything that can fail before a backend is opened (and a data directory
+    /// recovered).
+    async fn listen(config: &ServerConfig) -> Result<Bound, ServeError> {
         config.validate().map_err(ServeError::Config)?;
+        let tenancy = Arc::new(Tenancy::open(config).map_err(ServeError::Config)?);
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let listener =
             std::net::TcpListener::bind(config.bind).map_err(|source| ServeError::Bind {
@@ -138,7 +149,12 @@ impl Server {
             })?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        Ok((listener, addr, tls))
+        Ok(Bound {
+            listener,
+            addr,
+            tls,
+            tenancy,
+        })
     }
 
     /// The address actually bound (useful with port 0).

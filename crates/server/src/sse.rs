@@ -46,6 +46,7 @@
 //! signal until the connection takes data again; graceful shutdown cuts it when
 //! `Limits::shutdown_grace` is over, as any connection.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,19 +158,13 @@ enum Source {
     Group(ConsumeParams),
 }
 
-/// One partition of a stream: the next offset it delivers.
-struct Cursor {
-    topic: String,
-    partition: i32,
-    next: i64,
-}
-
 /// The state of one open stream, advanced by [`EventStream::next_chunk`] each time the
 /// connection asks for more.
 struct EventStream {
     backend: Arc<dyn Backend>,
     source: Source,
-    cursors: Vec<Cursor>,
+    /// Per partition, the next offset the stream delivers (what a fetch from there asks for).
+    cursors: Vec<TopicPartitionOffset>,
     pending: Vec<Message>,
     heartbeat: Duration,
     retry: Option<Duration>,
@@ -201,15 +196,7 @@ pub(crate) async fn fetch(
     // The first read checks the request (unknown topic, bad offset: a JSON error, not a
     // stream) and answers what is there already.
     let pending = state.backend.fetch(entries.clone(), Duration::ZERO).await?;
-    let cursors = entries
-        .into_iter()
-        .map(|e| Cursor {
-            topic: e.topic,
-            partition: e.partition,
-            next: e.offset,
-        })
-        .collect();
-    Ok(respond(state, Source::Fetch, cursors, pending, permit))
+    Ok(respond(state, Source::Fetch, entries, pending, permit))
 }
 
 /// A consume as an event stream of the group instance (see the module docs for resume).
@@ -224,18 +211,10 @@ pub(crate) async fn consume(
         .collect();
     let permit = permit(state)?;
     let starts = state.backend.open_stream(params.clone(), resume).await?;
-    let cursors = starts
-        .into_iter()
-        .map(|s| Cursor {
-            topic: s.topic,
-            partition: s.partition,
-            next: s.offset,
-        })
-        .collect();
     Ok(respond(
         state,
         Source::Group(params),
-        cursors,
+        starts,
         Vec::new(),
         permit,
     ))
@@ -255,7 +234,7 @@ fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
 fn respond(
     state: &AppState,
     source: Source,
-    cursors: Vec<Cursor>,
+    cursors: Vec<TopicPartitionOffset>,
     pending: Vec<Message>,
     permit: OwnedSemaphorePermit,
 ) -> Response {
@@ -300,14 +279,7 @@ impl EventStream {
             return Some(self.events(batch));
         }
         let read = match &self.source {
-            Source::Fetch => {
-                let entries = self
-                    .cursors
-                    .iter()
-                    .map(|c| TopicPartitionOffset::new(c.topic.clone(), c.partition, c.next))
-                    .collect();
-                self.backend.fetch(entries, self.heartbeat)
-            }
+            Source::Fetch => self.backend.fetch(self.cursors.clone(), self.heartbeat),
             Source::Group(params) => self.backend.consume(ConsumeParams {
                 timeout: self.heartbeat,
                 ..params.clone()
@@ -341,16 +313,16 @@ impl EventStream {
                 Some(i) => i,
                 None => {
                     // A partition assigned to the instance after the stream began.
-                    self.cursors.push(Cursor {
-                        topic: m.topic.clone(),
-                        partition: m.partition,
-                        next: m.offset,
-                    });
+                    self.cursors.push(TopicPartitionOffset::new(
+                        m.topic.clone(),
+                        m.partition,
+                        m.offset,
+                    ));
                     self.cursors.len() - 1
                 }
             };
             let cursor = &mut self.cursors[at];
-            cursor.next = cursor.next.max(m.offset + 1);
+            cursor.offset = cursor.offset.max(m.offset + 1);
             let data = match serde_json::to_vec(m) {
                 Ok(data) => data,
                 Err(e) => {
@@ -359,14 +331,11 @@ impl EventStream {
                     break;
                 }
             };
-            out.extend_from_slice(
-                format!("id: {}/{}/{}", m.topic, m.partition, m.offset).as_bytes(),
-            );
+            // Written straight into the buffer (a Vec cannot fail to take bytes).
+            let _ = write!(out, "id: {}/{}/{}", m.topic, m.partition, m.offset);
             for (i, c) in self.cursors.iter().enumerate() {
                 if i != at {
-                    out.extend_from_slice(
-                        format!(",{}/{}/{}", c.topic, c.partition, c.next - 1).as_bytes(),
-                    );
+                    let _ = write!(out, ",{}/{}/{}", c.topic, c.partition, c.offset - 1);
                 }
             }
             out.extend_from_slice(b"\ndata: ");
