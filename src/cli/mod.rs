@@ -21,6 +21,7 @@ pub mod profile;
 mod sensor;
 pub mod serve;
 mod serve_config;
+mod toml_error;
 pub mod values;
 
 use std::process::ExitCode;

@@ -329,20 +329,10 @@ impl ProfilesFile {
             }
         };
         let file: Self = toml::from_str(&text).map_err(|e| {
-            // Only the message and the line: toml's own rendering quotes the line, which may
-            // hold a stored password.
-            let line = e.span().map(|s| {
-                text.as_bytes()[..s.start.min(text.len())]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count()
-                    + 1
-            });
-            let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
             CliError::Usage(format!(
-                "the profiles file {} is not valid:{at} {}",
+                "the profiles file {} is not valid: {}",
                 path.display(),
-                e.message().trim_end()
+                super::toml_error::describe(&text, &e)
             ))
         })?;
         for (name, p) in &file.profiles {

@@ -109,7 +109,8 @@ pub(crate) fn apply(
     mut creds: ServeCredentials,
 ) -> Result<(ServeArgs, ServeCredentials), ServeCliError> {
     let text = std::fs::read_to_string(path).map_err(|e| usage(path, e.kind()))?;
-    let file: ServeFile = toml::from_str(&text).map_err(|e| usage(path, e))?;
+    let file: ServeFile =
+        toml::from_str(&text).map_err(|e| usage(path, super::toml_error::describe(&text, &e)))?;
     args.bind = args.bind.or(file.bind);
     args.no_auth |= file.no_auth.unwrap_or(false);
     if args.topics.is_empty() {

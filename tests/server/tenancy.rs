@@ -383,6 +383,56 @@ async fn scoped_credentials_see_only_the_topics_of_their_scope() {
     );
 }
 
+/// An implicit commit (no body, `[]`) and a delete act on every topic of the instance, which
+/// the request does not name: a credential scoped to `a` may not commit or delete an instance
+/// that also holds `b`, and `b`'s committed offset stays as it was.
+#[tokio::test]
+async fn implicit_commits_and_deletes_stay_within_the_scope() {
+    let api = Api::new(tenancy_config()).await;
+    api.post("/produce/b", &json!([{"value": "x"}])).await;
+    let read_all = json!({"topics": ["a", "b"], "timeout": 0});
+    api.consume(
+        "g",
+        "i",
+        &read_all,
+        &[
+            ("Kafka-Auto-Offset-Reset", "earliest"),
+            ("Kafka-Enable-Auto-Commit", "false"),
+        ],
+    )
+    .await;
+    let committed_b = || async {
+        let (s, v) = api
+            .post("/committed/g/i", &json!([{"topic": "b", "partition": 0}]))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v[0]["offset"].clone()
+    };
+    let before = committed_b().await;
+    let (_, user, pass) = create(&api, "consumer-a", "a", "CONSUME").await;
+    let scoped = api.as_user(&user, &pass);
+    for body in ["", "[]"] {
+        assert_error(
+            &scoped.send("POST", "/commit/g/i", body, &[]).await,
+            403,
+            "topic `b`",
+        );
+    }
+    assert_error(
+        &scoped.send("POST", "/delete-consumer/g/i", "", &[]).await,
+        403,
+        "topic `b`",
+    );
+    assert_eq!(committed_b().await, before, "b's offset moved");
+    // Within the scope both work.
+    api.consume("ga", "i", &json!({"topic": "a", "timeout": 0}), &[])
+        .await;
+    let (s, v) = scoped.send("POST", "/commit/ga/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = scoped.send("POST", "/delete-consumer/ga/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
 #[tokio::test]
 async fn the_management_api_lists_deletes_and_presents_one_cluster() {
     let api = Api::new(tenancy_config()).await;

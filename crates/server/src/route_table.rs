@@ -165,8 +165,11 @@ impl Routes {
             access,
             permit,
         };
-        // The router above panics on a conflicting pattern before this could fail.
-        let _ = self.table.insert(path, info);
+        // The router above panics on a conflicting pattern first. A route missing from the
+        // table would be `unmatched` and skip its permit check: never serve that.
+        if let Err(e) = self.table.insert(path, info) {
+            panic!("route {path} is served but cannot be entered in the route table: {e}");
+        }
         self
     }
 

@@ -202,9 +202,34 @@ async fn consume(
     Ok(Json(s.backend.consume(params).await?).into_response())
 }
 
+/// For a scoped caller, 403 unless every topic the instance is assigned is in its scope. An
+/// implicit commit and a delete (which auto-commits) act on all of the instance's topics, which
+/// neither request names: the pipeline cannot check them from the request alone. Free for the
+/// server's credential; one assignment lookup (`/committed` without partitions) otherwise.
+async fn authorize_instance(
+    s: &AppState,
+    grant: Option<&Grant>,
+    group: &str,
+    instance: &str,
+) -> Result<(), ApiError> {
+    let Some(grant) = grant.filter(|g| matches!(g, Grant::Scoped(_))) else {
+        return Ok(());
+    };
+    let assigned = s
+        .backend
+        .committed(group.to_owned(), instance.to_owned(), Vec::new())
+        .await?;
+    tenancy::authorize(
+        grant,
+        Need::Consume,
+        assigned.iter().map(|o| o.topic.as_str()),
+    )
+}
+
 /// `[GET|POST] /commit/{group}/{instance}`: explicit offsets, or none / `[]` for "last consumed".
 async fn commit(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     ApiPath((group, instance)): ApiPath<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -212,6 +237,10 @@ async fn commit(
         None => None,
         Some(_) => Some(parse_many::<TopicPartitionOffset>(&body)?),
     };
+    // Explicit offsets name their topics, which the pipeline has checked.
+    if offsets.as_ref().is_none_or(Vec::is_empty) {
+        authorize_instance(&s, grant.as_ref().map(|g| &g.0), &group, &instance).await?;
+    }
     s.backend.commit(group, instance, offsets).await?;
     Ok(Json(SuccessBody::ok()).into_response())
 }
@@ -239,8 +268,10 @@ async fn committed(
 /// `[POST|DELETE] /delete-consumer/{group}/{instance}`.
 async fn delete_consumer(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     ApiPath((group, instance)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
+    authorize_instance(&s, grant.as_ref().map(|g| &g.0), &group, &instance).await?;
     s.backend.delete_consumer(group, instance).await?;
     Ok(Json(SuccessBody::ok()).into_response())
 }

@@ -658,6 +658,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&tmp).map_err(fail)?;
+        // `mode` applies only to a new file; a leftover one keeps its own.
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(fail)?;
         f.write_all(bytes).map_err(fail)?;
         f.sync_all().map_err(fail)?;
     }
