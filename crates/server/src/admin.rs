@@ -75,8 +75,8 @@ fn cluster(s: &AppState) -> Cluster {
         rest_endpoint: String::new(),
         state: "active".to_owned(),
         username: s
-            .credentials
-            .as_ref()
+            .tenancy
+            .server()
             .map(|c| c.username.clone())
             .unwrap_or_default(),
         max_message_size: i64::try_from(s.limits.max_message_bytes).unwrap_or(i64::MAX),

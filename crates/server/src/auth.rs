@@ -8,14 +8,41 @@ use subtle::ConstantTimeEq;
 
 use super::config::Credentials;
 
-/// True when `user`/`pass` equal the expected credentials. Both parts are always compared
-/// (no early exit on the username), in constant time: each side is hashed to a fixed-size
-/// SHA-256 digest first, because comparing the raw bytes (`subtle`'s slice `ct_eq`) returns
-/// early when the lengths differ, and so would tell an attacker the password's length.
-pub(crate) fn matches(expected: &Credentials, user: &[u8], pass: &[u8]) -> bool {
-    let u = digest(expected.username.as_bytes()).ct_eq(&digest(user));
-    let p = digest(expected.password.expose().as_bytes()).ct_eq(&digest(pass));
-    (u & p).into()
+/// Credentials that requests are compared against, hashed once (not on every request).
+#[derive(Clone)]
+pub(crate) struct Expected {
+    /// The username, in clear (it is not a secret; scoped credentials may not reuse it).
+    pub(crate) username: String,
+    user: [u8; 32],
+    pass: [u8; 32],
+}
+
+impl Expected {
+    pub(crate) fn new(c: &Credentials) -> Self {
+        Self {
+            username: c.username.clone(),
+            user: digest(c.username.as_bytes()),
+            pass: digest(c.password.expose().as_bytes()),
+        }
+    }
+
+    /// True when `user`/`pass` are these credentials. Both parts are always compared (no
+    /// early exit on the username), in constant time: each side is a fixed-size SHA-256
+    /// digest, because comparing the raw bytes (`subtle`'s slice `ct_eq`) returns early when
+    /// the lengths differ, and so would tell an attacker the password's length.
+    pub(crate) fn matches(&self, user: &[u8], pass: &[u8]) -> bool {
+        let u = self.user.ct_eq(&digest(user));
+        let p = self.pass.ct_eq(&digest(pass));
+        (u & p).into()
+    }
+}
+
+impl std::fmt::Debug for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expected")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -59,20 +86,20 @@ mod tests {
 
     #[test]
     fn basic_header_decoding_and_matching() {
-        let creds = Credentials::new("user", "pa:ss");
+        let creds = Expected::new(&Credentials::new("user", "pa:ss"));
         let value = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("user:pa:ss")
         );
         let (u, p) = basic(value.as_bytes()).unwrap();
-        assert!(matches(&creds, &u, &p));
-        assert!(!matches(&creds, b"user", b"pa:s"));
-        assert!(!matches(&creds, b"usex", b"pa:ss"));
+        assert!(creds.matches(&u, &p));
+        assert!(!creds.matches(b"user", b"pa:s"));
+        assert!(!creds.matches(b"usex", b"pa:ss"));
         // Other lengths, shorter and longer, and empty parts.
-        assert!(!matches(&creds, b"user", b"pa:ssx"));
-        assert!(!matches(&creds, b"user", b""));
-        assert!(!matches(&creds, b"", b"pa:ss"));
-        assert!(!matches(&creds, b"users", b"pa:ss"));
+        assert!(!creds.matches(b"user", b"pa:ssx"));
+        assert!(!creds.matches(b"user", b""));
+        assert!(!creds.matches(b"", b"pa:ss"));
+        assert!(!creds.matches(b"users", b"pa:ss"));
         assert!(basic(b"Bearer abc").is_none());
         assert!(basic(b"Basic !!!").is_none());
         assert_eq!(

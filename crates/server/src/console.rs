@@ -134,13 +134,13 @@ pub(crate) fn routes(r: Routes) -> Routes {
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics_endpoint(State(s): State<AppState>, req: Request) -> Response {
     if s.metrics_auth == MetricsAuth::Same
-        && let Some(expected) = s.credentials.as_deref()
+        && let Some(expected) = s.tenancy.server()
     {
         let ok = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| auth::basic(v.as_bytes()))
-            .is_some_and(|(u, p)| auth::matches(expected, &u, &p));
+            .is_some_and(|(u, p)| expected.matches(&u, &p));
         if !ok {
             return ApiError::unauthorized().into_response();
         }

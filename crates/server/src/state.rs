@@ -6,7 +6,7 @@ use std::time::Duration;
 use upkafka_protocol::DEFAULT_POLL_TIMEOUT_MS;
 
 use super::backend::Backend;
-use super::config::{Credentials, Limits, MetricsAuth, ServerConfig};
+use super::config::{Limits, MetricsAuth, ServerConfig};
 use super::metrics::{MeteredBackend, Metrics};
 use super::sse::Streams;
 use super::tenancy::Tenancy;
@@ -16,8 +16,6 @@ use super::tenancy::Tenancy;
 pub struct AppState {
     /// The storage the routes serve.
     pub backend: Arc<dyn Backend>,
-    /// Expected Basic-auth credentials; `None` disables auth.
-    pub credentials: Option<Arc<Credentials>>,
     /// Request limits.
     pub limits: Arc<Limits>,
     /// Counters and histograms behind `/metrics` and the console.
@@ -54,7 +52,6 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
         Self {
             backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
-            credentials: config.credentials.clone().map(Arc::new),
             limits: Arc::new(config.limits.clone()),
             metrics,
             metrics_auth: config.metrics_auth,

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use upkafka_protocol::{ANY_TOPIC, Credential, Password, Permission, validate_topic_name};
 
 use super::auth;
-use super::config::{CredentialSpec, Credentials, ServerConfig};
+use super::config::{CredentialSpec, ServerConfig};
 use super::error::ApiError;
 use super::route_table::Need;
 
@@ -270,7 +270,7 @@ struct Inner {
 
 /// The credentials a server accepts, with the cache of verified passwords.
 pub struct Tenancy {
-    server: Option<Credentials>,
+    server: Option<auth::Expected>,
     inner: RwLock<Inner>,
     cache_key: ring::hmac::Key,
     /// `DATA_DIR/credentials.json`; `None` keeps API-created credentials in memory.
@@ -310,7 +310,7 @@ impl Tenancy {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &random_bytes::<32>()?);
         let file = config.data_dir.as_ref().map(|d| d.join(CREDENTIALS_FILE));
         let this = Self {
-            server: config.credentials.clone(),
+            server: config.credentials.as_ref().map(auth::Expected::new),
             inner: RwLock::new(Inner::default()),
             cache_key: key,
             file,
@@ -329,11 +329,16 @@ impl Tenancy {
         Ok(this)
     }
 
+    /// The server's own credential (hashed for comparison); `None` when auth is off.
+    pub(crate) fn server(&self) -> Option<&auth::Expected> {
+        self.server.as_ref()
+    }
+
     /// Only the server credential (what a server falls back to when its credentials file
     /// cannot be read: scoped credentials are refused rather than guessed).
     pub(crate) fn server_only(config: &ServerConfig) -> Self {
         Self {
-            server: config.credentials.clone(),
+            server: config.credentials.as_ref().map(auth::Expected::new),
             inner: RwLock::new(Inner::default()),
             cache_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]),
             file: None,
@@ -407,8 +412,8 @@ impl Tenancy {
         None
     }
 
-    async fn resolve(&self, server: &Credentials, user: &[u8], pass: &[u8]) -> Option<Grant> {
-        if auth::matches(server, user, pass) {
+    async fn resolve(&self, server: &auth::Expected, user: &[u8], pass: &[u8]) -> Option<Grant> {
+        if server.matches(user, pass) {
             return Some(Grant::Server);
         }
         let digest = {
