@@ -468,3 +468,27 @@ async fn fetch_past_the_end_answers_nothing() {
     let got = client.fetch(&req).await.expect("fetch");
     assert_eq!(got.first().map(|m| m.value.as_str()), Some("b"));
 }
+
+/// A shutdown while the group is mid-rebalance: three instances join one group with
+/// different subscriptions and are never polled again, so the group is still rebalancing
+/// when the gateway stops. librdkafka 2.12 then hands out an assignment after the consumer
+/// closed, and serving it waited forever (the CI run of 2026-11-30 hung here for an hour).
+/// The shutdown must close every instance in time and say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_stops_cleanly_while_its_group_rebalances() {
+    let server = TestServer::start_gateway(config(&[("a", 1), ("b", 1)])).await;
+    let client = rest_client(&server);
+    let zero = Duration::ZERO;
+    for (instance, topics) in [("i", vec!["a"]), ("j", vec!["b"]), ("k", vec!["a", "b"])] {
+        let opts = ConsumeOptions {
+            timeout: Some(zero),
+            ..ConsumeOptions::new("g", instance, topics)
+        };
+        client.consume(&opts).await.expect("consume");
+    }
+    // A heartbeat later (the default session is 10 s, a heartbeat every 3 s), `i` and `j`
+    // know the group is rebalancing and wait for a poll that never comes.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // `stop` fails the test if an instance had not closed when the shutdown gave up on it.
+    server.stop().await;
+}

@@ -13,6 +13,7 @@ use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 /// The Tansu release the gateway suite runs against, and its storage engine: SQLite
 /// (`libsql`), not the in-memory one, which mishandles batches of more than one record.
@@ -90,20 +91,97 @@ impl Tools {
     }
 }
 
-/// Runs every test with every suite on.
+/// How long the whole test run (its compilation included) may take before it is taken for
+/// hung and stopped, unless `UPKAFKA_TEST_TIMEOUT_MINUTES` says otherwise (`0`: no limit).
+/// A cold run takes about a quarter of this; a test that hangs would otherwise hold CI until
+/// CI's own limit, with nothing said about which test it was.
+const DEFAULT_TEST_MINUTES: u64 = 40;
+
+/// Runs every test with every suite on, within the time limit.
 fn test(tools: &Tools, extra: &[OsString]) -> Result<ExitCode, String> {
+    let limit = match env::var("UPKAFKA_TEST_TIMEOUT_MINUTES") {
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!("UPKAFKA_TEST_TIMEOUT_MINUTES must be a whole number of minutes, not {v:?}")
+        })?,
+        Err(_) => DEFAULT_TEST_MINUTES,
+    };
     let mut cmd = Command::new(cargo());
     cmd.args(["test", "--workspace"]).args(extra);
     for (name, path) in tools.env() {
         cmd.env(name, path);
     }
     say(&format!("running {}", describe(&cmd)));
-    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let deadline = (limit > 0).then(|| Instant::now() + Duration::from_secs(limit * 60));
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for cargo test: {e}"))?
+        {
+            break status;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The test binary, and what its tests started (brokers, browsers), go too:
+            // orphans would keep CI's output pipe open.
+            let tree = descendants(child.id());
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(tree.iter().map(u32::to_string))
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the test run was still going after {limit} min and was stopped: a test \
+                 hangs (cargo test names it above, \"has been running for over 60 seconds\"). \
+                 UPKAFKA_TEST_TIMEOUT_MINUTES changes the limit"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+/// Every process below `root` (Linux: read from `/proc`), deepest last.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // `pid (comm) state ppid …`; the command name may hold spaces and parentheses.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Finds or installs everything the suites need.

@@ -27,7 +27,7 @@ use upkafka_protocol::{
 use super::convert::{api_offset, backend_error};
 use super::instances::{
     Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits, Settle,
-    poll_consumer,
+    close_in_background, poll_consumer,
 };
 use super::settings::KafkaSettings;
 
@@ -225,19 +225,33 @@ async fn blocking<T: Send + 'static>(
 /// How long a deleted or expired instance may take to leave its group.
 const LEAVE_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a shutdown or a delete waits for an instance's consumer to close (its final
+/// commit included) before it goes on and leaves the closing to finish in the background.
+const CLOSE_WAIT: Duration = Duration::from_secs(15);
+
 /// Closes an instance's consumer off the async workers (committing its delivered offsets
-/// if auto-commit is on).
+/// if auto-commit is on), waiting at most `CLOSE_WAIT`; `false` if it was still closing then.
 ///
 /// With `leave` (delete-consumer, idle expiry) the member leaves the group first, so its
 /// partitions go to the other members at once: a static member sends LeaveGroup on
 /// unsubscribe, never on close, and librdkafka needs the revocation served by a poll before
 /// it sends it. Without `leave` (gateway shutdown) it stays a member until its session times
 /// out, so a restarted gateway takes its partitions back without a rebalance.
-async fn close_instance(instance: Arc<Instance>, leave: bool) {
+async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
     if leave {
         instance.leave(LEAVE_WAIT).await;
     }
-    let _ = tokio::task::spawn_blocking(move || drop(instance)).await;
+    let (group, id) = (instance.group.clone(), instance.id.clone());
+    let closed = close_in_background(instance);
+    let in_time = tokio::time::timeout(CLOSE_WAIT, closed).await.is_ok();
+    if !in_time {
+        tracing::warn!(
+            %group,
+            instance = %id,
+            "consumer instance still closing after {CLOSE_WAIT:?}; going on without it"
+        );
+    }
+    in_time
 }
 
 impl Inner {
@@ -621,7 +635,9 @@ impl Inner {
             // Offsets are stored for records actually answered (`Instance::poll`), never
             // for records librdkafka fetched but no REST client received.
             .set("enable.auto.offset.store", "false")
-            .create_with_context(InstanceContext::default())
+            .create_with_context(InstanceContext::new(
+                self.options.settings.get("partition.assignment.strategy"),
+            ))
             .map_err(|e| match e {
                 KafkaError::ClientCreation(_) => {
                     BackendError::InvalidRequest(self.options.settings.redact(&format!(
@@ -842,9 +858,17 @@ impl Inner {
 
     async fn close(self: &Arc<Self>) -> BackendResult<()> {
         self.closed.store(true, Ordering::SeqCst);
-        for instance in self.instances.take_all() {
-            close_instance(instance, false).await;
-        }
+        // All at once: each close is mostly waiting for the broker.
+        let closing = self
+            .instances
+            .take_all()
+            .into_iter()
+            .map(|instance| close_instance(instance, false));
+        let stuck = futures::future::join_all(closing)
+            .await
+            .into_iter()
+            .filter(|in_time| !in_time)
+            .count();
         let inner = Arc::clone(self);
         blocking(move || {
             inner
@@ -852,7 +876,14 @@ impl Inner {
                 .flush(inner.timeout())
                 .map_err(|e| backend_error("flush", &e))
         })
-        .await
+        .await?;
+        if stuck > 0 {
+            // Their final commits may still land; the shutdown says it could not wait.
+            return Err(BackendError::Internal(format!(
+                "{stuck} consumer instance(s) had not closed {CLOSE_WAIT:?} into the shutdown"
+            )));
+        }
+        Ok(())
     }
 }
 

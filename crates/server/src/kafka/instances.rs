@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::error::BackendError;
@@ -35,18 +35,79 @@ use super::convert::{backend_error, to_message};
 /// Longest a consume waits for its instance to join the group (beyond its own `timeout`).
 const JOIN_WAIT: Duration = Duration::from_secs(15);
 
-/// Notes when the group gave this member its partitions.
-#[derive(Debug, Default)]
+/// Serves the group's rebalances for one instance and notes when it got its partitions.
+#[derive(Debug)]
 pub(super) struct InstanceContext {
     assigned: std::sync::atomic::AtomicBool,
+    /// The assignors are cooperative (`partition.assignment.strategy=cooperative-sticky`):
+    /// rebalances add and remove partitions instead of replacing the whole assignment.
+    /// Known from the configuration, so a rebalance never has to ask librdkafka (see
+    /// [`InstanceContext::rebalance`]).
+    cooperative: bool,
+}
+
+impl InstanceContext {
+    /// A context for a consumer whose `partition.assignment.strategy` is `strategy`
+    /// (librdkafka's default, eager `range,roundrobin`, when `None`).
+    pub(super) fn new(strategy: Option<&str>) -> Self {
+        Self {
+            assigned: std::sync::atomic::AtomicBool::new(false),
+            cooperative: strategy.is_some_and(|s| s.contains("cooperative")),
+        }
+    }
 }
 
 impl ClientContext for InstanceContext {}
 
 impl ConsumerContext for InstanceContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if matches!(rebalance, Rebalance::Assign(_)) {
-            self.assigned.store(true, Ordering::SeqCst);
+    /// rust-rdkafka's default strategy, with one difference: once the consumer is closed,
+    /// a rebalance event still queued is dropped instead of served.
+    ///
+    /// librdkafka 2.12 (its issue 4884) can hand out an assignment event after the consumer
+    /// group sub-system has terminated during close; `rd_kafka_assign` (and
+    /// `rd_kafka_rebalance_protocol`, which the default asks first) then waits forever for
+    /// an answer nobody sends. Dropping an instance whose group was mid-rebalance hung
+    /// that way, and with it a gateway's shutdown. A closed consumer has nothing left to
+    /// assign, so skipping the call loses nothing.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut rdkafka::TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr;
+        if consumer.closed() {
+            tracing::debug!(?err, "kafka: rebalance after close ignored");
+            return;
+        }
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let done = if self.cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if done.is_ok() {
+                    self.assigned.store(true, Ordering::SeqCst);
+                }
+                done
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if self.cooperative => {
+                consumer.incremental_unassign(tpl)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            other => {
+                // What the default does with a rebalance error: give everything up.
+                tracing::warn!(error = %RDKafkaErrorCode::from(other), "kafka: rebalance failed");
+                if self.cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "kafka: could not apply a rebalance");
         }
     }
 }
@@ -505,10 +566,46 @@ pub(super) async fn poll_consumer<C: ConsumerContext + 'static>(
     Ok(out)
 }
 
+/// Drops `what` (instances, whose consumers close as they drop) on a thread of its own and
+/// answers on the receiver when that is done.
+///
+/// Closing a consumer blocks: it commits, leaves or not, and polls until librdkafka says
+/// it is closed, which takes a minute when the broker is gone. Not on an async worker, and
+/// not with `spawn_blocking` either: a runtime waits for its blocking tasks when it shuts
+/// down, so one consumer that never closes would keep the process from exiting.
+pub(super) fn close_in_background<T: Send + 'static>(
+    what: T,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || {
+            drop(what);
+            let _ = done.send(());
+        });
+    if let Err(e) = spawned {
+        // No thread to be had (the process is at its limit). The failed spawn dropped its
+        // closure, and so closed `what` right here: late, but never not at all.
+        tracing::warn!(error = %e, "kafka: no thread to close consumers on; closed inline");
+    }
+    closed
+}
+
 /// All instances of this gateway.
 #[derive(Debug, Default)]
 pub(super) struct Instances {
     map: Mutex<BTreeMap<(String, String), Arc<Instance>>>,
+}
+
+/// A backend dropped without `close` (a test, an embedding program) still closes the
+/// consumers it holds, but not on the dropping thread, which may be an async worker.
+impl Drop for Instances {
+    fn drop(&mut self) {
+        let left = self.take_all();
+        if !left.is_empty() {
+            drop(close_in_background(left));
+        }
+    }
 }
 
 impl Instances {
@@ -585,13 +682,20 @@ mod tests {
             .set("bootstrap.servers", "127.0.0.1:9")
             .set("group.id", "g")
             .set("log_level", "0")
-            .create_with_context(InstanceContext::default())
+            .create_with_context(InstanceContext::new(None))
             .expect("a consumer is created without connecting");
         let config = ConsumerConfig {
             session_timeout_ms: Some(session_timeout_ms),
             ..ConsumerConfig::default()
         };
         Instance::new("g".into(), "i".into(), consumer, &config)
+    }
+
+    #[test]
+    fn the_rebalance_protocol_follows_the_configured_assignor() {
+        assert!(!InstanceContext::new(None).cooperative);
+        assert!(!InstanceContext::new(Some("range,roundrobin")).cooperative);
+        assert!(InstanceContext::new(Some("cooperative-sticky")).cooperative);
     }
 
     #[tokio::test]
