@@ -1,5 +1,6 @@
 //! `upkafka admin credentials create|list|delete|hash`: scoped credentials of an upkafka
-//! server (its management API, spec §9 shapes), with the server's own credential.
+//! server (its management API, spec §9 shapes), with the server's own credential; and
+//! `upkafka admin token create`: a short-lived token of whatever credential the CLI holds.
 
 use std::io::BufRead as _;
 use std::process::ExitCode;
@@ -9,8 +10,9 @@ use serde::Serialize;
 
 use super::args::{ClientArgs, OutputFormat};
 use super::output::Table;
+use super::values::HumanDuration;
 use super::{CliError, Ctx, stdout_err};
-use upkafka_protocol::{Credential, Permission};
+use upkafka_protocol::{Credential, Permission, RateLimits, TokenRequest};
 
 /// `upkafka admin ...`: the connection options, then what to manage.
 #[derive(Debug, Args)]
@@ -19,7 +21,8 @@ Examples:
   upkafka admin credentials create orders-writer --topic orders --permission produce
   upkafka admin credentials list
   upkafka admin credentials delete 3f9c0e2a41b7d85e6a0c1f22
-  upkafka admin credentials hash < password.txt     # for [[credentials]] of serve --config")]
+  upkafka admin credentials hash < password.txt     # for [[credentials]] of serve --config
+  upkafka admin token create --permission consume --topic sensor --ttl 10m")]
 pub struct AdminArgs {
     /// How to reach the server (with the server's own credential).
     #[command(flatten)]
@@ -41,6 +44,39 @@ Examples:
   upkafka admin credentials list --output json"
     )]
     Credentials(CredentialsCommand),
+    /// Short-lived tokens, for browsers and edge functions: as powerful as the credential
+    /// the CLI uses, or less.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  upkafka admin token create --permission consume --topic sensor --ttl 10m
+  upkafka admin token create --output json"
+    )]
+    Token(TokenCommand),
+}
+
+/// `upkafka admin token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token of the credential this command runs with; prints the token alone (text)
+    /// or with its permission, topic and expiry (`--output json`).
+    #[command(after_help = "\
+Examples:
+  upkafka admin token create --permission consume --topic sensor --ttl 10m
+  TOKEN=$(upkafka admin token create --ttl 15m)
+  curl -H \"Authorization: Bearer $TOKEN\" $UPSTASH_KAFKA_REST_URL/topics")]
+    Create {
+        /// What the token may do (default: what the credential may): produce, consume or all.
+        #[arg(long, value_name = "PERMISSION", value_parser = parse_permission)]
+        permission: Option<Permission>,
+        /// The one topic it may use, or `*` (default: the credential's scope).
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+        /// How long it lives, e.g. 10m (default 15m; at most the server's --token-max-ttl).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<HumanDuration>,
+    },
 }
 
 /// `upkafka admin credentials ...`.
@@ -60,6 +96,14 @@ Examples:
         /// What it may do: produce, consume or all.
         #[arg(long, value_name = "PERMISSION", value_parser = parse_permission)]
         permission: Permission,
+        /// Records it may produce per second (default: the server's
+        /// --credential-messages-per-second); over it, 429 with Retry-After.
+        #[arg(long, value_name = "N")]
+        messages_per_second: Option<u32>,
+        /// Requests it may make per UTC day (default: the server's
+        /// --credential-requests-per-day).
+        #[arg(long, value_name = "N")]
+        requests_per_day: Option<u64>,
     },
     /// List the credentials (never their passwords).
     #[command(after_help = "\
@@ -136,16 +180,44 @@ pub fn hash(out: &mut super::output::Output) -> Result<ExitCode, CliError> {
 /// # Errors
 /// API (403 without the server's credential) and transport errors.
 pub async fn run(cmd: AdminCommand, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
-    let AdminCommand::Credentials(cmd) = cmd;
+    let cmd = match cmd {
+        AdminCommand::Credentials(cmd) => cmd,
+        AdminCommand::Token(TokenCommand::Create {
+            permission,
+            topic,
+            ttl,
+        }) => {
+            let token = ctx
+                .client
+                .mint_token(&TokenRequest {
+                    permissions: permission,
+                    topic,
+                    expires_in: ttl.map(|t| t.0.as_secs().max(1)),
+                })
+                .await?;
+            match ctx.out.format() {
+                OutputFormat::Json => ctx.out.json(&token).map_err(stdout_err)?,
+                OutputFormat::Text => ctx.out.line(token.token.expose()).map_err(stdout_err)?,
+            }
+            ctx.out.flush().map_err(stdout_err)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match cmd {
         CredentialsCommand::Create {
             name,
             topic,
             permission,
+            messages_per_second,
+            requests_per_day,
         } => {
+            let limits = RateLimits {
+                messages_per_second,
+                requests_per_day,
+            };
             let c = ctx
                 .client
-                .create_credential(&name, &topic, permission)
+                .create_credential_with_limits(&name, &topic, permission, limits)
                 .await?;
             match ctx.out.format() {
                 OutputFormat::Json => ctx.out.json(&c).map_err(stdout_err)?,

@@ -13,8 +13,8 @@ use super::values::{ByteSize, HumanDuration};
 use upkafka_client::Password;
 use upkafka_server::kafka::{KafkaSetting, KafkaSettings};
 use upkafka_server::{
-    Credentials, Limits, MetricsAuth, ServeError, Server, ServerConfig, TlsPaths, TopicSpec,
-    shutdown_signal,
+    Credentials, Limits, MetricsAuth, RateLimits, ServeError, Server, ServerConfig, TlsPaths,
+    TokenSettings, TopicSpec, shutdown_signal,
 };
 
 /// Arguments of `upkafka serve`.
@@ -137,6 +137,30 @@ pub struct ServeArgs {
     /// send Basic auth. The API and the console at /ui keep requiring them.
     #[arg(long)]
     pub metrics_no_auth: bool,
+
+    /// Rate limit of every scoped credential that sets none of its own: records it may
+    /// produce per second (bursts up to one second's worth). Over it: 429 with Retry-After.
+    /// The server's own credential is never limited. Default: unlimited.
+    #[arg(long, value_name = "N")]
+    pub credential_messages_per_second: Option<u32>,
+
+    /// Rate limit of every scoped credential that sets none of its own: requests per UTC day.
+    /// Over it: 429 with Retry-After until midnight UTC. Default: unlimited.
+    #[arg(long, value_name = "N")]
+    pub credential_requests_per_day: Option<u64>,
+
+    /// Signing keys of short-lived tokens (POST /v2/kafka/token), one per line, each at least
+    /// 32 characters: the first signs, all verify, so a new key goes first and an old one is
+    /// dropped once its tokens have expired. Default: DATA_DIR/token-keys (made on first
+    /// start), or a key in memory without --data-dir (tokens then die with the process).
+    #[arg(long, value_name = "FILE")]
+    pub token_key_file: Option<PathBuf>,
+
+    #[arg(long, value_name = "DURATION", help = with_default(
+        "Longest lifetime a short-lived token may be given, e.g. 15m.",
+        HumanDuration(TokenSettings::default().max_ttl),
+    ))]
+    pub token_max_ttl: Option<HumanDuration>,
 
     /// Gateway mode: serve in front of this Kafka cluster, HOST:PORT[,HOST:PORT...]. Every
     /// produce, fetch, consume and commit goes to Kafka; nothing is stored locally. --topic
@@ -326,6 +350,16 @@ pub fn to_config(
             MetricsAuth::None
         } else {
             MetricsAuth::Same
+        },
+        rate_limits: RateLimits {
+            messages_per_second: args.credential_messages_per_second,
+            requests_per_day: args.credential_requests_per_day,
+        },
+        tokens: TokenSettings {
+            key_file: args.token_key_file.clone(),
+            max_ttl: args
+                .token_max_ttl
+                .map_or(TokenSettings::default().max_ttl, |t| t.0),
         },
         ..ServerConfig::default()
     };

@@ -10,6 +10,10 @@
 //! max_timeout = "30s"
 //! username = "admin"
 //! password_file = "/etc/upkafka/password"
+//! token_key_file = "/etc/upkafka/token-keys"   # default: DATA_DIR/token-keys
+//! token_max_ttl = "1h"
+//! credential_messages_per_second = 1000   # default limits of scoped credentials
+//! credential_requests_per_day = 1000000
 //!
 //! [[credentials]]
 //! name = "orders-writer"
@@ -17,6 +21,8 @@
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."  # upkafka admin credentials hash
 //! topic = "orders"          # or "*"
 //! permission = "PRODUCE"    # PRODUCE | CONSUME | ALL
+//! messages_per_second = 100 # optional, over the defaults above
+//! requests_per_day = 50000  # optional
 //! ```
 
 use std::fmt::Display;
@@ -26,7 +32,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 use upkafka_client::Password;
 use upkafka_server::kafka::KafkaSetting;
-use upkafka_server::{CredentialSpec, Permission, TopicSpec};
+use upkafka_server::{CredentialSpec, Permission, RateLimits, TopicSpec};
 
 use super::serve::{ServeArgs, ServeCliError, ServeCredentials};
 use super::values::{ByteSize, HumanDuration};
@@ -76,6 +82,10 @@ struct ServeFile {
     max_streams: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
+    credential_messages_per_second: Option<u32>,
+    credential_requests_per_day: Option<u64>,
+    token_key_file: Option<PathBuf>,
+    token_max_ttl: Option<Parsed<HumanDuration>>,
     kafka: Option<String>,
     kafka_config: Option<Vec<Parsed<KafkaSetting>>>,
     username: Option<String>,
@@ -92,6 +102,8 @@ struct FileCredential {
     password_hash: String,
     topic: String,
     permission: Permission,
+    messages_per_second: Option<u32>,
+    requests_per_day: Option<u64>,
 }
 
 fn usage(path: &Path, e: impl Display) -> ServeCliError {
@@ -132,6 +144,14 @@ pub(crate) fn apply(
     args.max_streams = args.max_streams.or(file.max_streams);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
+    args.credential_messages_per_second = args
+        .credential_messages_per_second
+        .or(file.credential_messages_per_second);
+    args.credential_requests_per_day = args
+        .credential_requests_per_day
+        .or(file.credential_requests_per_day);
+    args.token_key_file = args.token_key_file.or(file.token_key_file);
+    args.token_max_ttl = args.token_max_ttl.or(file.token_max_ttl.map(|v| v.0));
     args.kafka = args.kafka.or(file.kafka);
     if args.kafka_config.is_empty() {
         args.kafka_config = file
@@ -177,6 +197,10 @@ pub(crate) fn apply(
             password_hash: c.password_hash,
             topic: c.topic,
             permission: c.permission,
+            limits: RateLimits {
+                messages_per_second: c.messages_per_second,
+                requests_per_day: c.requests_per_day,
+            },
         })
         .collect();
     Ok((args, creds))

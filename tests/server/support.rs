@@ -88,6 +88,22 @@ impl Api {
     }
 
     /// The same server, sending `user`/`pass` (a scoped credential) instead.
+    /// The same server, as the bearer of `token`.
+    pub fn as_bearer(&self, token: &str) -> Self {
+        Self {
+            auth: Some(format!("Bearer {token}")),
+            ..self.clone()
+        }
+    }
+
+    /// The same server, without credentials (for `?token=` and `?user=` requests).
+    pub fn anonymous(&self) -> Self {
+        Self {
+            auth: None,
+            ..self.clone()
+        }
+    }
+
     pub fn as_user(&self, user: &str, pass: &str) -> Self {
         Self {
             auth: Some(basic(user, pass)),

@@ -51,15 +51,21 @@ enum Who {
     ConsumeA,
     ProduceAny,
     Deleted,
+    /// A token the server minted for topic `b`, ALL.
+    TokenForB,
+    /// A token of `AllA` past its expiry.
+    ExpiredToken,
 }
 
-const EVERYONE: [Who; 6] = [
+const EVERYONE: [Who; 8] = [
     Who::Server,
     Who::AllA,
     Who::ProduceA,
     Who::ConsumeA,
     Who::ProduceAny,
     Who::Deleted,
+    Who::TokenForB,
+    Who::ExpiredToken,
 ];
 
 /// What a request needs: a permission and the topics it names.
@@ -68,16 +74,23 @@ enum Needs {
     Produce(&'static [&'static str]),
     Consume(&'static [&'static str]),
     Read,
+    /// Either permission, on these topics.
+    ReadOf(&'static [&'static str]),
     Server,
 }
 
 fn expected(who: Who, needs: Needs, allowed: u16) -> u16 {
     let in_scope = |topics: &[&str]| topics.iter().all(|t| *t == "a");
     let ok = match (who, needs) {
-        (Who::Deleted, _) => return 401,
+        (Who::Deleted | Who::ExpiredToken, _) => return 401,
+        (Who::TokenForB, Needs::Server) => false,
+        (Who::TokenForB, Needs::Read) => true,
+        (Who::TokenForB, Needs::ReadOf(t)) => t.iter().all(|t| *t == "b"),
+        (Who::TokenForB, Needs::Produce(t) | Needs::Consume(t)) => t.iter().all(|t| *t == "b"),
         (Who::Server, _) => true,
         (_, Needs::Server) => false,
         (_, Needs::Read) => true,
+        (_, Needs::ReadOf(t)) => in_scope(t) || who == Who::ProduceAny,
         (Who::AllA, Needs::Produce(t) | Needs::Consume(t)) => in_scope(t),
         (Who::ProduceA, Needs::Produce(t)) => in_scope(t),
         (Who::ProduceAny, Needs::Produce(_)) => true,
@@ -211,7 +224,7 @@ fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
             "POST",
             "/offsets/latest".into(),
             json!([{"topic": "a", "partition": 0}]),
-            Read,
+            ReadOf(&["a"]),
             200,
         ),
         (
@@ -222,6 +235,13 @@ fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
             200,
         ),
         ("GET", "/v2/kafka/clusters".into(), Value::Null, Server, 200),
+        (
+            "POST",
+            "/v2/kafka/credential".into(),
+            json!({"credential_name": "n", "cluster_id": "upkafka", "topic": "a", "permissions": "ALL"}),
+            Server,
+            200,
+        ),
     ]
 }
 
@@ -229,9 +249,32 @@ fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
 async fn every_route_answers_each_credential_as_its_permission_and_scope_say() {
     let api = Api::new(tenancy_config()).await;
     let mut clients = Vec::new();
+    let token = |v: &Value| v["token"].as_str().expect("a token").to_owned();
     for who in EVERYONE {
         let client = match who {
             Who::Server => api.clone(),
+            Who::TokenForB => {
+                let v = api
+                    .ok("/v2/kafka/token", &json!({"topic": "b", "expires_in": 600}))
+                    .await;
+                assert_eq!(
+                    (&v["topic"], &v["permissions"]),
+                    (&json!("b"), &json!("ALL"))
+                );
+                api.as_bearer(&token(&v))
+            }
+            Who::ExpiredToken => {
+                let (_, user, pass) = create(&api, "short-lived", "a", "ALL").await;
+                let v = api
+                    .as_user(&user, &pass)
+                    .ok("/v2/kafka/token", &json!({"expires_in": 1}))
+                    .await;
+                let expired = api.as_bearer(&token(&v));
+                assert_eq!(expired.get("/topics").await.0, StatusCode::OK);
+                // Expiry is to the second: two seconds later it has passed.
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                expired
+            }
             _ => {
                 let (scope, perm) = match who {
                     Who::AllA | Who::Deleted => ("a", "ALL"),
@@ -275,8 +318,10 @@ async fn every_route_answers_each_credential_as_its_permission_and_scope_say() {
             if want == 403 {
                 assert_error(&(status, v.clone()), 403, "permission");
             }
-            if *who == Who::Deleted {
-                assert_error(&(status, v), 401, "credentials");
+            match who {
+                Who::Deleted => assert_error(&(status, v), 401, "credentials"),
+                Who::ExpiredToken => assert_error(&(status, v), 401, "expired"),
+                _ => {}
             }
         }
     }

@@ -5,7 +5,9 @@ use reqwest::Method;
 
 use super::client::{Call, Client, path, segment};
 use super::error::Result;
-use upkafka_protocol::{Cluster, CreateCredentialRequest, Credential, Permission};
+use upkafka_protocol::{
+    Cluster, CreateCredentialRequest, Credential, Permission, RateLimits, Token, TokenRequest,
+};
 
 impl Client {
     /// Creates a credential that may do `permissions` on `topic` (one topic, or `*`)
@@ -29,6 +31,31 @@ impl Client {
         topic: &str,
         permissions: Permission,
     ) -> Result<Credential> {
+        self.create_credential_with_limits(name, topic, permissions, RateLimits::default())
+            .await
+    }
+
+    /// [`Client::create_credential`] with rate limits of its own (the server's defaults
+    /// where a field is `None`): over them its requests get 429 with `Retry-After`, which
+    /// this client waits out when it retries.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::{Permission, RateLimits}};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let limits = RateLimits { messages_per_second: Some(100), requests_per_day: Some(100_000) };
+    /// client.create_credential_with_limits("sensor", "sensor", Permission::Produce, limits).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::create_credential`].
+    pub async fn create_credential_with_limits(
+        &self,
+        name: &str,
+        topic: &str,
+        permissions: Permission,
+        limits: RateLimits,
+    ) -> Result<Credential> {
         let cluster_id = self
             .clusters()
             .await?
@@ -40,9 +67,39 @@ impl Client {
             cluster_id,
             topic: topic.to_owned(),
             permissions,
+            limits,
         };
         let mut call = Call::new(Method::POST, "/v2/kafka/credential".to_owned()).json(&body)?;
         // Not idempotent: a retry after a lost answer would create a second credential.
+        call.retryable = false;
+        self.call(call).await
+    }
+
+    /// Mints a short-lived token of this client's credential (`POST /v2/kafka/token`), for a
+    /// browser page or an edge function to hold instead of the password: as powerful as the
+    /// credential or less (`request` narrows the permission, the topic and the lifetime). It
+    /// goes in `Authorization: Bearer TOKEN`, or `?token=TOKEN` on the routes that only read.
+    ///
+    /// ```no_run
+    /// # use upkafka_client::{Client, protocol::{Permission, TokenRequest}};
+    /// # async fn run(client: Client) -> Result<(), upkafka_client::Error> {
+    /// let token = client
+    ///     .mint_token(&TokenRequest {
+    ///         permissions: Some(Permission::Consume),
+    ///         topic: Some("sensor".into()),
+    ///         expires_in: Some(600),
+    ///     })
+    ///     .await?;
+    /// println!("valid until {}", token.expires_at);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Api`](super::Error::Api): 403 when the request asks for more than the
+    /// credential has, 400 for a lifetime over the server's maximum; transport errors.
+    pub async fn mint_token(&self, request: &TokenRequest) -> Result<Token> {
+        let mut call = Call::new(Method::POST, "/v2/kafka/token".to_owned()).json(request)?;
+        // Harmless to repeat, but each answer is a different token: one is enough.
         call.retryable = false;
         self.call(call).await
     }

@@ -60,6 +60,29 @@ impl FromStr for Permission {
 /// The topic scope that stands for every topic.
 pub const ANY_TOPIC: &str = "*";
 
+/// A credential's rate limits (an upkafka extension of the Developer API); `None` is
+/// unlimited. Over a limit the server answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// Records it may produce per second (bursts up to one second's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_second: Option<u32>,
+    /// Requests it may make per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_day: Option<u64>,
+}
+
+impl RateLimits {
+    /// These limits, each falling back to `defaults` where unset.
+    #[must_use]
+    pub fn or(self, defaults: RateLimits) -> RateLimits {
+        RateLimits {
+            messages_per_second: self.messages_per_second.or(defaults.messages_per_second),
+            requests_per_day: self.requests_per_day.or(defaults.requests_per_day),
+        }
+    }
+}
+
 /// `POST /v2/kafka/credential` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateCredentialRequest {
@@ -71,6 +94,9 @@ pub struct CreateCredentialRequest {
     pub topic: String,
     /// What it may do.
     pub permissions: Permission,
+    /// Its rate limits (the server's defaults where unset).
+    #[serde(default, flatten)]
+    pub limits: RateLimits,
 }
 
 /// A scoped credential (spec §9 Credential). `password` is only present in the answer that
@@ -105,6 +131,55 @@ pub struct Credential {
     /// `active`.
     #[serde(default)]
     pub state: String,
+    /// The rate limits it was given (the server's defaults apply where unset).
+    #[serde(default, flatten)]
+    pub limits: RateLimits,
+}
+
+/// `POST /v2/kafka/token` body (an upkafka extension of the Developer API): every field
+/// optional; the token gets the caller's permission and topic scope unless narrowed here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// What the token may do: the caller's permission or a narrower one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permission>,
+    /// One topic (or `*`) within the caller's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Lifetime in seconds (the server's default 15 minutes, at most its `--token-max-ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+/// A short-lived token: `Authorization: Bearer TOKEN`, or `?token=TOKEN` on the routes that
+/// only read (for `EventSource`, which cannot set headers). `Debug` never shows the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// The token itself.
+    #[serde(with = "password")]
+    pub token: Password,
+    /// The credential that minted it (the token dies with it).
+    pub credential_name: String,
+    /// What it may do.
+    pub permissions: Permission,
+    /// One topic, or `*`.
+    pub topic: String,
+    /// When it stops working, epoch seconds.
+    pub expires_at: i64,
+}
+
+mod password {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::Password;
+
+    pub(super) fn serialize<S: Serializer>(p: &Password, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Password, D::Error> {
+        String::deserialize(d).map(Password::new)
+    }
 }
 
 mod password_opt {
@@ -183,9 +258,16 @@ mod tests {
             creation_time: 1,
             password: Some(Password::new("hunter2-secret")),
             state: "active".into(),
+            limits: RateLimits {
+                messages_per_second: Some(50),
+                requests_per_day: None,
+            },
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains("\"password\":\"hunter2-secret\""), "{json}");
+        // Limits sit beside the Developer API's fields; unset ones are left out.
+        assert!(json.contains("\"messages_per_second\":50"), "{json}");
+        assert!(!json.contains("requests_per_day"), "{json}");
         assert_eq!(serde_json::from_str::<Credential>(&json).unwrap(), c);
         assert!(!format!("{c:?}").contains("hunter2"));
         let listed = Credential {

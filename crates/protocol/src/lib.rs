@@ -19,7 +19,10 @@ mod offsets;
 mod produce;
 mod secret;
 
-pub use admin::{ANY_TOPIC, Cluster, CreateCredentialRequest, Credential, Permission};
+pub use admin::{
+    ANY_TOPIC, Cluster, CreateCredentialRequest, Credential, Permission, RateLimits, Token,
+    TokenRequest,
+};
 pub use body::{ErrorBody, OneOrMany, SuccessBody};
 pub use consumer::{
     ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments, InstanceAssignments,

@@ -1,20 +1,21 @@
 //! The management API (Upstash Developer API shapes, spec §9) under `/v2/kafka`: scoped
 //! credentials, and the server presented as one cluster. Only the server's own credential may
-//! call it ([`Permit::SERVER`]).
+//! call it ([`Permit::SERVER`]), except `POST /v2/kafka/token`, which every credential may call
+//! to mint a narrower, short-lived token of itself.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Extension, Json};
 
-use upkafka_protocol::{Cluster, CreateCredentialRequest};
+use upkafka_protocol::{Cluster, CreateCredentialRequest, TokenRequest};
 
 use super::error::ApiError;
 use super::extract::{ApiPath, RawBody};
-use super::route_table::{Access, Permit, Routes};
+use super::route_table::{Access, Need, Permit, Routes};
 use super::state::AppState;
-use super::tenancy::CLUSTER_ID;
+use super::tenancy::{CLUSTER_ID, Grant};
 
 /// `POST /v2/kafka/credential` `{credential_name, cluster_id, topic, permissions}` → the
 /// Credential, with its password (the only time it is shown).
@@ -27,7 +28,12 @@ async fn create_credential(
     check_cluster(&req.cluster_id)?;
     let created = s
         .tenancy
-        .create(&req.credential_name, &req.topic, req.permissions)
+        .create(
+            &req.credential_name,
+            &req.topic,
+            req.permissions,
+            req.limits,
+        )
         .await?;
     tracing::info!(
         credential = %created.credential_name,
@@ -37,6 +43,30 @@ async fn create_credential(
         "credential created"
     );
     Ok(Json(created).into_response())
+}
+
+/// `POST /v2/kafka/token` `{permissions?, topic?, expires_in?}` → a Token at most as powerful
+/// as the caller (any credential, not a token; see `crate::tokens`).
+async fn mint_token(
+    State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let token = s.tenancy.mint(grant.as_deref(), &req)?;
+    tracing::info!(
+        credential = %token.credential_name,
+        topic = %token.topic,
+        permissions = %token.permissions,
+        expires_at = token.expires_at,
+        "token minted"
+    );
+    Ok(Json(token).into_response())
 }
 
 /// `GET /v2/kafka/credentials` → Credential[] (without passwords).
@@ -105,6 +135,12 @@ pub(crate) fn routes(r: Routes) -> Routes {
     r.both("/v2/kafka/credential", C, s, post(create_credential))
         .both("/v2/kafka/credentials", C, s, get(list_credentials))
         .both("/v2/kafka/credential/{id}", C, s, delete(delete_credential))
+        .both(
+            "/v2/kafka/token",
+            C,
+            Permit::new(Need::Authenticated),
+            post(mint_token),
+        )
         .both("/v2/kafka/clusters", C, s, get(clusters))
         .both("/v2/kafka/cluster/{id}", C, s, get(cluster_by_id))
 }

@@ -66,6 +66,23 @@ pub(crate) fn basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
 }
 
+/// The token of `Authorization: Bearer TOKEN`.
+pub(crate) fn bearer(value: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, rest) = s.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// `token=` of a query string.
+pub(crate) fn query_token(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
 /// `user=`/`pass=` of a query string.
 pub(crate) fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut user = None;
@@ -101,6 +118,11 @@ mod tests {
         assert!(!creds.matches(b"", b"pa:ss"));
         assert!(!creds.matches(b"users", b"pa:ss"));
         assert!(basic(b"Bearer abc").is_none());
+        assert_eq!(bearer(b"Bearer abc.def"), Some("abc.def"));
+        assert_eq!(bearer(b"bearer  x "), Some("x"));
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(query_token("a=1&token=t%2Bk"), Some("t+k".to_owned()));
         assert!(basic(b"Basic !!!").is_none());
         assert_eq!(
             query_credentials("topic=t&user=a%20b&pass=c"),

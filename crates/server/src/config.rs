@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use upkafka_protocol::validate_topic_name;
 
-pub use upkafka_protocol::{Password, Permission};
+use super::tokens::TokenSettings;
+
+pub use upkafka_protocol::{Password, Permission, RateLimits};
 
 /// Basic-auth credentials clients must send.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct CredentialSpec {
     pub topic: String,
     /// What it may do.
     pub permission: Permission,
+    /// Its rate limits (the server's defaults, [`ServerConfig::rate_limits`], where unset).
+    pub limits: RateLimits,
 }
 
 impl fmt::Debug for CredentialSpec {
@@ -228,6 +232,11 @@ pub struct ServerConfig {
     pub housekeeping_interval: Duration,
     /// Who may read `/metrics` (default: the same credentials as the API).
     pub metrics_auth: MetricsAuth,
+    /// How short-lived tokens are signed and how long they may live.
+    pub tokens: TokenSettings,
+    /// Rate limits of every scoped credential that sets none of its own (default: none).
+    /// The server's own credential is never limited.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for ServerConfig {
@@ -243,6 +252,8 @@ impl Default for ServerConfig {
             tls: None,
             housekeeping_interval: Duration::from_millis(100),
             metrics_auth: MetricsAuth::Same,
+            tokens: TokenSettings::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -315,6 +326,7 @@ mod tests {
             password_hash: "$argon2id$v=19$secret-hash".into(),
             topic: "*".into(),
             permission: Permission::Produce,
+            limits: RateLimits::default(),
         };
         let cfg = ServerConfig {
             scoped_credentials: vec![spec],

@@ -78,18 +78,20 @@ mod log;
 pub mod metrics;
 mod partitioner;
 mod pipeline;
+mod quota;
 mod route_table;
 mod routes;
 mod serve;
 mod sse;
 mod state;
 mod tenancy;
+mod tokens;
 
 pub use app::{router, service};
 pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings};
 pub use config::{
-    CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, ServerConfig, TlsPaths,
-    TopicSpec,
+    CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
+    ServerConfig, TlsPaths, TopicSpec,
 };
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
@@ -100,3 +102,4 @@ pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
 pub use state::AppState;
 pub use tenancy::{CLUSTER_ID, CREDENTIALS_FILE, Tenancy, hash_password};
+pub use tokens::{TOKEN_KEYS_FILE, TokenSettings};

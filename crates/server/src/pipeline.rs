@@ -46,7 +46,7 @@ use tower::ServiceExt as _;
 
 use super::error::ApiError;
 use super::extract::collect_body;
-use super::route_table::{Access, Lookup, RouteTable, Routes};
+use super::route_table::{Access, Lookup, Need, RouteTable, Routes};
 use super::state::AppState;
 use super::tenancy::{self, Grant};
 
@@ -140,20 +140,31 @@ impl ApiService {
             Access::Credentials => false,
             Access::CredentialsOrQuery => true,
         };
-        let Some(grant) = state
+        // `?token=` where an `EventSource` needs it: the routes that only read.
+        let token_query = matches!(route.permit.need, Need::Consume | Need::Read);
+        let grant = match state
             .tenancy
-            .authenticate(req.headers(), req.uri(), query_allowed)
+            .authenticate(req.headers(), req.uri(), query_allowed, token_query)
             .await
-        else {
-            tracing::debug!(
-                path = req.uri().path(),
-                "rejected request without valid credentials"
-            );
-            return ApiError::unauthorized().into_response();
+        {
+            Ok(grant) => grant,
+            Err(e) => {
+                tracing::debug!(
+                    path = req.uri().path(),
+                    "rejected request without valid credentials"
+                );
+                return e.into_response();
+            }
         };
         let scoped = matches!(grant, Grant::Scoped(_));
-        if scoped && let Err(e) = check_head(&grant, &route, req.uri()) {
-            return e.into_response();
+        if let Grant::Scoped(s) = &grant {
+            if let Err(e) = check_head(&grant, &route, req.uri()) {
+                return e.into_response();
+            }
+            let now = u64::try_from(tenancy::now_secs()).unwrap_or(0);
+            if let Err(over) = s.quota.request(&s.credential_name, now) {
+                return over.into_response();
+            }
         }
         let (mut parts, body) = req.into_parts();
         let limits = &state.limits;
@@ -184,6 +195,20 @@ impl ApiService {
                 });
                 if let Err(e) = checked {
                     return e.into_response();
+                }
+            }
+            if let Grant::Scoped(s) = &grant
+                && route.permit.need == Need::Produce
+                && s.quota.limits().messages_per_second.is_some()
+            {
+                // The webhook (the route with a query topic) is one message whatever its body.
+                let records = if route.permit.query_topic.is_some() {
+                    1
+                } else {
+                    record_count(&bytes)
+                };
+                if let Err(over) = s.quota.messages(&s.credential_name, records) {
+                    return over.into_response();
                 }
             }
             // Only for scoped callers: the server's own requests carry no extension (and
@@ -256,6 +281,16 @@ fn check_head(grant: &Grant, route: &Lookup<'_>, uri: &axum::http::Uri) -> Resul
         );
     }
     tenancy::authorize(grant, permit.need, topics.iter().map(String::as_str))
+}
+
+/// The records of a produce body: the length of a JSON array, else one (a single object, the
+/// message in the path). A body that is not JSON counts one; the route refuses it anyway.
+fn record_count(body: &[u8]) -> u64 {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return 1;
+    }
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body)
+        .map_or(1, |v| u64::try_from(v.len()).unwrap_or(u64::MAX))
 }
 
 /// Rewrites an error response that is not already JSON (405 from method routing, …) into the

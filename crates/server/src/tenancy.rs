@@ -43,12 +43,17 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use upkafka_protocol::{ANY_TOPIC, Credential, Password, Permission, validate_topic_name};
+use upkafka_protocol::{
+    ANY_TOPIC, Credential, Password, Permission, RateLimits, Token, TokenRequest,
+    validate_topic_name,
+};
 
 use super::auth;
 use super::config::{CredentialSpec, ServerConfig};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::route_table::Need;
+use super::tokens::{Claims, TokenError, TokenKeys};
 
 /// The id every scoped credential names as its `cluster_id`: a server is one cluster.
 pub const CLUSTER_ID: &str = "upkafka";
@@ -61,6 +66,9 @@ const CACHE_CAPACITY: usize = 4096;
 /// a request slot, so this is the bound.
 const CONCURRENT_VERIFICATIONS: usize = 4;
 
+/// A token's lifetime when the request does not ask for one (capped by the maximum).
+const DEFAULT_TOKEN_TTL_SECS: u64 = 15 * 60;
+
 /// The file of `DATA_DIR` that keeps the credentials created over the API.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
 
@@ -71,7 +79,7 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
     let mut out = [0u8; N];
     SystemRandom::new()
         .fill(&mut out)
@@ -113,6 +121,15 @@ pub(crate) struct Scoped {
     /// From the configuration file: not deletable over the API, not saved.
     #[serde(skip)]
     pub(crate) from_config: bool,
+    /// A token's grant ([`crate::tokens`]), not a credential: it may not mint tokens.
+    #[serde(skip)]
+    pub(crate) token: bool,
+    /// The rate limits it was given (the server's defaults fill the rest).
+    #[serde(default)]
+    pub(crate) limits: RateLimits,
+    /// Its use of its effective limits (shared with its tokens).
+    #[serde(skip)]
+    pub(crate) quota: Arc<Quota>,
 }
 
 impl fmt::Debug for Scoped {
@@ -128,7 +145,7 @@ impl fmt::Debug for Scoped {
 }
 
 impl Scoped {
-    fn in_scope(&self, topic: &str) -> bool {
+    pub(crate) fn in_scope(&self, topic: &str) -> bool {
         self.topic == ANY_TOPIC || self.topic == topic
     }
 
@@ -145,6 +162,7 @@ impl Scoped {
             creation_time: self.creation_time,
             password: None,
             state: "active".to_owned(),
+            limits: self.limits,
         }
     }
 }
@@ -281,6 +299,10 @@ pub struct Tenancy {
     started: i64,
     /// Bounds the password verifications in flight.
     verifying: tokio::sync::Semaphore,
+    /// Signs and verifies short-lived tokens.
+    tokens: TokenKeys,
+    /// Limits of scoped credentials that set none of their own.
+    default_limits: RateLimits,
 }
 
 impl fmt::Debug for Tenancy {
@@ -317,6 +339,8 @@ impl Tenancy {
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
             verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
+            tokens: TokenKeys::open(&config.tokens, config.data_dir.as_deref())?,
+            default_limits: config.rate_limits,
         };
         for spec in &config.scoped_credentials {
             this.insert(Scoped::from_spec(spec)?)?;
@@ -337,6 +361,13 @@ impl Tenancy {
     /// Only the server credential (what a server falls back to when its credentials file
     /// cannot be read: scoped credentials are refused rather than guessed).
     pub(crate) fn server_only(config: &ServerConfig) -> Self {
+        let tokens = TokenKeys::open(
+            &crate::tokens::TokenSettings {
+                key_file: None,
+                ..config.tokens.clone()
+            },
+            None,
+        );
         Self {
             server: config.credentials.as_ref().map(auth::Expected::new),
             inner: RwLock::new(Inner::default()),
@@ -345,6 +376,8 @@ impl Tenancy {
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
             verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
+            tokens: tokens.unwrap_or_else(|_| TokenKeys::unusable(config.tokens.max_ttl)),
+            default_limits: config.rate_limits,
         }
     }
 
@@ -361,7 +394,8 @@ impl Tenancy {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn insert(&self, c: Scoped) -> Result<(), String> {
+    fn insert(&self, mut c: Scoped) -> Result<(), String> {
+        c.quota = Arc::new(Quota::new(c.limits.or(self.default_limits)));
         if self
             .server
             .as_ref()
@@ -387,29 +421,147 @@ impl Tenancy {
         Ok(())
     }
 
-    /// Who the request is, from its Basic header or (when `query_allowed`) `user=`/`pass=`;
-    /// `None` when neither names a valid credential. Without server credentials (no auth)
-    /// everyone is the server.
+    /// Who the request is: from its Basic header, a Bearer token, (when `query_allowed`)
+    /// `user=`/`pass=`, or (when `token_query`) `token=`. A 401 naming what is wrong (never
+    /// quoting it) when none of them names a valid credential. Without server credentials (no
+    /// auth) everyone is the server.
     pub(crate) async fn authenticate(
         &self,
         headers: &HeaderMap,
         uri: &Uri,
         query_allowed: bool,
-    ) -> Option<Grant> {
+        token_query: bool,
+    ) -> Result<Grant, ApiError> {
         let Some(server) = &self.server else {
-            return Some(Grant::Server);
+            return Ok(Grant::Server);
         };
-        if let Some((u, p)) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| auth::basic(v.as_bytes()))
+        let header = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if let Some(token) = header.and_then(auth::bearer) {
+            return self.token_grant(token);
+        }
+        if let Some((u, p)) = header.and_then(auth::basic)
             && let Some(g) = self.resolve(server, &u, &p).await
         {
-            return Some(g);
+            return Ok(g);
         }
-        if query_allowed && let Some((u, p)) = uri.query().and_then(auth::query_credentials) {
-            return self.resolve(server, &u, &p).await;
+        let query = uri.query().unwrap_or("");
+        if query_allowed && let Some((u, p)) = auth::query_credentials(query) {
+            return self
+                .resolve(server, &u, &p)
+                .await
+                .ok_or_else(ApiError::unauthorized);
         }
-        None
+        if token_query && let Some(token) = auth::query_token(query) {
+            return self.token_grant(&token);
+        }
+        Err(ApiError::unauthorized())
+    }
+
+    /// The grant of a token: its permission and topic, on behalf of the credential that
+    /// minted it, which must still exist.
+    fn token_grant(&self, token: &str) -> Result<Grant, ApiError> {
+        let refuse = |e: TokenError| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string());
+        let claims = self.tokens.verify(token, now_secs()).map_err(refuse)?;
+        // A token counts against its credential's limits; the server's own has none.
+        let quota = if claims.cid.is_empty() {
+            Arc::default()
+        } else {
+            let inner = self.read();
+            let minter = inner
+                .by_id
+                .get(&claims.cid)
+                .ok_or_else(|| refuse(TokenError::Revoked))?;
+            Arc::clone(&minter.quota)
+        };
+        Ok(Grant::Scoped(Arc::new(Scoped {
+            credential_id: claims.cid,
+            credential_name: format!("{} (token)", claims.name),
+            username: String::new(),
+            password_hash: String::new(),
+            topic: claims.t,
+            permissions: claims.p,
+            creation_time: 0,
+            from_config: false,
+            token: true,
+            limits: RateLimits::default(),
+            quota,
+        })))
+    }
+
+    /// Mints a token for `grant` (`None`: the server's own credential) that is at most as
+    /// powerful: `permission` and `topic` default to the caller's, `ttl` to 15 minutes
+    /// (capped by the configured maximum, which a longer ask is refused for).
+    pub(crate) fn mint(
+        &self,
+        grant: Option<&Grant>,
+        req: &TokenRequest,
+    ) -> Result<Token, ApiError> {
+        let max = self.tokens.max_ttl.as_secs().max(1);
+        let ttl = req.expires_in.unwrap_or(DEFAULT_TOKEN_TTL_SECS.min(max));
+        if ttl == 0 || ttl > max {
+            return Err(ApiError::bad_request(format!(
+                "expires_in must be between 1 and {max} seconds (the server's --token-max-ttl)"
+            )));
+        }
+        let (cid, name, scope, has) = match grant {
+            Some(Grant::Scoped(s)) if s.token => {
+                return Err(forbidden(
+                    "a token cannot mint tokens: use the credential that minted it".to_owned(),
+                ));
+            }
+            Some(Grant::Scoped(s)) => (
+                s.credential_id.clone(),
+                s.credential_name.clone(),
+                s.topic.clone(),
+                s.permissions,
+            ),
+            _ => (
+                String::new(),
+                self.server
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.username.clone()),
+                ANY_TOPIC.to_owned(),
+                Permission::All,
+            ),
+        };
+        let permissions = req.permissions.unwrap_or(has);
+        if !has.covers(permissions) {
+            return Err(forbidden(format!(
+                "credential `{name}` lacks {permissions} permission, so its tokens cannot have it"
+            )));
+        }
+        let topic = req.topic.clone().unwrap_or_else(|| scope.clone());
+        check_scope(&topic).map_err(ApiError::bad_request)?;
+        if scope != ANY_TOPIC && topic != scope {
+            return Err(forbidden(format!(
+                "credential `{name}` lacks {permissions} permission on topic `{topic}`, so its \
+                 tokens cannot have it"
+            )));
+        }
+        let expires_at = now_secs().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let token = self
+            .tokens
+            .mint(Claims {
+                kid: String::new(),
+                cid,
+                name: name.clone(),
+                p: permissions,
+                t: topic.clone(),
+                exp: expires_at,
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tokens are unavailable: the server has no signing key",
+                )
+            })?;
+        Ok(Token {
+            token: Password::new(token),
+            credential_name: name,
+            permissions,
+            topic,
+            expires_at,
+        })
     }
 
     async fn resolve(&self, server: &auth::Expected, user: &[u8], pass: &[u8]) -> Option<Grant> {
@@ -487,6 +639,7 @@ impl Tenancy {
         name: &str,
         topic: &str,
         permissions: Permission,
+        limits: RateLimits,
     ) -> Result<Credential, ApiError> {
         check_name(name).map_err(ApiError::bad_request)?;
         check_scope(topic).map_err(ApiError::bad_request)?;
@@ -512,6 +665,9 @@ impl Tenancy {
             permissions,
             creation_time: now_secs(),
             from_config: false,
+            token: false,
+            limits,
+            quota: Arc::default(),
         };
         let mut out = scoped.to_credential();
         let _guard = self.save.lock().await;
@@ -606,6 +762,9 @@ impl Scoped {
             permissions: spec.permission,
             creation_time: 0,
             from_config: true,
+            token: false,
+            limits: spec.limits,
+            quota: Arc::default(),
         })
     }
 }
@@ -626,7 +785,7 @@ fn check_scope(topic: &str) -> Result<(), String> {
     validate_topic_name(topic).map_err(|e| format!("topic: {e} (or `*` for every topic)"))
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -650,7 +809,9 @@ fn load(path: &Path) -> Result<Vec<Scoped>, String> {
     Ok(file.credentials)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes `bytes` to `path` atomically (a temporary file of mode 0600, fsynced, renamed over
+/// the old one).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write as _;
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -692,6 +853,9 @@ mod tests {
             permissions,
             creation_time: 0,
             from_config: false,
+            token: false,
+            limits: RateLimits::default(),
+            quota: Arc::default(),
         }))
     }
 
