@@ -454,3 +454,37 @@ async fn slow_bodies_cannot_pin_the_request_slots(t: Transport) {
         assert!(text.contains(r#""status":408"#), "{text}");
     }
 }
+
+/// Repeated 401s from one address are answered later and later; the server's own credential,
+/// from the same address, is answered at once (never locked out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_are_slowed_down_but_the_right_one_is_not() {
+    use upkafka_server::Credentials;
+    use upkafka_server::slowdown::{FIRST_DELAY, FREE_FAILURES};
+    let server = TestServer::start(ServerConfig {
+        credentials: Some(Credentials::new("admin", "right-password")),
+        ..ServerConfig::default()
+    })
+    .await;
+    let http = client();
+    let attempt = |pass: &'static str| {
+        http.get(server.at("/topics"))
+            .basic_auth("admin", Some(pass))
+            .send()
+    };
+    for _ in 0..FREE_FAILURES {
+        assert_eq!(attempt("guess").await.expect("401").status(), 401);
+    }
+    // The next two wait FIRST_DELAY and twice that before their 401.
+    let started = Instant::now();
+    for _ in 0..2 {
+        assert_eq!(attempt("guess").await.expect("401").status(), 401);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= FIRST_DELAY * 3,
+        "two failures over the free ones took only {waited:?}"
+    );
+    let ok = attempt("right-password").await.expect("200");
+    assert_eq!(ok.status(), 200);
+}

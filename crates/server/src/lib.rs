@@ -82,6 +82,7 @@ mod quota;
 mod route_table;
 mod routes;
 mod serve;
+pub mod slowdown;
 mod sse;
 mod state;
 mod tenancy;

@@ -31,6 +31,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -47,6 +48,7 @@ use tower::ServiceExt as _;
 use super::error::ApiError;
 use super::extract::collect_body;
 use super::route_table::{Access, Lookup, Need, RouteTable, Routes};
+use super::slowdown::Slowdown;
 use super::state::AppState;
 use super::tenancy::{self, Grant};
 
@@ -55,6 +57,7 @@ struct Shared {
     table: RouteTable,
     slots: Semaphore,
     state: AppState,
+    slowdown: Slowdown,
 }
 
 /// The whole API as one service: around the router of every endpoint, one pass of Basic auth
@@ -66,6 +69,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct ApiService {
     shared: Arc<Shared>,
+    /// The client's address, when served on a connection (repeated 401s from one address
+    /// are slowed down, see [`crate::slowdown`]).
+    peer: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for ApiService {
@@ -94,7 +100,18 @@ impl ApiService {
                 table,
                 slots,
                 state,
+                slowdown: Slowdown::default(),
             }),
+            peer: None,
+        }
+    }
+
+    /// This service for the requests of one connection from `peer`.
+    #[must_use]
+    pub(crate) fn for_peer(&self, peer: IpAddr) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            peer: Some(peer),
         }
     }
 
@@ -153,6 +170,12 @@ impl ApiService {
                     path = req.uri().path(),
                     "rejected request without valid credentials"
                 );
+                if let Some(peer) = self.peer {
+                    let wait = shared.slowdown.failed(peer, Instant::now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
                 return e.into_response();
             }
         };

@@ -327,8 +327,8 @@ async fn serve_connections(
         };
         // Reap finished connection tasks so the set stays as small as the open connections.
         while connections.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Per-connection failures (reset before accept) and resource exhaustion
                 // (EMFILE): keep serving, after a short pause in the latter case.
@@ -356,7 +356,7 @@ async fn serve_connections(
         let (stop_tx, stop) = oneshot::channel::<()>();
         stops.push(stop_tx);
         let http = Arc::clone(&http);
-        let app = app.clone();
+        let app = app.for_peer(peer.ip());
         let tls = tls.clone();
         connections.spawn(async move {
             match tls {
