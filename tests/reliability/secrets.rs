@@ -221,6 +221,12 @@ async fn scoped_credentials_never_show_their_password_or_hash() {
         }
     };
     clean("create (stderr)", &created.stderr);
+    // A token of it: printed by `admin token create` (its one job), nowhere else.
+    let minted = cli(&["admin", "token", "create", "--ttl", "10m"], &user, &pass).await;
+    minted.expect_code(0);
+    let minted_token = minted.stdout.trim().to_owned();
+    assert!(minted_token.starts_with("upk1."), "{}", minted.stdout);
+    clean("token create (stderr)", &minted.stderr);
     let mut outputs = Vec::new();
     for (args, u, p) in [
         (
@@ -291,10 +297,33 @@ async fn scoped_credentials_never_show_their_password_or_hash() {
         .await
         .expect("metrics text");
     clean("/metrics", &metrics);
+    // The token works as a header and, on a reading route, in the query (what the access
+    // log must not keep).
+    let by_query = client
+        .get(format!("{url}/topics?token={minted_token}"))
+        .send()
+        .await
+        .expect("topics");
+    assert_eq!(by_query.status(), 200);
+    let by_header = client
+        .get(format!("{url}/produce/s/hello"))
+        .bearer_auth(&minted_token)
+        .send()
+        .await
+        .expect("produce");
+    assert_eq!(by_header.status(), 200);
+    let key = std::fs::read_to_string(dir.path().join("data").join("token-keys")).expect("key");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status();
     let log = server.finish();
     assert!(log.contains("credential created"), "{log}");
     clean("server -vv log", &log);
+    for (what, secret) in [("token", minted_token.as_str()), ("token key", key.trim())] {
+        assert!(
+            !log.contains(secret),
+            "the server log shows the {what}:\n{log}"
+        );
+        assert!(!metrics.contains(secret), "/metrics shows the {what}");
+    }
 }
