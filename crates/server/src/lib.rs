@@ -68,6 +68,7 @@ mod auth;
 mod backend;
 mod config;
 mod console;
+mod cors;
 mod embedded;
 mod error;
 mod extract;
@@ -93,6 +94,7 @@ pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
     ServerConfig, TlsPaths, TopicSpec,
 };
+pub use cors::CorsOrigin;
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};
