@@ -337,8 +337,7 @@ async fn a_wildcard_among_other_origins_is_refused_at_start() {
     };
     let err = upkafka_server::Server::bind(cfg)
         .await
-        .err()
-        .expect("the mix is refused")
+        .expect_err("the mix is refused")
         .to_string();
     assert!(err.contains("`*`"), "{err}");
 }
