@@ -162,7 +162,7 @@ pub struct ServeArgs {
     ))]
     pub token_max_ttl: Option<HumanDuration>,
     /// Let web pages of this origin call the API from a browser (CORS): `scheme://host[:port]`,
-    /// e.g. https://app.example.com, or `*` for every origin. Repeatable. Off by default:
+    /// e.g. `https://app.example.com`, or `*` for every origin. Repeatable. Off by default:
     /// browsers then refuse cross-origin calls. Pages still need a credential (a scoped one,
     /// see `upkafka admin credentials`); preflights are answered without one.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]

@@ -27,7 +27,7 @@
 //! | 14 `/topics`, `/consumers` scope | the server's credential sees all topics and groups; a scoped credential only the topics of its scope (and the assignments on them); no internal topics | `tenancy.rs` |
 //! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
-//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams) | `routes.rs` |
+//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams; the CORS headers when `ServerConfig::cors_origins` is set) | `routes.rs`, `cors.rs` |
 //!
 //! # Event streams
 //!
