@@ -11,7 +11,7 @@
 //!
 //! | § 12 | Choice | Where |
 //! |------|--------|-------|
-//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
 //! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
 //! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
 //! | 4 P2 single object | answers a one-element array | `routes.rs` |

@@ -46,7 +46,7 @@ use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use super::cors::{Cors, CorsCheck};
+use super::cors::CorsCheck;
 use super::error::ApiError;
 use super::extract::collect_body;
 use super::route_table::{Access, Lookup, Need, RouteTable, Routes};
@@ -56,7 +56,6 @@ use super::tenancy::{self, Grant};
 struct Shared {
     router: Router,
     table: RouteTable,
-    cors: Option<Arc<Cors>>,
     slots: Semaphore,
     state: AppState,
 }
@@ -96,7 +95,6 @@ impl ApiService {
             shared: Arc::new(Shared {
                 router,
                 table,
-                cors: state.cors.clone(),
                 slots,
                 state,
             }),
@@ -118,6 +116,7 @@ impl ApiService {
         // without credentials); every other answer gets its origin's headers, errors included.
         let cors = self
             .shared
+            .state
             .cors
             .as_deref()
             .map(|c| c.check(&method, req.headers()));
