@@ -53,6 +53,8 @@ const PATHS: &[&str] = &[
     "/v2/kafka/credentials/",
     "/v2/kafka/credential/some-id",
     "/v2/kafka/credential/some-id/",
+    "/v2/kafka/token",
+    "/v2/kafka/token/",
     "/v2/kafka/clusters",
     "/v2/kafka/clusters/",
     "/v2/kafka/cluster/upkafka",
@@ -244,14 +246,28 @@ async fn real_answers_errors_included_carry_the_origin_for_allowed_origins_only(
         created["username"].as_str().expect("username"),
         created["password"].as_str().expect("password"),
     );
+    // One with a single request a day, spent here: every request below is its 429.
+    let spent = api
+        .ok(
+            "/v2/kafka/credential",
+            &json!({"credential_name": "spent", "cluster_id": "upkafka", "topic": "t", "permissions": "PRODUCE", "requests_per_day": 1}),
+        )
+        .await;
+    let spent = basic(
+        spent["username"].as_str().expect("username"),
+        spent["password"].as_str().expect("password"),
+    );
+    let first = request("GET", "/produce/t/first", "", None, Some(&spent));
+    assert_eq!(api.response(first).await.status(), StatusCode::OK);
     let wrong = basic(USER, "not-the-password");
     let produce = json!({"value": "from a page"}).to_string();
     let big = json!({"value": "x".repeat(2000)}).to_string();
-    let cases: [(&str, &str, &str, &str, u16); 4] = [
+    let cases: [(&str, &str, &str, &str, u16); 5] = [
         ("POST", "/produce/t", &produce, &scoped, 200),
         ("POST", "/produce/t", &produce, &wrong, 401),
         ("POST", "/produce/u", &produce, &scoped, 403),
         ("POST", "/produce/t", &big, &scoped, 413),
+        ("POST", "/produce/t", &produce, &spent, 429),
     ];
     for (method, path, body, auth, want) in cases {
         let ask = |origin| api.response(request(method, path, body, origin, Some(auth)));
@@ -264,6 +280,9 @@ async fn real_answers_errors_included_carry_the_origin_for_allowed_origins_only(
         );
         let exposed = tokens(&h, "access-control-expose-headers");
         assert!(exposed.contains(&"retry-after".to_owned()), "{exposed:?}");
+        if want == 429 {
+            assert!(h.contains_key("retry-after"), "a 429 says when: {h:?}");
+        }
         assert!(tokens(&h, "vary").contains(&"origin".to_owned()), "{want}");
         // The same request from a page of another origin, or from no page at all: the
         // server answers as ever, and tells no browser it may read the answer.
