@@ -13,8 +13,8 @@ use super::values::{ByteSize, HumanDuration};
 use upkafka_client::Password;
 use upkafka_server::kafka::{KafkaSetting, KafkaSettings};
 use upkafka_server::{
-    Credentials, Limits, MetricsAuth, RateLimits, ServeError, Server, ServerConfig, TlsPaths,
-    TokenSettings, TopicSpec, shutdown_signal,
+    CorsOrigin, Credentials, Limits, MetricsAuth, RateLimits, ServeError, Server, ServerConfig,
+    TlsPaths, TokenSettings, TopicSpec, shutdown_signal,
 };
 
 /// Arguments of `upkafka serve`.
@@ -161,6 +161,12 @@ pub struct ServeArgs {
         HumanDuration(TokenSettings::default().max_ttl),
     ))]
     pub token_max_ttl: Option<HumanDuration>,
+    /// Let web pages of this origin call the API from a browser (CORS): `scheme://host[:port]`,
+    /// e.g. `https://app.example.com`, or `*` for every origin. Repeatable. Off by default:
+    /// browsers then refuse cross-origin calls. Pages still need a credential (a scoped one,
+    /// see `upkafka admin credentials`); preflights are answered without one.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<CorsOrigin>,
 
     /// Gateway mode: serve in front of this Kafka cluster, HOST:PORT[,HOST:PORT...]. Every
     /// produce, fetch, consume and commit goes to Kafka; nothing is stored locally. --topic
@@ -361,6 +367,7 @@ pub fn to_config(
                 .token_max_ttl
                 .map_or(TokenSettings::default().max_ttl, |t| t.0),
         },
+        cors_origins: args.cors_origins.clone(),
         ..ServerConfig::default()
     };
     Ok((config, generated))
@@ -474,6 +481,34 @@ mod tests {
         assert_eq!(cfg.limits.max_timeout, Duration::from_millis(500));
         assert!(Cli::try_parse_from(["x", "--topic", "a/b"]).is_err());
         assert!(Cli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_repeatable_checked_and_off_by_default() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--cors-origin",
+            "https://App.example.com",
+            "--cors-origin",
+            "http://127.0.0.1:5173",
+        ])
+        .unwrap();
+        let (cfg, _) = to_config(&cli.serve, &ServeCredentials::default()).unwrap();
+        let origins: Vec<&str> = cfg.cors_origins.iter().map(CorsOrigin::as_str).collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com", "http://127.0.0.1:5173"]
+        );
+        let none = Cli::try_parse_from(["x"]).unwrap();
+        let (cfg, _) = to_config(&none.serve, &ServeCredentials::default()).unwrap();
+        assert!(cfg.cors_origins.is_empty(), "CORS is off by default");
+        let err = Cli::try_parse_from(["x", "--cors-origin", "https://app.example.com/"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--cors-origin") && err.contains("`https://app.example.com/`"),
+            "{err}"
+        );
     }
 
     #[test]

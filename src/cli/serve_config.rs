@@ -14,6 +14,7 @@
 //! token_max_ttl = "1h"
 //! credential_messages_per_second = 1000   # default limits of scoped credentials
 //! credential_requests_per_day = 1000000
+//! cors_origins = ["https://app.example.com"]   # or ["*"]; --cors-origin
 //!
 //! [[credentials]]
 //! name = "orders-writer"
@@ -32,7 +33,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 use upkafka_client::Password;
 use upkafka_server::kafka::KafkaSetting;
-use upkafka_server::{CredentialSpec, Permission, RateLimits, TopicSpec};
+use upkafka_server::{CorsOrigin, CredentialSpec, Permission, RateLimits, TopicSpec};
 
 use super::serve::{ServeArgs, ServeCliError, ServeCredentials};
 use super::values::{ByteSize, HumanDuration};
@@ -86,6 +87,7 @@ struct ServeFile {
     credential_requests_per_day: Option<u64>,
     token_key_file: Option<PathBuf>,
     token_max_ttl: Option<Parsed<HumanDuration>>,
+    cors_origins: Option<Vec<Parsed<CorsOrigin>>>,
     kafka: Option<String>,
     kafka_config: Option<Vec<Parsed<KafkaSetting>>>,
     username: Option<String>,
@@ -152,6 +154,14 @@ pub(crate) fn apply(
         .or(file.credential_requests_per_day);
     args.token_key_file = args.token_key_file.or(file.token_key_file);
     args.token_max_ttl = args.token_max_ttl.or(file.token_max_ttl.map(|v| v.0));
+    if args.cors_origins.is_empty() {
+        args.cors_origins = file
+            .cors_origins
+            .into_iter()
+            .flatten()
+            .map(|o| o.0)
+            .collect();
+    }
     args.kafka = args.kafka.or(file.kafka);
     if args.kafka_config.is_empty() {
         args.kafka_config = file
@@ -236,6 +246,7 @@ max_body = "2MiB"
 max_timeout = "5s"
 max_poll_records = 7
 metrics_no_auth = true
+cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
 password_file = "{}"
 
@@ -262,6 +273,13 @@ permission = "PRODUCE"
         );
         assert_eq!(cfg.limits.max_poll_records, 7);
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
+        assert_eq!(
+            cfg.cors_origins,
+            [
+                "https://app.example.com".parse::<CorsOrigin>().unwrap(),
+                "http://localhost:5173".parse().unwrap()
+            ]
+        );
         let c = cfg.credentials.as_ref().unwrap();
         assert_eq!(
             (c.username.as_str(), c.password.expose()),
@@ -270,6 +288,9 @@ permission = "PRODUCE"
         assert_eq!(cfg.scoped_credentials.len(), 1);
         assert_eq!(cfg.scoped_credentials[0].permission, Permission::Produce);
         assert!(!format!("{cfg:?}").contains("argon2"), "Debug omits hashes");
+        let cli = Cli::try_parse_from(["x", "--cors-origin", "*"]).unwrap();
+        let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        assert_eq!(args.cors_origins, [CorsOrigin::any()], "the flag wins");
     }
 
     #[test]
@@ -278,6 +299,7 @@ permission = "PRODUCE"
         for (text, says) in [
             ("bnid = \"x\"", "bnid"),
             ("max_body = \"lots\"", "lots"),
+            ("cors_origins = [\"app.example.com\"]", "`app.example.com`"),
             ("kafka = \"k:9092\"\ndata_dir = \"d\"", "exclude"),
             (
                 "[[credentials]]\nname = \"n\"\nusername = \"u\"\npassword_hash = \"h\"\ntopic = \"a\"\npermission = \"READ\"",

@@ -220,3 +220,44 @@ async fn a_gateway_without_a_reachable_cluster_exits_1() {
     assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
     assert!(!out.stderr.contains("hunter2-secret"), "{}", out.stderr);
 }
+
+/// A bad `--cors-origin` (or `cors_origins` key) is named and refused before the server
+/// binds, as is `*` among other origins.
+#[tokio::test]
+async fn cors_origins_are_checked_before_anything_starts() {
+    let serve = ["serve", "--no-auth", "--bind", "127.0.0.1:0"];
+    let out = upkafka()
+        .args(&serve)
+        .args(&["--cors-origin", "https://app.example/"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["`https://app.example/` is not a CORS origin", "no path"]);
+    assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+    upkafka()
+        .args(&serve)
+        .args(&["--cors-origin", "app.example"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["--cors-origin", "`app.example` is not a CORS origin"]);
+    let out = upkafka()
+        .args(&serve)
+        .args(&["--cors-origin", "https://app.example", "--cors-origin", "*"])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["`*` already allows every origin"]);
+    assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("serve.toml");
+    std::fs::write(&file, "cors_origins = [\"ftp://files.example\"]\n").expect("writing");
+    let path = file.to_str().expect("a UTF-8 path");
+    upkafka()
+        .args(&serve)
+        .args(&["--config", path])
+        .run()
+        .await
+        .code(2)
+        .stderr_has(&["--config", "`ftp://files.example`", "http or https"]);
+}

@@ -28,7 +28,9 @@ use super::{Backend, TestServer};
 const USER: &str = "console";
 const PASS: &str = "console-test-pw";
 
-fn chromium() -> PathBuf {
+/// The Chromium binary the browser tests drive (`UPKAFKA_TEST_CHROMIUM`, `CHROMIUM`, or
+/// Debian's); fails the test, saying what to install, when it is missing.
+pub fn chromium() -> PathBuf {
     let path = std::env::var_os("UPKAFKA_TEST_CHROMIUM")
         .or_else(|| std::env::var_os("CHROMIUM"))
         .filter(|p| !p.is_empty())
@@ -43,7 +45,8 @@ fn chromium() -> PathBuf {
     path
 }
 
-fn node_ok() {
+/// Fails the test, saying what to install, when Node.js cannot run.
+pub fn node_ok() {
     let ok = std::process::Command::new("node")
         .arg("--version")
         .output()
@@ -54,7 +57,8 @@ fn node_ok() {
     );
 }
 
-fn npm_ci(dir: &Path) {
+/// Installs the npm packages of `dir` (playwright-core, no browser download) unless they are.
+pub fn npm_ci(dir: &Path) {
     if dir.join("node_modules/playwright-core").is_dir() {
         return;
     }

@@ -6,6 +6,7 @@ mod common;
 /// The storage under test; `tests/gateway` runs `http` with `Gateway`.
 pub const BACKEND: common::Backend = common::Backend::Embedded;
 
+mod cors;
 mod durability;
 mod groups;
 mod http;

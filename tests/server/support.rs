@@ -137,8 +137,14 @@ impl Api {
         self.raw(req).await
     }
 
+    /// The whole answer to `req`, headers included, as the request carries them (no
+    /// credentials added).
+    pub async fn response(&self, req: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(req).await.expect("infallible")
+    }
+
     pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let resp = self.response(req).await;
         let status = resp.status();
         let ct = resp
             .headers()

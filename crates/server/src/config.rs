@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use upkafka_protocol::validate_topic_name;
 
+use super::cors::CorsOrigin;
 use super::tokens::TokenSettings;
 
 pub use upkafka_protocol::{Password, Permission, RateLimits};
@@ -237,6 +238,10 @@ pub struct ServerConfig {
     /// Rate limits of every scoped credential that sets none of its own (default: none).
     /// The server's own credential is never limited.
     pub rate_limits: RateLimits,
+    /// Origins whose web pages may call the API from a browser (CORS): their preflights are
+    /// answered without credentials and their responses carry `Access-Control-Allow-Origin`.
+    /// Empty (the default) turns CORS off: browsers then refuse cross-origin calls.
+    pub cors_origins: Vec<CorsOrigin>,
 }
 
 impl Default for ServerConfig {
@@ -254,6 +259,7 @@ impl Default for ServerConfig {
             metrics_auth: MetricsAuth::Same,
             tokens: TokenSettings::default(),
             rate_limits: RateLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -262,8 +268,15 @@ impl ServerConfig {
     /// Checks the configuration before anything is opened.
     ///
     /// # Errors
-    /// A sentence for the user: no credentials on a non-loopback address, empty username.
+    /// A sentence for the user: no credentials on a non-loopback address, empty username,
+    /// `*` among other CORS origins.
     pub fn validate(&self) -> Result<(), String> {
+        if self.cors_origins.len() > 1 && self.cors_origins.iter().any(CorsOrigin::is_any) {
+            return Err(
+                "CORS origin `*` already allows every origin: list it alone, or list the origins"
+                    .to_owned(),
+            );
+        }
         match &self.credentials {
             None if !self.bind.ip().is_loopback() => Err(format!(
                 "refusing to serve without authentication on {}, which is not a loopback address: \
@@ -316,6 +329,22 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.bind = "0.0.0.0:8080".parse().unwrap();
         assert!(cfg.validate().unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn a_cors_wildcard_stands_alone() {
+        let origins = |list: &[&str]| ServerConfig {
+            cors_origins: list.iter().map(|o| o.parse().unwrap()).collect(),
+            ..ServerConfig::default()
+        };
+        assert!(origins(&["*"]).validate().is_ok());
+        assert!(
+            origins(&["https://a.example", "http://b.example:8000"])
+                .validate()
+                .is_ok()
+        );
+        let err = origins(&["https://a.example", "*"]).validate().unwrap_err();
+        assert!(err.contains("`*`"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! requests (bad JSON, wrong types, missing fields, unknown topic or partition, record too
 //! large, bad header value, `Kafka-Auto-Offset-Reset: none` without a committed offset), 401 for
 //! missing or wrong credentials, 403 for a scoped credential without the permission or topic
-//! (naming both, never a secret), 404 for unknown routes and unknown consumer instances, 405 for
+//! (naming both, never a secret) and for a CORS preflight from an origin not listed, 404 for unknown routes and unknown consumer instances, 405 for
 //! a wrong method, 413 for a body over the limit, 500 for internal failures (details logged,
 //! a generic text sent), 503 while shutting down.
 

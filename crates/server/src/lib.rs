@@ -11,7 +11,7 @@
 //!
 //! | § 12 | Choice | Where |
 //! |------|--------|-------|
-//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
 //! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
 //! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
 //! | 4 P2 single object | answers a one-element array | `routes.rs` |
@@ -27,7 +27,7 @@
 //! | 14 `/topics`, `/consumers` scope | the server's credential sees all topics and groups; a scoped credential only the topics of its scope (and the assignments on them); no internal topics | `tenancy.rs` |
 //! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
-//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams) | `routes.rs` |
+//! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams; the CORS headers when `ServerConfig::cors_origins` is set) | `routes.rs`, `cors.rs` |
 //!
 //! # Event streams
 //!
@@ -68,6 +68,7 @@ mod auth;
 mod backend;
 mod config;
 mod console;
+mod cors;
 mod embedded;
 mod error;
 mod extract;
@@ -94,6 +95,7 @@ pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
     ServerConfig, TlsPaths, TopicSpec,
 };
+pub use cors::CorsOrigin;
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};

@@ -3,7 +3,8 @@
 //! Every request goes, in this order, through
 //!
 //! 1. the route label (matched route pattern, trailing `/` folded, or `unmatched`) and a start
-//!    time, for the metrics and the access log;
+//!    time, for the metrics and the access log; when CORS is configured, a preflight is
+//!    answered here, without credentials ([`super::cors`]);
 //! 2. the access policy the route table declares for the route
 //!    ([`Access`]): Basic auth ([`Tenancy::authenticate`](super::tenancy::Tenancy); the webhook
 //!    also takes `user=`/`pass=`), before anything of the body is read, so a 401 costs the
@@ -18,7 +19,8 @@
 //! 4. one of `Limits::max_concurrent_requests` slots (more requests wait);
 //! 5. the axum router of the endpoints;
 //! 6. error responses that are not JSON yet (405 from method routing, …) rewritten into
-//!    `{"error", "status"}`, keeping `Allow`;
+//!    `{"error", "status"}`, keeping `Allow`; then, when CORS is configured, the CORS headers
+//!    of the request's origin, on every answer of steps 2–6;
 //! 7. counting and timing into [`Metrics`](super::metrics::Metrics) per method, route and
 //!    status, and one `tracing` event (target `upkafka::access`: method, route, status,
 //!    latency; never headers or bodies).
@@ -45,6 +47,7 @@ use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use super::cors::CorsCheck;
 use super::error::ApiError;
 use super::extract::collect_body;
 use super::route_table::{Access, Lookup, Need, RouteTable, Routes};
@@ -126,7 +129,21 @@ impl ApiService {
         let route = self.shared.table.lookup(uri.path());
         let label = route.label;
         let method = req.method().clone();
-        let resp = json_errors(self.respond(req, route).await);
+        // CORS, when configured: a preflight is answered here, before auth (browsers send it
+        // without credentials); every other answer gets its origin's headers, errors included.
+        let cors = self
+            .shared
+            .state
+            .cors
+            .as_deref()
+            .map(|c| c.check(&method, req.headers()));
+        let mut resp = match cors.as_ref().and_then(CorsCheck::preflight) {
+            Some(answer) => answer,
+            None => json_errors(self.respond(req, route).await),
+        };
+        if let Some(cors) = cors {
+            cors.decorate(&mut resp);
+        }
         let latency = start.elapsed();
         let status = resp.status().as_u16();
         let state = &self.shared.state;

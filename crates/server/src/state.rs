@@ -7,6 +7,7 @@ use upkafka_protocol::DEFAULT_POLL_TIMEOUT_MS;
 
 use super::backend::Backend;
 use super::config::{Limits, MetricsAuth, ServerConfig};
+use super::cors::Cors;
 use super::metrics::{MeteredBackend, Metrics};
 use super::sse::Streams;
 use super::tenancy::Tenancy;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub(crate) streams: Arc<Streams>,
     /// The server's and the scoped credentials, with the cache of verified passwords.
     pub tenancy: Arc<Tenancy>,
+    /// The CORS policy; `None` when no origin is configured (no per-request work).
+    pub(crate) cors: Option<Arc<Cors>>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             metrics_auth: config.metrics_auth,
             streams: Arc::new(Streams::new(config.limits.max_streams)),
             tenancy,
+            cors: Cors::new(&config.cors_origins).map(Arc::new),
         }
     }
 
