@@ -8,32 +8,44 @@ use subtle::ConstantTimeEq;
 
 use super::config::Credentials;
 
-/// Credentials that requests are compared against, hashed once (not on every request).
+/// Credentials that requests are compared against, as a keyed digest computed once (not on
+/// every request).
 #[derive(Clone)]
 pub(crate) struct Expected {
     /// The username, in clear (it is not a secret; scoped credentials may not reuse it).
     pub(crate) username: String,
-    user: [u8; 32],
-    pass: [u8; 32],
+    /// The key of [`pair_digest`]: random per process, shared with the scoped credentials'
+    /// cache so that one digest of a request serves both checks.
+    key: ring::hmac::Key,
+    tag: [u8; 32],
 }
 
 impl Expected {
-    pub(crate) fn new(c: &Credentials) -> Self {
+    /// `c`, digested under `key`.
+    pub(crate) fn new(c: &Credentials, key: ring::hmac::Key) -> Self {
+        let tag = pair_digest(&key, c.username.as_bytes(), c.password.expose().as_bytes());
         Self {
             username: c.username.clone(),
-            user: digest(c.username.as_bytes()),
-            pass: digest(c.password.expose().as_bytes()),
+            key,
+            tag,
         }
     }
 
-    /// True when `user`/`pass` are these credentials. Both parts are always compared (no
-    /// early exit on the username), in constant time: each side is a fixed-size SHA-256
-    /// digest, because comparing the raw bytes (`subtle`'s slice `ct_eq`) returns early when
-    /// the lengths differ, and so would tell an attacker the password's length.
+    /// The keyed digest of a presented `user`/`pass` (see [`pair_digest`]).
+    pub(crate) fn digest(&self, user: &[u8], pass: &[u8]) -> [u8; 32] {
+        pair_digest(&self.key, user, pass)
+    }
+
+    /// True when `user`/`pass` are these credentials.
     pub(crate) fn matches(&self, user: &[u8], pass: &[u8]) -> bool {
-        let u = self.user.ct_eq(&digest(user));
-        let p = self.pass.ct_eq(&digest(pass));
-        (u & p).into()
+        self.matches_digest(&self.digest(user, pass))
+    }
+
+    /// True when `digest` (from [`Expected::digest`]) is that of these credentials. Compared in
+    /// constant time over fixed-size digests, so neither the username nor the password's
+    /// length shows in the timing (comparing raw bytes returns early on a length mismatch).
+    pub(crate) fn matches_digest(&self, digest: &[u8; 32]) -> bool {
+        self.tag.ct_eq(digest).into()
     }
 }
 
@@ -45,10 +57,16 @@ impl std::fmt::Debug for Expected {
     }
 }
 
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+/// HMAC-SHA-256 under `key` of a username and password: one keyed hash per request, where two
+/// plain digests (one per part) cost twice. The username's length goes first, so that no two
+/// different pairs digest the same bytes.
+pub(crate) fn pair_digest(key: &ring::hmac::Key, user: &[u8], pass: &[u8]) -> [u8; 32] {
+    let mut ctx = ring::hmac::Context::with_key(key);
+    ctx.update(&(user.len() as u64).to_be_bytes());
+    ctx.update(user);
+    ctx.update(pass);
     let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
+    out.copy_from_slice(ctx.sign().as_ref());
     out
 }
 
@@ -103,7 +121,8 @@ mod tests {
 
     #[test]
     fn basic_header_decoding_and_matching() {
-        let creds = Expected::new(&Credentials::new("user", "pa:ss"));
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7; 32]);
+        let creds = Expected::new(&Credentials::new("user", "pa:ss"), key);
         let value = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("user:pa:ss")
@@ -117,6 +136,8 @@ mod tests {
         assert!(!creds.matches(b"user", b""));
         assert!(!creds.matches(b"", b"pa:ss"));
         assert!(!creds.matches(b"users", b"pa:ss"));
+        // The split between username and password counts.
+        assert!(!creds.matches(b"use", b"rpa:ss"));
         assert!(basic(b"Bearer abc").is_none());
         assert_eq!(bearer(b"Bearer abc.def"), Some("abc.def"));
         assert_eq!(bearer(b"bearer  x "), Some("x"));

@@ -19,7 +19,8 @@
 //!
 //! Passwords are kept as Argon2id PHC strings (salted, modest parameters: 19 MiB, 2 passes),
 //! never in clear. Verifying one costs milliseconds, so a verified `username:password` pair is
-//! cached under its HMAC-SHA-256 digest with a key drawn at start ([`Tenancy`]): a request of a
+//! cached under its HMAC-SHA-256 digest with a key drawn at start ([`Tenancy`]; the same digest
+//! is what the server's own credential is compared by, so a request computes it once): a request of a
 //! known credential pays one HMAC, not a hash. Deleting a credential drops its cache entries
 //! under the same lock, so it is refused (401) at once. `Debug` of every type here omits the
 //! hashes; errors name the credential and the missing permission, never a secret.
@@ -290,7 +291,6 @@ struct Inner {
 pub struct Tenancy {
     server: Option<auth::Expected>,
     inner: RwLock<Inner>,
-    cache_key: ring::hmac::Key,
     /// `DATA_DIR/credentials.json`; `None` keeps API-created credentials in memory.
     file: Option<PathBuf>,
     /// Serializes writes of `file`.
@@ -332,9 +332,11 @@ impl Tenancy {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &random_bytes::<32>()?);
         let file = config.data_dir.as_ref().map(|d| d.join(CREDENTIALS_FILE));
         let this = Self {
-            server: config.credentials.as_ref().map(auth::Expected::new),
+            server: config
+                .credentials
+                .as_ref()
+                .map(|c| auth::Expected::new(c, key)),
             inner: RwLock::new(Inner::default()),
-            cache_key: key,
             file,
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
@@ -369,9 +371,14 @@ impl Tenancy {
             None,
         );
         Self {
-            server: config.credentials.as_ref().map(auth::Expected::new),
+            server: config.credentials.as_ref().map(|c| {
+                // No scoped credentials are cached here, but the server's own credential is
+                // compared under a key: a random one, or (the generator failed) a fixed one,
+                // which only makes the digest unkeyed, not the comparison weaker.
+                let key = random_bytes::<32>().unwrap_or([0; 32]);
+                auth::Expected::new(c, ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+            }),
             inner: RwLock::new(Inner::default()),
-            cache_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]),
             file: None,
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
@@ -565,18 +572,12 @@ impl Tenancy {
     }
 
     async fn resolve(&self, server: &auth::Expected, user: &[u8], pass: &[u8]) -> Option<Grant> {
-        if server.matches(user, pass) {
+        // One keyed digest of the pair serves both checks: the server's own credential and
+        // the cache of verified scoped ones (same key).
+        let digest = server.digest(user, pass);
+        if server.matches_digest(&digest) {
             return Some(Grant::Server);
         }
-        let digest = {
-            let mut ctx = ring::hmac::Context::with_key(&self.cache_key);
-            ctx.update(user);
-            ctx.update(b":");
-            ctx.update(pass);
-            let mut out = [0u8; 32];
-            out.copy_from_slice(ctx.sign().as_ref());
-            out
-        };
         let candidate = {
             let inner = self.read();
             if inner.by_id.is_empty() {
