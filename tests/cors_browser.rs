@@ -22,14 +22,12 @@ fn pages_of_a_listed_origin_call_the_api_and_others_are_refused() {}
 #[cfg(all(upkafka_test_node, upkafka_test_chromium))]
 mod browser {
     use std::path::Path;
-    use std::process::Stdio;
-    use std::time::Duration;
 
     use axum::response::Html;
     use serde_json::{Value, json};
     use upkafka_server::{Credentials, ServerConfig, TopicSpec};
 
-    use super::common::console::{chromium, node_ok, npm_ci};
+    use super::common::console::{chromium, node_ok, npm_ci, run_browser_script};
     use super::common::{JsonBody as _, JsonResponse as _, TestServer, client};
 
     const USER: &str = "admin";
@@ -83,7 +81,8 @@ window.runCors = async () => {
     }
 
     pub async fn run() {
-        let chromium = chromium();
+        // Fails at once, naming the missing browser, before anything starts.
+        chromium();
         node_ok();
         let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
         npm_ci(&browser_dir);
@@ -123,27 +122,14 @@ window.runCors = async () => {
         serve_page(allowed_listener, page.clone());
         serve_page(denied_listener, page);
 
-        let child = tokio::process::Command::new("node")
-            .arg(browser_dir.join("cors.mjs"))
-            .env("ALLOWED_PAGE", format!("{allowed}/"))
-            .env("DENIED_PAGE", format!("{denied}/"))
-            .env("CHROMIUM", &chromium)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting node");
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("the browser test did not finish within 60 s")
-            .expect("node ran");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "cors.mjs failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
+        let (stdout, stderr) = run_browser_script(
+            &browser_dir.join("cors.mjs"),
+            &[
+                ("ALLOWED_PAGE", &format!("{allowed}/")),
+                ("DENIED_PAGE", &format!("{denied}/")),
+            ],
+        )
+        .await;
         let report: Value = stdout
             .lines()
             .last()

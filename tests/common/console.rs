@@ -72,8 +72,37 @@ pub fn npm_ci(dir: &Path) {
 }
 
 /// Drives every console page in headless Chromium against a fresh server on `backend`.
+/// Runs the Node script `script` (playwright-core driving [`chromium`]) with `env` and
+/// `CHROMIUM` set, within 60 s; fails the test unless it succeeds. Returns its stdout and
+/// stderr.
+pub async fn run_browser_script(script: &Path, env: &[(&str, &str)]) -> (String, String) {
+    let child = tokio::process::Command::new("node")
+        .arg(script)
+        .envs(env.iter().copied())
+        .env("CHROMIUM", chromium())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting node");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the browser test did not finish within 60 s")
+        .expect("node ran");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        script.display(),
+        out.status
+    );
+    (stdout, stderr)
+}
+
 pub async fn run_console(backend: Backend) {
-    let chromium = chromium();
+    // Fails at once, naming the missing browser, before anything starts.
+    chromium();
     node_ok();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let browser_dir = root.join("tests/browser");
@@ -114,29 +143,17 @@ pub async fn run_console(backend: Backend) {
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("console-screenshots-{backend:?}").to_lowercase());
-    let child = tokio::process::Command::new("node")
-        .arg(browser_dir.join("console.mjs"))
-        .env("UPKAFKA_URL", &url)
-        .env("UPKAFKA_USER", USER)
-        .env("UPKAFKA_PASS", PASS)
-        .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting node");
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the browser test did not finish within 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "console.mjs failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    let shots_dir = shots.display().to_string();
+    let (_stdout, _stderr) = run_browser_script(
+        &browser_dir.join("console.mjs"),
+        &[
+            ("UPKAFKA_URL", url.as_str()),
+            ("UPKAFKA_USER", USER),
+            ("UPKAFKA_PASS", PASS),
+            ("SCREENSHOT_DIR", &shots_dir),
+        ],
+    )
+    .await;
     for page in ["overview", "groups", "browse", "produce"] {
         let png = shots.join(format!("{page}.png"));
         assert!(png.is_file(), "missing screenshot {}", png.display());
