@@ -134,6 +134,15 @@ fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
             Produce(&["a"]),
             200,
         ),
+        // A record naming another topic than the path's is refused as such, whoever sends
+        // it: nothing reaches `b` through `/produce/a`.
+        (
+            "POST",
+            "/produce/a".into(),
+            json!([rec("b")]),
+            Produce(&["a"]),
+            400,
+        ),
         (
             "POST",
             "/produce".into(),

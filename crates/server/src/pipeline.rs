@@ -201,9 +201,11 @@ impl ApiService {
             if let Err(e) = check_head(&grant, &route, req.uri()) {
                 return e.into_response();
             }
-            let now = u64::try_from(tenancy::now_secs()).unwrap_or(0);
-            if let Err(over) = s.quota.request(&s.credential_name, now) {
-                return over.into_response();
+            if s.quota.limits().requests_per_day.is_some() {
+                let now = u64::try_from(tenancy::now_secs()).unwrap_or(0);
+                if let Err(over) = s.quota.request(&s.credential_name, now) {
+                    return over.into_response();
+                }
             }
         }
         let (mut parts, body) = req.into_parts();
@@ -253,7 +255,11 @@ impl ApiService {
             }
             // Only for scoped callers: the server's own requests carry no extension (and
             // allocate nothing for it); handlers that filter read its absence as "everything".
-            parts.extensions.insert(grant);
+            // Produce handlers never look (the checks above are all a produce needs), so
+            // their requests are spared the extension map's allocation.
+            if route.permit.need != Need::Produce {
+                parts.extensions.insert(grant);
+            }
         }
         // The semaphore is never closed; an error cannot happen, but is a 503 if it did.
         let Ok(_slot) = shared.slots.acquire().await else {
@@ -305,22 +311,27 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
 /// the topics of its path and query.
 fn check_head(grant: &Grant, route: &Lookup<'_>, uri: &axum::http::Uri) -> Result<(), ApiError> {
     let permit = route.permit;
-    let mut topics: Vec<String> = Vec::new();
-    if let Some(raw) = route.path_topic {
-        // Decoded as axum decodes path parameters, so the check sees the handler's topic.
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| ApiError::bad_request("the topic in the path is not UTF-8"))?;
-        topics.push(decoded.into_owned());
-    }
-    if let Some(name) = permit.query_topic {
-        topics.extend(
-            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                .filter(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned()),
-        );
-    }
-    tenancy::authorize(grant, permit.need, topics.iter().map(String::as_str))
+    // Decoded as axum decodes path parameters, so the check sees the handler's topic; borrowed
+    // unless it has escapes.
+    let path = match route.path_topic {
+        // Most topics have no escapes (and a path is ASCII): nothing to decode.
+        Some(raw) if !raw.contains('%') => Some(std::borrow::Cow::Borrowed(raw)),
+        Some(raw) => Some(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| ApiError::bad_request("the topic in the path is not UTF-8"))?,
+        ),
+        None => None,
+    };
+    let query: Vec<std::borrow::Cow<'_, str>> = match permit.query_topic {
+        Some(name) => url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .collect(),
+        None => Vec::new(),
+    };
+    let topics = path.iter().chain(query.iter()).map(AsRef::as_ref);
+    tenancy::authorize(grant, permit.need, topics)
 }
 
 /// The records of a produce body: the length of a JSON array, else one (a single object, the

@@ -279,12 +279,43 @@ pub(crate) fn body_topics(body: &[u8]) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// Hashes a cache key by its first eight bytes. The keys are HMAC digests under a key drawn
+/// at start, so they are already uniform and unpredictable: hashing them again (SipHash) would
+/// only cost time on every request.
+#[derive(Clone, Default)]
+struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+/// The hasher of [`DigestHash`].
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its bytes (the array's length is not written).
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(first);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     by_id: HashMap<String, Arc<Scoped>>,
     by_username: HashMap<String, String>,
-    /// HMAC of `username:password` → credential id, for pairs verified before.
-    verified: HashMap<[u8; 32], String>,
+    /// HMAC of `username:password` → the credential, for pairs verified before.
+    verified: HashMap<[u8; 32], Arc<Scoped>, DigestHash>,
 }
 
 /// The credentials a server accepts, with the cache of verified passwords.
@@ -583,11 +614,7 @@ impl Tenancy {
             if inner.by_id.is_empty() {
                 return None;
             }
-            if let Some(c) = inner
-                .verified
-                .get(&digest)
-                .and_then(|id| inner.by_id.get(id))
-            {
+            if let Some(c) = inner.verified.get(&digest) {
                 return Some(Grant::Scoped(Arc::clone(c)));
             }
             let user = std::str::from_utf8(user).ok()?;
@@ -613,9 +640,7 @@ impl Tenancy {
         if inner.verified.len() >= CACHE_CAPACITY {
             inner.verified.clear();
         }
-        inner
-            .verified
-            .insert(digest, candidate.credential_id.clone());
+        inner.verified.insert(digest, Arc::clone(&candidate));
         Some(Grant::Scoped(candidate))
     }
 
@@ -686,7 +711,7 @@ impl Tenancy {
         let mut inner = self.write();
         let c = inner.by_id.remove(id)?;
         inner.by_username.remove(&c.username);
-        inner.verified.retain(|_, v| v != id);
+        inner.verified.retain(|_, c| c.credential_id != id);
         Some(c)
     }
 
