@@ -138,6 +138,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub metrics_no_auth: bool,
 
+    /// Where the credentials created over the API and the token keys live (default: the
+    /// data directory; in memory without one). Gateways (--kafka) sharing one state directory
+    /// share their credentials: one made or deleted on any holds on all within 250 ms.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Rate limit of every scoped credential that sets none of its own: records it may
     /// produce per second (bursts up to one second's worth). Over it: 429 with Retry-After.
     /// The server's own credential is never limited. Default: unlimited.
@@ -332,6 +338,7 @@ pub fn to_config(
         topics: args.topics.clone(),
         auto_create_topics: args.auto_create_topics,
         data_dir: args.data_dir.clone(),
+        state_dir: args.state_dir.clone(),
         limits: Limits {
             max_message_bytes: args
                 .max_message

@@ -10,7 +10,8 @@
 //! max_timeout = "30s"
 //! username = "admin"
 //! password_file = "/etc/upkafka/password"
-//! token_key_file = "/etc/upkafka/token-keys"   # default: DATA_DIR/token-keys
+//! state_dir = "/srv/upkafka-state"   # credentials and token keys (default: data_dir)
+//! token_key_file = "/etc/upkafka/token-keys"   # default: STATE_DIR/token-keys
 //! token_max_ttl = "1h"
 //! credential_messages_per_second = 1000   # default limits of scoped credentials
 //! credential_requests_per_day = 1000000
@@ -83,6 +84,7 @@ struct ServeFile {
     max_streams: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
+    state_dir: Option<PathBuf>,
     credential_messages_per_second: Option<u32>,
     credential_requests_per_day: Option<u64>,
     token_key_file: Option<PathBuf>,
@@ -146,6 +148,7 @@ pub(crate) fn apply(
     args.max_streams = args.max_streams.or(file.max_streams);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
+    args.state_dir = args.state_dir.or(file.state_dir);
     args.credential_messages_per_second = args
         .credential_messages_per_second
         .or(file.credential_messages_per_second);

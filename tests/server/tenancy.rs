@@ -561,3 +561,59 @@ async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
         "{N} produces took {elapsed:?}; one hash takes {one_hash:?}: the verified credential is not cached"
     );
 }
+
+/// Two servers sharing one state directory (as gateways in front of one cluster do): a
+/// credential made on one is accepted by the other, and once deleted on one it is refused by
+/// the other too, without a restart.
+#[tokio::test]
+async fn servers_sharing_a_state_directory_share_their_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = || ServerConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..tenancy_config()
+    };
+    let one = Api::new(shared()).await;
+    let other = Api::new(shared()).await;
+    let (id, user, pass) = create(&one, "shared", "a", "ALL").await;
+    let on_other = other.as_user(&user, &pass);
+    eventually("the other server accepts the new credential", || async {
+        on_other.get("/topics").await.0 == StatusCode::OK
+    })
+    .await;
+    let (s, _) = one
+        .send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        one.as_user(&user, &pass).get("/topics").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    eventually(
+        "the other server refuses the deleted credential",
+        || async { on_other.get("/topics").await.0 == StatusCode::UNAUTHORIZED },
+    )
+    .await;
+    // The signing key is shared too: a token minted on one works on the other.
+    let v = one.ok("/v2/kafka/token", &json!({"topic": "a"})).await;
+    let token = v["token"].as_str().expect("token");
+    assert_eq!(
+        other.as_bearer(token).get("/topics").await.0,
+        StatusCode::OK
+    );
+}
+
+/// Waits until `done` says so, failing the test after 5 s (the servers look every 250 ms).
+async fn eventually<F, Fut>(what: &str, done: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -225,6 +225,10 @@ pub struct ServerConfig {
     pub auto_create_topics: bool,
     /// Durable storage directory; `None` keeps everything in memory (lost on exit).
     pub data_dir: Option<PathBuf>,
+    /// Where the credentials created over the API and the token keys live, when not in
+    /// `data_dir`: what several gateways (`--kafka`, which has no data directory) share, so
+    /// that a credential made or deleted on one holds on all within a quarter second.
+    pub state_dir: Option<PathBuf>,
     /// Limits.
     pub limits: Limits,
     /// Serve HTTPS with this certificate and key (rustls, ring provider).
@@ -253,6 +257,7 @@ impl Default for ServerConfig {
             topics: Vec::new(),
             auto_create_topics: false,
             data_dir: None,
+            state_dir: None,
             limits: Limits::default(),
             tls: None,
             housekeeping_interval: Duration::from_millis(100),

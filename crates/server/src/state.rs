@@ -10,7 +10,7 @@ use super::config::{Limits, MetricsAuth, ServerConfig};
 use super::cors::Cors;
 use super::metrics::{MeteredBackend, Metrics};
 use super::sse::Streams;
-use super::tenancy::Tenancy;
+use super::tenancy::{REFRESH_INTERVAL, Tenancy};
 
 /// What every handler gets: the backend, the expected credentials, and the limits.
 #[derive(Debug, Clone)]
@@ -53,6 +53,7 @@ impl AppState {
         tenancy: Arc<Tenancy>,
     ) -> Self {
         let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
+        spawn_refresh(&tenancy);
         Self {
             backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),
             limits: Arc::new(config.limits.clone()),
@@ -76,4 +77,27 @@ impl AppState {
         let ms = query.or(body).unwrap_or(DEFAULT_POLL_TIMEOUT_MS);
         Duration::from_millis(ms).min(self.limits.max_timeout)
     }
+}
+
+/// Takes in, every [`REFRESH_INTERVAL`], what other processes sharing the state directory
+/// changed in the credentials file, for as long as `tenancy` lives (the task holds it weakly).
+/// Without a runtime (a state built outside one) there is nothing to share it with.
+fn spawn_refresh(tenancy: &Arc<Tenancy>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(tenancy);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(tenancy) = weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = tenancy.refresh().await {
+                tracing::warn!(error = %e, "the shared credentials file could not be read");
+            }
+        }
+    });
 }

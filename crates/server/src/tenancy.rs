@@ -324,6 +324,8 @@ pub struct Tenancy {
     inner: RwLock<Inner>,
     /// `DATA_DIR/credentials.json`; `None` keeps API-created credentials in memory.
     file: Option<PathBuf>,
+    /// What `file` was when this process last read or wrote it (see [`Tenancy::refresh`]).
+    seen: std::sync::Mutex<Option<FileStamp>>,
     /// Serializes writes of `file`.
     save: tokio::sync::Mutex<()>,
     /// When it was opened (epoch seconds): the cluster's creation time.
@@ -361,7 +363,9 @@ impl Tenancy {
     /// `[[credentials]]` entry, duplicate usernames.
     pub fn open(config: &ServerConfig) -> Result<Self, String> {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &random_bytes::<32>()?);
-        let file = config.data_dir.as_ref().map(|d| d.join(CREDENTIALS_FILE));
+        let dir = config.state_dir.as_ref().or(config.data_dir.as_ref());
+        let file = dir.map(|d| d.join(CREDENTIALS_FILE));
+        let seen = std::sync::Mutex::new(file.as_deref().and_then(stamp));
         let this = Self {
             server: config
                 .credentials
@@ -369,10 +373,11 @@ impl Tenancy {
                 .map(|c| auth::Expected::new(c, key)),
             inner: RwLock::new(Inner::default()),
             file,
+            seen,
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
             verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
-            tokens: TokenKeys::open(&config.tokens, config.data_dir.as_deref())?,
+            tokens: TokenKeys::open(&config.tokens, dir.map(PathBuf::as_path))?,
             default_limits: config.rate_limits,
         };
         for spec in &config.scoped_credentials {
@@ -411,6 +416,7 @@ impl Tenancy {
             }),
             inner: RwLock::new(Inner::default()),
             file: None,
+            seen: std::sync::Mutex::new(None),
             save: tokio::sync::Mutex::new(()),
             started: now_secs(),
             verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
@@ -756,10 +762,104 @@ impl Tenancy {
             credentials,
         })
         .map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .map_err(|e| e.to_string())?
+        let written = tokio::task::spawn_blocking(move || {
+            write_atomically(&path, &bytes).map(|()| stamp(&path))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = written;
+        Ok(())
     }
+
+    /// Takes in what another process sharing the state directory changed in the credentials
+    /// file: credentials it created are accepted, credentials it deleted are refused from now
+    /// on (their cached verifications dropped). `true` when the file had changed. A server
+    /// calls it every [`REFRESH_INTERVAL`] (see `AppState`), so a deletion on one gateway is
+    /// refused by every gateway sharing the directory within that time.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a credentials file (what was loaded stays).
+    pub(crate) async fn refresh(&self) -> Result<bool, String> {
+        let Some(path) = self.file.clone() else {
+            return Ok(false);
+        };
+        // No write of ours in between: what is read is what some process last wrote.
+        let _guard = self.save.lock().await;
+        let (now, stored) = tokio::task::spawn_blocking(move || {
+            let now = stamp(&path);
+            // A removed file holds no credentials.
+            let stored = if now.is_none() {
+                Ok(Vec::new())
+            } else {
+                load(&path)
+            };
+            (now, stored)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if now == *self.seen.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(false);
+        }
+        let stored = stored?;
+        let ids: std::collections::HashSet<&str> =
+            stored.iter().map(|c| c.credential_id.as_str()).collect();
+        let gone: Vec<String> = self
+            .read()
+            .by_id
+            .values()
+            .filter(|c| !c.from_config && !ids.contains(c.credential_id.as_str()))
+            .map(|c| c.credential_id.clone())
+            .collect();
+        for id in &gone {
+            self.remove(id);
+        }
+        let mut added = 0usize;
+        for c in stored {
+            // Credentials never change once made: one known by id is the same.
+            if self.read().by_id.contains_key(&c.credential_id) {
+                continue;
+            }
+            let name = c.credential_name.clone();
+            match self.insert(c) {
+                Ok(()) => added += 1,
+                Err(e) => {
+                    tracing::warn!(credential = %name, error = %e, "not taken from the shared credentials file")
+                }
+            }
+        }
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        tracing::info!(
+            added,
+            removed = gone.len(),
+            "credentials file changed; taken in"
+        );
+        Ok(true)
+    }
+}
+
+/// How often a server looks for changes other processes made to the credentials file.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What identifies one version of a file: written atomically (a new file renamed over the
+/// old), every version is a new inode; size and modification time cover other systems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(FileStamp {
+        inode,
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
 }
 
 impl Scoped {
