@@ -34,14 +34,17 @@ mod contract {
 #[path = "../contract/support.rs"]
 mod support;
 
-/// Raw HTTP through the router on the gateway backend (`tests/server/http.rs`).
+/// Raw HTTP through the router on the gateway backend (`tests/server/http.rs`), and the
+/// backend-agnostic access suites: scoped credentials, tokens, CORS.
 #[cfg(all(feature = "kafka", upkafka_test_broker))]
 #[path = "../server"]
 #[allow(dead_code)] // helpers that only the embedded-only server modules use
 mod server {
+    mod cors;
     mod http;
     pub mod support;
     mod tenancy;
+    mod tokens;
 }
 
 /// The official `@upstash/kafka` client against the gateway.
