@@ -617,3 +617,37 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A delete that cannot be saved is refused, and the credential stays active: otherwise it
+/// would be gone until the next restart and then come back.
+#[tokio::test]
+async fn a_delete_that_cannot_be_saved_leaves_the_credential_active() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::new(ServerConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..tenancy_config()
+    })
+    .await;
+    let (id, user, pass) = create(&api, "kept", "a", "ALL").await;
+    // The file is written through a temporary beside it: a directory in its place makes
+    // every save fail (whoever runs the test, root included).
+    let blocker = dir.path().join("credentials.json.tmp");
+    std::fs::create_dir(&blocker).expect("blocker");
+    let got = api
+        .send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+        .await;
+    assert_error(&got, 503, "still active");
+    assert_eq!(
+        api.as_user(&user, &pass).get("/topics").await.0,
+        StatusCode::OK
+    );
+    std::fs::remove_dir(&blocker).expect("unblock");
+    let (s, v) = api
+        .send("DELETE", &format!("/v2/kafka/credential/{id}"), "", &[])
+        .await;
+    assert_eq!((s, v), (StatusCode::OK, json!("OK")));
+    assert_eq!(
+        api.as_user(&user, &pass).get("/topics").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -734,11 +734,22 @@ impl Tenancy {
                 "credential `{id}` is defined in the server's configuration file; remove it there"
             ))),
             Some(false) => {
-                self.remove(id);
-                self.persist().await.map_err(|e| {
+                let removed = self.remove(id);
+                if let Err(e) = self.persist().await {
+                    // Not durable: a restart would bring it back, so it stays, and says so.
                     tracing::error!(error = %e, "saving the credentials failed");
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-                })
+                    if let Some(c) = removed {
+                        let _ = self.insert(Scoped::clone(&c));
+                    }
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "credential `{id}` could not be deleted: the credentials file \
+                             cannot be written; it is still active"
+                        ),
+                    ));
+                }
+                Ok(())
             }
         }
     }
