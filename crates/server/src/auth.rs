@@ -57,13 +57,14 @@ impl std::fmt::Debug for Expected {
     }
 }
 
-/// HMAC-SHA-256 under `key` of a username and password: one keyed hash per request, where two
-/// plain digests (one per part) cost twice. The username's length goes first, so that no two
-/// different pairs digest the same bytes.
+/// HMAC-SHA-256 under `key` of `user:pass`: one keyed hash per request, where two plain
+/// digests (one per part) cost twice. No valid username holds a `:` (Basic auth splits on the
+/// first), so the text names one pair; [`query_credentials`] refuses a `user=` with one. Up to
+/// 55 bytes of `user:pass` take one SHA-256 block, so generated credentials stay within that.
 pub(crate) fn pair_digest(key: &ring::hmac::Key, user: &[u8], pass: &[u8]) -> [u8; 32] {
     let mut ctx = ring::hmac::Context::with_key(key);
-    ctx.update(&(user.len() as u64).to_be_bytes());
     ctx.update(user);
+    ctx.update(b":");
     ctx.update(pass);
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.sign().as_ref());
@@ -112,7 +113,9 @@ pub(crate) fn query_credentials(query: &str) -> Option<(Vec<u8>, Vec<u8>)> {
             _ => {}
         }
     }
-    Some((user?, pass?))
+    // A username never holds `:`; refused here, `a:b` + `c` cannot pass for `a` + `b:c`.
+    let user = user.filter(|u| !u.contains(&b':'))?;
+    Some((user, pass?))
 }
 
 #[cfg(test)]
@@ -138,6 +141,7 @@ mod tests {
         assert!(!creds.matches(b"users", b"pa:ss"));
         // The split between username and password counts.
         assert!(!creds.matches(b"use", b"rpa:ss"));
+        assert_eq!(query_credentials("user=user:pa&pass=ss"), None);
         assert!(basic(b"Bearer abc").is_none());
         assert_eq!(bearer(b"Bearer abc.def"), Some("abc.def"));
         assert_eq!(bearer(b"bearer  x "), Some("x"));

@@ -680,7 +680,10 @@ impl Tenancy {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
         };
         let id = hex(&random_bytes::<12>().map_err(internal)?);
-        let username = format!("cred-{}", hex(&random_bytes::<10>().map_err(internal)?));
+        // 8 random bytes tell credentials apart (a clash is refused); the password's 24 carry
+        // the secret. `cred-` + 16 + `:` + 32 = 54 bytes: one SHA-256 block per request
+        // (`auth::pair_digest`).
+        let username = format!("cred-{}", hex(&random_bytes::<8>().map_err(internal)?));
         let password = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(random_bytes::<24>().map_err(internal)?);
         let pw = password.clone();
