@@ -238,6 +238,21 @@ mod tests {
         f
     }
 
+    /// The README's complete example is a file this version reads: every key known, every
+    /// value in the form its flag takes.
+    #[test]
+    fn the_readme_example_file_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("# upkafka.toml: `upkafka serve --config upkafka.toml`")
+            .expect("the README's complete example");
+        let end = start + readme[start..].find("```").expect("its end");
+        let file: ServeFile = toml::from_str(&readme[start..end])
+            .unwrap_or_else(|e| panic!("the README's example: {e}"));
+        assert_eq!(file.credentials.len(), 1);
+        assert!(file.state_dir.is_some() && file.cors_origins.is_some());
+    }
+
     #[test]
     fn the_file_fills_what_the_flags_leave_unset_and_flags_win() {
         let pw = write("from-file\n");
