@@ -562,6 +562,35 @@ async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
     );
 }
 
+/// An unknown username is refused as slowly as a wrong password, so that timing does not tell
+/// which usernames exist (a stand-in hash is verified for it).
+#[tokio::test]
+async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
+    let api = Api::new(tenancy_config()).await;
+    let (_, user, _) = create(&api, "known", "a", "ALL").await;
+    const N: u32 = 6;
+    let time = |user: String| {
+        let api = api.clone();
+        async move {
+            let started = std::time::Instant::now();
+            for i in 0..N {
+                let (s, _) = api
+                    .as_user(&user, &format!("wrong-{i}"))
+                    .get("/topics")
+                    .await;
+                assert_eq!(s, StatusCode::UNAUTHORIZED);
+            }
+            started.elapsed()
+        }
+    };
+    let wrong_password = time(user).await;
+    let unknown_user = time("cred-0000000000000000".to_owned()).await;
+    assert!(
+        unknown_user * 4 > wrong_password,
+        "{N} unknown usernames took {unknown_user:?}, {N} wrong passwords {wrong_password:?}"
+    );
+}
+
 /// Two servers sharing one state directory (as gateways in front of one cluster do): a
 /// credential made on one is accepted by the other, and once deleted on one it is refused by
 /// the other too, without a restart.

@@ -105,6 +105,16 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing the password failed: {e}"))
 }
 
+/// A hash no password matches in practice (of 32 random bytes, drawn once), with the same
+/// parameters as real ones: what an unknown username is verified against.
+fn stand_in_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let secret = random_bytes::<32>().map(|b| hex(&b)).unwrap_or_default();
+        hash_password(&secret).unwrap_or_default()
+    })
+}
+
 fn verify_password(hash: &str, password: &[u8]) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password, &h).is_ok())
 }
@@ -623,17 +633,28 @@ impl Tenancy {
             if let Some(c) = inner.verified.get(&digest) {
                 return Some(Grant::Scoped(Arc::clone(c)));
             }
-            let user = std::str::from_utf8(user).ok()?;
-            let id = inner.by_username.get(user)?;
-            Arc::clone(inner.by_id.get(id)?)
+            std::str::from_utf8(user)
+                .ok()
+                .and_then(|u| inner.by_username.get(u))
+                .and_then(|id| inner.by_id.get(id))
+                .map(Arc::clone)
         };
+        // An unknown username is checked against a stand-in hash, so that its 401 takes as
+        // long as a wrong password's: the timing does not tell which usernames exist.
+        let hash = candidate.as_ref().map(|c| c.password_hash.clone());
         // Never closed; if it were, the request is refused rather than verified unbounded.
         let _slot = self.verifying.acquire().await.ok()?;
-        let hash = candidate.password_hash.clone();
         let pass = pass.to_vec();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &pass))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || {
+            let hash: &str = match &hash {
+                Some(h) => h,
+                None => stand_in_hash(),
+            };
+            verify_password(hash, &pass)
+        })
+        .await
+        .unwrap_or(false);
+        let candidate = candidate?;
         if !ok {
             return None;
         }
