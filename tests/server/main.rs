@@ -8,6 +8,7 @@ pub const BACKEND: common::Backend = common::Backend::Embedded;
 
 mod cors;
 mod durability;
+mod early_checks;
 mod groups;
 mod http;
 mod metrics;

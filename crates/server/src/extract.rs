@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::pin::Pin;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hyper::body::Body as HttpBody;
@@ -35,6 +35,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // An empty segment (`/consume//i/t`) would name the group or instance `""`: refused,
+        // naming the parameter.
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, v)| v.is_empty())
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid path: the {name} must not be empty"
+            )));
+        }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(t)| ApiPath(t))
@@ -50,11 +59,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Decoding would replace bytes that are not UTF-8 with U+FFFD and store something
+        // the client never sent (a path segment with them is a 400 already).
+        if let Some(name) = parts.uri.query().and_then(non_utf8_parameter) {
+            return Err(ApiError::bad_request(format!(
+                "invalid query: the value of `{name}` is not UTF-8"
+            )));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(t)| ApiQuery(t))
             .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
     }
+}
+
+/// The name of the first parameter of `query` whose value is not UTF-8 once decoded.
+fn non_utf8_parameter(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = value.replace('+', " ");
+        percent_encoding::percent_decode_str(&value)
+            .decode_utf8()
+            .is_err()
+            .then(|| {
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    })
 }
 
 /// The next data chunk of `body` (trailers are skipped), `None` at its end.

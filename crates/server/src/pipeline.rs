@@ -208,8 +208,27 @@ impl ApiService {
                 }
             }
         }
-        let (mut parts, body) = req.into_parts();
         let limits = &state.limits;
+        if let Some(declared) = declared_length(req.headers())
+            && declared > limits.max_body_bytes as u64
+        {
+            // Refused before a byte of it is read: the client waits for nothing, and one that
+            // sent `Expect: 100-continue` is never told to go on (hyper sends the 100 only
+            // when the body is first read).
+            let mut resp = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body of {declared} bytes is over the limit of {} bytes \
+                     (--max-body)",
+                    limits.max_body_bytes
+                ),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
+        }
+        let (mut parts, body) = req.into_parts();
         let read = tokio::time::timeout(
             limits.body_read_timeout,
             collect_body(body, limits.max_body_bytes),
@@ -303,8 +322,50 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        Box::pin(async move {
+            if let Err(e) = check_framing(&req) {
+                let mut resp = e.into_response();
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Ok(resp);
+            }
+            Ok(this.handle(req).await)
+        })
     }
+}
+
+/// Message rules of RFC 9112 that hyper leaves to the server, checked for requests off a
+/// connection (not for in-process calls of the router): an HTTP/1.1 request needs `Host`
+/// (400, §3.2), and `chunked` is the only transfer coding served (501, §6.1), so that a body
+/// is never read as something it is not.
+fn check_framing<B>(req: &Request<B>) -> Result<(), ApiError> {
+    if req.version() == axum::http::Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+        return Err(ApiError::bad_request(
+            "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)",
+        ));
+    }
+    for value in req.headers().get_all(header::TRANSFER_ENCODING) {
+        let text = value.to_str().unwrap_or("");
+        if let Some(coding) = text
+            .split(',')
+            .map(str::trim)
+            .find(|c| !c.eq_ignore_ascii_case("chunked"))
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("transfer coding `{coding}` is not supported: only chunked"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The body length the request declares (`Content-Length`), if any.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The permit check of a scoped caller before the body is read: the route's permission and
