@@ -155,3 +155,25 @@ async fn a_query_that_is_not_utf8_is_400_naming_the_parameter() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v[0]["offset"], 0, "{v}");
 }
+
+/// A session timeout is capped as Kafka caps it: an instance cannot ask never to expire.
+#[tokio::test]
+async fn a_session_timeout_over_the_maximum_is_400_naming_it() {
+    let api = Api::new(config()).await;
+    let consume = |ms: &'static str| {
+        let api = api.clone();
+        async move {
+            api.send(
+                "POST",
+                "/consume/g/i?timeout=0",
+                r#"{"topic":"t"}"#,
+                &[("Kafka-Session-Timeout-Ms", ms)],
+            )
+            .await
+        }
+    };
+    assert_error(&consume("18446744073709551615").await, 400, "1800000");
+    assert_error(&consume("1800001").await, 400, "maximum");
+    let (s, v) = consume("1800000").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

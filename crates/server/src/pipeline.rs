@@ -218,8 +218,8 @@ impl ApiService {
             let mut resp = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "the request body of {declared} bytes is over the limit of {} bytes \
-                     (--max-body)",
+                    "request body too large: {declared} bytes declared, over the limit of {} \
+                     bytes (--max-body)",
                     limits.max_body_bytes
                 ),
             )

@@ -62,11 +62,25 @@ pub enum ConsumerSettings {
     Invalid(BackendError),
 }
 
+/// The longest session (and so idle) timeout a consumer instance may ask for: 30 minutes, as
+/// Kafka's default `group.max.session.timeout.ms` caps it.
+pub const MAX_SESSION_TIMEOUT_MS: u64 = 30 * 60 * 1000;
+
 impl ConsumerSettings {
     /// Settings parsed from request headers; `get` looks a header up by name.
     pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
         match ConsumerConfig::from_headers(get) {
-            Ok(config) => Self::Valid(config),
+            Ok(config) => match config.session_timeout_ms {
+                // An instance that never expires holds its memory forever (issue 20).
+                Some(ms) if ms > MAX_SESSION_TIMEOUT_MS => {
+                    Self::Invalid(BackendError::InvalidRequest(format!(
+                        "Kafka-Session-Timeout-Ms of {ms} is over the maximum of \
+                         {MAX_SESSION_TIMEOUT_MS} ms (30 minutes, Kafka's default \
+                         group.max.session.timeout.ms)"
+                    )))
+                }
+                _ => Self::Valid(config),
+            },
             Err(why) => Self::Invalid(BackendError::InvalidRequest(why)),
         }
     }
