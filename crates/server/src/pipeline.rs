@@ -2,17 +2,23 @@
 //!
 //! Every request goes, in this order, through
 //!
+//! 0. off a connection only: the message rules hyper leaves to us (HTTP/1.1 needs `Host`,
+//!    400; only the `chunked` transfer coding, 501; see `check_framing`);
 //! 1. the route label (matched route pattern, trailing `/` folded, or `unmatched`) and a start
 //!    time, for the metrics and the access log; when CORS is configured, a preflight is
 //!    answered here, without credentials ([`super::cors`]);
 //! 2. the access policy the route table declares for the route
-//!    ([`Access`]): Basic auth ([`Tenancy::authenticate`](super::tenancy::Tenancy); the webhook
-//!    also takes `user=`/`pass=`), before anything of the body is read, so a 401 costs the
-//!    server nothing. A route whose handler checks credentials itself (`GET /metrics`, which
-//!    may be open to scrapers) skips steps 2–4. For a scoped credential, the route's
+//!    ([`Access`]): Basic auth or a Bearer token
+//!    ([`Tenancy::authenticate`](super::tenancy::Tenancy); the webhook also takes
+//!    `user=`/`pass=`, the reading routes `token=`), before anything of the body is read, so a
+//!    401 costs the server nothing; repeated 401s from one address wait first
+//!    ([`crate::slowdown`]). A route whose handler checks credentials itself (`GET /metrics`,
+//!    which may be open to scrapers) skips steps 2–4. For a scoped credential, the route's
 //!    [`Permit`](super::route_table::Permit) is then checked
 //!    ([`authorize`](super::tenancy::authorize)) against the topics of the path and query
-//!    (403 before the body is read), and after step 3 against those of the body;
+//!    (403 before the body is read), and after step 3 against those of the body; its daily
+//!    request limit is counted here and its messages-per-second limit after step 3 (429,
+//!    [`super::quota`]). A declared `Content-Length` over the body limit is a 413 here;
 //! 3. reading the whole body within `Limits::body_read_timeout` (408 and `Connection: close`
 //!    otherwise) and `Limits::max_body_bytes` (413), *before* taking a request slot, so a client
 //!    that stalls its body cannot hold a slot that other requests need;
