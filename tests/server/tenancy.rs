@@ -631,6 +631,41 @@ async fn servers_sharing_a_state_directory_share_their_credentials() {
     );
 }
 
+/// Two servers on one state directory creating credentials at the same moment: neither
+/// write drops the other's (each re-reads the file under a lock before it writes).
+#[tokio::test]
+async fn simultaneous_creates_on_a_shared_state_directory_both_hold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = || ServerConfig {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..tenancy_config()
+    };
+    let one = Api::new(shared()).await;
+    let other = Api::new(shared()).await;
+    // Well within the 250 ms the servers take to notice each other's changes.
+    let (_, user_1, pass_1) = create(&one, "first", "a", "ALL").await;
+    let (_, user_2, pass_2) = create(&other, "second", "a", "ALL").await;
+    for api in [&one, &other] {
+        for (user, pass) in [(&user_1, &pass_1), (&user_2, &pass_2)] {
+            let client = api.as_user(user, pass);
+            eventually("both credentials work on both servers", || async {
+                client.get("/topics").await.0 == StatusCode::OK
+            })
+            .await;
+        }
+    }
+    // And they stay: a later look at the file changes nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        one.as_user(&user_1, &pass_1).get("/topics").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        other.as_user(&user_1, &pass_1).get("/topics").await.0,
+        StatusCode::OK
+    );
+}
+
 /// Waits until `done` says so, failing the test after 5 s (the servers look every 250 ms).
 async fn eventually<F, Fut>(what: &str, done: F)
 where

@@ -113,6 +113,17 @@ async fn the_query_token_opens_the_reading_routes_only() {
         .send("POST", &format!("/webhook?topic=a&token={t}"), "x", &[])
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{got}");
+    // Commit and delete-consumer write too, although a CONSUME token may call them.
+    for (method, path) in [
+        ("GET", format!("/commit/g/i?token={t}")),
+        ("POST", format!("/delete-consumer/g/i?token={t}")),
+    ] {
+        let (s, got) = anon.send(method, &path, "", &[]).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}: {got}");
+    }
+    // ... with the token as a header they are served.
+    let (s, got) = api.as_bearer(&t).send("GET", "/commit/g/i", "", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{got}");
 }
 
 #[tokio::test]

@@ -276,6 +276,10 @@ impl ServerConfig {
     /// A sentence for the user: no credentials on a non-loopback address, empty username,
     /// `*` among other CORS origins.
     pub fn validate(&self) -> Result<(), String> {
+        super::quota::check_limits(&self.rate_limits).map_err(|e| {
+            e.replace("messages_per_second", "--credential-messages-per-second")
+                .replace("requests_per_day", "--credential-requests-per-day")
+        })?;
         if self.cors_origins.len() > 1 && self.cors_origins.iter().any(CorsOrigin::is_any) {
             return Err(
                 "CORS origin `*` already allows every origin: list it alone, or list the origins"

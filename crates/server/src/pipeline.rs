@@ -181,7 +181,7 @@ impl ApiService {
             Access::CredentialsOrQuery => true,
         };
         // `?token=` where an `EventSource` needs it: the routes that only read.
-        let token_query = matches!(route.permit.need, Need::Consume | Need::Read);
+        let token_query = route.permit.query_token;
         let grant = match state
             .tenancy
             .authenticate(req.headers(), req.uri(), query_allowed, token_query)

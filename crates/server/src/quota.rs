@@ -23,6 +23,21 @@ pub use upkafka_protocol::RateLimits;
 
 use super::error::ApiError;
 
+/// Refuses a limit of 0: it would read as "nothing allowed" but a missing limit is the way to
+/// say "unlimited", and 0 messages per second has no interval to pace by.
+///
+/// # Errors
+/// A sentence naming the field.
+pub(crate) fn check_limits(limits: &RateLimits) -> Result<(), String> {
+    if limits.messages_per_second == Some(0) {
+        return Err("messages_per_second must be at least 1 (leave it out for no limit)".into());
+    }
+    if limits.requests_per_day == Some(0) {
+        return Err("requests_per_day must be at least 1 (leave it out for no limit)".into());
+    }
+    Ok(())
+}
+
 /// A request over a limit: 429 with `Retry-After`, or 400 when waiting cannot help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Limited {
@@ -84,7 +99,9 @@ impl Quota {
         };
         let today = now_secs / 86_400;
         let day = self.day.load(Ordering::Acquire);
-        if day != today
+        // Only forward: a request whose clock read came just before midnight must not take
+        // the counter back to yesterday (and zero it again).
+        if today > day
             && self
                 .day
                 .compare_exchange(day, today, Ordering::AcqRel, Ordering::Acquire)
@@ -208,6 +225,25 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "43199");
         assert!(q.request("c", noon + 43_200).is_ok(), "a new day");
+        // A request whose clock was read before midnight counts for the new day; it does not
+        // turn the counter back (and zero it) for another allowance.
+        assert!(q.request("c", noon + 43_199).is_ok());
+        assert!(q.request("c", noon + 43_199).is_err());
+        assert!(
+            check_limits(&RateLimits {
+                messages_per_second: Some(0),
+                requests_per_day: None
+            })
+            .is_err()
+        );
+        assert!(
+            check_limits(&RateLimits {
+                messages_per_second: None,
+                requests_per_day: Some(0)
+            })
+            .is_err()
+        );
+        assert!(check_limits(&RateLimits::default()).is_ok());
     }
 
     #[test]

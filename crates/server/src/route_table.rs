@@ -51,6 +51,9 @@ pub(crate) struct Permit {
     pub(crate) query_topic: Option<&'static str>,
     /// The body names topics.
     pub(crate) body_topics: bool,
+    /// The route only reads, so it takes a token as `?token=` too (an `EventSource` cannot
+    /// set headers; a URL ends up in logs and histories, so nothing that writes takes it).
+    pub(crate) query_token: bool,
 }
 
 impl Permit {
@@ -61,6 +64,7 @@ impl Permit {
             path_topic: None,
             query_topic: None,
             body_topics: false,
+            query_token: false,
         }
     }
 
@@ -82,6 +86,12 @@ impl Permit {
     /// The body names topics.
     pub(crate) const fn body(mut self) -> Self {
         self.body_topics = true;
+        self
+    }
+
+    /// The route only reads: a token may come as `?token=`.
+    pub(crate) const fn reads(mut self) -> Self {
+        self.query_token = true;
         self
     }
 }

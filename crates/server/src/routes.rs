@@ -383,7 +383,7 @@ pub(crate) fn api(r: Routes) -> Routes {
     use Access::Credentials as C;
     let producing = Permit::new(Need::Produce);
     let consuming = Permit::new(Need::Consume);
-    let reading = Permit::new(Need::Read);
+    let reading = Permit::new(Need::Read).reads();
     r.both(
         "/produce/{topic}/{message}",
         C,
@@ -399,17 +399,22 @@ pub(crate) fn api(r: Routes) -> Routes {
         get(produce_topic).post(produce_topic),
     )
     .both("/produce", C, producing.body(), get(produce).post(produce))
-    .both("/fetch", C, consuming.body(), get(fetch).post(fetch))
+    .both(
+        "/fetch",
+        C,
+        consuming.body().reads(),
+        get(fetch).post(fetch),
+    )
     .both(
         "/consume/{group}/{instance}/{topic}",
         C,
-        consuming.path("topic"),
+        consuming.path("topic").reads(),
         get(consume_topic),
     )
     .both(
         "/consume/{group}/{instance}",
         C,
-        consuming.body(),
+        consuming.body().reads(),
         get(consume).post(consume),
     )
     .both(
@@ -421,7 +426,7 @@ pub(crate) fn api(r: Routes) -> Routes {
     .both(
         "/committed/{group}/{instance}",
         C,
-        consuming.body(),
+        consuming.body().reads(),
         get(committed).post(committed),
     )
     .both(

@@ -696,6 +696,7 @@ impl Tenancy {
     ) -> Result<Credential, ApiError> {
         check_name(name).map_err(ApiError::bad_request)?;
         check_scope(topic).map_err(ApiError::bad_request)?;
+        super::quota::check_limits(&limits).map_err(ApiError::bad_request)?;
         let internal = |e: String| {
             tracing::error!(error = %e, "creating a credential failed");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
@@ -727,6 +728,9 @@ impl Tenancy {
         };
         let mut out = scoped.to_credential();
         let _guard = self.save.lock().await;
+        // Other servers on the state directory: theirs first, then ours, under their lock.
+        let _shared = self.lock_shared().await.map_err(internal)?;
+        self.reload().await.map_err(internal)?;
         self.insert(scoped).map_err(internal)?;
         if let Err(e) = self.persist().await {
             // Not durable: take it back rather than hand out a credential a restart forgets.
@@ -748,6 +752,17 @@ impl Tenancy {
     /// Deletes an API-created credential; its next request is refused.
     pub(crate) async fn delete(&self, id: &str) -> Result<(), ApiError> {
         let _guard = self.save.lock().await;
+        let unavailable = |e: String| {
+            tracing::error!(error = %e, "reading the shared credentials failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "credential `{id}` could not be deleted: the credentials file cannot be read"
+                ),
+            )
+        };
+        let _shared = self.lock_shared().await.map_err(unavailable)?;
+        self.reload().await.map_err(unavailable)?;
         let from_config = self.read().by_id.get(id).map(|c| c.from_config);
         match from_config {
             None => Err(ApiError::new(
@@ -815,11 +830,16 @@ impl Tenancy {
     /// # Errors
     /// The file cannot be read or is not a credentials file (what was loaded stays).
     pub(crate) async fn refresh(&self) -> Result<bool, String> {
+        // No write of ours in between: what is read is what some process last wrote.
+        let _guard = self.save.lock().await;
+        self.reload().await
+    }
+
+    /// [`Tenancy::refresh`] for a caller that holds `save`.
+    async fn reload(&self) -> Result<bool, String> {
         let Some(path) = self.file.clone() else {
             return Ok(false);
         };
-        // No write of ours in between: what is read is what some process last wrote.
-        let _guard = self.save.lock().await;
         let (now, stored) = tokio::task::spawn_blocking(move || {
             let now = stamp(&path);
             // A removed file holds no credentials.
@@ -872,6 +892,38 @@ impl Tenancy {
     }
 }
 
+/// The file whose lock serializes the writers of the credentials file, across processes.
+const LOCK_FILE: &str = "credentials.lock";
+
+impl Tenancy {
+    /// Locks the state directory against other processes' writes of the credentials file
+    /// (an exclusive advisory lock, released when the returned file is dropped); `None`
+    /// without a file. A create or delete holds it from re-reading the file to writing it, so
+    /// no server writes a view that misses another's change.
+    async fn lock_shared(&self) -> Result<Option<std::fs::File>, String> {
+        let Some(file) = &self.file else {
+            return Ok(None);
+        };
+        let path = file.with_file_name(LOCK_FILE);
+        tokio::task::spawn_blocking(move || {
+            let fail = |e: std::io::Error| format!("cannot lock {}: {e}", path.display());
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(fail)?;
+            }
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(fail)?;
+            lock.lock().map_err(fail)?;
+            Ok(Some(lock))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
 /// How often a server looks for changes other processes made to the credentials file.
 pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -901,6 +953,8 @@ impl Scoped {
     fn from_spec(spec: &CredentialSpec) -> Result<Self, String> {
         check_name(&spec.name)?;
         check_scope(&spec.topic).map_err(|e| format!("credential `{}`: {e}", spec.name))?;
+        super::quota::check_limits(&spec.limits)
+            .map_err(|e| format!("credential `{}`: {e}", spec.name))?;
         if spec.username.is_empty() || spec.username.contains(':') {
             return Err(format!(
                 "credential `{}`: the username must be non-empty and without `:`",

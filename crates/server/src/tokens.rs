@@ -135,8 +135,7 @@ impl TokenKeys {
         } else if let Some(dir) = data_dir {
             let path = dir.join(TOKEN_KEYS_FILE);
             if !path.exists() {
-                let key = URL_SAFE_NO_PAD.encode(super::tenancy::random_bytes::<32>()?);
-                super::tenancy::write_atomically(&path, format!("{key}\n").as_bytes())?;
+                make_key_file(&path)?;
             }
             read_keys(&path)?
         } else {
@@ -206,6 +205,25 @@ impl TokenKeys {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+}
+
+/// Makes `path` with a new random key, unless another process does first: the key is
+/// written whole to a file of its own, then linked to `path`, which fails if `path` exists,
+/// so servers starting together on one directory all end up with the same (first) key.
+fn make_key_file(path: &Path) -> Result<(), String> {
+    let key = URL_SAFE_NO_PAD.encode(super::tenancy::random_bytes::<32>()?);
+    let mine = path.with_extension(format!("{}.new", std::process::id()));
+    super::tenancy::write_atomically(&mine, format!("{key}\n").as_bytes())?;
+    let linked = std::fs::hard_link(&mine, path);
+    let _ = std::fs::remove_file(&mine);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!(
+            "cannot make the token key file {}: {e}",
+            path.display()
+        )),
     }
 }
 

@@ -637,6 +637,7 @@ impl Inner {
             .set("enable.auto.offset.store", "false")
             .create_with_context(InstanceContext::new(
                 self.options.settings.get("partition.assignment.strategy"),
+                self.options.settings.get("group.protocol"),
             ))
             .map_err(|e| match e {
                 KafkaError::ClientCreation(_) => {

@@ -47,12 +47,15 @@ pub(super) struct InstanceContext {
 }
 
 impl InstanceContext {
-    /// A context for a consumer whose `partition.assignment.strategy` is `strategy`
-    /// (librdkafka's default, eager `range,roundrobin`, when `None`).
-    pub(super) fn new(strategy: Option<&str>) -> Self {
+    /// A context for a consumer whose `partition.assignment.strategy` is `strategy` and
+    /// `group.protocol` is `protocol` (librdkafka's defaults, the eager `range,roundrobin` of
+    /// the classic protocol, when `None`). The KIP-848 protocol (`consumer`) is always
+    /// incremental.
+    pub(super) fn new(strategy: Option<&str>, protocol: Option<&str>) -> Self {
         Self {
             assigned: std::sync::atomic::AtomicBool::new(false),
-            cooperative: strategy.is_some_and(|s| s.contains("cooperative")),
+            cooperative: strategy.is_some_and(|s| s.contains("cooperative"))
+                || protocol.is_some_and(|p| p.trim().eq_ignore_ascii_case("consumer")),
         }
     }
 }
@@ -682,7 +685,7 @@ mod tests {
             .set("bootstrap.servers", "127.0.0.1:9")
             .set("group.id", "g")
             .set("log_level", "0")
-            .create_with_context(InstanceContext::new(None))
+            .create_with_context(InstanceContext::new(None, None))
             .expect("a consumer is created without connecting");
         let config = ConsumerConfig {
             session_timeout_ms: Some(session_timeout_ms),
@@ -693,9 +696,10 @@ mod tests {
 
     #[test]
     fn the_rebalance_protocol_follows_the_configured_assignor() {
-        assert!(!InstanceContext::new(None).cooperative);
-        assert!(!InstanceContext::new(Some("range,roundrobin")).cooperative);
-        assert!(InstanceContext::new(Some("cooperative-sticky")).cooperative);
+        assert!(!InstanceContext::new(None, None).cooperative);
+        assert!(!InstanceContext::new(Some("range,roundrobin"), Some("classic")).cooperative);
+        assert!(InstanceContext::new(Some("cooperative-sticky"), None).cooperative);
+        assert!(InstanceContext::new(None, Some("consumer")).cooperative);
     }
 
     #[tokio::test]
