@@ -591,11 +591,9 @@ async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
     );
 }
 
-/// Two servers sharing one state directory (as gateways in front of one cluster do): a
-/// credential made on one is accepted by the other, and once deleted on one it is refused by
-/// the other too, without a restart.
-#[tokio::test]
-async fn servers_sharing_a_state_directory_share_their_credentials() {
+/// Two servers with one state directory (as gateways in front of one cluster have), and the
+/// directory, which lives as long as the caller keeps it.
+async fn two_servers_on_one_state_directory() -> (tempfile::TempDir, Api, Api) {
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = || ServerConfig {
         state_dir: Some(dir.path().to_path_buf()),
@@ -603,6 +601,15 @@ async fn servers_sharing_a_state_directory_share_their_credentials() {
     };
     let one = Api::new(shared()).await;
     let other = Api::new(shared()).await;
+    (dir, one, other)
+}
+
+/// Two servers sharing one state directory (as gateways in front of one cluster do): a
+/// credential made on one is accepted by the other, and once deleted on one it is refused by
+/// the other too, without a restart.
+#[tokio::test]
+async fn servers_sharing_a_state_directory_share_their_credentials() {
+    let (_dir, one, other) = two_servers_on_one_state_directory().await;
     let (id, user, pass) = create(&one, "shared", "a", "ALL").await;
     let on_other = other.as_user(&user, &pass);
     eventually("the other server accepts the new credential", || async {
@@ -635,13 +642,7 @@ async fn servers_sharing_a_state_directory_share_their_credentials() {
 /// write drops the other's (each re-reads the file under a lock before it writes).
 #[tokio::test]
 async fn simultaneous_creates_on_a_shared_state_directory_both_hold() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let shared = || ServerConfig {
-        state_dir: Some(dir.path().to_path_buf()),
-        ..tenancy_config()
-    };
-    let one = Api::new(shared()).await;
-    let other = Api::new(shared()).await;
+    let (_dir, one, other) = two_servers_on_one_state_directory().await;
     // Well within the 250 ms the servers take to notice each other's changes.
     let (_, user_1, pass_1) = create(&one, "first", "a", "ALL").await;
     let (_, user_2, pass_2) = create(&other, "second", "a", "ALL").await;

@@ -202,7 +202,6 @@ impl ApiService {
                 return e.into_response();
             }
         };
-        let scoped = matches!(grant, Grant::Scoped(_));
         if let Grant::Scoped(s) = &grant {
             if let Err(e) = check_head(&grant, &route, req.uri()) {
                 return e.into_response();
@@ -254,7 +253,7 @@ impl ApiService {
                 return resp;
             }
         };
-        if scoped {
+        if let Grant::Scoped(s) = &grant {
             if route.permit.body_topics {
                 let permit = route.permit;
                 let checked = tenancy::body_topics(&bytes).and_then(|topics| {
@@ -264,9 +263,7 @@ impl ApiService {
                     return e.into_response();
                 }
             }
-            if let Grant::Scoped(s) = &grant
-                && route.permit.need == Need::Produce
-                && s.quota.limits().messages_per_second.is_some()
+            if route.permit.need == Need::Produce && s.quota.limits().messages_per_second.is_some()
             {
                 // The webhook (the route with a query topic) is one message whatever its body.
                 let records = if route.permit.query_topic.is_some() {
@@ -278,13 +275,13 @@ impl ApiService {
                     return over.into_response();
                 }
             }
-            // Only for scoped callers: the server's own requests carry no extension (and
-            // allocate nothing for it); handlers that filter read its absence as "everything".
-            // Produce handlers never look (the checks above are all a produce needs), so
-            // their requests are spared the extension map's allocation.
-            if route.permit.need != Need::Produce {
-                parts.extensions.insert(grant);
-            }
+        }
+        // Only for scoped callers: the server's own requests carry no extension (and allocate
+        // nothing for it); handlers that filter read its absence as "everything". Produce
+        // handlers never look (the checks above are all a produce needs), so their requests
+        // are spared the extension map's allocation.
+        if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
+            parts.extensions.insert(grant);
         }
         // The semaphore is never closed; an error cannot happen, but is a 503 if it did.
         let Ok(_slot) = shared.slots.acquire().await else {

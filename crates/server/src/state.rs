@@ -83,6 +83,10 @@ impl AppState {
 /// changed in the credentials file, for as long as `tenancy` lives (the task holds it weakly).
 /// Without a runtime (a state built outside one) there is nothing to share it with.
 fn spawn_refresh(tenancy: &Arc<Tenancy>) {
+    // In memory (no data or state directory) nobody else can change them.
+    if !tenancy.has_file() {
+        return;
+    }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };

@@ -401,6 +401,12 @@ impl Tenancy {
         Ok(this)
     }
 
+    /// True when the API-created credentials live in a file other processes may share (a
+    /// data or state directory), so [`Tenancy::refresh`] has something to look at.
+    pub(crate) fn has_file(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// The server's own credential (hashed for comparison); `None` when auth is off.
     pub(crate) fn server(&self) -> Option<&auth::Expected> {
         self.server.as_ref()
