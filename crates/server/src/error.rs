@@ -6,8 +6,9 @@
 //! large, bad header value, `Kafka-Auto-Offset-Reset: none` without a committed offset), 401 for
 //! missing or wrong credentials, 403 for a scoped credential without the permission or topic
 //! (naming both, never a secret) and for a CORS preflight from an origin not listed, 404 for unknown routes and unknown consumer instances, 405 for
-//! a wrong method, 413 for a body over the limit, 500 for internal failures (details logged,
-//! a generic text sent), 503 while shutting down.
+//! a wrong method, 413 for a body over the limit, 429 for a configured cap reached (rate
+//! limits, consumer instances, topics, partitions), 500 for internal failures (details logged,
+//! a generic text sent), 503 while shutting down or when the OS runs out of a resource (named).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +80,16 @@ pub enum BackendError {
     /// Any other internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A configured cap is reached (consumer instances per group or per server, topics,
+    /// partitions); the text names the cap, its value and the flag that sets it. Answered 429:
+    /// the request may succeed once something is released.
+    #[error("{0}")]
+    OverLimit(String),
+    /// The operating system ran out of a resource (file descriptors, memory, disk space); the
+    /// text names it. Answered 503, so a client retries later and the server keeps serving the
+    /// others.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
     /// Kafka gateway); the text names the limitation and what to use instead.
     #[error("{0}")]
@@ -96,7 +107,10 @@ impl BackendError {
             | BackendError::InvalidRequest(_)
             | BackendError::NoCommittedOffset { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
-            BackendError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             BackendError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -151,7 +165,7 @@ impl From<BackendError> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
             let message = match e {
-                BackendError::ShuttingDown => e.to_string(),
+                BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => e.to_string(),
                 _ => "internal server error".to_owned(),
             };
             return Self::new(status, message);
