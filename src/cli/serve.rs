@@ -116,10 +116,24 @@ pub struct ServeArgs {
     pub max_concurrent_requests: Option<usize>,
 
     #[arg(long, value_name = "N", help = with_default(
-        "Open client connections; further connections are closed at once.",
+        "Open client connections. Over it, an idle connection that has sent no authenticated \
+         request gives way to the new one; when none can, the new one gets 503.",
         Limits::default().max_connections,
     ))]
     pub max_connections: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Open connections from one client address, with the same give-way rule.",
+        Limits::default().max_connections_per_address,
+    ))]
+    pub max_connections_per_address: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Long polls (fetch/consume with a timeout) waiting at once, beside the request slots; \
+         beyond it a poll answers at once with what is there.",
+        Limits::default().max_waiting_polls,
+    ))]
+    pub max_waiting_polls: Option<usize>,
 
     #[arg(long, value_name = "N", help = with_default(
         "Event streams (`Accept: text/event-stream`) open at once; more get 503.",
@@ -353,6 +367,10 @@ pub fn to_config(
                 .max_concurrent_requests
                 .unwrap_or(d.max_concurrent_requests),
             max_connections: args.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_address: args
+                .max_connections_per_address
+                .unwrap_or(d.max_connections_per_address),
+            max_waiting_polls: args.max_waiting_polls.unwrap_or(d.max_waiting_polls),
             max_streams: args.max_streams.unwrap_or(d.max_streams),
             stream_heartbeat: args.stream_heartbeat.map_or(d.stream_heartbeat, |h| h.0),
             ..d

@@ -81,6 +81,8 @@ struct ServeFile {
     max_poll_size: Option<Parsed<ByteSize>>,
     max_concurrent_requests: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    max_waiting_polls: Option<usize>,
     max_streams: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
@@ -145,6 +147,10 @@ pub(crate) fn apply(
         .max_concurrent_requests
         .or(file.max_concurrent_requests);
     args.max_connections = args.max_connections.or(file.max_connections);
+    args.max_connections_per_address = args
+        .max_connections_per_address
+        .or(file.max_connections_per_address);
+    args.max_waiting_polls = args.max_waiting_polls.or(file.max_waiting_polls);
     args.max_streams = args.max_streams.or(file.max_streams);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);

@@ -103,7 +103,8 @@ on_both_transports!(
     graceful_shutdown_finishes_in_flight_requests,
     shutdown_closes_idle_keep_alive_connections_at_once,
     slow_clients_are_cut_off_by_the_header_read_timeout,
-    connections_over_the_limit_are_closed,
+    connections_over_the_limit_are_refused,
+    idle_connections_give_way_to_a_new_client,
     slow_bodies_cannot_pin_the_request_slots,
     http2_is_served,
 );
@@ -353,7 +354,10 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let _ = child.wait();
 }
 
-async fn connections_over_the_limit_are_closed(t: Transport) {
+/// At the connection limit with every connection proven (each has sent a request that passed
+/// authentication; with auth off, any request), nothing can give way: a new plain connection
+/// gets a 503 naming the limit, a TLS one is closed. Closing one frees a place.
+async fn connections_over_the_limit_are_refused(t: Transport) {
     let server = t
         .start(ServerConfig {
             limits: Limits {
@@ -375,19 +379,29 @@ async fn connections_over_the_limit_are_closed(t: Transport) {
         assert_eq!(&buf, b"HTTP/1.1 200");
         held.push(s);
     }
-    // A third connection is accepted by the OS but closed by the server without an answer
-    // (over TLS: before the handshake completes).
     let third = tokio::time::timeout(Duration::from_secs(5), t.connect(&server))
         .await
         .expect("the server answers or closes");
+    let mut answer = Vec::new();
     if let Ok(mut third) = third {
         let _ = third.write_all(request).await;
-        let mut buf = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
-        assert!(
-            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-            "closed: {read:?} {buf:?}"
-        );
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "closed in time");
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    match t {
+        Transport::Plain => {
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+            assert!(answer.contains("retry-after: 1"), "{answer}");
+            assert!(
+                answer.contains("limit of 2 open connections")
+                    && answer.contains("--max-connections"),
+                "names the limit and its flag: {answer}"
+            );
+        }
+        // No handshake, no way to answer: closed.
+        Transport::Tls => assert!(answer.is_empty(), "{answer}"),
     }
     // Closing one frees a slot.
     held.pop();
@@ -403,6 +417,65 @@ async fn connections_over_the_limit_are_closed(t: Transport) {
         }
     }
     assert!(ok, "a slot frees up when a connection closes");
+}
+
+/// At the connection limit, connections that never sent a byte give way to a new client,
+/// oldest first, while a proven connection (one that was served) is kept.
+async fn idle_connections_give_way_to_a_new_client(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            limits: Limits {
+                max_connections: 4,
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+    let request = b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut proven = t.connect(&server).await.expect("connect");
+    proven.write_all(request).await.expect("write");
+    let mut buf = [0u8; 12];
+    proven.read_exact(&mut buf).await.expect("answer");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    // Three silent connections fill the table. Over TLS they are silent too: a connection
+    // whose handshake has not finished.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(
+            tokio::net::TcpStream::connect(server.addr)
+                .await
+                .expect("connect"),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A new client is served, several times over, each on a new connection.
+    for round in 0..3 {
+        let resp = tokio::time::timeout(
+            Duration::from_secs(5),
+            t.client().get(server.at("/topics")).send(),
+        )
+        .await
+        .expect("in time")
+        .unwrap_or_else(|e| panic!("round {round}: a new client is served: {e}"));
+        assert!(resp.status().is_success(), "round {round}");
+    }
+    // The oldest silent connections were closed to make room.
+    let mut first = silent.remove(0);
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), first.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the oldest silent connection was closed: {read:?}"
+    );
+    // The proven one still works (the rest of its first answer comes first).
+    proven
+        .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut all = Vec::new();
+    proven.read_to_end(&mut all).await.expect("still served");
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.contains("HTTP/1.1 200"), "{all}");
 }
 
 /// Clients that send their headers and then trickle (or stall) the body must not hold the

@@ -132,8 +132,18 @@ pub struct Limits {
     pub max_poll_bytes: usize,
     /// Requests served at once; more wait (default 1024).
     pub max_concurrent_requests: usize,
-    /// Open client connections; further connections are closed at once (default 4096).
+    /// Open client connections (default 4096). Beyond it, an idle connection that has not
+    /// sent an authenticated request gives way to the new one; when none can, the new one is
+    /// refused (503 naming the limit; see [`crate::connections`]).
     pub max_connections: usize,
+    /// Open connections from one client address (default 1024, a quarter of
+    /// `max_connections`), with the same give-way rule within the address.
+    pub max_connections_per_address: usize,
+    /// Long polls (fetch and consume with a `timeout`) waiting at once (default 4096). They
+    /// wait on this budget instead of taking one of `max_concurrent_requests`, so waiting
+    /// never holds a slot that work needs; with the budget spent, a poll answers at once with
+    /// what is there, or `[]`.
+    pub max_waiting_polls: usize,
     /// Time a client has to send its request headers (default 10 s; against slow clients).
     pub header_read_timeout: Duration,
     /// Time a client has to send its whole request body once the headers are in (default
@@ -164,6 +174,8 @@ impl Default for Limits {
             max_poll_bytes: 1024 * 1024,
             max_concurrent_requests: 1024,
             max_connections: 4096,
+            max_connections_per_address: 1024,
+            max_waiting_polls: 4096,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),

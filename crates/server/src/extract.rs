@@ -188,3 +188,41 @@ mod tests {
         }
     }
 }
+
+/// Whether a long poll may wait: not when the pipeline found the waiting-poll budget
+/// (`Limits::max_waiting_polls`) spent, so that a poll answers at once with what is there (or
+/// `[]`) rather than wait for a place.
+#[derive(Debug, Clone, Copy)]
+pub struct PollWait {
+    may_wait: bool,
+}
+
+impl PollWait {
+    /// The time this poll may wait: the request's `timeout` (query first, then body; else the
+    /// default), capped at `Limits::max_timeout`; zero when the budget is spent.
+    pub(crate) fn timeout(
+        self,
+        state: &super::state::AppState,
+        query: Option<u64>,
+        body: Option<u64>,
+    ) -> std::time::Duration {
+        if self.may_wait {
+            state.poll_timeout(query, body)
+        } else {
+            std::time::Duration::ZERO
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PollWait {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            may_wait: parts
+                .extensions
+                .get::<super::pipeline::PollsSpent>()
+                .is_none(),
+        })
+    }
+}

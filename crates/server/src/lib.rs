@@ -67,6 +67,7 @@ mod app;
 mod auth;
 mod backend;
 mod config;
+pub mod connections;
 mod console;
 mod cors;
 mod embedded;

@@ -22,7 +22,10 @@
 //! 3. reading the whole body within `Limits::body_read_timeout` (408 and `Connection: close`
 //!    otherwise) and `Limits::max_body_bytes` (413), *before* taking a request slot, so a client
 //!    that stalls its body cannot hold a slot that other requests need;
-//! 4. one of `Limits::max_concurrent_requests` slots (more requests wait);
+//! 4. one of `Limits::max_concurrent_requests` slots (more requests wait); a long poll (a
+//!    route that [waits](super::route_table::Permit::waits) for records) takes one of
+//!    `Limits::max_waiting_polls` instead, so that waiting holds no slot that work needs, and
+//!    answers at once when that budget is spent;
 //! 5. the axum router of the endpoints;
 //! 6. error responses that are not JSON yet (405 from method routing, …) rewritten into
 //!    `{"error", "status"}`, keeping `Allow`; then, when CORS is configured, the CORS headers
@@ -53,6 +56,7 @@ use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use super::connections::Connection;
 use super::cors::CorsCheck;
 use super::error::ApiError;
 use super::extract::collect_body;
@@ -65,6 +69,9 @@ struct Shared {
     router: Router,
     table: RouteTable,
     slots: Semaphore,
+    /// Long polls (routes that [wait](super::route_table::Permit::waits) for records) take one
+    /// of these instead of a request slot; when none is left, a poll answers at once.
+    waiting: Semaphore,
     state: AppState,
     slowdown: Slowdown,
 }
@@ -78,9 +85,10 @@ struct Shared {
 #[derive(Clone)]
 pub struct ApiService {
     shared: Arc<Shared>,
-    /// The client's address, when served on a connection (repeated 401s from one address
-    /// are slowed down, see [`crate::slowdown`]).
-    peer: Option<IpAddr>,
+    /// The connection served, when there is one: its address (repeated 401s from one address
+    /// are slowed down, see [`crate::slowdown`]), and its standing in the connection table
+    /// (busy while a request is in flight, proven once one passed authentication).
+    connection: Option<Arc<Connection>>,
 }
 
 impl std::fmt::Debug for ApiService {
@@ -103,25 +111,31 @@ impl ApiService {
         let (router, table) = routes.into_parts();
         let router = router.fallback(fallback).with_state(state.clone());
         let slots = Semaphore::new(state.limits.max_concurrent_requests.max(1));
+        let waiting = Semaphore::new(state.limits.max_waiting_polls.max(1));
         Self {
             shared: Arc::new(Shared {
                 router,
                 table,
                 slots,
+                waiting,
                 state,
                 slowdown: Slowdown::default(),
             }),
-            peer: None,
+            connection: None,
         }
     }
 
-    /// This service for the requests of one connection from `peer`.
+    /// This service for the requests of one connection.
     #[must_use]
-    pub(crate) fn for_peer(&self, peer: IpAddr) -> Self {
+    pub(crate) fn for_connection(&self, connection: Arc<Connection>) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            peer: Some(peer),
+            connection: Some(connection),
         }
+    }
+
+    fn peer(&self) -> Option<IpAddr> {
+        self.connection.as_ref().map(|c| c.peer())
     }
 
     async fn handle<B>(self, req: Request<B>) -> Response
@@ -187,13 +201,18 @@ impl ApiService {
             .authenticate(req.headers(), req.uri(), query_allowed, token_query)
             .await
         {
-            Ok(grant) => grant,
+            Ok(grant) => {
+                if let Some(connection) = &self.connection {
+                    connection.proven();
+                }
+                grant
+            }
             Err(e) => {
                 tracing::debug!(
                     path = req.uri().path(),
                     "rejected request without valid credentials"
                 );
-                if let Some(peer) = self.peer {
+                if let Some(peer) = self.peer() {
                     let wait = shared.slowdown.failed(peer, Instant::now());
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
@@ -283,13 +302,30 @@ impl ApiService {
         if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
             parts.extensions.insert(grant);
         }
-        // The semaphore is never closed; an error cannot happen, but is a 503 if it did.
-        let Ok(_slot) = shared.slots.acquire().await else {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down",
-            )
-            .into_response();
+        // A long poll waits on its own budget, so that waiting holds no slot that work needs;
+        // with that budget spent it answers at once, with what is there (or `[]`).
+        let waiting = if route.permit.waits {
+            let permit = shared.waiting.try_acquire().ok();
+            if permit.is_none() {
+                parts.extensions.insert(PollsSpent);
+            }
+            permit
+        } else {
+            None
+        };
+        let _slot = match waiting {
+            Some(_) => None,
+            // The semaphore is never closed; an error cannot happen, but is a 503 if it did.
+            None => match shared.slots.acquire().await {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    return ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server is shutting down",
+                    )
+                    .into_response();
+                }
+            },
         };
         self.route(Request::from_parts(parts, Body::from(bytes)))
             .await
@@ -325,7 +361,10 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let this = self.clone();
+        // In flight until answered: a busy connection is never closed to make room.
+        let busy = self.connection.as_ref().map(Connection::busy);
         Box::pin(async move {
+            let _busy = busy;
             if let Err(e) = check_framing(&req) {
                 let mut resp = e.into_response();
                 resp.headers_mut()
@@ -336,6 +375,11 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
         })
     }
 }
+
+/// Marks a long poll that found the waiting-poll budget (`Limits::max_waiting_polls`) spent:
+/// it answers at once ([`PollWait`](super::extract::PollWait)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PollsSpent;
 
 /// Message rules of RFC 9112 that hyper leaves to the server, checked for requests off a
 /// connection (not for in-process calls of the router): an HTTP/1.1 request needs `Host`

@@ -54,6 +54,9 @@ pub(crate) struct Permit {
     /// The route only reads, so it takes a token as `?token=` too (an `EventSource` cannot
     /// set headers; a URL ends up in logs and histories, so nothing that writes takes it).
     pub(crate) query_token: bool,
+    /// The route may wait for records (a long poll): it takes one of
+    /// `Limits::max_waiting_polls` instead of a request slot.
+    pub(crate) waits: bool,
 }
 
 impl Permit {
@@ -65,6 +68,7 @@ impl Permit {
             query_topic: None,
             body_topics: false,
             query_token: false,
+            waits: false,
         }
     }
 
@@ -86,6 +90,12 @@ impl Permit {
     /// The body names topics.
     pub(crate) const fn body(mut self) -> Self {
         self.body_topics = true;
+        self
+    }
+
+    /// The route may wait for records: it waits on its own budget, not a request slot.
+    pub(crate) const fn waits(mut self) -> Self {
+        self.waits = true;
         self
     }
 

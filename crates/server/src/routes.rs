@@ -36,7 +36,7 @@ use upkafka_protocol::{
 
 use super::backend::{ConsumeParams, ConsumerSettings};
 use super::error::ApiError;
-use super::extract::{ApiPath, ApiQuery, RawBody};
+use super::extract::{ApiPath, ApiQuery, PollWait, RawBody};
 use super::route_table::{Access, Need, Permit, Routes};
 use super::sse;
 use super::state::AppState;
@@ -139,6 +139,7 @@ async fn fetch(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TimeoutQuery>,
     headers: HeaderMap,
+    wait: PollWait,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: FetchRequest = parse_one(&body, false)?;
@@ -151,7 +152,7 @@ async fn fetch(
     if sse::wants_events(&headers) {
         return sse::fetch(&s, entries, &headers).await;
     }
-    let timeout = s.poll_timeout(q.timeout, req.timeout);
+    let timeout = wait.timeout(&s, q.timeout, req.timeout);
     Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
 }
 
@@ -166,12 +167,13 @@ async fn consume_topic(
     ApiPath((group, instance, topic)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<TimeoutQuery>,
     headers: HeaderMap,
+    wait: PollWait,
 ) -> Result<Response, ApiError> {
     let params = ConsumeParams {
         group,
         instance,
         topics: vec![topic],
-        timeout: s.poll_timeout(q.timeout, None),
+        timeout: wait.timeout(&s, q.timeout, None),
         settings: consumer_settings(&headers),
     };
     if sse::wants_events(&headers) {
@@ -186,6 +188,7 @@ async fn consume(
     ApiPath((group, instance)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<TimeoutQuery>,
     headers: HeaderMap,
+    wait: PollWait,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let req: ConsumeRequest = parse_one(&body, true)?;
@@ -193,7 +196,7 @@ async fn consume(
         group,
         instance,
         topics: req.topic_list(),
-        timeout: s.poll_timeout(q.timeout, req.timeout),
+        timeout: wait.timeout(&s, q.timeout, req.timeout),
         settings: consumer_settings(&headers),
     };
     if sse::wants_events(&headers) {
@@ -402,19 +405,19 @@ pub(crate) fn api(r: Routes) -> Routes {
     .both(
         "/fetch",
         C,
-        consuming.body().reads(),
+        consuming.body().reads().waits(),
         get(fetch).post(fetch),
     )
     .both(
         "/consume/{group}/{instance}/{topic}",
         C,
-        consuming.path("topic").reads(),
+        consuming.path("topic").reads().waits(),
         get(consume_topic),
     )
     .both(
         "/consume/{group}/{instance}",
         C,
-        consuming.body().reads(),
+        consuming.body().reads().waits(),
         get(consume).post(consume),
     )
     .both(

@@ -11,13 +11,14 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::app::service;
 use super::backend::Backend;
 use super::config::{Limits, ServerConfig, TlsPaths};
+use super::connections::{Connection, ConnectionTable, EVICTION_GRACE, Refusal};
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
@@ -260,8 +261,9 @@ struct Http {
 
 impl Http {
     /// `header_timeout` bounds the wait for a request head on HTTP/1 (hyper closes the
-    /// connection past it); on HTTP/2 the same time is the keep-alive ping interval and its
-    /// answer timeout, so a silent peer is dropped.
+    /// connection past it; each connection may get a shorter one, see
+    /// [`ConnectionTable::head_deadline`]); on HTTP/2 the same time is the keep-alive ping
+    /// interval and its answer timeout, so a silent peer is dropped.
     fn new(header_timeout: Duration) -> Self {
         let mut http1 = http1::Builder::new();
         http1
@@ -296,12 +298,27 @@ async fn speaks_h2c(stream: &TcpStream) -> io::Result<Option<bool>> {
     }
 }
 
-/// Accepts connections and serves each, plain or TLS, on one path: one connection limit
-/// (`max_connections`; connections beyond it are closed at once), TCP_NODELAY, the TLS
-/// handshake and the protocol choice bounded by `header_read_timeout`, HTTP/1.1 or HTTP/2 on
-/// both (ALPN over TLS, prior knowledge over plain TCP), until `shutdown` resolves. Then the
-/// listener is closed, every connection finishes its in-flight requests and closes, and
-/// connections still open after `shutdown_grace` are dropped.
+/// The answer to a plain-HTTP connection refused over a limit: a complete HTTP/1.1 503 with
+/// the `{error, status}` body, written without waiting (a fresh socket's send buffer is empty)
+/// before the connection is closed.
+fn refusal_response(refusal: Refusal) -> Vec<u8> {
+    let body = serde_json::to_string(&upkafka_protocol::ErrorBody::new(503, refusal.message()))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Accepts connections and serves each, plain or TLS, on one path: the connection table's
+/// caps (in total and per address, idle unproven connections giving way; see
+/// [`crate::connections`]), TCP_NODELAY, the TLS handshake and the first byte within the head
+/// deadline (which tightens as the table fills), HTTP/1.1 or HTTP/2 on both (ALPN over TLS,
+/// prior knowledge over plain TCP), until `shutdown` resolves. Then the listener is closed,
+/// every connection finishes its in-flight requests and closes, and connections still open
+/// after `shutdown_grace` are dropped.
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: ApiService,
@@ -310,7 +327,7 @@ async fn serve_connections(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let header_timeout = limits.header_read_timeout;
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let table = ConnectionTable::new(limits.max_connections, limits.max_connections_per_address);
     let http = Arc::new(Http::new(header_timeout));
     // One stop signal per connection, dropped (which fires it) at shutdown. Not one shared
     // watch/Notify: a connection task polls its signal on every wake-up, and a shared Notify
@@ -319,6 +336,7 @@ async fn serve_connections(
     let mut prune_at = 64;
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut refused: u64 = 0;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -344,10 +362,21 @@ async fn serve_connections(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            tracing::warn!("connection limit reached; closing a new connection");
-            continue;
+        let slot = match table.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Once, then every 1000th: a flood must not flood the log too.
+                if refused % 1000 == 0 {
+                    tracing::warn!(peer = %peer.ip(), refused = refused + 1, "{}", refusal.message());
+                }
+                refused += 1;
+                if tls.is_none() {
+                    let _ = stream.try_write(&refusal_response(refusal));
+                }
+                continue;
+            }
         };
+        let deadline = table.head_deadline(header_timeout);
         let _ = stream.set_nodelay(true);
         if stops.len() >= prune_at {
             stops.retain(|s| !s.is_closed());
@@ -356,26 +385,34 @@ async fn serve_connections(
         let (stop_tx, stop) = oneshot::channel::<()>();
         stops.push(stop_tx);
         let http = Arc::clone(&http);
-        let app = app.for_peer(peer.ip());
+        let app = app.clone();
         let tls = tls.clone();
         connections.spawn(async move {
-            match tls {
-                None => {
-                    let h2 = tokio::time::timeout(header_timeout, speaks_h2c(&stream)).await;
-                    if let Ok(Ok(Some(h2))) = h2 {
-                        serve_connection(&http, h2, stream, app, stop).await;
-                    }
+            let conn = Arc::clone(slot.connection());
+            let app = app.for_connection(Arc::clone(&conn));
+            let served = Served {
+                http: &http,
+                deadline,
+                header_timeout,
+                conn: &conn,
+                stop,
+            };
+            let first = tokio::select! {
+                biased;
+                () = conn.evicted() => return,
+                first = tokio::time::timeout(deadline, accept(stream, tls)) => first,
+            };
+            match first {
+                Ok(Ok(Some(Accepted::Plain(stream, h2)))) => served.serve(h2, stream, app).await,
+                Ok(Ok(Some(Accepted::Tls(stream)))) => {
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    served.serve(h2, stream, app).await;
                 }
-                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        serve_connection(&http, h2, stream, app, stop).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                },
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "connection failed before a request"),
+                Err(_) => tracing::debug!("no first byte or handshake in time"),
             }
-            drop(permit);
+            drop(slot);
         });
     }
     // Stop accepting (new connections are refused), then let every connection finish.
@@ -396,33 +433,67 @@ async fn serve_connections(
     Ok(())
 }
 
-/// Serves one connection (HTTP/2 when `h2`) until it closes or `stop` fires; then it
-/// finishes its in-flight requests (HTTP/1: the current one; HTTP/2: GOAWAY, open streams)
-/// and closes.
-async fn serve_connection<I>(
-    http: &Http,
-    h2: bool,
-    io: I,
-    app: ApiService,
-    stop: oneshot::Receiver<()>,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let io = TokioIo::new(io);
-    if h2 {
-        let conn = http.http2.serve_connection(io, app);
-        until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
-    } else {
-        let conn = http.http1.serve_connection(io, app);
-        until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
+/// A connection ready to be served: plain TCP (HTTP/2 when the flag says so) or TLS.
+enum Accepted {
+    Plain(TcpStream, bool),
+    Tls(tokio_rustls::server::TlsStream<TcpStream>),
+}
+
+/// The first step of a connection: the TLS handshake, or the first bytes of plain TCP (which
+/// tell HTTP/2 from HTTP/1.1). `None` when the client closed first.
+async fn accept(stream: TcpStream, tls: Option<TlsAcceptor>) -> io::Result<Option<Accepted>> {
+    match tls {
+        None => Ok(speaks_h2c(&stream)
+            .await?
+            .map(|h2| Accepted::Plain(stream, h2))),
+        Some(tls) => tls.accept(stream).await.map(|s| Some(Accepted::Tls(s))),
     }
 }
 
-/// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and
-/// drives it to its end.
+/// What serving one connection needs.
+struct Served<'a> {
+    http: &'a Http,
+    /// This connection's head deadline (tighter than `header_timeout` when the server is
+    /// nearly full).
+    deadline: Duration,
+    header_timeout: Duration,
+    conn: &'a Arc<Connection>,
+    stop: oneshot::Receiver<()>,
+}
+
+impl Served<'_> {
+    /// Serves the connection (HTTP/2 when `h2`) until it closes, `stop` fires or the table asks
+    /// it to give way; then it finishes its in-flight requests (HTTP/1: the current one;
+    /// HTTP/2: GOAWAY, open streams) and closes; a connection that gave way gets
+    /// [`EVICTION_GRACE`] for that.
+    async fn serve<I>(self, h2: bool, io: I, app: ApiService)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.conn.sent_bytes();
+        let io = TokioIo::new(io);
+        let evicted = self.conn.evicted();
+        if h2 {
+            let conn = self.http.http2.serve_connection(io, app);
+            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
+        } else if self.deadline < self.header_timeout {
+            let mut http1 = self.http.http1.clone();
+            http1.header_read_timeout(self.deadline);
+            let conn = http1.serve_connection(io, app);
+            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
+        } else {
+            let conn = self.http.http1.serve_connection(io, app);
+            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
+        }
+    }
+}
+
+/// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and drives
+/// it to its end; when `evicted` resolves first, the same within [`EVICTION_GRACE`].
 async fn until_stopped<C: Future>(
     conn: C,
     mut stop: oneshot::Receiver<()>,
+    evicted: impl Future<Output = ()>,
     graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
 ) {
     let mut conn = std::pin::pin!(conn);
@@ -432,6 +503,10 @@ async fn until_stopped<C: Future>(
         _ = &mut stop => {
             graceful_shutdown(conn.as_mut());
             let _ = conn.await;
+        }
+        () = evicted => {
+            graceful_shutdown(conn.as_mut());
+            let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;
         }
     }
 }

@@ -1,0 +1,399 @@
+//! The connection table: who holds the server's connections, and who gives one up when a new
+//! client needs it.
+//!
+//! A TCP connection costs its client nothing, so a client (or a botnet) that opens
+//! connections and never sends a byte could hold every one of `Limits::max_connections` and
+//! lock everyone else out, without credentials. Production servers answer this with per-client
+//! caps, deadlines that tighten under pressure and a preference for connections that have
+//! proven useful; this table does all three:
+//!
+//! - **Caps.** At most `max_connections` in total and `max_connections_per_address` from one
+//!   client address.
+//! - **Who gives way.** A connection is *proven* once it has sent a request that passed
+//!   authentication (with auth off: any request). When a new connection would go over a cap,
+//!   the oldest connection in that cap's scope (the server, or that address) that is not proven
+//!   and has no request in flight is closed to make room: first one that never sent a byte,
+//!   then one that did. Proven connections and requests in flight are never taken; when
+//!   nothing can give way, the new connection is refused (plain HTTP: a `503` naming the limit,
+//!   `Retry-After: 1`; TLS: closed before the handshake, since there is no way to answer).
+//! - **Deadlines.** The time a new connection has for its first byte and its request head is
+//!   `Limits::header_read_timeout` while the server is at most half full, then shrinks linearly
+//!   with the free room, to [`MIN_HEAD_DEADLINE`] at the limit: an idle flood recycles fast.
+//!
+//! A given-way connection is shut down gracefully (a request that started in the meantime is
+//! answered) and dropped after [`EVICTION_GRACE`] at the latest. Its slot passes to the new
+//! connection at once, so the number of open sockets may exceed `max_connections` by the
+//! connections still closing, for at most that grace.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// The shortest first-byte and request-head deadline, reached when the server is full.
+pub const MIN_HEAD_DEADLINE: Duration = Duration::from_secs(1);
+
+/// How long a connection that gave way may take to close (finishing a request that started
+/// just before) before it is dropped.
+pub const EVICTION_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a connection stands in the table (its `stage`).
+const SILENT: u8 = 0;
+/// Has sent bytes, no authenticated request yet.
+const ACTIVE: u8 = 1;
+/// Has sent an authenticated request: never evicted.
+const PROVEN: u8 = 2;
+
+/// One open connection, shared by its task (which serves it), its requests (which mark it busy
+/// and proven) and the table (which may ask it to give way).
+#[derive(Debug)]
+pub struct Connection {
+    id: u64,
+    peer: IpAddr,
+    stage: AtomicU8,
+    /// Requests in flight; [`EVICTED`] once the table took the slot back.
+    busy: AtomicU32,
+    evict: Notify,
+    table: Arc<ConnectionTable>,
+}
+
+/// Set in [`Connection::busy`] when the connection gave way.
+const EVICTED: u32 = 1 << 31;
+
+impl Connection {
+    /// The client's address.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    /// The connection has sent its first byte: it is no longer among the first to give way.
+    pub fn sent_bytes(self: &Arc<Self>) {
+        if self
+            .stage
+            .compare_exchange(SILENT, ACTIVE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let mut inner = self.table.lock();
+            if inner.silent.remove(&self.id).is_some() {
+                inner.active.insert(self.id, Arc::clone(self));
+            }
+        }
+    }
+
+    /// A request of this connection passed authentication: the connection is kept over idle
+    /// ones from now on.
+    pub fn proven(&self) {
+        // Every request of a proven connection comes here: a read, no write, in the common case.
+        if self.stage.load(Ordering::Acquire) == PROVEN {
+            return;
+        }
+        if self.stage.swap(PROVEN, Ordering::AcqRel) != PROVEN {
+            let mut inner = self.table.lock();
+            inner.silent.remove(&self.id);
+            inner.active.remove(&self.id);
+        }
+    }
+
+    /// Marks a request in flight until the guard drops; a busy connection is never evicted.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(self))
+    }
+
+    /// Resolves when the table asks this connection to give way.
+    pub async fn evicted(&self) {
+        loop {
+            let notified = self.evict.notified();
+            if self.busy.load(Ordering::Acquire) & EVICTED != 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes the slot back if the connection is idle; whether it did.
+    fn try_evict(&self) -> bool {
+        if self
+            .busy
+            .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.evict.notify_one();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A request in flight on a [`Connection`].
+#[derive(Debug)]
+pub struct Busy(Arc<Connection>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection's place in the table; dropping it (when the connection ends) frees the place.
+#[derive(Debug)]
+pub struct Slot(Arc<Connection>);
+
+impl Slot {
+    /// The connection.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.0
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let conn = &self.0;
+        let mut inner = conn.table.lock();
+        inner.silent.remove(&conn.id);
+        inner.active.remove(&conn.id);
+        // An evicted connection's place was handed over when it was evicted.
+        if conn.busy.load(Ordering::Acquire) & EVICTED == 0 {
+            inner.release(conn.peer);
+        }
+    }
+}
+
+/// Why a new connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_connections` open and none could give way.
+    Total(usize),
+    /// `max_connections_per_address` open from this address and none could give way.
+    PerAddress(usize),
+}
+
+impl Refusal {
+    /// The text of the 503.
+    pub fn message(self) -> String {
+        match self {
+            Refusal::Total(n) => format!(
+                "too many connections: the server's limit of {n} open connections is reached \
+                 (--max-connections); retry later"
+            ),
+            Refusal::PerAddress(n) => format!(
+                "too many connections from your address: the limit is {n} \
+                 (--max-connections-per-address); close idle ones or retry later"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    /// Connections holding a place (evicted ones no longer do).
+    open: usize,
+    per_address: HashMap<IpAddr, usize>,
+    /// Not proven, no byte sent, by age (ids grow).
+    silent: BTreeMap<u64, Arc<Connection>>,
+    /// Not proven, bytes sent, by age.
+    active: BTreeMap<u64, Arc<Connection>>,
+}
+
+impl Inner {
+    fn release(&mut self, peer: IpAddr) {
+        self.open = self.open.saturating_sub(1);
+        if let Some(n) = self.per_address.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&peer);
+            }
+        }
+    }
+
+    /// Evicts the oldest idle unproven connection (of `peer` only, when given): silent ones
+    /// first. Whether one gave way; its place is released.
+    fn evict_one(&mut self, peer: Option<IpAddr>) -> bool {
+        for pick_silent in [true, false] {
+            let map = if pick_silent {
+                &self.silent
+            } else {
+                &self.active
+            };
+            let found = map
+                .values()
+                .filter(|c| peer.is_none_or(|p| c.peer == p))
+                .find(|c| c.try_evict())
+                .cloned();
+            if let Some(conn) = found {
+                self.silent.remove(&conn.id);
+                self.active.remove(&conn.id);
+                self.release(conn.peer);
+                tracing::debug!(peer = %conn.peer, "idle connection closed to make room");
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The open connections, their caps and who gives way (see the module docs).
+#[derive(Debug)]
+pub struct ConnectionTable {
+    max_total: usize,
+    max_per_address: usize,
+    inner: Mutex<Inner>,
+}
+
+impl ConnectionTable {
+    /// A table for at most `max_total` connections, `max_per_address` from one address (each
+    /// at least 1).
+    pub fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max_total: max_total.max(1),
+            max_per_address: max_per_address.max(1),
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding it leaves counters that are still consistent enough to serve.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for a new connection from `peer`, making room when a cap is reached.
+    ///
+    /// # Errors
+    /// [`Refusal`] when the cap is reached and no connection can give way.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refusal> {
+        let mut inner = self.lock();
+        let from_peer = inner.per_address.get(&peer).copied().unwrap_or(0);
+        if from_peer >= self.max_per_address && !inner.evict_one(Some(peer)) {
+            return Err(Refusal::PerAddress(self.max_per_address));
+        }
+        if inner.open >= self.max_total && !inner.evict_one(None) {
+            return Err(Refusal::Total(self.max_total));
+        }
+        inner.open += 1;
+        *inner.per_address.entry(peer).or_default() += 1;
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let conn = Arc::new(Connection {
+            id,
+            peer,
+            stage: AtomicU8::new(SILENT),
+            busy: AtomicU32::new(0),
+            evict: Notify::new(),
+            table: Arc::clone(self),
+        });
+        inner.silent.insert(id, Arc::clone(&conn));
+        Ok(Slot(conn))
+    }
+
+    /// The deadline a new connection has for its first byte and its request head, given the
+    /// base `header_read_timeout`: the base while at most half the places are taken, then
+    /// shrinking linearly to [`MIN_HEAD_DEADLINE`] at the limit.
+    pub fn head_deadline(&self, base: Duration) -> Duration {
+        let open = self.lock().open;
+        deadline_at(base, open, self.max_total)
+    }
+
+    /// Connections holding a place now.
+    pub fn open(&self) -> usize {
+        self.lock().open
+    }
+}
+
+/// [`ConnectionTable::head_deadline`] for `open` of `max` places taken.
+fn deadline_at(base: Duration, open: usize, max: usize) -> Duration {
+    let floor = MIN_HEAD_DEADLINE.min(base);
+    let half = max / 2;
+    if open <= half {
+        return base;
+    }
+    let room = max.saturating_sub(open) as f64 / (max - half).max(1) as f64;
+    base.mul_f64(room).max(floor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    fn evicted(slot: &Slot) -> bool {
+        slot.connection().busy.load(Ordering::Acquire) & EVICTED != 0
+    }
+
+    #[test]
+    fn silent_connections_give_way_first_then_active_ones_never_proven_or_busy() {
+        let table = ConnectionTable::new(4, 4);
+        let proven = table.admit(A).expect("room");
+        proven.connection().sent_bytes();
+        proven.connection().proven();
+        let active = table.admit(A).expect("room");
+        active.connection().sent_bytes();
+        let busy = table.admit(A).expect("room");
+        busy.connection().sent_bytes();
+        let _request = busy.connection().busy();
+        let silent = table.admit(A).expect("room");
+        // Full: the silent one goes first, though it is the newest.
+        let first = table.admit(B).expect("the silent one gives way");
+        assert!(evicted(&silent) && !evicted(&active) && !evicted(&busy) && !evicted(&proven));
+        // Then the active idle one; the busy and the proven ones stay.
+        first.connection().proven();
+        let second = table.admit(B).expect("the active idle one gives way");
+        assert!(evicted(&active) && !evicted(&busy) && !evicted(&proven));
+        second.connection().proven();
+        assert_eq!(table.admit(B).err(), Some(Refusal::Total(4)));
+        assert_eq!(table.open(), 4);
+        // An evicted connection's end does not free its place twice.
+        drop((silent, active));
+        assert_eq!(table.open(), 4);
+        drop(proven);
+        assert_eq!(table.open(), 3);
+        assert!(table.admit(B).is_ok());
+    }
+
+    #[test]
+    fn one_address_gives_way_within_its_own_share() {
+        let table = ConnectionTable::new(10, 2);
+        let b = table.admit(B).expect("room");
+        let a1 = table.admit(A).expect("room");
+        let a2 = table.admit(A).expect("room");
+        // A third from A takes the place of A's oldest idle one, not B's.
+        let a3 = table.admit(A).expect("A's idle one gives way");
+        assert!(evicted(&a1) && !evicted(&a2) && !evicted(&b));
+        a2.connection().proven();
+        a3.connection().proven();
+        assert_eq!(table.admit(A).err(), Some(Refusal::PerAddress(2)));
+        assert!(table.admit(B).is_ok(), "other addresses are not affected");
+    }
+
+    #[test]
+    fn a_request_that_starts_is_never_cut_by_eviction() {
+        let table = ConnectionTable::new(1, 1);
+        let slot = table.admit(A).expect("room");
+        let request = slot.connection().busy();
+        assert_eq!(table.admit(B).err(), Some(Refusal::Total(1)));
+        drop(request);
+        assert!(table.admit(B).is_ok(), "idle again: it gives way");
+        assert!(evicted(&slot));
+    }
+
+    #[test]
+    fn the_head_deadline_tightens_past_half_full() {
+        let base = Duration::from_secs(10);
+        assert_eq!(deadline_at(base, 0, 100), base);
+        assert_eq!(deadline_at(base, 50, 100), base);
+        assert_eq!(deadline_at(base, 75, 100), Duration::from_secs(5));
+        assert_eq!(deadline_at(base, 100, 100), MIN_HEAD_DEADLINE);
+        assert_eq!(deadline_at(base, 200, 100), MIN_HEAD_DEADLINE);
+        // A base under the floor is never raised.
+        let short = Duration::from_millis(300);
+        assert_eq!(deadline_at(short, 100, 100), short);
+    }
+}
