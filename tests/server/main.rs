@@ -9,6 +9,7 @@ pub const BACKEND: common::Backend = common::Backend::Embedded;
 mod cors;
 mod durability;
 mod early_checks;
+mod fairness;
 mod groups;
 mod http;
 mod metrics;

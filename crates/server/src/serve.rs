@@ -366,7 +366,7 @@ async fn serve_connections(
             Ok(slot) => slot,
             Err(refusal) => {
                 // Once, then every 1000th: a flood must not flood the log too.
-                if refused % 1000 == 0 {
+                if refused.is_multiple_of(1000) {
                     tracing::warn!(peer = %peer.ip(), refused = refused + 1, "{}", refusal.message());
                 }
                 refused += 1;
@@ -436,7 +436,7 @@ async fn serve_connections(
 /// A connection ready to be served: plain TCP (HTTP/2 when the flag says so) or TLS.
 enum Accepted {
     Plain(TcpStream, bool),
-    Tls(tokio_rustls::server::TlsStream<TcpStream>),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// The first step of a connection: the TLS handshake, or the first bytes of plain TCP (which
@@ -446,7 +446,10 @@ async fn accept(stream: TcpStream, tls: Option<TlsAcceptor>) -> io::Result<Optio
         None => Ok(speaks_h2c(&stream)
             .await?
             .map(|h2| Accepted::Plain(stream, h2))),
-        Some(tls) => tls.accept(stream).await.map(|s| Some(Accepted::Tls(s))),
+        Some(tls) => tls
+            .accept(stream)
+            .await
+            .map(|s| Some(Accepted::Tls(Box::new(s)))),
     }
 }
 
