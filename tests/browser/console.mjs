@@ -5,7 +5,8 @@
 //   CHROMIUM                                 browser binary (default /usr/bin/chromium)
 // Flows: the overview lists topics and a count rises after a produce (made with the produce
 // form); the groups page shows an instance and its lag; the browser shows a message with its
-// key, headers, pretty JSON and the sensor's OK/ERROR.
+// key, headers, pretty JSON and the sensor's OK/ERROR; following a partition shows new readings
+// as they are stored.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -132,6 +133,27 @@ try {
   // Partition 2: temperature 64, 13, 80, 95, 21 → OK, ERROR, OK, ERROR, OK.
   check(badges.join(',') === 'OK,ERROR,OK,ERROR,OK', `OK/ERROR per reading, newest first: ${badges}`);
   await page.screenshot({ path: join(shots, 'browse.png') });
+
+  // Follow: the view stays open and new readings appear at the top as they are stored, with
+  // their verdict, without another click (a server-sent event stream of the partition).
+  await page.check('#browse-follow');
+  await page.click('#browse-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#browse-info')?.textContent.includes('following'));
+  await call('POST', '/produce', [
+    { topic: 'sensor', partition: 2, value: JSON.stringify({ device: 8, measure: 'temperature', value: 99 }) },
+    { topic: 'sensor', partition: 2, value: JSON.stringify({ device: 8, measure: 'temperature', value: 30 }) },
+  ]);
+  const followed = page.locator('#messages-table tr[data-offset="6"]');
+  await followed.waitFor();
+  check(await followed.locator('.badge').textContent() === 'OK', 'the followed reading 30 is OK');
+  check(await page.locator('#messages-table tr[data-offset="5"] .badge').textContent() === 'ERROR', 'the followed reading 99 is ERROR');
+  const order = await page.locator('#messages-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.offset));
+  check(order.slice(0, 3).join(',') === '6,5,4', `newest first while following: ${order}`);
+  // Unchecking stops the stream: a later reading does not appear.
+  await page.uncheck('#browse-follow');
+  await call('POST', '/produce', [{ topic: 'sensor', partition: 2, value: JSON.stringify({ device: 8, measure: 'temperature', value: 31 }) }]);
+  await page.waitForTimeout(500);
+  check(await page.locator('#messages-table tr[data-offset="7"]').count() === 0, 'no update after unfollowing');
 } finally {
   await browser.close();
 }

@@ -190,13 +190,27 @@ function pretty(value) {
   return value;
 }
 
+// Rows the message view keeps, following or not.
+const MAX_ROWS = 500;
+
+function messageRow(m, v) {
+  return el('tr', { 'data-offset': String(m.offset) },
+    el('td', { class: 'num', text: String(m.offset) }),
+    el('td', { text: new Date(m.timestamp).toISOString().replace('T', ' ').replace('Z', '') }),
+    el('td', { class: 'key', text: m.key }),
+    el('td', {}, el('pre', { text: (m.headers || []).map((h) => `${h.key}: ${h.value}`).join('\n') })),
+    el('td', { class: 'value' }, el('pre', { text: pretty(m.value) })),
+    el('td', {}, v ? el('span', { class: `badge ${v.status}`, text: v.status }) : ''));
+}
+
 async function browse(form) {
+  stopFollowing();
   const topic = form.topic.value, partition = Number(form.partition.value);
   const tp = [{ topic, partition }];
   const [e] = await api('POST', '/offsets/earliest', tp);
   const [l] = await api('POST', '/offsets/latest', tp);
   const latestMode = form.mode.value === 'latest';
-  const want = latestMode ? Math.min(500, Math.max(1, Number(form.n.value) || 20)) : 500;
+  const want = latestMode ? Math.min(MAX_ROWS, Math.max(1, Number(form.n.value) || 20)) : MAX_ROWS;
   let from = latestMode ? Math.max(e.offset, l.offset - want) : Math.max(e.offset, Number(form.offset.value) || 0);
   const messages = [];
   while (from < l.offset && messages.length < want) {
@@ -209,17 +223,83 @@ async function browse(form) {
   messages.splice(want);
   if (latestMode) messages.reverse();
   const verdicts = messages.length ? await api('POST', '/ui/api/classify', messages.map((m) => m.value)) : [];
-  $('#browse-info').textContent = `${topic} / ${partition}: offsets ${e.offset}..${l.offset}, showing ${messages.length}`;
-  $('#messages-table tbody').replaceChildren(...messages.map((m, i) => {
-    const v = verdicts[i];
-    return el('tr', { 'data-offset': String(m.offset) },
-      el('td', { class: 'num', text: String(m.offset) }),
-      el('td', { text: new Date(m.timestamp).toISOString().replace('T', ' ').replace('Z', '') }),
-      el('td', { class: 'key', text: m.key }),
-      el('td', {}, el('pre', { text: (m.headers || []).map((h) => `${h.key}: ${h.value}`).join('\n') })),
-      el('td', { class: 'value' }, el('pre', { text: pretty(m.value) })),
-      el('td', {}, v ? el('span', { class: `badge ${v.status}`, text: v.status }) : ''));
-  }));
+  const info = `${topic} / ${partition}: offsets ${e.offset}..${l.offset}, showing ${messages.length}`;
+  $('#browse-info').textContent = info;
+  $('#messages-table tbody').replaceChildren(...messages.map((m, i) => messageRow(m, verdicts[i])));
+  if (form.follow.checked) {
+    // From the first offset not shown: the latest end, or past the last row of an offset view.
+    const next = messages.length && !latestMode ? messages[messages.length - 1].offset + 1 : l.offset;
+    follow(topic, partition, Math.max(next, l.offset), latestMode);
+  }
+}
+
+// ---------- follow: a fetch as a server-sent event stream ----------
+// EventSource can only GET; a fetch names its partition in a POST body, so the stream is read
+// with fetch() and its body parsed as text/event-stream. A dropped stream is reopened from the
+// offset after the last message shown, so nothing is missed.
+
+let following = null;
+
+function stopFollowing() {
+  if (following) following.abort();
+  following = null;
+}
+
+function follow(topic, partition, from, newestFirst) {
+  const ctl = new AbortController();
+  following = ctl;
+  const info = $('#browse-info');
+  const base = info.textContent;
+  let next = from;
+  const show = async (batch) => {
+    const verdicts = await api('POST', '/ui/api/classify', batch.map((m) => m.value));
+    const body = $('#messages-table tbody');
+    const rows = batch.map((m, i) => messageRow(m, verdicts[i]));
+    if (newestFirst) body.prepend(...rows.reverse()); else body.append(...rows);
+    while (body.rows.length > MAX_ROWS) body.rows[newestFirst ? body.rows.length - 1 : 0].remove();
+    info.textContent = `${base}; following from offset ${from}, ${next - from} new`;
+  };
+  (async () => {
+    while (!ctl.signal.aborted) {
+      try {
+        const resp = await fetch('/fetch', {
+          method: 'POST',
+          signal: ctl.signal,
+          headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+          body: JSON.stringify({ topic, partition, offset: next }),
+        });
+        if (!resp.ok) throw new Error(`follow: HTTP ${resp.status}`);
+        info.textContent = `${base}; following from offset ${from}`;
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          const batch = [];
+          let end;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const event = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const lines = event.split('\n');
+            const data = lines.filter((x) => x.startsWith('data: ')).map((x) => x.slice(6)).join('\n');
+            if (lines.includes('event: error')) throw new Error(`follow: ${JSON.parse(data).error}`);
+            if (!data) continue; // retry hint, heartbeat
+            const m = JSON.parse(data);
+            if (m.offset < next) continue;
+            next = m.offset + 1;
+            batch.push(m);
+          }
+          if (batch.length) await show(batch);
+        }
+      } catch (err) {
+        if (ctl.signal.aborted) return;
+        status(String(err.message || err), true);
+      }
+      // Ended (server restart, network): reopen after the retry delay.
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
 }
 
 // ---------- produce ----------
@@ -253,6 +333,7 @@ async function refresh(page) {
 }
 
 async function show() {
+  stopFollowing();
   const page = (location.hash || '#overview').slice(1) in pages ? (location.hash || '#overview').slice(1) : 'overview';
   for (const name of Object.keys(pages)) $(`#page-${name}`).hidden = name !== page;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === page);
@@ -275,6 +356,7 @@ document.addEventListener('DOMContentLoaded', () => {
   onSubmit($('#browse-form'), browse);
   onSubmit($('#produce-form'), produce);
   $('#browse-topic').addEventListener('change', fillPartitions);
+  $('#browse-follow').addEventListener('change', (ev) => { if (!ev.target.checked) stopFollowing(); });
   window.addEventListener('hashchange', show);
   show();
 });
