@@ -5,7 +5,15 @@
 //! cargo run --release --example load -- [--url URL] produce --size 100 --batch 500 --in-flight 4
 //! cargo run --release --example load -- [--url URL] consume --messages 200000
 //! cargo run --release --example load -- [--url URL] latency --rate 1000 --seconds 5
+//! cargo run --release --example load -- [--url URL] stream --messages 200000
+//! cargo run --release --example load -- [--url URL] stream-latency --rate 1000 --seconds 5
+//! cargo run --release --example load -- --url URL streams --count 1000 --hold 5
 //! ```
+//!
+//! `consume` and `stream` drain the same kind of topic through a consumer group, by polls and
+//! by a server-sent event stream; `latency` and `stream-latency` measure produce→delivery by a
+//! waiting fetch and by a fetch stream; `streams` holds idle event streams open (to measure
+//! what they cost the server).
 //!
 //! Without `--url` an in-process server is started (in memory, or on `--data-dir`); its CPU
 //! time is then counted with the client's. `bench/compare.sh` runs it against a separate
@@ -85,6 +93,39 @@ enum Cmd {
         /// Duration of the run.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Fill a topic (untimed), then drain it through a consumer group's event stream
+    /// (`Accept: text/event-stream`, auto-commit on; timed): `consume`'s work, pushed.
+    Stream {
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Messages to fill and consume.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+    },
+    /// `latency` with a fetch event stream in place of the waiting fetch.
+    StreamLatency {
+        /// Value size in bytes (at least 24: the send time is written into the value).
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Duration of the run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Open `count` fetch event streams on an empty topic and hold them idle for `hold`
+    /// seconds; prints `RESULT mode=streams open=N` once all are open (a script then reads the
+    /// server's memory).
+    Streams {
+        /// Streams to open.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Seconds to hold them open.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
     },
 }
 
@@ -353,6 +394,151 @@ async fn latency(client: &Client, topic: &str, size: usize, rate: u64, seconds: 
     Ok(())
 }
 
+async fn stream(client: &Client, topic: &str, size: usize, messages: u64) -> Res<()> {
+    use futures::StreamExt as _;
+    let batch = 500;
+    produce_load(client, topic, size, batch, 4, messages, true).await?;
+    let total = messages.div_ceil(batch as u64) * batch as u64;
+    let mut opts =
+        upkafka_client::ConsumeOptions::new(format!("{topic}-stream"), "bench-1", [topic]);
+    opts.config = ConsumerConfig {
+        auto_offset_reset: Some(AutoOffsetReset::Earliest),
+        auto_commit: Some(true),
+        ..ConsumerConfig::default()
+    };
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut records = client.consume_stream(&opts);
+    let (mut got, mut bytes) = (0u64, 0u64);
+    while got < total {
+        let m = tokio::time::timeout(Duration::from_secs(10), records.next())
+            .await
+            .map_err(|_| format!("only {got} of {total} messages came within 10 s of the last"))?
+            .ok_or("the stream ended")??;
+        got += 1;
+        bytes += m.value.len() as u64;
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    drop(records);
+    let _ = client
+        .remove_consumer_instance(&opts.group, &opts.instance)
+        .await;
+    Report {
+        what: "stream",
+        messages: got,
+        bytes,
+        elapsed,
+        cpu,
+        latencies: Vec::new(),
+        latency_of: "(none)",
+    }
+    .print();
+    Ok(())
+}
+
+async fn stream_latency(
+    client: &Client,
+    topic: &str,
+    size: usize,
+    rate: u64,
+    seconds: u64,
+) -> Res<()> {
+    use futures::StreamExt as _;
+    let origin = Instant::now();
+    let count = rate * seconds;
+    client
+        .produce(topic, ProduceRecord::new(format!("{:020}", 0)))
+        .await?;
+    let consumer = {
+        let (client, topic) = (client.clone(), topic.to_owned());
+        tokio::spawn(async move {
+            let mut records = client.fetch_stream(&FetchRequest::new(topic.as_str(), 0, 1));
+            let mut lat = Vec::with_capacity(count as usize);
+            while (lat.len() as u64) < count {
+                let Some(m) = records.next().await else {
+                    return Err("the stream ended".into());
+                };
+                let m = m?;
+                let sent: u64 = m.value.get(..20).and_then(|s| s.parse().ok()).unwrap_or(0);
+                lat.push(origin.elapsed().saturating_sub(Duration::from_nanos(sent)));
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(lat)
+        })
+    };
+    // Give the stream time to open.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let pad = payload(size.saturating_sub(20));
+    for _ in 0..count {
+        tick.tick().await;
+        let sent = origin.elapsed().as_nanos() as u64;
+        client
+            .produce(topic, ProduceRecord::new(format!("{sent:020}{pad}")))
+            .await?;
+    }
+    let latencies = tokio::time::timeout(Duration::from_secs(30), consumer)
+        .await
+        .map_err(|_| "the stream did not deliver every message within 30 s")???;
+    Report {
+        what: "stream-latency",
+        messages: count,
+        bytes: count * size.max(20) as u64,
+        elapsed: started.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu0),
+        latencies,
+        latency_of: "produce→event",
+    }
+    .print();
+    Ok(())
+}
+
+/// Opens `count` idle fetch streams with plain HTTP (each its own connection, as browsers
+/// would), holds them `hold` seconds, and checks each is still open.
+async fn streams(url: &str, topic: &str, count: usize, hold: u64) -> Res<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    // The topic must exist; one record at an offset the streams start after.
+    let created = http
+        .get(format!("{url}/produce/{topic}/seed"))
+        .send()
+        .await?;
+    if !created.status().is_success() {
+        return Err(format!("creating {topic}: {}", created.status()).into());
+    }
+    let body = format!(r#"{{"topic":"{topic}","partition":0,"offset":1}}"#);
+    let mut open = Vec::with_capacity(count);
+    let started = Instant::now();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+        let batch = chunk.iter().map(|_| {
+            http.post(format!("{url}/fetch"))
+                .header("accept", "text/event-stream")
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        for resp in futures::future::join_all(batch).await {
+            let resp = resp?;
+            if !resp.status().is_success() {
+                return Err(format!("opening a stream: {}", resp.status()).into());
+            }
+            open.push(resp);
+        }
+    }
+    println!(
+        "RESULT mode=streams open={} seconds={:.3}",
+        open.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    drop(open);
+    Ok(())
+}
+
 async fn run(args: Args) -> Res<()> {
     let mut server: Option<RunningServer> = None;
     let url = match &args.url {
@@ -372,7 +558,7 @@ async fn run(args: Args) -> Res<()> {
         }
     };
     let client = Client::new(
-        Config::new(url, args.username.as_str(), args.password.as_str())
+        Config::new(url.clone(), args.username.as_str(), args.password.as_str())
             .timeout(Duration::from_secs(60)),
     )?;
     let topic = args.topic.clone().unwrap_or_else(|| {
@@ -389,6 +575,13 @@ async fn run(args: Args) -> Res<()> {
             rate,
             seconds,
         } => latency(&client, &topic, *size, *rate, *seconds).await,
+        Cmd::Stream { size, messages } => stream(&client, &topic, *size, *messages).await,
+        Cmd::StreamLatency {
+            size,
+            rate,
+            seconds,
+        } => stream_latency(&client, &topic, *size, *rate, *seconds).await,
+        Cmd::Streams { count, hold } => streams(&url, &topic, *count, *hold).await,
     };
     if let Some(server) = server {
         server.shutdown().await?;

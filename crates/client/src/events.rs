@@ -78,6 +78,7 @@ impl MessageStream {
             call,
             resp: None,
             buf: Vec::new(),
+            pos: 0,
             last_id: Arc::clone(&last_id),
             settings: Arc::clone(&settings),
             retry: DEFAULT_RETRY,
@@ -171,7 +172,10 @@ struct State {
     client: Client,
     call: Call,
     resp: Option<reqwest::Response>,
+    /// Bytes read and not yet parsed start at `pos`: taking a block advances `pos` instead of
+    /// moving the rest of the buffer (one response chunk holds thousands of events).
     buf: Vec<u8>,
+    pos: usize,
     last_id: Arc<Mutex<Option<String>>>,
     settings: Arc<Mutex<Settings>>,
     retry: Duration,
@@ -181,10 +185,11 @@ struct State {
 
 /// One parsed event block.
 #[derive(Default)]
-struct Block {
-    id: Option<String>,
-    event: Option<String>,
-    data: Option<String>,
+struct Block<'a> {
+    id: Option<&'a str>,
+    event: Option<&'a str>,
+    /// Borrowed from the buffer unless the event has several `data:` lines.
+    data: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// What the buffered bytes gave.
@@ -228,6 +233,7 @@ impl State {
                     Ok(resp) => {
                         self.resp = Some(resp);
                         self.buf.clear();
+                        self.pos = 0;
                     }
                     Err(e) => {
                         if let Next::End(e) = self.failed(e).await {
@@ -260,8 +266,9 @@ impl State {
             };
             match tokio::time::timeout(idle, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => {
+                    self.compact();
                     self.buf.extend_from_slice(&chunk);
-                    if self.buf.len() > MAX_EVENT_BYTES {
+                    if self.buf.len() - self.pos > MAX_EVENT_BYTES {
                         self.done = true;
                         return Some(Err(self.decode_error("an event is too large")));
                     }
@@ -345,12 +352,14 @@ impl State {
     /// Takes complete blocks off the buffer: the next message, or `None` when more bytes are
     /// needed. A server `event: error` is an API error item (a 5xx one reconnects).
     fn parse(&mut self) -> Parsed {
-        while let Some((end, sep)) = block_end(&self.buf) {
-            let raw: Vec<u8> = self.buf.drain(..end + sep).collect();
-            let Ok(text) = std::str::from_utf8(&raw[..end]) else {
+        while let Some((end, sep)) = block_end(&self.buf[self.pos..]) {
+            let start = self.pos;
+            self.pos += end + sep;
+            let Ok(text) = std::str::from_utf8(&self.buf[start..start + end]) else {
                 return Parsed::End(self.decode_error("the event stream is not UTF-8"));
             };
             let mut block = Block::default();
+            let mut retry = None;
             for line in text.lines() {
                 if line.starts_with(':') {
                     continue;
@@ -358,25 +367,29 @@ impl State {
                 let (field, value) = line.split_once(':').unwrap_or((line, ""));
                 let value = value.strip_prefix(' ').unwrap_or(value);
                 match field {
-                    "id" => block.id = Some(value.to_owned()),
-                    "event" => block.event = Some(value.to_owned()),
+                    "id" => block.id = Some(value),
+                    "event" => block.event = Some(value),
                     "data" => match &mut block.data {
                         Some(d) => {
+                            let d = d.to_mut();
                             d.push('\n');
                             d.push_str(value);
                         }
-                        None => block.data = Some(value.to_owned()),
+                        None => block.data = Some(std::borrow::Cow::Borrowed(value)),
                     },
                     "retry" => {
                         if let Ok(ms) = value.parse::<u64>() {
-                            self.retry = Duration::from_millis(ms);
+                            retry = Some(Duration::from_millis(ms));
                         }
                     }
                     _ => {}
                 }
             }
+            if let Some(retry) = retry {
+                self.retry = retry;
+            }
             let Some(data) = block.data else { continue };
-            if block.event.as_deref() == Some("error") {
+            if block.event == Some("error") {
                 let status = serde_json::from_str::<upkafka_protocol::ErrorBody>(&data)
                     .ok()
                     .and_then(|b| StatusCode::from_u16(b.status).ok())
@@ -398,26 +411,42 @@ impl State {
                 }
             };
             if let Some(id) = block.id {
-                self.set_last_id(id);
+                self.set_last_id(id.to_owned());
             }
             self.failures = 0;
             return Parsed::Message(message);
         }
         Parsed::More
     }
+
+    /// Drops the parsed bytes from the buffer's front, once they are at least half of it (so
+    /// each byte moves at most once on average).
+    fn compact(&mut self) {
+        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
 }
 
-/// Where the first complete block ends, and the length of its blank-line separator.
+/// Where the first complete block ends, and the length of its blank-line separator (`\n\n`,
+/// or `\r\n\r\n`): one scan that stops at the first blank line.
 fn block_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
+    let mut from = 0;
+    while let Some(i) = buf[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| i + from)
+    {
+        if buf.get(i + 1) == Some(&b'\n') {
+            return Some((i, 2));
+        }
+        if i > 0 && buf[i - 1] == b'\r' && buf.get(i + 1..i + 3) == Some(b"\r\n") {
+            return Some((i - 1, 4));
+        }
+        from = i + 1;
     }
+    None
 }
 
 impl Client {
@@ -515,4 +544,28 @@ fn failed(client: Client, e: Error) -> MessageStream {
     let mut s = MessageStream::new(client, Call::new(Method::GET, "/".to_owned()));
     s.inner = Box::pin(futures_util::stream::iter([Err(e)]));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_end;
+
+    #[test]
+    fn a_block_ends_at_the_first_blank_line_of_either_kind() {
+        assert_eq!(block_end(b"id: a\ndata: x\n\nid: b"), Some((13, 2)));
+        assert_eq!(block_end(b"id: a\r\ndata: x\r\n\r\nid: b"), Some((14, 4)));
+        // The first blank line wins, whichever its kind.
+        assert_eq!(block_end(b"data: x\r\n\r\ndata: y\n\n"), Some((7, 4)));
+        assert_eq!(block_end(b"data: x\n\ndata: y\r\n\r\n"), Some((7, 2)));
+        assert_eq!(block_end(b"\n\n"), Some((0, 2)));
+        for partial in [
+            &b""[..],
+            b"data: x",
+            b"data: x\n",
+            b"data: x\r\n\r",
+            b"a\nb\nc\n",
+        ] {
+            assert_eq!(block_end(partial), None, "{partial:?}");
+        }
+    }
 }
