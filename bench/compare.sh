@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of issue 6, in one run on one machine: every number that a target
+# Side-by-side benchmark of issues 6 and 17, in one run on one machine: every number that a target
 # compares is measured here, back to back, against the same `upkafka serve` binary.
 #
 #   bench/compare.sh                 # defaults below; override with environment variables
@@ -18,6 +18,8 @@ CONNS=${CONNS:-16}             # wrk connections
 DURATION=${DURATION:-8}        # seconds per wrk run
 RATE=${RATE:-1000}             # latency run: messages/s
 LINES=${LINES:-1000000}        # RSS runs: lines produced and consumed by the CLI
+DRAIN=${DRAIN:-200000}         # messages drained through a group, by polls and by a stream
+STREAMS=${STREAMS:-1000}       # idle event streams whose server memory is measured
 PORT=${PORT:-18080}
 HPORT=${HPORT:-18090}
 
@@ -127,6 +129,22 @@ logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$U
 SRV_BATCH=$(wrk_rps srv_batch)
 say "latency: produce -> waiting fetch at $RATE msg/s"
 LAT=$(logged latency "$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
+say "latency: produce -> fetch event stream at $RATE msg/s"
+SLAT=$(logged stream_latency "$LOAD" --url "$URL" --topic stream-latency stream-latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
+say "drain: $DRAIN messages through a consumer group, by polls, then by an event stream"
+POLL_DRAIN=$(logged poll_drain "$LOAD" --url "$URL" --topic drain-poll consume --size "$SIZE" --messages "$DRAIN" | result)
+STREAM_DRAIN=$(logged stream_drain "$LOAD" --url "$URL" --topic drain-stream stream --size "$SIZE" --messages "$DRAIN" | result)
+say "memory: $STREAMS idle event streams held open"
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+RSS_IDLE=$(rss_kb)
+"$LOAD" --url "$URL" --topic idle-streams streams --count "$STREAMS" --hold 6 >"$WORK/streams.out" 2>&1 &
+STREAMS_PID=$!
+PIDS+=("$STREAMS_PID")
+for _ in $(seq 1 100); do grep -q '^RESULT' "$WORK/streams.out" && break; sleep 0.1; done
+grep -q '^RESULT' "$WORK/streams.out" || die "the streams did not open: $(cat "$WORK/streams.out")"
+sleep 1
+RSS_STREAMS=$(rss_kb)
+wait "$STREAMS_PID" || die "holding the streams failed: $(cat "$WORK/streams.out")"
 say "client: upkafka batches to /produce/{topic} (in memory)"
 MEM_CLIENT=$(logged mem_client "$LOAD" --url "$URL" --topic mem-client produce --size "$SIZE" --batch "$BATCH" \
   --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
@@ -197,5 +215,12 @@ printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$
 printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, upkafka client (end to end)" "$(get msgs_per_s "$DISK_CLIENT")" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "produce->consume p99 ms at $RATE msg/s (p50, max)" "$P99 ($(get p50_ms "$LAT"), $(get max_ms "$LAT"))" "<= 5" "$(lev "$P99" 5)"
+SP99=$(get p99_ms "$SLAT")
+P_DRAIN=$(get msgs_per_s "$POLL_DRAIN"); S_DRAIN=$(get msgs_per_s "$STREAM_DRAIN")
+DRAIN_RATIO=$(div "$S_DRAIN" "$P_DRAIN")
+PER_STREAM_KB=$(awk -v a="$RSS_STREAMS" -v b="$RSS_IDLE" -v n="$STREAMS" 'BEGIN { printf "%.1f", (a - b) / n }')
+printf '%-52s %-28s %-12s %s\n' "produce->event p99 ms at $RATE msg/s (p50, max)" "$SP99 ($(get p50_ms "$SLAT"), $(get max_ms "$SLAT"))" "<= 1" "$(lev "$SP99" 1)"
+printf '%-52s %-28s %-12s %s\n' "group drain msg/s: event stream / polls" "$DRAIN_RATIO ($S_DRAIN / $P_DRAIN)" ">= 1" "$(verdict "$DRAIN_RATIO" 1)"
+printf '%-52s %-28s %-12s %s\n' "server memory per idle event stream, KB ($STREAMS)" "$PER_STREAM_KB ($RSS_IDLE -> $RSS_STREAMS KB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "upkafka produce $LINES lines: peak RSS MB" "$PROD_RSS" "<= 20" "$(lev "$PROD_RSS" 20)"
 printf '%-52s %-28s %-12s %s\n' "upkafka consume $LINES messages: peak RSS MB" "$CONS_RSS" "<= 20" "$(lev "$CONS_RSS" 20)"
