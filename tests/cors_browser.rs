@@ -1,6 +1,7 @@
 //! CORS in a real browser (issue 14): headless Chromium opens a page of another origin
 //! (another port of 127.0.0.1) whose script produces and fetches with `fetch` and a scoped
-//! credential; a page of an origin the server does not list is refused by the browser.
+//! credential, then follows the topic with an `EventSource` on a token it minted (the README's
+//! snippet); a page of an origin the server does not list is refused by the browser.
 //! Needs Node.js, npm and Chromium, as `tests/console.rs` (see `tests/common/console.rs`);
 //! raw-HTTP tests of the policy are in `tests/server/cors.rs`.
 
@@ -54,7 +55,22 @@ window.runCors = async () => {
     const produced = await call('/produce/web', { value: `hello from ${origin}` });
     const fetched = await call('/fetch', { topic: 'web', partition: 0, offset: 0 });
     const refused = await call('/produce/elsewhere', { value: 'outside the scope' });
-    return { origin, produced, fetched, refused };
+    // The README's snippet: a short-lived token, and an EventSource that follows the topic
+    // (it cannot set headers, so the token rides in the query of this reading route).
+    const minted = await call('/v2/kafka/token', { permissions: 'CONSUME', topic: 'web', expires_in: 60 });
+    const streamed = await new Promise((resolve) => {
+      const events = new EventSource(`${api}/consume/dash/browser-1/web?token=${encodeURIComponent(minted.body.token)}`);
+      const timer = setTimeout(() => { events.close(); resolve({ error: 'no event within 8 s' }); }, 8000);
+      events.onopen = () => call('/produce/web', { value: 'followed live' });
+      events.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.value !== 'followed live') return;
+        clearTimeout(timer);
+        events.close();
+        resolve({ value: m.value, id: e.lastEventId });
+      };
+    });
+    return { origin, produced, fetched, refused, minted: minted.status, streamed };
   } catch (e) {
     return { origin, error: e.name, message: e.message };
   }
@@ -157,6 +173,12 @@ window.runCors = async () => {
             "the page reads why: {report}"
         );
 
+        // Its EventSource, on a token it minted, saw the message produced once it was open,
+        // with the event id of that record.
+        assert_eq!(ok["minted"], 200, "{report}");
+        assert_eq!(ok["streamed"]["value"], "followed live", "{report}");
+        assert_eq!(ok["streamed"]["id"], "web/0/1", "{report}");
+
         // The other origin's page: the browser refused at the preflight, so script saw a
         // TypeError, the console says CORS, and its produce never reached the server.
         let no = &report["denied"];
@@ -180,10 +202,14 @@ window.runCors = async () => {
             .json_value()
             .await
             .expect("its JSON");
+        let stored: Vec<&str> = stored
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["value"].as_str()).collect())
+            .unwrap_or_default();
         assert_eq!(
-            stored.as_array().map(Vec::len),
-            Some(1),
-            "only the listed origin's message: {stored}"
+            stored,
+            [format!("hello from {allowed}").as_str(), "followed live"],
+            "only the listed origin's messages"
         );
         server.stop().await;
     }
