@@ -1,17 +1,16 @@
 //! Live streams through the client (`MessageStream`, server-sent events): records arrive as
 //! they are stored, a group stream that is dropped and reopened with its last event id loses
-//! and repeats nothing, one reopened without it repeats only what was not committed. On the
-//! gateway a group stream is a clear 501.
+//! and repeats nothing, one reopened without it repeats only what was not committed; on both
+//! backends.
 
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use upkafka_client::{ConsumeOptions, ErrorKind, MessageStream};
+use upkafka_client::{ConsumeOptions, MessageStream};
 use upkafka_protocol::{
     AutoOffsetReset, FetchRequest, Message, ProduceRecord, TopicPartitionOffset, next_offsets,
 };
 
-use crate::common::Backend;
 use crate::support::{Env, manual};
 
 async fn next(stream: &mut MessageStream) -> Message {
@@ -69,13 +68,6 @@ async fn a_group_stream_resumes_without_loss_and_repeats_only_uncommitted_record
         ..ConsumeOptions::new("billing", "a", ["orders"])
     };
     let follow = || env.client.consume_stream(&opts);
-    if crate::BACKEND == Backend::Gateway {
-        let err = follow().next().await.expect("one item").expect_err("501");
-        assert_eq!(err.status(), Some(501), "{err}");
-        assert_eq!(err.kind(), ErrorKind::Api);
-        return;
-    }
-
     let mut stream = follow();
     let mut got = Vec::new();
     for _ in 0..3 {

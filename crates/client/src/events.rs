@@ -54,8 +54,6 @@ const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
 ///   what was received but not committed, and nothing else. With auto-commit on, records sent
 ///   into a stream that dropped may count as committed before they were received: turn it
 ///   off for at-least-once across restarts.
-///
-/// On the Kafka gateway, group streams answer 501 (fetch streams work).
 pub struct MessageStream {
     inner: Pin<Box<dyn Stream<Item = Result<Message>> + Send>>,
     last_id: Arc<Mutex<Option<String>>>,

@@ -34,8 +34,7 @@
 //! A fetch or consume sent with `Accept: text/event-stream` answers a stream of server-sent
 //! events on the same route, one event per record as soon as it is stored, resumable with
 //! `Last-Event-ID`; the format, the resume and commit rules, heartbeats, back-pressure and
-//! shutdown are described in spec §4.12. The Kafka gateway streams fetches; a consumer-group
-//! stream on it answers 501.
+//! shutdown are described in spec §4.12. Both backends stream fetches and consumer groups.
 //!
 //! # OpenAPI
 //!

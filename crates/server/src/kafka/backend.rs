@@ -656,7 +656,8 @@ impl Inner {
         ))
     }
 
-    async fn consume(self: &Arc<Self>, params: ConsumeParams) -> BackendResult<Vec<Message>> {
+    /// The instance of `params`, created on its first use, subscribed to its topics.
+    async fn join(self: &Arc<Self>, params: &ConsumeParams) -> BackendResult<Arc<Instance>> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(BackendError::ShuttingDown);
         }
@@ -668,7 +669,7 @@ impl Inner {
             Some(i) => i,
             None => {
                 let config = params.settings.for_new_instance()?;
-                let (instance, raced) = self.instances.insert(self.new_instance(&params, config)?);
+                let (instance, raced) = self.instances.insert(self.new_instance(params, config)?);
                 if raced.is_none() {
                     tracing::info!(
                         group = %params.group,
@@ -680,6 +681,11 @@ impl Inner {
             }
         };
         instance.subscribe(&params.topics)?;
+        Ok(instance)
+    }
+
+    async fn consume(self: &Arc<Self>, params: ConsumeParams) -> BackendResult<Vec<Message>> {
+        let instance = self.join(&params).await?;
         instance
             .poll(
                 params.timeout,
@@ -689,6 +695,18 @@ impl Inner {
                 },
             )
             .await
+    }
+
+    async fn open_stream(
+        self: &Arc<Self>,
+        params: ConsumeParams,
+        resume: Vec<TopicPartitionOffset>,
+    ) -> BackendResult<Vec<TopicPartitionOffset>> {
+        for r in &resume {
+            self.require_partition(&r.topic, r.partition).await?;
+        }
+        let instance = self.join(&params).await?;
+        instance.reposition(&resume, self.timeout()).await
     }
 
     fn instance(&self, group: &str, instance: &str) -> BackendResult<Arc<Instance>> {
@@ -949,6 +967,14 @@ impl Backend for KafkaBackend {
 
     fn consume(&self, params: ConsumeParams) -> BoxFuture<'_, BackendResult<Vec<Message>>> {
         Box::pin(async move { self.inner.consume(params).await })
+    }
+
+    fn open_stream(
+        &self,
+        params: ConsumeParams,
+        resume: Vec<TopicPartitionOffset>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
+        Box::pin(async move { self.inner.open_stream(params, resume).await })
     }
 
     fn commit(

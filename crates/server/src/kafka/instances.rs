@@ -19,15 +19,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::Offset;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::BackendError;
 use upkafka_protocol::{
     AutoOffsetReset, ConsumerConfig, GroupAssignments, InstanceAssignments, Message,
-    TopicAssignments,
+    TopicAssignments, TopicPartitionOffset,
 };
 
 use super::convert::{backend_error, to_message};
@@ -137,6 +137,8 @@ pub(super) struct Instance {
     /// The session timeout, which is also the REST idle timeout (spec §12 question 12).
     pub(super) idle_timeout: Duration,
     reset: AutoOffsetReset,
+    /// Auto-commit is on (librdkafka commits the stored offsets on its interval).
+    auto_commit: bool,
 }
 
 impl std::fmt::Debug for Instance {
@@ -196,6 +198,9 @@ impl Instance {
                     .unwrap_or(ConsumerConfig::DEFAULT_SESSION_TIMEOUT_MS),
             ),
             reset: config.auto_offset_reset.unwrap_or(AutoOffsetReset::Latest),
+            auto_commit: config
+                .auto_commit
+                .unwrap_or(ConsumerConfig::DEFAULT_AUTO_COMMIT),
         }
     }
 
@@ -323,6 +328,76 @@ impl Instance {
         Ok(out)
     }
 
+    /// Prepares an event stream of this instance (see `Backend::open_stream`): joins the
+    /// group if it has not yet (records polled while joining are dropped: every partition is
+    /// repositioned below, so they are fetched again), then positions every assigned
+    /// partition at the offset `resume` names for it, else at the group's committed offset,
+    /// else where the reset policy says (`earliest`: the log start, `latest`: its end,
+    /// `none`: an error naming the partition). With auto-commit on, a resumed partition's
+    /// offset is stored as consumed, so the next auto-commit counts what the client
+    /// acknowledged. Answers the start of each assigned partition; none when the join did not
+    /// finish within `JOIN_WAIT` (the stream's consumes then start where librdkafka does: the
+    /// commits, else the reset policy).
+    pub(super) async fn reposition(
+        &self,
+        resume: &[TopicPartitionOffset],
+        timeout: Duration,
+    ) -> Result<Vec<TopicPartitionOffset>, BackendError> {
+        let _in_flight = InFlight::enter(self);
+        let _turn = self.poll.lock().await;
+        if !self.ready.load(Ordering::SeqCst) {
+            let deadline = tokio::time::Instant::now() + JOIN_WAIT;
+            let fatal = |e: &KafkaError| self.fatal_poll_error(e);
+            let limits = PollLimits {
+                max_records: usize::MAX,
+                max_bytes: usize::MAX,
+            };
+            while !self.consumer.context().assigned.load(Ordering::SeqCst) {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        group = %self.group,
+                        instance = %self.id,
+                        "event stream: the group join did not finish in time"
+                    );
+                    return Ok(Vec::new());
+                }
+                let dropped = poll_consumer(
+                    &self.consumer,
+                    Duration::from_millis(50),
+                    limits,
+                    Settle::default(),
+                    fatal,
+                )
+                .await?;
+                drop(dropped);
+            }
+            self.ready.store(true, Ordering::SeqCst);
+        }
+        let assigned = self
+            .consumer
+            .assignment()
+            .map_err(|e| backend_error("assignment", &e))?;
+        if assigned.count() == 0 {
+            return Ok(Vec::new());
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let resume = resume.to_vec();
+        let (group, reset, auto_commit) = (self.group.clone(), self.reset, self.auto_commit);
+        tokio::task::spawn_blocking(move || {
+            position(
+                &consumer,
+                &assigned,
+                &resume,
+                &group,
+                reset,
+                auto_commit,
+                timeout,
+            )
+        })
+        .await
+        .map_err(|e| BackendError::Internal(format!("kafka call panicked: {e}")))?
+    }
+
     /// Marks `msgs` as consumed: their offsets + 1 are what the next commit without a body
     /// (or auto-commit) stores. Only records handed to a REST client count: librdkafka's
     /// automatic offset store is off, so a record fetched but never answered (a request
@@ -425,6 +500,73 @@ impl Instance {
             })
             .collect()
     }
+}
+
+/// The blocking half of [`Instance::reposition`]: the start of every partition of `assigned`,
+/// sought to.
+fn position(
+    consumer: &InstanceConsumer,
+    assigned: &TopicPartitionList,
+    resume: &[TopicPartitionOffset],
+    group: &str,
+    reset: AutoOffsetReset,
+    auto_commit: bool,
+    timeout: Duration,
+) -> Result<Vec<TopicPartitionOffset>, BackendError> {
+    let committed = consumer
+        .committed_offsets(assigned.clone(), timeout)
+        .map_err(|e| backend_error("committed", &e))?;
+    let mut starts = Vec::with_capacity(assigned.count());
+    let mut seek = TopicPartitionList::with_capacity(assigned.count());
+    for e in assigned.elements() {
+        let (topic, partition) = (e.topic(), e.partition());
+        let resumed = resume
+            .iter()
+            .find(|r| r.topic == topic && r.partition == partition)
+            .map(|r| r.offset);
+        let stored = committed
+            .find_partition(topic, partition)
+            .and_then(|c| match c.offset() {
+                Offset::Offset(o) if o >= 0 => Some(o),
+                _ => None,
+            });
+        let start = match resumed.or(stored) {
+            Some(o) => o,
+            None => {
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, partition, timeout)
+                    .map_err(|e| backend_error("watermarks", &e))?;
+                match reset {
+                    AutoOffsetReset::Earliest => low,
+                    AutoOffsetReset::Latest => high,
+                    AutoOffsetReset::None => {
+                        return Err(BackendError::NoCommittedOffset {
+                            group: group.to_owned(),
+                            topic: topic.to_owned(),
+                            partition,
+                        });
+                    }
+                }
+            }
+        };
+        seek.add_partition_offset(topic, partition, Offset::Offset(start))
+            .map_err(|e| backend_error("seek", &e))?;
+        if auto_commit
+            && resumed.is_some()
+            && start > 0
+            && let Err(e) = consumer.store_offset(topic, partition, start - 1)
+        {
+            tracing::warn!(group, topic, partition, error = %e, "could not store a resumed offset");
+        }
+        starts.push(TopicPartitionOffset::new(topic, partition, start));
+    }
+    let sought = consumer
+        .seek_partitions(seek, timeout)
+        .map_err(|e| backend_error("seek", &e))?;
+    if let Some(e) = sought.elements().iter().find_map(|e| e.error().err()) {
+        return Err(backend_error("seek", &e));
+    }
+    Ok(starts)
 }
 
 /// Longest a poll waits for the broker's first answer about each partition, whatever its
