@@ -8,9 +8,11 @@
 //!   Node.js binary, or, when it is unset, `node` and `npm` are on `PATH`;
 //! - `upkafka_test_chromium`: the console tests in headless Chromium (they need Node.js too),
 //!   on when `UPKAFKA_TEST_CHROMIUM` names a Chromium binary, or, when it is unset, `chromium`
-//!   is on `PATH`.
+//!   is on `PATH`;
+//! - `upkafka_test_schemathesis`: the schema fuzzing (`tests/fuzz.rs`), on when
+//!   `UPKAFKA_TEST_SCHEMATHESIS` names a `schemathesis` program.
 //!
-//! `cargo xtask test` installs all three and sets the variables.
+//! `cargo xtask test` installs all four and sets the variables.
 //!
 //! It also records the commit the binary is built from (`UPKAFKA_COMMIT`, shown by
 //! `upkafka --version`): `git rev-parse` when the source is a git checkout (a clone,
@@ -27,6 +29,7 @@ fn main() {
         "upkafka_test_broker",
         "upkafka_test_node",
         "upkafka_test_chromium",
+        "upkafka_test_schemathesis",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -38,6 +41,9 @@ fn main() {
     }
     if given("UPKAFKA_TEST_CHROMIUM").unwrap_or_else(|| on_path("chromium")) {
         println!("cargo::rustc-cfg=upkafka_test_chromium");
+    }
+    if given("UPKAFKA_TEST_SCHEMATHESIS").unwrap_or(false) {
+        println!("cargo::rustc-cfg=upkafka_test_schemathesis");
     }
     println!("cargo::rustc-env=UPKAFKA_COMMIT={}", commit());
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use upkafka_server::{Credentials, RunningServer, Server, ServerConfig, TopicSpec};
 
 pub mod console;
+#[cfg(upkafka_test_schemathesis)]
+pub mod fuzz;
 pub mod official;
 
 /// Installs rustls's ring provider (reqwest is built with `rustls-no-provider`).

@@ -47,6 +47,13 @@ mod server {
     mod tokens;
 }
 
+/// The OpenAPI document's schema fuzzing (`tests/common/fuzz.rs`) against the gateway.
+#[cfg(all(feature = "kafka", upkafka_test_broker, upkafka_test_schemathesis))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_answers_every_generated_request_as_the_openapi_document_says() {
+    common::fuzz::run_schemathesis(common::Backend::Gateway).await;
+}
+
 /// The official `@upstash/kafka` client against the gateway.
 #[cfg(all(feature = "kafka", upkafka_test_broker, upkafka_test_node))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

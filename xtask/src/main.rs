@@ -2,7 +2,8 @@
 //!
 //! `cargo xtask test` is the one command that runs every test on a fresh machine: it installs
 //! what the suites need that cargo cannot (Node.js and npm, Debian's Chromium, the npm
-//! packages pinned by the lockfiles, the Tansu broker for the gateway suite), reusing whatever
+//! packages pinned by the lockfiles, the Tansu broker for the gateway suite, Schemathesis for
+//! the schema fuzzing), reusing whatever
 //! is already there, says what it installs before it does, and then runs `cargo test` over the
 //! whole workspace with every suite turned on. `cargo xtask setup` does only the installing.
 //!
@@ -19,6 +20,10 @@ use std::time::{Duration, Instant};
 /// (`libsql`), not the in-memory one, which mishandles batches of more than one record.
 const TANSU_VERSION: &str = "0.6.0";
 const TANSU_FEATURES: &str = "libsql";
+
+/// The Schemathesis release of the schema fuzzing (`tests/fuzz.rs`), installed with every
+/// package it needs pinned by `tests/fuzz/requirements.txt`.
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 const USAGE: &str = "\
 usage: cargo xtask <task> [-- <cargo test arguments>]
@@ -70,15 +75,17 @@ struct Tools {
     tansu: PathBuf,
     node: PathBuf,
     chromium: PathBuf,
+    schemathesis: PathBuf,
 }
 
 impl Tools {
     /// The variables that turn the suites on (read by `build.rs` and the tests).
-    fn env(&self) -> [(&'static str, &Path); 3] {
+    fn env(&self) -> [(&'static str, &Path); 4] {
         [
             ("UPKAFKA_TEST_TANSU", &self.tansu),
             ("UPKAFKA_TEST_NODE", &self.node),
             ("UPKAFKA_TEST_CHROMIUM", &self.chromium),
+            ("UPKAFKA_TEST_SCHEMATHESIS", &self.schemathesis),
         ]
     }
 
@@ -209,10 +216,12 @@ fn setup() -> Result<Tools, String> {
     npm_ci(&root.join("tests/node"), "node_modules/@upstash/kafka")?;
     npm_ci(&root.join("tests/browser"), "node_modules/playwright-core")?;
     let tansu = tansu()?;
+    let schemathesis = schemathesis(&root)?;
     Ok(Tools {
         tansu,
         node,
         chromium,
+        schemathesis,
     })
 }
 
@@ -286,6 +295,48 @@ fn tansu() -> Result<PathBuf, String> {
         Ok(bin)
     } else {
         Err(format!("cargo install tansu left no {}", bin.display()))
+    }
+}
+
+/// The `schemathesis` program, installed on first use into a Python virtual environment in the
+/// cache from the pinned `tests/fuzz/requirements.txt` (Debian's `python3-venv` first, when the
+/// machine's Python cannot make one).
+fn schemathesis(root: &Path) -> Result<PathBuf, String> {
+    let home = env::var_os("HOME").ok_or("HOME is not set: it holds the cache for Schemathesis")?;
+    let venv = PathBuf::from(home)
+        .join(".cache/upkafka")
+        .join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
+    let bin = venv.join("bin/schemathesis");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let python = find("python3").ok_or("python3 is missing: the schema fuzzing needs Python 3")?;
+    let can_venv = Command::new(&python)
+        .args(["-m", "venv", "--help"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can_venv {
+        apt_install(&[(
+            "python3-venv",
+            "to install Schemathesis for the schema fuzzing",
+        )])?;
+    }
+    let requirements = root.join("tests/fuzz/requirements.txt");
+    say(&format!(
+        "installing Schemathesis {SCHEMATHESIS_VERSION} from PyPI into {} (once), with the \
+         packages pinned by {}: tests/fuzz.rs fuzzes the server against its OpenAPI document",
+        venv.display(),
+        requirements.display()
+    ));
+    run(Command::new(&python).args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("installing Schemathesis left no {}", bin.display()))
     }
 }
 

@@ -23,8 +23,7 @@ async fn create_credential(
     State(s): State<AppState>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let req: CreateCredentialRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let req: CreateCredentialRequest = json_object(&body)?;
     check_cluster(&req.cluster_id)?;
     let created = s
         .tenancy
@@ -55,8 +54,7 @@ async fn mint_token(
     let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TokenRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        json_object(&body)?
     };
     let token = s.tenancy.mint(grant.as_deref(), &req)?;
     tracing::info!(
@@ -67,6 +65,18 @@ async fn mint_token(
         "token minted"
     );
     Ok(Json(token).into_response())
+}
+
+/// A management request body: a JSON object. serde would also read a struct from an array
+/// of its fields in order (`[null, null]`), which no client means: refused.
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid JSON body: expected an object `{...}`",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// `GET /v2/kafka/credentials` → Credential[] (without passwords).
