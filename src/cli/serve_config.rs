@@ -82,6 +82,9 @@ struct ServeFile {
     max_concurrent_requests: Option<usize>,
     max_connections: Option<usize>,
     max_streams: Option<usize>,
+    max_instances_per_group: Option<usize>,
+    max_consumer_instances: Option<usize>,
+    max_metric_series: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -92,6 +95,7 @@ struct ServeFile {
     cors_origins: Option<Vec<Parsed<CorsOrigin>>>,
     kafka: Option<String>,
     kafka_config: Option<Vec<Parsed<KafkaSetting>>>,
+    kafka_config_files: Option<Vec<PathBuf>>,
     username: Option<String>,
     password_file: Option<PathBuf>,
     #[serde(default)]
@@ -146,6 +150,11 @@ pub(crate) fn apply(
         .or(file.max_concurrent_requests);
     args.max_connections = args.max_connections.or(file.max_connections);
     args.max_streams = args.max_streams.or(file.max_streams);
+    args.max_instances_per_group = args
+        .max_instances_per_group
+        .or(file.max_instances_per_group);
+    args.max_consumer_instances = args.max_consumer_instances.or(file.max_consumer_instances);
+    args.max_metric_series = args.max_metric_series.or(file.max_metric_series);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
     args.state_dir = args.state_dir.or(file.state_dir);
@@ -173,6 +182,9 @@ pub(crate) fn apply(
             .flatten()
             .map(|k| k.0)
             .collect();
+    }
+    if args.kafka_config_files.is_empty() {
+        args.kafka_config_files = file.kafka_config_files.unwrap_or_default();
     }
     if args.kafka.is_some() && args.data_dir.is_some() {
         return Err(usage(
