@@ -275,6 +275,9 @@ topics = ["a:3", "b"]
 max_body = "2MiB"
 max_timeout = "5s"
 max_poll_records = 7
+max_instances_per_group = 5
+max_consumer_instances = 50
+max_metric_series = 500
 metrics_no_auth = true
 cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
@@ -302,6 +305,14 @@ permission = "PRODUCE"
             "the flag wins"
         );
         assert_eq!(cfg.limits.max_poll_records, 7);
+        assert_eq!(
+            (
+                cfg.limits.max_instances_per_group,
+                cfg.limits.max_consumer_instances,
+                cfg.limits.max_metric_series
+            ),
+            (5, 50, 500)
+        );
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
         assert_eq!(
             cfg.cors_origins,

@@ -11,6 +11,7 @@ mod durability;
 mod early_checks;
 mod groups;
 mod http;
+mod instances;
 mod metrics;
 mod quotas;
 mod serving;

@@ -257,3 +257,75 @@ pub fn dir_size(dir: &Path) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+
+    fn render(gauges: ScrapeGauges) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(gauges));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    fn count(text: &str, family: &str) -> usize {
+        text.lines()
+            .filter(|l| l.strip_prefix(family).is_some_and(|r| r.starts_with('{')))
+            .count()
+    }
+
+    #[test]
+    fn every_family_keeps_at_most_max_series_and_counts_the_rest() {
+        let partitions: BTreeMap<PartitionKey, i64> =
+            (0..5).map(|p| (("t".to_owned(), p), 7)).collect();
+        let snapshot = Snapshot {
+            earliest: partitions.clone(),
+            latest: partitions,
+            instances: (0..4).map(|g| (format!("g{g}"), 1)).collect(),
+            committed: (0..3)
+                .map(|p| (("g0".to_owned(), "t".to_owned(), p), 1))
+                .collect(),
+            committed_left_out: 4,
+        };
+        let text = render(ScrapeGauges {
+            snapshot: Some(snapshot),
+            log_size: None,
+            max_series: 2,
+            dropped_elsewhere: vec![("upkafka_messages_produced_total", 9)],
+        });
+        for family in [
+            "upkafka_partition_earliest_offset",
+            "upkafka_partition_latest_offset",
+            "upkafka_consumer_instances",
+            "upkafka_consumer_group_committed_offset",
+            "upkafka_consumer_group_lag",
+        ] {
+            assert_eq!(count(&text, family), 2, "{family} in\n{text}");
+        }
+        for line in [
+            r#"upkafka_metrics_series_dropped{family="upkafka_partition_earliest_offset"} 3"#,
+            r#"upkafka_metrics_series_dropped{family="upkafka_consumer_instances"} 2"#,
+            r#"upkafka_metrics_series_dropped{family="upkafka_consumer_group_committed_offset"} 5"#,
+            r#"upkafka_metrics_series_dropped{family="upkafka_consumer_group_lag"} 5"#,
+            r#"upkafka_metrics_series_dropped{family="upkafka_messages_produced_total"} 9"#,
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        // Under the cap nothing is dropped, and the gauge says so.
+        let text = render(ScrapeGauges {
+            snapshot: None,
+            log_size: None,
+            max_series: 2,
+            dropped_elsewhere: vec![("upkafka_messages_produced_total", 0)],
+        });
+        assert!(
+            text.contains(
+                r#"upkafka_metrics_series_dropped{family="upkafka_messages_produced_total"} 0"#
+            ),
+            "{text}"
+        );
+    }
+}

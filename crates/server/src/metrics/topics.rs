@@ -233,4 +233,37 @@ mod tests {
         assert_eq!(s["b"].consumed_messages, 3);
         assert_eq!(s["b"].consumed_bytes, 9);
     }
+
+    #[test]
+    fn families_show_at_most_max_series_and_the_rest_are_counted() {
+        let t = TopicTable::new(3);
+        for topic in ["a", "b", "c", "d"] {
+            t.add(topic, Traffic::Produced, 1, 1);
+        }
+        let mut registry = prometheus_client::registry::Registry::default();
+        let t = std::sync::Arc::new(t);
+        registry.register_collector(Box::new(std::sync::Arc::clone(&t)));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        let series = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .count()
+        };
+        assert_eq!(series("upkafka_messages_produced_total"), 3, "{text}");
+        assert_eq!(series("upkafka_messages_consumed_total"), 3, "{text}");
+        assert!(
+            !text.contains(r#"topic="d""#),
+            "the last topic is left out: {text}"
+        );
+        assert_eq!(
+            t.dropped(),
+            [
+                ("upkafka_messages_produced_total", 1),
+                ("upkafka_bytes_produced_total", 1),
+                ("upkafka_messages_consumed_total", 5),
+                ("upkafka_bytes_consumed_total", 5),
+            ]
+        );
+    }
 }
