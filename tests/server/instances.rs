@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Api, assert_error, config};
+use super::support::{Api, assert_error, config};
 
 async fn consume(api: &Api, group: &str, instance: &str) -> (StatusCode, Value) {
     api.send(

@@ -19,6 +19,11 @@
 //!   or latest − earliest while the group has committed nothing.
 //! - `upkafka_log_size_bytes` is the size of the data directory (embedded log with
 //!   `--data-dir` only; absent otherwise).
+//! - Cardinality is bounded: each family of the backend gauges and of the per-topic counters
+//!   shows at most `Limits::max_metric_series` series (default 10,000, `--max-metric-series`),
+//!   the first in label order; `upkafka_metrics_series_dropped{family}` counts, per family, the
+//!   series a scrape left out (0 when none). Committed offsets are asked once per group, so a
+//!   scrape costs what it shows, not the number of instances.
 //!
 //! # Exposition format
 //!
