@@ -35,6 +35,7 @@
 //! kept, not recounted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -128,7 +129,13 @@ pub(crate) struct Groups {
     /// Live instances over all groups (kept, so that the server cap costs nothing to check).
     instances: usize,
     caps: InstanceCaps,
+    /// The last group the previous [`Groups::tick`] looked at.
+    tick_cursor: Option<String>,
 }
+
+/// Instances one housekeeping tick looks at, at most (whole groups: one group larger than this
+/// is still looked at whole, and a group is at most `max_instances_per_group`).
+pub(crate) const TICK_BUDGET: usize = 1024;
 
 fn commit_positions(
     committed: &mut HashMap<String, HashMap<Tp, i64>>,
@@ -157,6 +164,7 @@ impl Groups {
             committed: HashMap::new(),
             instances: 0,
             caps,
+            tick_cursor: None,
         }
     }
 
@@ -292,9 +300,45 @@ impl Groups {
     }
 
     /// Periodic work: expiry and due auto-commits. Returns whether committed offsets changed.
+    ///
+    /// One tick looks at whole groups, from where the last one stopped, until it has seen
+    /// [`TICK_BUDGET`] instances (or all of them): the lock it runs under is the one every
+    /// consume takes, so a server full of instances must not hold it for a scan of all of
+    /// them. With fewer instances than the budget every tick sees all; with more, a pass over
+    /// all takes `instances / TICK_BUDGET` ticks, by which expiry and auto-commit may come late.
     pub fn tick(&mut self, now: Instant, log: &Log) -> bool {
-        let mut changed = self.expire(now, log);
-        for (group, instances) in self.groups.iter_mut() {
+        let mut chosen: Vec<String> = Vec::new();
+        let mut seen = 0;
+        {
+            let (tail, head) = match self.tick_cursor.as_deref() {
+                Some(c) => (
+                    self.groups
+                        .range::<str, _>((Bound::Excluded(c), Bound::Unbounded)),
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Included(c))),
+                ),
+                None => (
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Excluded(""))),
+                ),
+            };
+            for (name, instances) in tail.chain(head) {
+                if seen >= TICK_BUDGET {
+                    break;
+                }
+                seen += instances.len();
+                chosen.push(name.clone());
+            }
+        }
+        self.tick_cursor = chosen.last().cloned();
+        let mut changed = false;
+        for group in &chosen {
+            changed |= self.expire_group(group, now, log);
+            let Some(instances) = self.groups.get_mut(group) else {
+                continue;
+            };
             for inst in instances.values_mut() {
                 if inst.auto_commit
                     && inst.dirty
@@ -767,5 +811,32 @@ mod tests {
         groups.tick(later, &log);
         assert_eq!(names(&groups), [("busy".to_owned(), 1)]);
         assert_eq!(groups.instance_count(), 1);
+    }
+
+    #[test]
+    fn housekeeping_looks_at_a_bounded_share_per_tick_and_at_everyone_in_turn() {
+        let log = log();
+        let mut groups = Groups::new(InstanceCaps {
+            per_group: TICK_BUDGET,
+            per_server: 4 * TICK_BUDGET,
+        });
+        let start = Instant::now();
+        for g in 0..3 {
+            for i in 0..TICK_BUDGET {
+                let p = params(&format!("g{g}"), &format!("i{i}"), 10);
+                groups.join(&log, &p, start).unwrap();
+            }
+        }
+        let later = start + Duration::from_secs(1);
+        let mut left = Vec::new();
+        for _ in 0..3 {
+            groups.tick(later, &log);
+            left.push(groups.instance_count());
+        }
+        assert_eq!(
+            left,
+            [2 * TICK_BUDGET, TICK_BUDGET, 0],
+            "one group of {TICK_BUDGET} per tick, every group within three ticks"
+        );
     }
 }
