@@ -135,8 +135,9 @@ pub struct ServeArgs {
     pub max_instances_per_group: Option<usize>,
 
     #[arg(long, value_name = "N", help = with_default(
-        "Consumer instances the server may have over all groups; beyond, 429. About 1 KiB \
-         each on the embedded log; on the gateway each is a Kafka consumer (MiBs): lower it there.",
+        "Consumer instances the server may have over all groups; beyond, 429. About 0.6 KiB \
+         each on the embedded log; on the gateway each is a Kafka consumer (threads, buffers): \
+         lower it there.",
         Limits::default().max_consumer_instances,
     ))]
     pub max_consumer_instances: Option<usize>,

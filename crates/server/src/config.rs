@@ -159,9 +159,11 @@ pub struct Limits {
     pub max_instances_per_group: usize,
     /// Consumer instances the whole server may have (default 10,000,
     /// `--max-consumer-instances`), over all groups; beyond, 429 as for
-    /// `max_instances_per_group`. With the embedded log an instance takes about 1 KiB, so the
-    /// default bounds instances to about 10 MiB; on the gateway each is a librdkafka consumer
-    /// (threads and buffers), several MiB each: lower it there.
+    /// `max_instances_per_group`. With the embedded log an instance takes about 0.6 KiB
+    /// (measured, `RELIABILITY.md`), so the default bounds instances to about 6 MiB (40 MiB is
+    /// the bound the reliability test asserts); on the gateway each is a librdkafka consumer
+    /// (its own threads, broker connections and a prefetch queue of up to
+    /// `queued.max.messages.kbytes`): set it to what the machine can hold.
     pub max_consumer_instances: usize,
     /// Series one `/metrics` family may have (default 10,000, `--max-metric-series`): the
     /// backend gauges per partition, group and assigned partition, and the per-topic counters.

@@ -42,8 +42,8 @@
 //! that guards the instances, by the embedded groups and the gateway alike (the gateway checks
 //! before it creates a Kafka consumer, so a refused request costs nothing). Existing instances
 //! keep working; once one is deleted or expires, creation works again. An embedded instance
-//! takes about 1 KiB, so the default caps bound instance memory to about 10 MiB (40 MiB at
-//! most, the bound `tests/reliability/instances.rs` asserts at a full server).
+//! takes about 0.6 KiB, so the default caps bound instance memory to about 6 MiB (40 MiB is
+//! the bound `tests/reliability/instances.rs` asserts at a full server).
 //!
 //! Cost: a consume, commit or delete touches its own group only (expiry of its idle
 //! instances, its rebalance), so it costs the same whatever the number of other groups;
