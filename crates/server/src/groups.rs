@@ -137,6 +137,7 @@ pub(crate) struct Groups {
 /// is still looked at whole, and a group is at most `max_instances_per_group`).
 pub(crate) const TICK_BUDGET: usize = 1024;
 
+/// Stores `inst`'s positions as `group`'s committed offsets: all, or those of `only` (sorted).
 fn commit_positions(
     committed: &mut HashMap<String, HashMap<Tp, i64>>,
     group: &str,
@@ -146,7 +147,7 @@ fn commit_positions(
     let mut changed = false;
     let target = committed.entry(group.to_owned()).or_default();
     for (tp, pos) in &inst.positions {
-        if only.is_some_and(|o| !o.contains(tp)) {
+        if only.is_some_and(|o| o.binary_search(tp).is_err()) {
             continue;
         }
         if target.insert(tp.clone(), *pos) != Some(*pos) {
@@ -235,16 +236,19 @@ impl Groups {
         for (id, inst) in instances.iter_mut() {
             let mut new = new_assign.remove(id).unwrap_or_default();
             new.sort();
-            let revoked: Vec<Tp> = inst
+            // Sorted lookups: an instance may hold thousands of partitions, and a rebalance is
+            // on the request path of the consume that joins.
+            let mut revoked: Vec<Tp> = inst
                 .assignment
                 .iter()
-                .filter(|tp| !new.contains(tp))
+                .filter(|tp| new.binary_search(tp).is_err())
                 .cloned()
                 .collect();
+            revoked.sort();
             if inst.auto_commit && !revoked.is_empty() {
                 changed |= commit_positions(&mut self.committed, group, inst, Some(&revoked));
             }
-            inst.positions.retain(|tp, _| new.contains(tp));
+            inst.positions.retain(|tp, _| new.binary_search(tp).is_ok());
             inst.assignment = new;
         }
         changed
