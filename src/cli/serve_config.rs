@@ -335,6 +335,24 @@ permission = "PRODUCE"
     }
 
     #[test]
+    fn gateway_property_files_come_from_the_file_unless_given_as_flags() {
+        let file = write("kafka = \"k:9092\"\nkafka_config_files = [\"/etc/a.properties\"]\n");
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        assert_eq!(
+            args.kafka_config_files,
+            [PathBuf::from("/etc/a.properties")]
+        );
+        let cli = Cli::try_parse_from(["x", "--kafka", "k:1", "--kafka-config-file", "b"]).unwrap();
+        let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        assert_eq!(
+            args.kafka_config_files,
+            [PathBuf::from("b")],
+            "the flag wins"
+        );
+    }
+
+    #[test]
     fn bad_files_are_refused_naming_the_file_and_the_key() {
         let cli = || Cli::try_parse_from(["x"]).unwrap().serve;
         for (text, says) in [

@@ -394,6 +394,41 @@ mod tests {
     }
 
     #[test]
+    fn zero_caps_are_refused_naming_their_flag() {
+        for (limits, flag) in [
+            (
+                Limits {
+                    max_instances_per_group: 0,
+                    ..Limits::default()
+                },
+                "--max-instances-per-group",
+            ),
+            (
+                Limits {
+                    max_consumer_instances: 0,
+                    ..Limits::default()
+                },
+                "--max-consumer-instances",
+            ),
+            (
+                Limits {
+                    max_metric_series: 0,
+                    ..Limits::default()
+                },
+                "--max-metric-series",
+            ),
+        ] {
+            let cfg = ServerConfig {
+                limits,
+                ..ServerConfig::default()
+            };
+            let err = cfg.validate().unwrap_err();
+            assert!(err.contains(flag) && err.contains("at least 1"), "{err}");
+        }
+        assert!(ServerConfig::default().validate().is_ok());
+    }
+
+    #[test]
     fn a_cors_wildcard_stands_alone() {
         let origins = |list: &[&str]| ServerConfig {
             cors_origins: list.iter().map(|o| o.parse().unwrap()).collect(),
