@@ -747,9 +747,13 @@ mod tests {
     /// An instance whose consumer points at a port nothing listens on: librdkafka creates it
     /// without connecting, and every poll waits.
     fn unreachable_instance(session_timeout_ms: u64) -> Instance {
+        unreachable_member("g", "i", session_timeout_ms)
+    }
+
+    fn unreachable_member(group: &str, id: &str, session_timeout_ms: u64) -> Instance {
         let consumer: InstanceConsumer = ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:9")
-            .set("group.id", "g")
+            .set("group.id", group)
             .set("log_level", "0")
             .create_with_context(InstanceContext::new(None, None))
             .expect("a consumer is created without connecting");
@@ -757,7 +761,45 @@ mod tests {
             session_timeout_ms: Some(session_timeout_ms),
             ..ConsumerConfig::default()
         };
-        Instance::new("g".into(), "i".into(), consumer, &config)
+        Instance::new(group.into(), id.into(), consumer, &config)
+    }
+
+    #[test]
+    fn the_caps_hold_at_insert_and_a_removal_makes_room() {
+        let instances = Instances::new(InstanceCaps {
+            per_group: 1,
+            per_server: 2,
+        });
+        assert!(matches!(
+            instances.insert(unreachable_member("g", "a", 60_000)),
+            Inserted::New(_)
+        ));
+        let err = instances.check_room("g").unwrap_err();
+        assert!(
+            err.to_string().contains("--max-instances-per-group"),
+            "{err}"
+        );
+        // Two requests may both pass `check_room`: the insert checks again.
+        match instances.insert(unreachable_member("g", "b", 60_000)) {
+            Inserted::OverLimit(e, _) => assert!(matches!(e, BackendError::OverLimit(_))),
+            _ => panic!("a second instance of g was inserted"),
+        }
+        assert!(matches!(
+            instances.insert(unreachable_member("g", "a", 60_000)),
+            Inserted::Raced(..)
+        ));
+        assert!(matches!(
+            instances.insert(unreachable_member("h", "a", 60_000)),
+            Inserted::New(_)
+        ));
+        let err = instances.check_room("k").unwrap_err();
+        assert!(
+            err.to_string().contains("--max-consumer-instances"),
+            "{err}"
+        );
+        assert!(instances.remove("g", "a").is_some());
+        assert!(instances.check_room("g").is_ok() && instances.check_room("k").is_ok());
+        drop(close_in_background(instances.take_all()));
     }
 
     #[test]
