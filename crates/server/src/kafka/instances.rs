@@ -764,8 +764,8 @@ mod tests {
         Instance::new(group.into(), id.into(), consumer, &config)
     }
 
-    #[test]
-    fn the_caps_hold_at_insert_and_a_removal_makes_room() {
+    #[tokio::test]
+    async fn the_caps_hold_at_insert_and_a_removal_makes_room() {
         let instances = Instances::new(InstanceCaps {
             per_group: 1,
             per_server: 2,
