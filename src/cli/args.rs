@@ -210,7 +210,8 @@ pub enum Command {
     Sensor(SensorArgs),
     /// Serve the Upstash Kafka REST API: on an embedded durable log (no Kafka needed), or in
     /// front of a Kafka cluster (--kafka).
-    Serve(ServeArgs),
+    // Boxed: the largest by far (every server flag), and the enum is moved around whole.
+    Serve(Box<ServeArgs>),
     /// Manage an upkafka server: scoped credentials (with the server's own credential).
     Admin(AdminArgs),
     /// Run the tutorial's sensor scenario end to end on an embedded server: no setup, no network.

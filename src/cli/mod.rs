@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 password: given_password(&a.credentials, &out)?,
                 scoped: Vec::new(),
             };
-            serve::run(a, creds)
+            serve::run(*a, creds)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(CliError::from)

@@ -141,6 +141,28 @@ pub struct ServeArgs {
     ))]
     pub max_streams: Option<usize>,
 
+    #[arg(long, value_name = "N", help = with_default(
+        "Consumer instances one group may have; a consume that would create one more gets \
+         429 (existing instances keep working).",
+        Limits::default().max_instances_per_group,
+    ))]
+    pub max_instances_per_group: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Consumer instances the server may have over all groups; beyond, 429. About 0.6 KiB \
+         each on the embedded log; on the gateway each is a Kafka consumer (threads, buffers): \
+         lower it there.",
+        Limits::default().max_consumer_instances,
+    ))]
+    pub max_consumer_instances: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Series one /metrics family may show; the rest are left out and counted in \
+         upkafka_metrics_series_dropped.",
+        Limits::default().max_metric_series,
+    ))]
+    pub max_metric_series: Option<usize>,
+
     #[arg(long, value_name = "DURATION", help = with_default(
         "Longest silence on an event stream before a heartbeat comment, e.g. 15s.",
         HumanDuration(Limits::default().stream_heartbeat),
@@ -196,9 +218,17 @@ pub struct ServeArgs {
 
     /// A Kafka client property for gateway mode, KEY=VALUE, passed to librdkafka as is
     /// (security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location...).
-    /// Repeatable. Values of secret properties never appear in logs or errors.
+    /// Repeatable. KEY=@FILE reads the value from FILE (one trailing line break trimmed; `@@`
+    /// for a value starting with `@`), so that a secret need not be on the command line.
+    /// Values of secret properties never appear in logs or errors.
     #[arg(long = "kafka-config", value_name = "KEY=VALUE", requires = "kafka")]
     pub kafka_config: Vec<KafkaSetting>,
+
+    /// Kafka client properties for gateway mode from a file: `key=value` lines as in a Java
+    /// client's .properties file, `#` or `!` comments, blank lines skipped. Repeatable (read
+    /// in order); a --kafka-config given on the command line wins over the files.
+    #[arg(long = "kafka-config-file", value_name = "FILE", requires = "kafka")]
+    pub kafka_config_files: Vec<PathBuf>,
 
     /// The credentials clients must send (default: username `upkafka` and a generated
     /// password, printed once).
@@ -233,17 +263,31 @@ fn with_default(text: &str, default: impl std::fmt::Display) -> String {
     format!("{text} [default: {default}]")
 }
 
-/// The gateway settings of `--kafka` / `--kafka-config`, checked; `None` without `--kafka`.
+/// The gateway settings of `--kafka`, `--kafka-config-file` and `--kafka-config`, checked;
+/// `None` without `--kafka`. The files' properties come first, in the order given, then the
+/// command line's: the last value of a key is the one used, so the command line wins.
 ///
 /// # Errors
-/// A usage error naming the bad bootstrap entry.
+/// A usage error naming the bad bootstrap entry, or the file (and line) that cannot be read.
 pub fn kafka_settings(args: &ServeArgs) -> Result<Option<KafkaSettings>, ServeCliError> {
     let Some(bootstrap) = &args.kafka else {
         return Ok(None);
     };
+    let mut config = Vec::new();
+    for path in &args.kafka_config_files {
+        config.extend(upkafka_server::kafka::read_properties(path).map_err(ServeCliError::Usage)?);
+    }
+    for setting in &args.kafka_config {
+        config.push(
+            setting
+                .clone()
+                .resolve_file()
+                .map_err(ServeCliError::Usage)?,
+        );
+    }
     let settings = KafkaSettings {
         bootstrap: bootstrap.clone(),
-        config: args.kafka_config.clone(),
+        config,
     };
     settings.validate().map_err(ServeCliError::Usage)?;
     Ok(Some(settings))
@@ -372,6 +416,13 @@ pub fn to_config(
                 .unwrap_or(d.max_connections_per_address),
             max_waiting_polls: args.max_waiting_polls.unwrap_or(d.max_waiting_polls),
             max_streams: args.max_streams.unwrap_or(d.max_streams),
+            max_instances_per_group: args
+                .max_instances_per_group
+                .unwrap_or(d.max_instances_per_group),
+            max_consumer_instances: args
+                .max_consumer_instances
+                .unwrap_or(d.max_consumer_instances),
+            max_metric_series: args.max_metric_series.unwrap_or(d.max_metric_series),
             stream_heartbeat: args.stream_heartbeat.map_or(d.stream_heartbeat, |h| h.0),
             ..d
         },
@@ -559,6 +610,49 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--kafka", "k:9092", "--data-dir", "d"]).is_err());
         assert!(Cli::try_parse_from(["x", "--kafka-config", "a=b"]).is_err());
         assert!(Cli::try_parse_from(["x", "--kafka", "k:1", "--kafka-config", "acks=0"]).is_err());
+    }
+
+    #[test]
+    fn gateway_secrets_come_from_files_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let props = dir.path().join("client.properties");
+        std::fs::write(
+            &props,
+            "security.protocol=SASL_SSL\nsasl.username=from-file\nsasl.password=file-pw\n",
+        )
+        .unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "flag-pw\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "x".to_owned(),
+            "--kafka".into(),
+            "k:9092".into(),
+            "--kafka-config-file".into(),
+            props.display().to_string(),
+            "--kafka-config".into(),
+            format!("sasl.password=@{}", secret.display()),
+        ])
+        .unwrap();
+        let s = kafka_settings(&cli.serve).unwrap().unwrap();
+        assert_eq!(s.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(s.get("sasl.username"), Some("from-file"));
+        assert_eq!(
+            s.get("sasl.password"),
+            Some("flag-pw"),
+            "the command line wins"
+        );
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("flag-pw") && !shown.contains("file-pw"),
+            "{shown}"
+        );
+        std::fs::write(&props, "ok=1\nnot a setting\n").unwrap();
+        let err = kafka_settings(&cli.serve).unwrap_err().to_string();
+        assert!(err.contains("client.properties line 2"), "{err}");
+        assert!(
+            Cli::try_parse_from(["x", "--kafka-config-file", "f"]).is_err(),
+            "needs --kafka"
+        );
     }
 
     #[test]

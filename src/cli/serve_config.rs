@@ -84,6 +84,9 @@ struct ServeFile {
     max_connections_per_address: Option<usize>,
     max_waiting_polls: Option<usize>,
     max_streams: Option<usize>,
+    max_instances_per_group: Option<usize>,
+    max_consumer_instances: Option<usize>,
+    max_metric_series: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -94,6 +97,7 @@ struct ServeFile {
     cors_origins: Option<Vec<Parsed<CorsOrigin>>>,
     kafka: Option<String>,
     kafka_config: Option<Vec<Parsed<KafkaSetting>>>,
+    kafka_config_files: Option<Vec<PathBuf>>,
     username: Option<String>,
     password_file: Option<PathBuf>,
     #[serde(default)]
@@ -152,6 +156,11 @@ pub(crate) fn apply(
         .or(file.max_connections_per_address);
     args.max_waiting_polls = args.max_waiting_polls.or(file.max_waiting_polls);
     args.max_streams = args.max_streams.or(file.max_streams);
+    args.max_instances_per_group = args
+        .max_instances_per_group
+        .or(file.max_instances_per_group);
+    args.max_consumer_instances = args.max_consumer_instances.or(file.max_consumer_instances);
+    args.max_metric_series = args.max_metric_series.or(file.max_metric_series);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
     args.state_dir = args.state_dir.or(file.state_dir);
@@ -179,6 +188,9 @@ pub(crate) fn apply(
             .flatten()
             .map(|k| k.0)
             .collect();
+    }
+    if args.kafka_config_files.is_empty() {
+        args.kafka_config_files = file.kafka_config_files.unwrap_or_default();
     }
     if args.kafka.is_some() && args.data_dir.is_some() {
         return Err(usage(
@@ -269,6 +281,9 @@ topics = ["a:3", "b"]
 max_body = "2MiB"
 max_timeout = "5s"
 max_poll_records = 7
+max_instances_per_group = 5
+max_consumer_instances = 50
+max_metric_series = 500
 metrics_no_auth = true
 cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
@@ -296,6 +311,14 @@ permission = "PRODUCE"
             "the flag wins"
         );
         assert_eq!(cfg.limits.max_poll_records, 7);
+        assert_eq!(
+            (
+                cfg.limits.max_instances_per_group,
+                cfg.limits.max_consumer_instances,
+                cfg.limits.max_metric_series
+            ),
+            (5, 50, 500)
+        );
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
         assert_eq!(
             cfg.cors_origins,
@@ -315,6 +338,24 @@ permission = "PRODUCE"
         let cli = Cli::try_parse_from(["x", "--cors-origin", "*"]).unwrap();
         let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
         assert_eq!(args.cors_origins, [CorsOrigin::any()], "the flag wins");
+    }
+
+    #[test]
+    fn gateway_property_files_come_from_the_file_unless_given_as_flags() {
+        let file = write("kafka = \"k:9092\"\nkafka_config_files = [\"/etc/a.properties\"]\n");
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        assert_eq!(
+            args.kafka_config_files,
+            [PathBuf::from("/etc/a.properties")]
+        );
+        let cli = Cli::try_parse_from(["x", "--kafka", "k:1", "--kafka-config-file", "b"]).unwrap();
+        let (args, _) = apply(file.path(), cli.serve, ServeCredentials::default()).unwrap();
+        assert_eq!(
+            args.kafka_config_files,
+            [PathBuf::from("b")],
+            "the flag wins"
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ mod support;
 mod server {
     mod cors;
     mod http;
+    mod instances;
     pub mod support;
     mod tenancy;
     mod tokens;

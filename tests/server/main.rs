@@ -12,6 +12,7 @@ mod early_checks;
 mod fairness;
 mod groups;
 mod http;
+mod instances;
 mod metrics;
 mod quotas;
 mod serving;

@@ -392,3 +392,25 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
         assert!(matches!(end, Ok(None)), "the stream ends cleanly: {end:?}");
     }
 }
+
+#[tokio::test]
+async fn a_group_stream_over_the_instance_cap_is_a_429_naming_it() {
+    let limits = Limits {
+        max_instances_per_group: 1,
+        ..Limits::default()
+    };
+    let server = TestServer::start(config(&[("t", 1)], limits)).await;
+    let first = open(&server, "/consume/g/a", &json!({"topic": "t"}), &[]).await;
+    assert_eq!(first.status(), 200);
+    let resp = open(&server, "/consume/g/b", &json!({"topic": "t"}), &[]).await;
+    assert_eq!(resp.status(), 429);
+    let err: Value = resp.json_value().await.expect("JSON");
+    assert_eq!(err["status"], 429);
+    let text = err["error"].as_str().expect("text");
+    assert!(
+        text.contains("max_instances_per_group = 1") && text.contains("--max-instances-per-group"),
+        "{text}"
+    );
+    drop(first);
+    server.stop().await;
+}

@@ -162,6 +162,25 @@ pub struct Limits {
     /// Event streams open at once; more are refused with 503 (default 1024). Open streams
     /// hold no request slot (`max_concurrent_requests`) while they wait for records.
     pub max_streams: usize,
+    /// Consumer instances one group may have (default 1,000, `--max-instances-per-group`).
+    /// A consume or event stream that would create one more is answered 429 naming the cap;
+    /// existing instances keep working, and creation works again once one is deleted or
+    /// expires. Caps what one client can make the server hold (issue 20).
+    pub max_instances_per_group: usize,
+    /// Consumer instances the whole server may have (default 10,000,
+    /// `--max-consumer-instances`), over all groups; beyond, 429 as for
+    /// `max_instances_per_group`. With the embedded log an instance takes about 0.6 KiB
+    /// (measured, `RELIABILITY.md`), so the default bounds instances to about 6 MiB (40 MiB is
+    /// the bound the reliability test asserts); on the gateway each is a librdkafka consumer
+    /// (its own threads, broker connections and a prefetch queue of up to
+    /// `queued.max.messages.kbytes`): set it to what the machine can hold.
+    pub max_consumer_instances: usize,
+    /// Series one `/metrics` family may have (default 10,000, `--max-metric-series`): the
+    /// backend gauges per partition, group and assigned partition, and the per-topic counters.
+    /// Series beyond it are left out of that scrape and counted in
+    /// `upkafka_metrics_series_dropped{family}`, so that a scrape stays small and fast
+    /// whatever the number of topics, groups and partitions.
+    pub max_metric_series: usize,
 }
 
 impl Default for Limits {
@@ -182,11 +201,44 @@ impl Default for Limits {
             stream_heartbeat: Duration::from_secs(15),
             stream_retry: Duration::from_secs(1),
             max_streams: 1024,
+            max_instances_per_group: 1000,
+            max_consumer_instances: 10_000,
+            max_metric_series: 10_000,
         }
     }
 }
 
 impl Limits {
+    /// Checks the caps that make no sense at zero: a server that may create no consumer
+    /// instance, or whose `/metrics` may show no series, is a typo, not a configuration.
+    ///
+    /// # Errors
+    /// A sentence naming the setting and its flag.
+    pub fn validate(&self) -> Result<(), String> {
+        for (value, name, flag) in [
+            (
+                self.max_instances_per_group,
+                "max_instances_per_group",
+                "--max-instances-per-group",
+            ),
+            (
+                self.max_consumer_instances,
+                "max_consumer_instances",
+                "--max-consumer-instances",
+            ),
+            (
+                self.max_metric_series,
+                "max_metric_series",
+                "--max-metric-series",
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} ({flag}) must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
     /// Most records one fetch/consume answers: `max_poll_records`, at least 1.
     pub(crate) fn poll_records(&self) -> usize {
         self.max_poll_records.max(1)
@@ -288,6 +340,7 @@ impl ServerConfig {
     /// A sentence for the user: no credentials on a non-loopback address, empty username,
     /// `*` among other CORS origins.
     pub fn validate(&self) -> Result<(), String> {
+        self.limits.validate()?;
         super::quota::check_limits(&self.rate_limits).map_err(|e| {
             e.replace("messages_per_second", "--credential-messages-per-second")
                 .replace("requests_per_day", "--credential-requests-per-day")
@@ -350,6 +403,41 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.bind = "0.0.0.0:8080".parse().unwrap();
         assert!(cfg.validate().unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn zero_caps_are_refused_naming_their_flag() {
+        for (limits, flag) in [
+            (
+                Limits {
+                    max_instances_per_group: 0,
+                    ..Limits::default()
+                },
+                "--max-instances-per-group",
+            ),
+            (
+                Limits {
+                    max_consumer_instances: 0,
+                    ..Limits::default()
+                },
+                "--max-consumer-instances",
+            ),
+            (
+                Limits {
+                    max_metric_series: 0,
+                    ..Limits::default()
+                },
+                "--max-metric-series",
+            ),
+        ] {
+            let cfg = ServerConfig {
+                limits,
+                ..ServerConfig::default()
+            };
+            let err = cfg.validate().unwrap_err();
+            assert!(err.contains(flag) && err.contains("at least 1"), "{err}");
+        }
+        assert!(ServerConfig::default().validate().is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use upkafka_protocol::{
 };
 
 use super::backend::batch::{ProduceTarget, plan_batch};
-use super::backend::checks::check_fetch;
+use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
 use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
 use super::config::{Limits, TopicSpec};
@@ -37,8 +37,9 @@ pub struct EmbeddedOptions {
     pub auto_create_topics: bool,
     /// Partition count of auto-created topics (default 1).
     pub auto_create_partitions: i32,
-    /// Record size and response limits (`max_message_bytes`, `max_poll_records`,
-    /// `max_poll_bytes`), the server's [`Limits`].
+    /// Record size, response and instance limits (`max_message_bytes`, `max_poll_records`,
+    /// `max_poll_bytes`, `max_instances_per_group`, `max_consumer_instances`), the server's
+    /// [`Limits`].
     pub limits: Limits,
     /// How often expiry and auto-commit run (default 100 ms).
     pub housekeeping_interval: Duration,
@@ -235,7 +236,7 @@ impl EmbeddedBackend {
         })
         .await
         .map_err(|e| BackendError::Internal(format!("opening the log panicked: {e}")))??;
-        let mut groups = Groups::default();
+        let mut groups = Groups::new(InstanceCaps::of(&opts.limits));
         groups.load_committed(committed);
         let interval = opts.housekeeping_interval;
         let inner = Arc::new(Inner {

@@ -25,8 +25,17 @@
 //! - `/committed` answers `-1` for a partition without a committed offset (q. 8).
 //! - Without a committed offset, `Kafka-Auto-Offset-Reset` picks the start: `earliest` = 0,
 //!   `latest` = the end at the time of assignment, `none` = a 400 error (q. 11).
+//!
+//! Cost (issue 20): a request touches its own group only. A consume, commit or delete expires
+//! the idle instances of its group and rebalances that group, so its cost grows with the size
+//! of the group (at most `max_instances_per_group`), never with the number of groups or
+//! instances on the server; the other groups' idle instances are expired by housekeeping
+//! ([`Groups::tick`]). Creating an instance beyond `max_instances_per_group` or
+//! `max_consumer_instances` is refused with 429 ([`InstanceCaps`]); the count of instances is
+//! kept, not recounted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +45,7 @@ use upkafka_protocol::{
 };
 
 use super::backend::ConsumeParams;
-use super::backend::checks::check_consume_topics;
+use super::backend::checks::{InstanceCaps, check_consume_topics};
 use super::error::BackendError;
 use super::log::meta::CommittedEntry;
 use super::log::{Log, Partition};
@@ -73,6 +82,11 @@ struct Instance {
 }
 
 impl Instance {
+    /// No consume in flight and none arrived for longer than the session timeout.
+    fn idle_past_timeout(&self, now: Instant) -> bool {
+        self.in_flight == 0 && now.saturating_duration_since(self.last_seen) > self.session_timeout
+    }
+
     fn new(config: &ConsumerConfig, topics: Vec<String>, now: Instant) -> Self {
         Self {
             auto_commit: config
@@ -108,12 +122,22 @@ pub(crate) struct ConsumePlan {
 }
 
 /// Every group's live instances and committed offsets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Groups {
     groups: BTreeMap<String, BTreeMap<String, Instance>>,
     committed: HashMap<String, HashMap<Tp, i64>>,
+    /// Live instances over all groups (kept, so that the server cap costs nothing to check).
+    instances: usize,
+    caps: InstanceCaps,
+    /// The last group the previous [`Groups::tick`] looked at.
+    tick_cursor: Option<String>,
 }
 
+/// Instances one housekeeping tick looks at, at most (whole groups: one group larger than this
+/// is still looked at whole, and a group is at most `max_instances_per_group`).
+pub(crate) const TICK_BUDGET: usize = 1024;
+
+/// Stores `inst`'s positions as `group`'s committed offsets: all, or those of `only` (sorted).
 fn commit_positions(
     committed: &mut HashMap<String, HashMap<Tp, i64>>,
     group: &str,
@@ -123,7 +147,7 @@ fn commit_positions(
     let mut changed = false;
     let target = committed.entry(group.to_owned()).or_default();
     for (tp, pos) in &inst.positions {
-        if only.is_some_and(|o| !o.contains(tp)) {
+        if only.is_some_and(|o| o.binary_search(tp).is_err()) {
             continue;
         }
         if target.insert(tp.clone(), *pos) != Some(*pos) {
@@ -134,6 +158,23 @@ fn commit_positions(
 }
 
 impl Groups {
+    /// No groups yet; instances are created within `caps`.
+    pub fn new(caps: InstanceCaps) -> Self {
+        Self {
+            groups: BTreeMap::new(),
+            committed: HashMap::new(),
+            instances: 0,
+            caps,
+            tick_cursor: None,
+        }
+    }
+
+    /// Live instances over all groups.
+    #[cfg(test)]
+    fn instance_count(&self) -> usize {
+        self.instances
+    }
+
     /// Loads committed offsets read from a data directory.
     pub fn load_committed(&mut self, entries: Vec<CommittedEntry>) {
         for e in entries {
@@ -195,60 +236,113 @@ impl Groups {
         for (id, inst) in instances.iter_mut() {
             let mut new = new_assign.remove(id).unwrap_or_default();
             new.sort();
-            let revoked: Vec<Tp> = inst
+            // Sorted lookups: an instance may hold thousands of partitions, and a rebalance is
+            // on the request path of the consume that joins.
+            let mut revoked: Vec<Tp> = inst
                 .assignment
                 .iter()
-                .filter(|tp| !new.contains(tp))
+                .filter(|tp| new.binary_search(tp).is_err())
                 .cloned()
                 .collect();
+            revoked.sort();
             if inst.auto_commit && !revoked.is_empty() {
                 changed |= commit_positions(&mut self.committed, group, inst, Some(&revoked));
             }
-            inst.positions.retain(|tp, _| new.contains(tp));
+            inst.positions.retain(|tp, _| new.binary_search(tp).is_ok());
             inst.assignment = new;
         }
         changed
     }
 
-    /// Removes instances idle for longer than their session timeout and rebalances their
-    /// groups. Returns whether committed offsets changed.
+    /// Removes the instances of every group idle for longer than their session timeout and
+    /// rebalances those groups: housekeeping's work, and `/consumers`' (whose answer lists
+    /// every instance anyway). Returns whether committed offsets changed.
     pub fn expire(&mut self, now: Instant, log: &Log) -> bool {
-        let mut changed = false;
         let mut touched: Vec<String> = Vec::new();
-        for (group, instances) in self.groups.iter_mut() {
-            let expired: Vec<String> = instances
-                .iter()
-                .filter(|(_, i)| {
-                    i.in_flight == 0
-                        && now.saturating_duration_since(i.last_seen) > i.session_timeout
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in expired {
-                if let Some(inst) = instances.remove(&id) {
-                    tracing::info!(group, instance = id, "consumer instance expired");
-                    if inst.auto_commit {
-                        changed |= commit_positions(&mut self.committed, group, &inst, None);
-                    }
-                }
-                if !touched.contains(group) {
-                    touched.push(group.clone());
+        for (group, instances) in &self.groups {
+            if instances.values().any(|i| i.idle_past_timeout(now)) {
+                touched.push(group.clone());
+            }
+        }
+        let mut changed = false;
+        for g in touched {
+            changed |= self.expire_group(&g, now, log);
+        }
+        changed
+    }
+
+    /// Removes the instances of `group` idle for longer than their session timeout and
+    /// rebalances it if any went; what a request of that group does first (its cost is the
+    /// group's size). Returns whether committed offsets changed.
+    fn expire_group(&mut self, group: &str, now: Instant, log: &Log) -> bool {
+        let Some(instances) = self.groups.get_mut(group) else {
+            return false;
+        };
+        let expired: Vec<String> = instances
+            .iter()
+            .filter(|(_, i)| i.idle_past_timeout(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if expired.is_empty() {
+            return false;
+        }
+        let mut changed = false;
+        for id in expired {
+            if let Some(inst) = instances.remove(&id) {
+                self.instances = self.instances.saturating_sub(1);
+                tracing::info!(group, instance = id, "consumer instance expired");
+                if inst.auto_commit {
+                    changed |= commit_positions(&mut self.committed, group, &inst, None);
                 }
             }
         }
-        for g in touched {
-            changed |= self.rebalance(&g, log);
-            if self.groups.get(&g).is_some_and(BTreeMap::is_empty) {
-                self.groups.remove(&g);
-            }
+        changed |= self.rebalance(group, log);
+        if self.groups.get(group).is_some_and(BTreeMap::is_empty) {
+            self.groups.remove(group);
         }
         changed
     }
 
     /// Periodic work: expiry and due auto-commits. Returns whether committed offsets changed.
+    ///
+    /// One tick looks at whole groups, from where the last one stopped, until it has seen
+    /// [`TICK_BUDGET`] instances (or all of them): the lock it runs under is the one every
+    /// consume takes, so a server full of instances must not hold it for a scan of all of
+    /// them. With fewer instances than the budget every tick sees all; with more, a pass over
+    /// all takes `instances / TICK_BUDGET` ticks, by which expiry and auto-commit may come late.
     pub fn tick(&mut self, now: Instant, log: &Log) -> bool {
-        let mut changed = self.expire(now, log);
-        for (group, instances) in self.groups.iter_mut() {
+        let mut chosen: Vec<String> = Vec::new();
+        let mut seen = 0;
+        {
+            let (tail, head) = match self.tick_cursor.as_deref() {
+                Some(c) => (
+                    self.groups
+                        .range::<str, _>((Bound::Excluded(c), Bound::Unbounded)),
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Included(c))),
+                ),
+                None => (
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
+                    self.groups
+                        .range::<str, _>((Bound::Unbounded, Bound::Excluded(""))),
+                ),
+            };
+            for (name, instances) in tail.chain(head) {
+                if seen >= TICK_BUDGET {
+                    break;
+                }
+                seen += instances.len();
+                chosen.push(name.clone());
+            }
+        }
+        self.tick_cursor = chosen.last().cloned();
+        let mut changed = false;
+        for group in &chosen {
+            changed |= self.expire_group(group, now, log);
+            let Some(instances) = self.groups.get_mut(group) else {
+                continue;
+            };
             for inst in instances.values_mut() {
                 if inst.auto_commit
                     && inst.dirty
@@ -271,18 +365,24 @@ impl Groups {
         params: &ConsumeParams,
         now: Instant,
     ) -> Result<bool, BackendError> {
-        let mut changed = self.expire(now, log);
+        let mut changed = self.expire_group(&params.group, now, log);
         check_consume_topics(&params.topics)?;
         for t in &params.topics {
             if log.topic(t).is_none() {
                 return Err(BackendError::UnknownTopic(t.clone()));
             }
         }
+        let total = self.instances;
         let instances = self.groups.entry(params.group.clone()).or_default();
         let mut need_rebalance = false;
         match instances.get_mut(&params.instance) {
             None => {
-                let config = match params.settings.for_new_instance() {
+                let config = params.settings.for_new_instance().and_then(|config| {
+                    self.caps
+                        .check_new(&params.group, instances.len(), total)
+                        .map(|()| config)
+                });
+                let config = match config {
                     Ok(config) => config,
                     Err(e) => {
                         if instances.is_empty() {
@@ -295,6 +395,7 @@ impl Groups {
                     params.instance.clone(),
                     Instance::new(config, params.topics.clone(), now),
                 );
+                self.instances += 1;
                 need_rebalance = true;
             }
             Some(inst) => {
@@ -447,7 +548,7 @@ impl Groups {
         offsets: Option<Vec<TopicPartitionOffset>>,
         now: Instant,
     ) -> Result<bool, BackendError> {
-        let mut changed = self.expire(now, log);
+        let mut changed = self.expire_group(group, now, log);
         self.instance(group, instance)?;
         match offsets {
             Some(list) if !list.is_empty() => {
@@ -487,7 +588,7 @@ impl Groups {
         partitions: Vec<TopicPartition>,
         now: Instant,
     ) -> Result<(Vec<TopicPartitionOffset>, bool), BackendError> {
-        let changed = self.expire(now, log);
+        let changed = self.expire_group(group, now, log);
         let inst = self.instance(group, instance)?;
         let partitions: Vec<TopicPartition> = if partitions.is_empty() {
             inst.assignment
@@ -518,7 +619,7 @@ impl Groups {
         instance: &str,
         now: Instant,
     ) -> Result<bool, BackendError> {
-        let mut changed = self.expire(now, log);
+        let mut changed = self.expire_group(group, now, log);
         let inst = self
             .groups
             .get_mut(group)
@@ -527,6 +628,7 @@ impl Groups {
                 group: group.to_owned(),
                 instance: instance.to_owned(),
             })?;
+        self.instances = self.instances.saturating_sub(1);
         if inst.auto_commit {
             changed |= commit_positions(&mut self.committed, group, &inst, None);
         }
@@ -622,4 +724,123 @@ pub(crate) fn check_partition(log: &Log, topic: &str, partition: i32) -> Result<
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ConsumerSettings;
+    use crate::log::LogOptions;
+
+    fn log() -> Log {
+        let log = Log::open(&LogOptions::default()).unwrap();
+        log.create_topic("t", 2).unwrap();
+        log
+    }
+
+    fn params(group: &str, instance: &str, session_timeout_ms: u64) -> ConsumeParams {
+        ConsumeParams {
+            group: group.into(),
+            instance: instance.into(),
+            topics: vec!["t".into()],
+            timeout: Duration::ZERO,
+            settings: ConsumerSettings::Valid(ConsumerConfig {
+                session_timeout_ms: Some(session_timeout_ms),
+                ..ConsumerConfig::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn instances_are_capped_per_group_and_per_server_until_one_goes() {
+        let log = log();
+        let mut groups = Groups::new(InstanceCaps {
+            per_group: 2,
+            per_server: 3,
+        });
+        let now = Instant::now();
+        let join =
+            |g: &mut Groups, group: &str, id: &str| g.join(&log, &params(group, id, 60_000), now);
+        join(&mut groups, "g", "a").unwrap();
+        join(&mut groups, "g", "b").unwrap();
+        let err = join(&mut groups, "g", "c").unwrap_err();
+        assert!(matches!(err, BackendError::OverLimit(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("--max-instances-per-group"),
+            "{err}"
+        );
+        // Existing instances keep consuming; the refused one was not half-created.
+        join(&mut groups, "g", "a").unwrap();
+        join(&mut groups, "h", "a").unwrap();
+        let err = join(&mut groups, "i", "a").unwrap_err();
+        assert!(
+            err.to_string().contains("--max-consumer-instances"),
+            "{err}"
+        );
+        assert!(
+            !groups.list().iter().any(|g| g.name == "i"),
+            "a refused instance leaves no empty group behind"
+        );
+        assert_eq!(groups.instance_count(), 3);
+        groups.delete(&log, "g", "a", now).unwrap();
+        join(&mut groups, "i", "a").unwrap();
+        assert_eq!(groups.instance_count(), 3);
+    }
+
+    #[test]
+    fn a_consume_expires_its_own_group_only_and_housekeeping_the_rest() {
+        let log = log();
+        let mut groups = Groups::new(InstanceCaps {
+            per_group: 10,
+            per_server: 10,
+        });
+        let start = Instant::now();
+        groups.join(&log, &params("idle", "a", 10), start).unwrap();
+        groups.join(&log, &params("busy", "a", 10), start).unwrap();
+        let later = start + Duration::from_secs(1);
+        groups
+            .join(&log, &params("busy", "b", 60_000), later)
+            .unwrap();
+        let names = |g: &Groups| -> Vec<(String, usize)> {
+            g.list()
+                .into_iter()
+                .map(|g| (g.name, g.instances.len()))
+                .collect()
+        };
+        assert_eq!(
+            names(&groups),
+            [("busy".to_owned(), 1), ("idle".to_owned(), 1)],
+            "the consume expired its own group's idle instance, and nothing else"
+        );
+        groups.tick(later, &log);
+        assert_eq!(names(&groups), [("busy".to_owned(), 1)]);
+        assert_eq!(groups.instance_count(), 1);
+    }
+
+    #[test]
+    fn housekeeping_looks_at_a_bounded_share_per_tick_and_at_everyone_in_turn() {
+        let log = log();
+        let mut groups = Groups::new(InstanceCaps {
+            per_group: TICK_BUDGET,
+            per_server: 4 * TICK_BUDGET,
+        });
+        let start = Instant::now();
+        for g in 0..3 {
+            for i in 0..TICK_BUDGET {
+                let p = params(&format!("g{g}"), &format!("i{i}"), 10);
+                groups.join(&log, &p, start).unwrap();
+            }
+        }
+        let later = start + Duration::from_secs(1);
+        let mut left = Vec::new();
+        for _ in 0..3 {
+            groups.tick(later, &log);
+            left.push(groups.instance_count());
+        }
+        assert_eq!(
+            left,
+            [2 * TICK_BUDGET, TICK_BUDGET, 0],
+            "one group of {TICK_BUDGET} per tick, every group within three ticks"
+        );
+    }
 }

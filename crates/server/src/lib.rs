@@ -11,7 +11,7 @@
 //!
 //! | § 12 | Choice | Where |
 //! |------|--------|-------|
-//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 429 a configured cap reached (rate limits, consumer instances); 500 internal (generic text); 503 shutting down | `error.rs` |
 //! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
 //! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
 //! | 4 P2 single object | answers a one-element array | `routes.rs` |
@@ -28,6 +28,27 @@
 //! | 15 webhook | answers one `ProduceMetadata`; standard headers excluded (`WEBHOOK_EXCLUDED_HEADERS`), names lower-case, values UTF-8; non-UTF-8 body or header value → 400; body limit as any request | `routes.rs` |
 //! | 16 non-UTF-8 data | cannot occur: everything is produced over REST as strings | — |
 //! | 17 extra response headers | none beyond `Content-Type` (and `WWW-Authenticate` / `Allow` on 401 / 405; `Cache-Control: no-cache` on event streams; the CORS headers when `ServerConfig::cors_origins` is set) | `routes.rs`, `cors.rs` |
+//!
+//! # Consumer instances and `/metrics` under abuse (issue 20)
+//!
+//! | Limit | Default | What a client sees over it |
+//! |-------|---------|----------------------------|
+//! | `Limits::max_instances_per_group` (`--max-instances-per-group`) | 1,000 | a consume or group stream that would create an instance: 429 naming the group, the cap, its value and its flag |
+//! | `Limits::max_consumer_instances` (`--max-consumer-instances`) | 10,000 | the same, for all groups together |
+//! | session timeout (`Kafka-Session-Timeout-Ms`) | at most 30 min | 400 naming the bound |
+//! | `Limits::max_metric_series` (`--max-metric-series`) | 10,000 per family | series beyond are left out of `/metrics`, counted in `upkafka_metrics_series_dropped{family}` |
+//!
+//! The caps are one rule of the backend core (`backend/checks.rs`), checked under the lock
+//! that guards the instances, by the embedded groups and the gateway alike (the gateway checks
+//! before it creates a Kafka consumer, so a refused request costs nothing). Existing instances
+//! keep working; once one is deleted or expires, creation works again. An embedded instance
+//! takes about 0.6 KiB, so the default caps bound instance memory to about 6 MiB (40 MiB is
+//! the bound `tests/reliability/instances.rs` asserts at a full server).
+//!
+//! Cost: a consume, commit or delete touches its own group only (expiry of its idle
+//! instances, its rebalance), so it costs the same whatever the number of other groups;
+//! housekeeping expires the rest. A `/metrics` scrape asks committed offsets once per group
+//! and stops at the series cap; `/consumers` costs its output.
 //!
 //! # Event streams
 //!

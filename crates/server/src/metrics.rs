@@ -19,6 +19,11 @@
 //!   or latest − earliest while the group has committed nothing.
 //! - `upkafka_log_size_bytes` is the size of the data directory (embedded log with
 //!   `--data-dir` only; absent otherwise).
+//! - Cardinality is bounded: each family of the backend gauges and of the per-topic counters
+//!   shows at most `Limits::max_metric_series` series (default 10,000, `--max-metric-series`),
+//!   the first in label order; `upkafka_metrics_series_dropped{family}` counts, per family, the
+//!   series a scrape left out (0 when none). Committed offsets are asked once per group, so a
+//!   scrape costs what it shows, not the number of instances.
 //!
 //! # Exposition format
 //!
@@ -101,6 +106,8 @@ pub struct Metrics {
     topics: Arc<TopicTable>,
     history: History,
     data_dir: Option<PathBuf>,
+    /// Most series one family of the exposition has (`Limits::max_metric_series`).
+    max_series: usize,
 }
 
 impl Default for Metrics {
@@ -110,11 +117,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A registry; `data_dir` is measured for `upkafka_log_size_bytes` at scrape time.
+    /// A registry; `data_dir` is measured for `upkafka_log_size_bytes` at scrape time. Each
+    /// family shows at most the default `max_metric_series` series.
     pub fn new(data_dir: Option<PathBuf>) -> Self {
+        Self::with_max_series(data_dir, crate::Limits::default().max_metric_series)
+    }
+
+    /// [`Metrics::new`] whose families show at most `max_series` series each
+    /// (`Limits::max_metric_series`); the rest are counted in
+    /// `upkafka_metrics_series_dropped{family}`.
+    pub fn with_max_series(data_dir: Option<PathBuf>, max_series: usize) -> Self {
+        let max_series = max_series.max(1);
         let mut registry = Registry::default();
         let requests = Requests::register(&mut registry);
-        let topics = Arc::new(TopicTable::default());
+        let topics = Arc::new(TopicTable::new(max_series));
         registry.register_collector(Box::new(Arc::clone(&topics)));
         Self {
             registry,
@@ -122,6 +138,7 @@ impl Metrics {
             topics,
             history: History::new(),
             data_dir,
+            max_series,
         }
     }
 
@@ -182,7 +199,7 @@ impl Metrics {
     /// The exposition ([`CONTENT_TYPE`]): registry counters, plus gauges read from `backend`
     /// now. A backend failure leaves those gauges out (with a comment) instead of failing.
     pub async fn render(&self, backend: &dyn Backend) -> String {
-        let (snapshot, unavailable) = match Snapshot::take(backend).await {
+        let (snapshot, unavailable) = match Snapshot::take(backend, self.max_series).await {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e)),
         };
@@ -204,7 +221,12 @@ impl Metrics {
             );
         }
         let mut scrape = Registry::default();
-        scrape.register_collector(Box::new(ScrapeGauges { snapshot, log_size }));
+        scrape.register_collector(Box::new(ScrapeGauges {
+            snapshot,
+            log_size,
+            max_series: self.max_series,
+            dropped_elsewhere: self.topics.dropped(),
+        }));
         encode_into(&mut out, &scrape);
         out
     }

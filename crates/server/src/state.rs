@@ -52,7 +52,10 @@ impl AppState {
         config: &ServerConfig,
         tenancy: Arc<Tenancy>,
     ) -> Self {
-        let metrics = Arc::new(Metrics::new(config.data_dir.clone()));
+        let metrics = Arc::new(Metrics::with_max_series(
+            config.data_dir.clone(),
+            config.limits.max_metric_series,
+        ));
         spawn_refresh(&tenancy);
         Self {
             backend: Arc::new(MeteredBackend::new(backend, Arc::clone(&metrics))),

@@ -1,10 +1,65 @@
 //! The request checks every backend applies, written once: a record of a produce batch, the
-//! offsets of a fetch, the topics of a consume.
+//! offsets of a fetch, the topics of a consume, the caps on consumer instances.
 
 use upkafka_protocol::{ProduceRecord, TopicPartitionOffset};
 
 use super::BackendResult;
+use crate::config::Limits;
 use crate::error::BackendError;
+
+/// The caps on consumer instances (`Limits::max_instances_per_group`,
+/// `Limits::max_consumer_instances`), applied by both backends where they create an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InstanceCaps {
+    /// Most instances in one group.
+    pub per_group: usize,
+    /// Most instances on the server.
+    pub per_server: usize,
+}
+
+impl InstanceCaps {
+    /// The caps of `limits`.
+    pub(crate) fn of(limits: &Limits) -> Self {
+        Self {
+            per_group: limits.max_instances_per_group,
+            per_server: limits.max_consumer_instances,
+        }
+    }
+
+    /// Checks that one more instance may be created in `group`, which has `in_group`
+    /// instances, on a server that has `total`. Called under the lock that guards the
+    /// instances, right before the insert, so that concurrent creations cannot overshoot.
+    ///
+    /// # Errors
+    /// [`BackendError::OverLimit`] (429) naming the cap, its value, the flag that sets it and
+    /// how to get under it again.
+    pub(crate) fn check_new(
+        &self,
+        group: &str,
+        in_group: usize,
+        total: usize,
+    ) -> BackendResult<()> {
+        if in_group >= self.per_group {
+            return Err(BackendError::OverLimit(format!(
+                "consumer group `{group}` already has {in_group} instances, the most one group \
+                 may have (max_instances_per_group = {}, set by --max-instances-per-group): \
+                 reuse an instance id, delete an instance (DELETE /delete-consumer/{group}/ID) \
+                 or wait for an idle one to expire",
+                self.per_group
+            )));
+        }
+        if total >= self.per_server {
+            return Err(BackendError::OverLimit(format!(
+                "the server already has {total} consumer instances, the most it may have \
+                 (max_consumer_instances = {}, set by --max-consumer-instances): reuse an \
+                 instance id, delete an instance (DELETE /delete-consumer/GROUP/ID) or wait for \
+                 an idle one to expire",
+                self.per_server
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Checks one record of a produce batch, the same on every backend: a negative timestamp is
 /// refused (Kafka's producer refuses them, so an Upstash produce with one failed; stored, it
@@ -89,6 +144,32 @@ mod tests {
             err.contains("record 2") && err.contains("negative"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn instance_caps_name_the_cap_its_value_and_its_flag() {
+        let caps = InstanceCaps {
+            per_group: 2,
+            per_server: 3,
+        };
+        assert!(caps.check_new("g", 1, 2).is_ok());
+        let err = caps.check_new("g", 2, 2).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        let text = err.to_string();
+        assert!(
+            text.contains("`g`")
+                && text.contains("max_instances_per_group = 2")
+                && text.contains("--max-instances-per-group"),
+            "{text}"
+        );
+        let text = caps.check_new("h", 0, 3).unwrap_err().to_string();
+        assert!(
+            text.contains("max_consumer_instances = 3")
+                && text.contains("--max-consumer-instances"),
+            "{text}"
+        );
+        let caps = InstanceCaps::of(&Limits::default());
+        assert_eq!((caps.per_group, caps.per_server), (1000, 10_000));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::backend::batch::{ProduceTarget, plan_batch};
-use crate::backend::checks::{check_consume_topics, check_fetch};
+use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
 use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
 use crate::config::{Limits, TopicSpec};
@@ -26,8 +26,8 @@ use upkafka_protocol::{
 
 use super::convert::{api_offset, backend_error};
 use super::instances::{
-    Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits, Settle,
-    close_in_background, poll_consumer,
+    Inserted, Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits,
+    Settle, close_in_background, poll_consumer,
 };
 use super::settings::KafkaSettings;
 
@@ -143,6 +143,7 @@ impl KafkaBackend {
             .set("allow.auto.create.topics", "false")
             .create()
             .map_err(|e| config_error(&options.settings, "metadata client", &e))?;
+        let caps = InstanceCaps::of(&options.limits);
         let inner = Arc::new(Inner {
             options,
             producer,
@@ -151,7 +152,7 @@ impl KafkaBackend {
             fetchers: Mutex::new(Vec::new()),
             partitions: RwLock::new(HashMap::new()),
             round_robin: Mutex::new(HashMap::new()),
-            instances: Instances::default(),
+            instances: Instances::new(caps),
             closed: AtomicBool::new(false),
         });
         let topics = inner.metadata(None).await.map_err(|e| {
@@ -669,15 +670,25 @@ impl Inner {
             Some(i) => i,
             None => {
                 let config = params.settings.for_new_instance()?;
-                let (instance, raced) = self.instances.insert(self.new_instance(params, config)?);
-                if raced.is_none() {
-                    tracing::info!(
-                        group = %params.group,
-                        instance = %params.instance,
-                        "consumer instance created"
-                    );
+                self.instances.check_room(&params.group)?;
+                match self.instances.insert(self.new_instance(params, config)?) {
+                    Inserted::New(instance) => {
+                        tracing::info!(
+                            group = %params.group,
+                            instance = %params.instance,
+                            "consumer instance created"
+                        );
+                        instance
+                    }
+                    Inserted::Raced(instance, unused) => {
+                        drop(close_in_background(unused));
+                        instance
+                    }
+                    Inserted::OverLimit(e, unused) => {
+                        drop(close_in_background(unused));
+                        return Err(e);
+                    }
                 }
-                instance
             }
         };
         instance.subscribe(&params.topics)?;

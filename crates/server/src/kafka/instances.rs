@@ -14,7 +14,7 @@
 //! stays in the group until its session times out, and a restarted gateway takes its
 //! partitions back without a rebalance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer}
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::backend::checks::InstanceCaps;
 use crate::error::BackendError;
 use upkafka_protocol::{
     AutoOffsetReset, ConsumerConfig, GroupAssignments, InstanceAssignments, Message,
@@ -736,10 +737,37 @@ pub(super) fn close_in_background<T: Send + 'static>(
     closed
 }
 
-/// All instances of this gateway.
-#[derive(Debug, Default)]
+/// All instances of this gateway, within the instance caps of the backend core.
+#[derive(Debug)]
 pub(super) struct Instances {
-    map: Mutex<BTreeMap<(String, String), Arc<Instance>>>,
+    map: Mutex<InstanceMap>,
+    caps: InstanceCaps,
+}
+
+/// The instances by `(group, id)`, and how many each group has (kept, so that the caps cost
+/// nothing to check).
+#[derive(Debug, Default)]
+struct InstanceMap {
+    all: BTreeMap<(String, String), Arc<Instance>>,
+    per_group: HashMap<String, usize>,
+}
+
+impl InstanceMap {
+    fn remove(&mut self, key: &(String, String)) -> Option<Arc<Instance>> {
+        let removed = self.all.remove(key)?;
+        if let Some(n) = self.per_group.get_mut(&key.0) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_group.remove(&key.0);
+            }
+        }
+        Some(removed)
+    }
+
+    fn check_new(&self, caps: &InstanceCaps, group: &str) -> Result<(), BackendError> {
+        let in_group = self.per_group.get(group).copied().unwrap_or(0);
+        caps.check_new(group, in_group, self.all.len())
+    }
 }
 
 /// A backend dropped without `close` (a test, an embedding program) still closes the
@@ -753,21 +781,56 @@ impl Drop for Instances {
     }
 }
 
+/// What [`Instances::insert`] did with an instance.
+pub(super) enum Inserted {
+    /// It is in the map now.
+    New(Arc<Instance>),
+    /// One with its key appeared meanwhile: that one, and the instance not inserted.
+    Raced(Arc<Instance>, Instance),
+    /// A cap was reached meanwhile: the error, and the instance not inserted.
+    OverLimit(BackendError, Instance),
+}
+
 impl Instances {
-    pub(super) fn get(&self, group: &str, id: &str) -> Option<Arc<Instance>> {
-        self.lock().get(&(group.to_owned(), id.to_owned())).cloned()
+    /// No instances yet; they are created within `caps`.
+    pub(super) fn new(caps: InstanceCaps) -> Self {
+        Self {
+            map: Mutex::new(InstanceMap::default()),
+            caps,
+        }
     }
 
-    /// Inserts `instance` unless one with its key appeared meanwhile; returns the one in the map.
-    pub(super) fn insert(&self, instance: Instance) -> (Arc<Instance>, Option<Instance>) {
+    pub(super) fn get(&self, group: &str, id: &str) -> Option<Arc<Instance>> {
+        self.lock()
+            .all
+            .get(&(group.to_owned(), id.to_owned()))
+            .cloned()
+    }
+
+    /// Checks that an instance of `group` may be created now: asked before creating its
+    /// consumer (threads, connections), so that a request over a cap costs nothing.
+    /// [`Instances::insert`] checks again, under the same lock as the insert.
+    ///
+    /// # Errors
+    /// [`BackendError::OverLimit`] naming the cap.
+    pub(super) fn check_room(&self, group: &str) -> Result<(), BackendError> {
+        self.lock().check_new(&self.caps, group)
+    }
+
+    /// Inserts `instance` unless one with its key appeared meanwhile or a cap is reached.
+    pub(super) fn insert(&self, instance: Instance) -> Inserted {
         let mut map = self.lock();
         let key = (instance.group.clone(), instance.id.clone());
-        if let Some(existing) = map.get(&key) {
-            return (Arc::clone(existing), Some(instance));
+        if let Some(existing) = map.all.get(&key) {
+            return Inserted::Raced(Arc::clone(existing), instance);
+        }
+        if let Err(e) = map.check_new(&self.caps, &key.0) {
+            return Inserted::OverLimit(e, instance);
         }
         let instance = Arc::new(instance);
-        map.insert(key, Arc::clone(&instance));
-        (instance, None)
+        *map.per_group.entry(key.0.clone()).or_default() += 1;
+        map.all.insert(key, Arc::clone(&instance));
+        Inserted::New(instance)
     }
 
     pub(super) fn remove(&self, group: &str, id: &str) -> Option<Arc<Instance>> {
@@ -778,6 +841,7 @@ impl Instances {
     pub(super) fn take_expired(&self, now: Instant) -> Vec<Arc<Instance>> {
         let mut map = self.lock();
         let keys: Vec<_> = map
+            .all
             .iter()
             .filter(|(_, i)| i.expired(now))
             .map(|(k, _)| k.clone())
@@ -787,14 +851,16 @@ impl Instances {
 
     /// Removes and returns all instances (shutdown).
     pub(super) fn take_all(&self) -> Vec<Arc<Instance>> {
-        std::mem::take(&mut *self.lock()).into_values().collect()
+        let mut map = self.lock();
+        map.per_group.clear();
+        std::mem::take(&mut map.all).into_values().collect()
     }
 
     /// `/consumers`: groups in name order, instances in id order.
     pub(super) fn assignments(&self) -> Vec<GroupAssignments> {
         let map = self.lock();
         let mut groups: Vec<GroupAssignments> = Vec::new();
-        for ((group, id), instance) in map.iter() {
+        for ((group, id), instance) in map.all.iter() {
             let entry = InstanceAssignments {
                 name: id.clone(),
                 topics: instance.assignment(),
@@ -810,7 +876,7 @@ impl Instances {
         groups
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Arc<Instance>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InstanceMap> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -823,9 +889,13 @@ mod tests {
     /// An instance whose consumer points at a port nothing listens on: librdkafka creates it
     /// without connecting, and every poll waits.
     fn unreachable_instance(session_timeout_ms: u64) -> Instance {
+        unreachable_member("g", "i", session_timeout_ms)
+    }
+
+    fn unreachable_member(group: &str, id: &str, session_timeout_ms: u64) -> Instance {
         let consumer: InstanceConsumer = ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:9")
-            .set("group.id", "g")
+            .set("group.id", group)
             .set("log_level", "0")
             .create_with_context(InstanceContext::new(None, None))
             .expect("a consumer is created without connecting");
@@ -833,7 +903,45 @@ mod tests {
             session_timeout_ms: Some(session_timeout_ms),
             ..ConsumerConfig::default()
         };
-        Instance::new("g".into(), "i".into(), consumer, &config)
+        Instance::new(group.into(), id.into(), consumer, &config)
+    }
+
+    #[tokio::test]
+    async fn the_caps_hold_at_insert_and_a_removal_makes_room() {
+        let instances = Instances::new(InstanceCaps {
+            per_group: 1,
+            per_server: 2,
+        });
+        assert!(matches!(
+            instances.insert(unreachable_member("g", "a", 60_000)),
+            Inserted::New(_)
+        ));
+        let err = instances.check_room("g").unwrap_err();
+        assert!(
+            err.to_string().contains("--max-instances-per-group"),
+            "{err}"
+        );
+        // Two requests may both pass `check_room`: the insert checks again.
+        match instances.insert(unreachable_member("g", "b", 60_000)) {
+            Inserted::OverLimit(e, _) => assert!(matches!(e, BackendError::OverLimit(_))),
+            _ => panic!("a second instance of g was inserted"),
+        }
+        assert!(matches!(
+            instances.insert(unreachable_member("g", "a", 60_000)),
+            Inserted::Raced(..)
+        ));
+        assert!(matches!(
+            instances.insert(unreachable_member("h", "a", 60_000)),
+            Inserted::New(_)
+        ));
+        let err = instances.check_room("k").unwrap_err();
+        assert!(
+            err.to_string().contains("--max-consumer-instances"),
+            "{err}"
+        );
+        assert!(instances.remove("g", "a").is_some());
+        assert!(instances.check_room("g").is_ok() && instances.check_room("k").is_ok());
+        drop(close_in_background(instances.take_all()));
     }
 
     #[test]

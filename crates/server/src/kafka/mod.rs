@@ -63,4 +63,4 @@ mod instances;
 
 #[cfg(feature = "kafka")]
 pub use backend::{KafkaBackend, KafkaOptions};
-pub use settings::{KafkaSetting, KafkaSettings, MANAGED_KEYS, is_secret_key};
+pub use settings::{KafkaSetting, KafkaSettings, MANAGED_KEYS, is_secret_key, read_properties};

@@ -1,8 +1,15 @@
 //! [`KafkaSettings`]: where the Kafka cluster is and how to talk to it, as given on the
-//! command line (`--kafka`, `--kafka-config key=value`). Plain data, compiled with or without
-//! the `kafka` feature, so the CLI can parse and check it either way.
+//! command line (`--kafka`, `--kafka-config key=value`, `--kafka-config key=@FILE`,
+//! `--kafka-config-file FILE`). Plain data, compiled with or without the `kafka` feature, so
+//! the CLI can parse and check it either way.
+//!
+//! Secrets need not be on the command line, where other users of the machine can read them
+//! (`ps`, `/proc/PID/cmdline`): `--kafka-config sasl.password=@/run/secrets/kafka` reads the
+//! value from a file ([`KafkaSetting::resolve_file`]), and `--kafka-config-file FILE` reads a
+//! whole properties file ([`read_properties`]).
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 /// One `--kafka-config key=value` setting: a librdkafka / Java-client property passed through
@@ -36,7 +43,7 @@ impl FromStr for KafkaSetting {
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err("a --kafka-config setting has an empty key".to_owned());
+            return Err("a Kafka setting has an empty key (KEY=VALUE)".to_owned());
         }
         if MANAGED_KEYS.contains(&key) {
             return Err(format!(
@@ -48,6 +55,77 @@ impl FromStr for KafkaSetting {
             value: value.to_owned(),
         })
     }
+}
+
+impl KafkaSetting {
+    /// The setting with its value read from a file when it is `@FILE`: the file's contents,
+    /// one trailing line break (`\n` or `\r\n`) removed. `@@…` stands for a value that
+    /// itself starts with `@` (one `@` removed); every other value is kept as it is.
+    ///
+    /// # Errors
+    /// A sentence naming the key and the file, never the value.
+    pub fn resolve_file(self) -> Result<Self, String> {
+        let Some(rest) = self.value.strip_prefix('@') else {
+            return Ok(self);
+        };
+        if let Some(literal) = rest.strip_prefix('@') {
+            return Ok(Self {
+                value: format!("@{literal}"),
+                ..self
+            });
+        }
+        if rest.is_empty() {
+            return Err(format!(
+                "--kafka-config {}=@FILE names no file after `@` (write `@@` for a value that \
+                 starts with `@`)",
+                self.key
+            ));
+        }
+        let text = std::fs::read_to_string(rest).map_err(|e| {
+            format!(
+                "--kafka-config {}=@{rest}: cannot read {rest}: {}",
+                self.key,
+                e.kind()
+            )
+        })?;
+        let value = text.strip_suffix('\n').unwrap_or(&text);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        Ok(Self {
+            value: value.to_owned(),
+            ..self
+        })
+    }
+}
+
+/// Reads a properties file for `--kafka-config-file`: `key=value` lines, as Java clients'
+/// `.properties` files write them. Blank lines and lines starting with `#` or `!` are
+/// skipped; whitespace around the key and the value is trimmed; the value is everything after
+/// the first `=` (it may contain `=`), taken literally (no `@FILE`, no escapes, no
+/// continuation lines). The keys `upkafka` manages itself are refused as on the command line.
+///
+/// # Errors
+/// A sentence naming the file and the line number, never a value.
+pub fn read_properties(path: &Path) -> Result<Vec<KafkaSetting>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--kafka-config-file {shown}: cannot read it: {}", e.kind()))?;
+    parse_properties(&text)
+        .map_err(|(line, why)| format!("--kafka-config-file {shown} line {line}: {why}"))
+}
+
+/// The settings of a properties file's text; the error is the line number and why.
+fn parse_properties(text: &str) -> Result<Vec<KafkaSetting>, (usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let mut setting: KafkaSetting = line.parse().map_err(|e| (n + 1, e))?;
+        setting.value = setting.value.trim().to_owned();
+        out.push(setting);
+    }
+    Ok(out)
 }
 
 /// Properties the gateway sets itself because its guarantees depend on them: the bootstrap
@@ -216,6 +294,82 @@ mod tests {
         let msg = s.redact(r#"Invalid value "hunter2" for property "sasl.password"; user alice"#);
         assert!(!msg.contains("hunter2"), "{msg}");
         assert!(msg.contains("<redacted>") && msg.contains("alice"), "{msg}");
+    }
+
+    #[test]
+    fn values_are_read_from_files_and_never_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "hunter2=x\r\n").unwrap();
+        let s: KafkaSetting = format!("sasl.password=@{}", secret.display())
+            .parse()
+            .unwrap();
+        let s = s.resolve_file().unwrap();
+        assert_eq!(s.value, "hunter2=x", "one trailing line break trimmed");
+        assert_eq!(format!("{s:?}"), "sasl.password=<redacted>");
+        let literal: KafkaSetting = "client.id=@@edge".parse().unwrap();
+        assert_eq!(literal.resolve_file().unwrap().value, "@edge");
+        let plain: KafkaSetting = "client.id=edge".parse().unwrap();
+        assert_eq!(plain.resolve_file().unwrap().value, "edge");
+        let missing = dir.path().join("nope");
+        let err = format!("sasl.password=@{}", missing.display())
+            .parse::<KafkaSetting>()
+            .unwrap()
+            .resolve_file()
+            .unwrap_err();
+        assert!(
+            err.contains("sasl.password") && err.contains("nope") && err.contains("not found"),
+            "{err}"
+        );
+        let err = "sasl.password=@"
+            .parse::<KafkaSetting>()
+            .unwrap()
+            .resolve_file()
+            .unwrap_err();
+        assert!(err.contains("names no file"), "{err}");
+    }
+
+    #[test]
+    fn properties_files_parse_with_comments_and_name_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("client.properties");
+        std::fs::write(
+            &file,
+            "# Confluent Cloud\n\nsecurity.protocol = SASL_SSL\n! also a comment\n\
+             sasl.password=s3cr=t  \n  sasl.username=alice\n",
+        )
+        .unwrap();
+        let settings = read_properties(&file).unwrap();
+        let pairs: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.password", "s3cr=t"),
+                ("sasl.username", "alice")
+            ]
+        );
+        for (text, line, says) in [
+            ("a=b\nsasl.password hunter2\n", 2, "<redacted>"),
+            ("\n\n=x\n", 3, "empty key"),
+            ("acks=0\n", 1, "acks"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = read_properties(&file).unwrap_err();
+            assert!(
+                err.contains("--kafka-config-file")
+                    && err.contains("client.properties")
+                    && err.contains(&format!("line {line}:"))
+                    && err.contains(says)
+                    && !err.contains("hunter2"),
+                "{text:?}: {err}"
+            );
+        }
+        let err = read_properties(&dir.path().join("none")).unwrap_err();
+        assert!(err.contains("none") && err.contains("not found"), "{err}");
     }
 
     #[test]

@@ -71,12 +71,50 @@ pub(super) enum Traffic {
 }
 
 /// The per-topic counters; registered as a [`Collector`] on the metrics registry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct TopicTable {
     topics: RwLock<HashMap<Box<str>, Cells>>,
+    /// Most series one family shows (`Limits::max_metric_series`); the topics after are
+    /// still counted, only left out of the exposition.
+    max_series: usize,
 }
 
+impl Default for TopicTable {
+    fn default() -> Self {
+        Self::new(crate::Limits::default().max_metric_series)
+    }
+}
+
+/// The per-topic families as exposed, and how many series each topic adds to them.
+const FAMILIES: [(&str, usize); 4] = [
+    ("upkafka_messages_produced_total", 1),
+    ("upkafka_bytes_produced_total", 1),
+    ("upkafka_messages_consumed_total", 2),
+    ("upkafka_bytes_consumed_total", 2),
+];
+
 impl TopicTable {
+    /// An empty table whose families show at most `max_series` series each.
+    pub(super) fn new(max_series: usize) -> Self {
+        Self {
+            topics: RwLock::new(HashMap::new()),
+            max_series,
+        }
+    }
+
+    /// The series each family leaves out of a scrape now (exposed family name, count).
+    pub(super) fn dropped(&self) -> Vec<(&'static str, usize)> {
+        let topics = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        FAMILIES
+            .iter()
+            .map(|(name, per_topic)| (*name, (topics * per_topic).saturating_sub(self.max_series)))
+            .collect()
+    }
+
     /// Adds `messages` and `bytes` of `traffic` to `topic`.
     pub(super) fn add(&self, topic: &str, traffic: Traffic, messages: u64, bytes: u64) {
         let bump = |c: &Cells| {
@@ -134,7 +172,7 @@ impl Collector for TopicTable {
         ];
         for (name, help, field) in produced {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for (topic, c) in &topics {
+            for (topic, c) in topics.iter().take(self.max_series) {
                 let labels = [("topic", topic.as_str())];
                 ConstCounter::new(field(c)).encode(family.encode_family(&labels)?)?;
             }
@@ -155,10 +193,14 @@ impl Collector for TopicTable {
         ];
         for (name, help, consume, fetch) in consumed {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for (topic, c) in &topics {
-                for (api, field) in [(ReadApi::Consume, consume), (ReadApi::Fetch, fetch)] {
+            let series = topics.iter().flat_map(|(topic, c)| {
+                [(ReadApi::Consume, consume), (ReadApi::Fetch, fetch)]
+                    .map(|(api, field)| (topic, api, field(c)))
+            });
+            for (topic, api, value) in series.take(self.max_series) {
+                {
                     let labels = [("topic", topic.as_str()), ("api", api.label())];
-                    ConstCounter::new(field(c)).encode(family.encode_family(&labels)?)?;
+                    ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
                 }
             }
         }
@@ -190,5 +232,38 @@ mod tests {
         );
         assert_eq!(s["b"].consumed_messages, 3);
         assert_eq!(s["b"].consumed_bytes, 9);
+    }
+
+    #[test]
+    fn families_show_at_most_max_series_and_the_rest_are_counted() {
+        let t = TopicTable::new(3);
+        for topic in ["a", "b", "c", "d"] {
+            t.add(topic, Traffic::Produced, 1, 1);
+        }
+        let mut registry = prometheus_client::registry::Registry::default();
+        let t = std::sync::Arc::new(t);
+        registry.register_collector(Box::new(std::sync::Arc::clone(&t)));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        let series = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .count()
+        };
+        assert_eq!(series("upkafka_messages_produced_total"), 3, "{text}");
+        assert_eq!(series("upkafka_messages_consumed_total"), 3, "{text}");
+        assert!(
+            !text.contains(r#"topic="d""#),
+            "the last topic is left out: {text}"
+        );
+        assert_eq!(
+            t.dropped(),
+            [
+                ("upkafka_messages_produced_total", 1),
+                ("upkafka_bytes_produced_total", 1),
+                ("upkafka_messages_consumed_total", 5),
+                ("upkafka_bytes_consumed_total", 5),
+            ]
+        );
     }
 }
