@@ -152,6 +152,25 @@ pub struct Limits {
     /// Event streams open at once; more are refused with 503 (default 1024). Open streams
     /// hold no request slot (`max_concurrent_requests`) while they wait for records.
     pub max_streams: usize,
+    /// Segment files the embedded log keeps open at once, over all partitions (default 256).
+    /// Partitions hold no file descriptor of their own: a segment is opened when it is read
+    /// or written and the least recently used one is closed to make room, so the number of
+    /// topics no longer decides how many descriptors the server takes. 256 keeps the files
+    /// of the partitions in use open (reopening costs one `open` call, little next to the
+    /// fsync of a produce) while leaving three quarters of the common 1,024-descriptor limit
+    /// (`ulimit -n`) to connections. A file being read or fsynced stays open until that is
+    /// done, so the count can pass the cap briefly by the requests in flight.
+    pub max_open_files: usize,
+    /// Topics the embedded log may hold (default 1,000). Creating one more, by auto-create on
+    /// produce or `--topic`, is refused: 429 naming the cap, or an error at start. Topics
+    /// already in a data directory always open. Each topic costs a directory, files and
+    /// memory, and `topics.json` is rewritten on every creation, so an unbounded count lets
+    /// one client with produce rights take the disk and memory of all.
+    pub max_topics: usize,
+    /// Partitions over all topics of the embedded log (default 10,000), refused like
+    /// `max_topics`. Each partition costs a directory and a segment file on disk and its
+    /// index in memory; 10,000 is 2.5 times the 4,000 per broker that Kafka long advised.
+    pub max_partitions: usize,
 }
 
 impl Default for Limits {
@@ -170,6 +189,9 @@ impl Default for Limits {
             stream_heartbeat: Duration::from_secs(15),
             stream_retry: Duration::from_secs(1),
             max_streams: 1024,
+            max_open_files: 256,
+            max_topics: 1000,
+            max_partitions: 10_000,
         }
     }
 }
@@ -274,8 +296,17 @@ impl ServerConfig {
     ///
     /// # Errors
     /// A sentence for the user: no credentials on a non-loopback address, empty username,
-    /// `*` among other CORS origins.
+    /// `*` among other CORS origins, a file, topic or partition cap of 0.
     pub fn validate(&self) -> Result<(), String> {
+        for (value, flag) in [
+            (self.limits.max_open_files, "--max-open-files"),
+            (self.limits.max_topics, "--max-topics"),
+            (self.limits.max_partitions, "--max-partitions"),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
         super::quota::check_limits(&self.rate_limits).map_err(|e| {
             e.replace("messages_per_second", "--credential-messages-per-second")
                 .replace("requests_per_day", "--credential-requests-per-day")
