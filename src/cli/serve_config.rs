@@ -82,6 +82,9 @@ struct ServeFile {
     max_concurrent_requests: Option<usize>,
     max_connections: Option<usize>,
     max_streams: Option<usize>,
+    max_open_files: Option<usize>,
+    max_topics: Option<usize>,
+    max_partitions: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -146,6 +149,9 @@ pub(crate) fn apply(
         .or(file.max_concurrent_requests);
     args.max_connections = args.max_connections.or(file.max_connections);
     args.max_streams = args.max_streams.or(file.max_streams);
+    args.max_open_files = args.max_open_files.or(file.max_open_files);
+    args.max_topics = args.max_topics.or(file.max_topics);
+    args.max_partitions = args.max_partitions.or(file.max_partitions);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
     args.state_dir = args.state_dir.or(file.state_dir);
@@ -263,6 +269,8 @@ topics = ["a:3", "b"]
 max_body = "2MiB"
 max_timeout = "5s"
 max_poll_records = 7
+max_open_files = 64
+max_topics = 20
 metrics_no_auth = true
 cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
@@ -290,6 +298,14 @@ permission = "PRODUCE"
             "the flag wins"
         );
         assert_eq!(cfg.limits.max_poll_records, 7);
+        assert_eq!(
+            (
+                cfg.limits.max_open_files,
+                cfg.limits.max_topics,
+                cfg.limits.max_partitions
+            ),
+            (64, 20, upkafka_server::Limits::default().max_partitions)
+        );
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
         assert_eq!(
             cfg.cors_origins,

@@ -372,6 +372,39 @@ mod tests {
     }
 
     #[test]
+    fn file_topic_and_partition_caps_of_zero_are_refused_naming_the_flag() {
+        for (limits, flag) in [
+            (
+                Limits {
+                    max_open_files: 0,
+                    ..Limits::default()
+                },
+                "--max-open-files",
+            ),
+            (
+                Limits {
+                    max_topics: 0,
+                    ..Limits::default()
+                },
+                "--max-topics",
+            ),
+            (
+                Limits {
+                    max_partitions: 0,
+                    ..Limits::default()
+                },
+                "--max-partitions",
+            ),
+        ] {
+            let cfg = ServerConfig {
+                limits,
+                ..ServerConfig::default()
+            };
+            assert!(cfg.validate().unwrap_err().contains(flag), "{flag}");
+        }
+    }
+
+    #[test]
     fn a_cors_wildcard_stands_alone() {
         let origins = |list: &[&str]| ServerConfig {
             cors_origins: list.iter().map(|o| o.parse().unwrap()).collect(),
