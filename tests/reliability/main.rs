@@ -9,6 +9,7 @@ mod common;
 
 mod consume_kill;
 mod crash;
+mod descriptors;
 mod malformed;
 mod produce_faults;
 mod proxy;
