@@ -99,6 +99,8 @@ struct Answers {
     other: Vec<String>,
     /// The text of the first 503, to show.
     first_503: Option<String>,
+    /// Values answered 503: none may be stored.
+    refused: Vec<String>,
     /// value → (topic, partition, offset) of every acknowledged record.
     acked: BTreeMap<String, (String, i64, i64)>,
 }
@@ -144,6 +146,7 @@ impl Answers {
                 && body["status"] == 503 =>
             {
                 self.first_503.get_or_insert_with(|| text.to_owned());
+                self.refused.push(value.to_owned());
             }
             _ => {
                 self.other.push(format!("{value}: {status} {body}"));
@@ -376,9 +379,14 @@ async fn five_thousand_partitions_under_1024_descriptors_answer_200_429_or_named
     }
     let _ = sampler.await;
 
-    let (acked, other, first_503) = {
+    let (acked, other, first_503, refused) = {
         let a = answers.lock().expect("lock");
-        (a.acked.clone(), a.other.clone(), a.first_503.clone())
+        (
+            a.acked.clone(),
+            a.other.clone(),
+            a.first_503.clone(),
+            a.refused.clone(),
+        )
     };
     assert!(
         other.is_empty(),
@@ -435,6 +443,7 @@ async fn five_thousand_partitions_under_1024_descriptors_answer_200_429_or_named
             .push((*o, v.clone()));
     }
     let mut lost = Vec::new();
+    let mut stored: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for ((topic, p), mut want) in by_partition {
         want.sort();
         let body = json!({"topic": topic, "partition": p, "offset": 0, "timeout": 0});
@@ -459,6 +468,10 @@ async fn five_thousand_partitions_under_1024_descriptors_answer_200_429_or_named
             }
             got.extend(batch);
         }
+        stored.extend(
+            got.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_owned)),
+        );
         for (o, v) in want {
             let at = usize::try_from(o).ok().and_then(|o| got.get(o));
             if at.and_then(|m| m["value"].as_str()) != Some(v.as_str()) {
@@ -467,6 +480,11 @@ async fn five_thousand_partitions_under_1024_descriptors_answer_200_429_or_named
         }
     }
     assert!(lost.is_empty(), "acknowledged but not back: {lost:?}");
+    let stored_refused: Vec<&String> = refused.iter().filter(|v| stored.contains(*v)).collect();
+    assert!(
+        stored_refused.is_empty(),
+        "answered 503 but stored: {stored_refused:?}"
+    );
     let fds_restarted = open_fds(proc.child.id());
     let sheds = first_stderr
         .lines()

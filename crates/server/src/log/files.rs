@@ -95,9 +95,9 @@ impl FileCache {
         }
     }
 
-    /// Creates (or empties) the file at `path` and returns it, open and cached. Only for a
+    /// Creates (or empties) the file at `path`, and keeps it open in the cache. Only for a
     /// new segment: whatever a file of that name held was never acknowledged.
-    pub(crate) fn create(&self, path: PathBuf) -> io::Result<(SegmentFile, Arc<File>)> {
+    pub(crate) fn create(&self, path: PathBuf) -> io::Result<SegmentFile> {
         let open = || {
             // Appending (writes land at the end, wherever a rollback cut the file), so it is
             // emptied with `set_len`: `O_TRUNC` and `O_APPEND` do not go together in std.
@@ -110,10 +110,9 @@ impl FileCache {
         };
         let file = self.retrying(open)?;
         file.set_len(0)?;
-        let file = Arc::new(file);
         let seg = self.register(path);
-        self.put(&seg, Arc::clone(&file));
-        Ok((seg, file))
+        self.put(&seg, Arc::new(file));
+        Ok(seg)
     }
 
     /// The open file of `seg`, opening it (for reading and appending) if it is not open.

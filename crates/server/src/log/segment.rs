@@ -172,7 +172,7 @@ impl DiskStore {
     /// Starts the segment of offset `base`, empty: a file of that name can only hold records
     /// that were never acknowledged (a rollback that could not remove it).
     fn new_segment(&mut self, base: i64) -> io::Result<()> {
-        let (file, _open) = self.files.create(self.dir.join(segment_name(base)))?;
+        let file = self.files.create(self.dir.join(segment_name(base)))?;
         if let Err(e) = sync_dir(&self.dir) {
             self.files.forget(&file);
             return Err(e);
