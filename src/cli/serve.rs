@@ -163,6 +163,27 @@ pub struct ServeArgs {
     ))]
     pub max_metric_series: Option<usize>,
 
+    #[arg(long, value_name = "N", help = with_default(
+        "Segment files the embedded log keeps open at once, over all partitions; the least \
+         recently used is closed to make room, so partitions do not each hold a file \
+         descriptor. Leave room under `ulimit -n` for --max-connections.",
+        Limits::default().max_open_files,
+    ))]
+    pub max_open_files: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Topics the embedded log may hold. Auto-creating more gets 429; a --topic beyond it \
+         stops the start.",
+        Limits::default().max_topics,
+    ))]
+    pub max_topics: Option<usize>,
+
+    #[arg(long, value_name = "N", help = with_default(
+        "Partitions over all topics of the embedded log, refused beyond like --max-topics.",
+        Limits::default().max_partitions,
+    ))]
+    pub max_partitions: Option<usize>,
+
     #[arg(long, value_name = "DURATION", help = with_default(
         "Longest silence on an event stream before a heartbeat comment, e.g. 15s.",
         HumanDuration(Limits::default().stream_heartbeat),
@@ -423,6 +444,9 @@ pub fn to_config(
                 .max_consumer_instances
                 .unwrap_or(d.max_consumer_instances),
             max_metric_series: args.max_metric_series.unwrap_or(d.max_metric_series),
+            max_open_files: args.max_open_files.unwrap_or(d.max_open_files),
+            max_topics: args.max_topics.unwrap_or(d.max_topics),
+            max_partitions: args.max_partitions.unwrap_or(d.max_partitions),
             stream_heartbeat: args.stream_heartbeat.map_or(d.stream_heartbeat, |h| h.0),
             ..d
         },

@@ -87,6 +87,9 @@ struct ServeFile {
     max_instances_per_group: Option<usize>,
     max_consumer_instances: Option<usize>,
     max_metric_series: Option<usize>,
+    max_open_files: Option<usize>,
+    max_topics: Option<usize>,
+    max_partitions: Option<usize>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -161,6 +164,9 @@ pub(crate) fn apply(
         .or(file.max_instances_per_group);
     args.max_consumer_instances = args.max_consumer_instances.or(file.max_consumer_instances);
     args.max_metric_series = args.max_metric_series.or(file.max_metric_series);
+    args.max_open_files = args.max_open_files.or(file.max_open_files);
+    args.max_topics = args.max_topics.or(file.max_topics);
+    args.max_partitions = args.max_partitions.or(file.max_partitions);
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
     args.state_dir = args.state_dir.or(file.state_dir);
@@ -284,6 +290,8 @@ max_poll_records = 7
 max_instances_per_group = 5
 max_consumer_instances = 50
 max_metric_series = 500
+max_open_files = 64
+max_topics = 20
 metrics_no_auth = true
 cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
@@ -315,9 +323,12 @@ permission = "PRODUCE"
             (
                 cfg.limits.max_instances_per_group,
                 cfg.limits.max_consumer_instances,
-                cfg.limits.max_metric_series
+                cfg.limits.max_metric_series,
+                cfg.limits.max_open_files,
+                cfg.limits.max_topics,
+                cfg.limits.max_partitions
             ),
-            (5, 50, 500)
+            (5, 50, 500, 64, 20, upkafka_server::Limits::default().max_partitions)
         );
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
         assert_eq!(

@@ -10,6 +10,7 @@ mod common;
 mod consume_kill;
 mod crash;
 mod instances;
+mod descriptors;
 mod malformed;
 mod produce_faults;
 mod proxy;

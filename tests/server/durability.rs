@@ -457,3 +457,59 @@ async fn credentials_of_the_file_and_the_api_survive_a_restart_and_deletions_too
     proc.child.kill().expect("kill");
     proc.finish();
 }
+
+/// Topic and partition caps (issue 20): auto-create beyond them is a 429 naming the cap, its
+/// value and the flag, and the server goes on serving the topics it has; a `--topic` beyond
+/// them stops the start with that text.
+#[tokio::test]
+async fn topics_beyond_the_caps_get_429_naming_the_flag_and_the_rest_is_served() {
+    use crate::support::{Api, assert_error, config};
+    use upkafka_server::Limits;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits {
+        max_topics: 3,
+        max_partitions: 4,
+        ..Limits::default()
+    };
+    let api = Api::new(ServerConfig {
+        auto_create_topics: true,
+        data_dir: Some(dir.path().to_owned()),
+        limits: limits.clone(),
+        ..config(&[("wide", 2)])
+    })
+    .await;
+    api.ok("/produce/a", &json!({"value": "1"})).await;
+    api.ok("/produce/b", &json!({"value": "2"})).await;
+    let refused = api.post("/produce/c", &json!({"value": "3"})).await;
+    assert_error(&refused, 429, "--max-topics allows (3)");
+    // A batch naming a new topic is refused whole; the known topics keep taking records.
+    let batch = json!([{"topic": "a", "value": "4"}, {"topic": "d", "value": "5"}]);
+    assert_error(&api.post("/produce", &batch).await, 429, "topic `d`");
+    api.ok("/produce/a", &json!({"value": "6"})).await;
+    let (_, topics) = api.get("/topics").await;
+    assert_eq!(topics, json!({"wide": 2, "a": 1, "b": 1}));
+    let msgs = api
+        .ok(
+            "/fetch",
+            &json!({"topic": "a", "partition": 0, "offset": 0, "timeout": 0}),
+        )
+        .await;
+    let msgs = msgs.as_array().cloned().unwrap_or_default();
+    assert_eq!(crate::support::values(&msgs), ["1", "6"]);
+    drop(api);
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let err = upkafka_server::Server::bind(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: Some(other.path().to_owned()),
+        limits,
+        ..config(&[("x", 3), ("y", 2)])
+    })
+    .await
+    .expect_err("5 partitions with --max-partitions 4");
+    let text = err.to_string();
+    assert!(
+        text.contains("--max-partitions allows 4") && text.contains("topic `y`"),
+        "{text}"
+    );
+}

@@ -181,6 +181,25 @@ pub struct Limits {
     /// `upkafka_metrics_series_dropped{family}`, so that a scrape stays small and fast
     /// whatever the number of topics, groups and partitions.
     pub max_metric_series: usize,
+    /// Segment files the embedded log keeps open at once, over all partitions (default 256).
+    /// Partitions hold no file descriptor of their own: a segment is opened when it is read
+    /// or written and the least recently used one is closed to make room, so the number of
+    /// topics no longer decides how many descriptors the server takes. 256 keeps the files
+    /// of the partitions in use open (reopening costs one `open` call, little next to the
+    /// fsync of a produce) while leaving three quarters of the common 1,024-descriptor limit
+    /// (`ulimit -n`) to connections. A file being read or fsynced stays open until that is
+    /// done, so the count can pass the cap briefly by the requests in flight.
+    pub max_open_files: usize,
+    /// Topics the embedded log may hold (default 1,000). Creating one more, by auto-create on
+    /// produce or `--topic`, is refused: 429 naming the cap, or an error at start. Topics
+    /// already in a data directory always open. Each topic costs a directory, files and
+    /// memory, and `topics.json` is rewritten on every creation, so an unbounded count lets
+    /// one client with produce rights take the disk and memory of all.
+    pub max_topics: usize,
+    /// Partitions over all topics of the embedded log (default 10,000), refused like
+    /// `max_topics`. Each partition costs a directory and a segment file on disk and its
+    /// index in memory; 10,000 is 2.5 times the 4,000 per broker that Kafka long advised.
+    pub max_partitions: usize,
 }
 
 impl Default for Limits {
@@ -204,6 +223,9 @@ impl Default for Limits {
             max_instances_per_group: 1000,
             max_consumer_instances: 10_000,
             max_metric_series: 10_000,
+            max_open_files: 256,
+            max_topics: 1000,
+            max_partitions: 10_000,
         }
     }
 }
@@ -231,6 +253,9 @@ impl Limits {
                 "max_metric_series",
                 "--max-metric-series",
             ),
+            (self.max_open_files, "max_open_files", "--max-open-files"),
+            (self.max_topics, "max_topics", "--max-topics"),
+            (self.max_partitions, "max_partitions", "--max-partitions"),
         ] {
             if value == 0 {
                 return Err(format!("{name} ({flag}) must be at least 1"));
@@ -338,7 +363,7 @@ impl ServerConfig {
     ///
     /// # Errors
     /// A sentence for the user: no credentials on a non-loopback address, empty username,
-    /// `*` among other CORS origins.
+    /// `*` among other CORS origins, a file, topic or partition cap of 0.
     pub fn validate(&self) -> Result<(), String> {
         self.limits.validate()?;
         super::quota::check_limits(&self.rate_limits).map_err(|e| {
@@ -406,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_caps_are_refused_naming_their_flag() {
+    fn caps_of_zero_are_refused_naming_their_flag() {
         for (limits, flag) in [
             (
                 Limits {
@@ -428,6 +453,27 @@ mod tests {
                     ..Limits::default()
                 },
                 "--max-metric-series",
+            ),
+            (
+                Limits {
+                    max_open_files: 0,
+                    ..Limits::default()
+                },
+                "--max-open-files",
+            ),
+            (
+                Limits {
+                    max_topics: 0,
+                    ..Limits::default()
+                },
+                "--max-topics",
+            ),
+            (
+                Limits {
+                    max_partitions: 0,
+                    ..Limits::default()
+                },
+                "--max-partitions",
             ),
         ] {
             let cfg = ServerConfig {

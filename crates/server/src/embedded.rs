@@ -38,8 +38,8 @@ pub struct EmbeddedOptions {
     /// Partition count of auto-created topics (default 1).
     pub auto_create_partitions: i32,
     /// Record size, response and instance limits (`max_message_bytes`, `max_poll_records`,
-    /// `max_poll_bytes`, `max_instances_per_group`, `max_consumer_instances`), the server's
-    /// [`Limits`].
+    /// `max_poll_bytes`, `max_instances_per_group`, `max_consumer_instances`) and the log's
+    /// caps (`max_open_files`, `max_topics`, `max_partitions`), the server's [`Limits`].
     pub limits: Limits,
     /// How often expiry and auto-commit run (default 100 ms).
     pub housekeeping_interval: Duration,
@@ -222,9 +222,10 @@ impl EmbeddedBackend {
     /// Must be called within a Tokio runtime.
     pub async fn open(opts: EmbeddedOptions) -> BackendResult<Self> {
         let log_opts = opts.log.clone();
+        let limits = opts.limits.clone();
         let topics = opts.topics.clone();
         let (log, committed) = tokio::task::spawn_blocking(move || {
-            let log = Log::open(&log_opts)?;
+            let log = Log::open(&log_opts, &limits)?;
             for t in &topics {
                 log.create_topic(&t.name, t.partitions)?;
             }

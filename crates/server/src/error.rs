@@ -10,6 +10,9 @@
 //! limits, consumer instances, topics, partitions), 500 for internal failures (details logged,
 //! a generic text sent), 503 while shutting down or when the OS runs out of a resource (named).
 
+use std::fmt::Display;
+use std::io;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -97,6 +100,34 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// A storage I/O failure while `doing` (a phrase naming what, e.g. `writing to t/0`): an
+    /// exhausted OS resource (file descriptors, disk space, memory) becomes
+    /// [`BackendError::ResourceExhausted`] naming it and what to do (503: retry later; the
+    /// server goes on serving), anything else [`BackendError::Io`] (500).
+    pub(crate) fn storage(doing: impl Display, e: &io::Error) -> Self {
+        let resource = match e.raw_os_error() {
+            Some(libc::EMFILE) => {
+                "too many open files: the server is out of file descriptors (its limit is \
+                 `ulimit -n`, RLIMIT_NOFILE); retry later, or raise the limit or lower \
+                 --max-open-files or --max-connections"
+            }
+            Some(libc::ENFILE) => {
+                "too many open files in the system: the kernel's table of open files is full \
+                 (fs.file-max); retry later"
+            }
+            Some(libc::ENOSPC) => {
+                "no space left on device: the file system of the data directory is full; \
+                 retry once space is freed"
+            }
+            Some(libc::EDQUOT) => {
+                "disk quota exceeded on the data directory; retry once space is freed"
+            }
+            Some(libc::ENOMEM) => "out of memory; retry later",
+            _ => return BackendError::Io(format!("{doing}: {e}")),
+        };
+        BackendError::ResourceExhausted(format!("{resource} (while {doing})"))
+    }
+
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> StatusCode {
         match self {

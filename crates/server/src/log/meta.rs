@@ -35,7 +35,10 @@ fn read_json<T: for<'de> Deserialize<'de> + Default>(
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| BackendError::Corrupt(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
-        Err(e) => Err(BackendError::Io(format!("{}: {e}", path.display()))),
+        Err(e) => Err(BackendError::storage(
+            format_args!("reading {}", path.display()),
+            &e,
+        )),
     }
 }
 
@@ -50,7 +53,7 @@ pub(crate) fn write_topics(dir: &Path, topics: &[(String, i32)]) -> Result<(), B
     let bytes = serde_json::to_vec_pretty(&map)
         .map_err(|e| BackendError::Internal(format!("encoding topics: {e}")))?;
     write_atomic(dir, TOPICS, &bytes)
-        .map_err(|e| BackendError::Io(format!("writing {TOPICS}: {e}")))
+        .map_err(|e| BackendError::storage(format_args!("writing {TOPICS}"), &e))
 }
 
 /// One committed offset as stored in `offsets.json`.
@@ -72,5 +75,5 @@ pub(crate) fn write_offsets(dir: &Path, entries: &[CommittedEntry]) -> Result<()
     let bytes = serde_json::to_vec(entries)
         .map_err(|e| BackendError::Internal(format!("encoding offsets: {e}")))?;
     write_atomic(dir, OFFSETS, &bytes)
-        .map_err(|e| BackendError::Io(format!("writing {OFFSETS}: {e}")))
+        .map_err(|e| BackendError::storage(format_args!("writing {OFFSETS}"), &e))
 }

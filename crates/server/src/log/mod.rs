@@ -14,7 +14,21 @@
 //! acknowledges them together, so concurrent producers share fsyncs. On open every segment is
 //! scanned and a torn or corrupt tail (bad CRC, short frame, offset gap) is truncated, so what
 //! was acknowledged before a crash is back and nothing half-written is ever served.
+//!
+//! File descriptors: as in Kafka only the last segment of a partition is written, but unlike
+//! Kafka no partition keeps its files open. Segments are opened on demand through one cache
+//! for the whole log ([`files`]), which keeps at most `max_open_files` open (least recently
+//! used out first), so thousands of partitions do not take the descriptors that connections
+//! need. The writer fsyncs the very descriptors it wrote through, whatever the cache closed
+//! meanwhile.
+//!
+//! Caps: at most `max_topics` topics and `max_partitions` partitions in all ([`Limits`]);
+//! creating more is [`BackendError::OverLimit`] (429), naming the cap and its flag. An
+//! exhausted OS resource (descriptors, disk space, memory) is
+//! [`BackendError::ResourceExhausted`] (503): the failed produce is taken back whole, nothing
+//! of it is acknowledged, and the next one succeeds once the resource is back.
 
+pub(crate) mod files;
 pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod segment;
@@ -28,9 +42,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::sync::watch;
 
+use crate::config::Limits;
 use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
+use files::FileCache;
 pub(crate) use record::StoredRecord;
 use segment::DiskStore;
 
@@ -178,7 +194,7 @@ impl Partition {
             return Ok(0);
         }
         let from_idx = from as usize;
-        let runs = {
+        let (files, runs) = {
             let guard = self.lock();
             match &*guard {
                 Store::Mem(m) => {
@@ -208,16 +224,22 @@ impl Partition {
                     }
                     return Ok(bytes);
                 }
-                Store::Disk(d) => d.plan_read(from_idx, max_records, max_bytes),
+                Store::Disk(d) => (
+                    Arc::clone(d.files()),
+                    d.plan_read(from_idx, max_records, max_bytes),
+                ),
             }
         };
         // Read outside the lock; the frames are immutable once visible.
         let mut bytes = 0usize;
         let mut expected = from;
-        for (file, pos, len, count) in runs {
-            let buf = segment::read_run(&file, pos, len).map_err(|e| {
-                BackendError::Io(format!("reading {}/{}: {e}", self.topic, self.id))
-            })?;
+        for (seg, pos, len, count) in runs {
+            let buf = files
+                .get(&seg)
+                .and_then(|file| segment::read_run(&file, pos, len))
+                .map_err(|e| {
+                    BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
+                })?;
             let mut at = 0usize;
             for _ in 0..count {
                 let (offset, r, flen) = record::decode(&buf[at..]).map_err(|e| {
@@ -289,6 +311,10 @@ pub struct Log {
     dir: Option<PathBuf>,
     segment_bytes: u64,
     writer: Option<writer::Writer>,
+    /// Open segment files of every partition, at most `max_open_files`.
+    files: Arc<FileCache>,
+    max_topics: usize,
+    max_partitions: usize,
     create_lock: Mutex<()>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
@@ -304,50 +330,105 @@ fn lock_data_dir(dir: &Path) -> Result<fs::File, BackendError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| BackendError::Io(format!("opening {}: {e}", path.display())))?;
+        .map_err(|e| BackendError::storage(format_args!("opening {}", path.display()), &e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(BackendError::Io(format!(
             "data directory {} is in use by another upkafka server",
             dir.display()
         ))),
-        Err(fs::TryLockError::Error(e)) => {
-            Err(BackendError::Io(format!("locking {}: {e}", path.display())))
-        }
+        Err(fs::TryLockError::Error(e)) => Err(BackendError::storage(
+            format_args!("locking {}", path.display()),
+            &e,
+        )),
     }
 }
 
 impl Log {
     /// Opens the log: in memory, or from (and into) `options.data_dir`, recovering every
-    /// partition found in `topics.json`.
-    pub fn open(options: &LogOptions) -> Result<Self, BackendError> {
+    /// partition found in `topics.json`. Of `limits` it uses `max_open_files`, `max_topics`
+    /// and `max_partitions`; topics already stored open even beyond the caps (nothing stored
+    /// is ever hidden), only new ones are refused.
+    pub fn open(options: &LogOptions, limits: &Limits) -> Result<Self, BackendError> {
         let mut topics = HashMap::new();
         let mut dir_lock = None;
+        let files = Arc::new(FileCache::new(limits.max_open_files));
         let writer = match &options.data_dir {
             None => None,
             Some(dir) => {
                 fs::create_dir_all(dir.join("topics")).map_err(|e| {
-                    BackendError::Io(format!("creating data dir {}: {e}", dir.display()))
+                    BackendError::storage(format_args!("creating data dir {}", dir.display()), &e)
                 })?;
                 dir_lock = Some(lock_data_dir(dir)?);
                 for (name, count) in meta::read_topics(dir)? {
                     validate_topic_name(&name).map_err(|e| {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
                     })?;
-                    let topic = open_disk_topic(dir, &name, count, options.segment_bytes)?;
+                    let topic = open_disk_topic(dir, &name, count, options.segment_bytes, &files)?;
                     topics.insert(name, Arc::new(topic));
                 }
                 Some(writer::Writer::start())
             }
         };
+        let partitions: usize = topics.values().map(|t| t.partitions.len()).sum();
+        if topics.len() > limits.max_topics || partitions > limits.max_partitions {
+            tracing::warn!(
+                topics = topics.len(),
+                partitions,
+                max_topics = limits.max_topics,
+                max_partitions = limits.max_partitions,
+                "the data directory holds more than --max-topics or --max-partitions allow; \
+                 all are served, new topics are refused"
+            );
+        }
         Ok(Self {
             topics: RwLock::new(topics),
             dir: options.data_dir.clone(),
             segment_bytes: options.segment_bytes,
             writer,
+            files,
+            max_topics: limits.max_topics,
+            max_partitions: limits.max_partitions,
             create_lock: Mutex::new(()),
             _dir_lock: dir_lock,
         })
+    }
+
+    /// Segment files held open now (at most `max_open_files`).
+    #[cfg(test)]
+    pub(crate) fn open_files(&self) -> usize {
+        self.files.open_count()
+    }
+
+    /// Segment files opened since the log was (to see reopens after evictions).
+    #[cfg(test)]
+    pub(crate) fn file_opens(&self) -> u64 {
+        self.files.opens()
+    }
+
+    /// Refuses a new topic of `partitions` partitions beyond `max_topics` or
+    /// `max_partitions` (called under the creation lock, so the counts cannot move).
+    fn check_caps(&self, name: &str, partitions: i32) -> Result<(), BackendError> {
+        let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        let topics = map.len();
+        if topics >= self.max_topics {
+            return Err(BackendError::OverLimit(format!(
+                "topic `{name}` cannot be created: the server has {topics} topics, the most \
+                 --max-topics allows ({})",
+                self.max_topics
+            )));
+        }
+        let existing: usize = map.values().map(|t| t.partitions.len()).sum();
+        let wanted = usize::try_from(partitions).unwrap_or(0);
+        if existing.saturating_add(wanted) > self.max_partitions {
+            return Err(BackendError::OverLimit(format!(
+                "topic `{name}` with {wanted} partition{} cannot be created: the server has \
+                 {existing} partitions and --max-partitions allows {} in all",
+                if wanted == 1 { "" } else { "s" },
+                self.max_partitions
+            )));
+        }
+        Ok(())
     }
 
     /// The data directory, if durable.
@@ -393,6 +474,7 @@ impl Log {
             }
             return Ok(t);
         }
+        self.check_caps(name, partitions)?;
         let topic = match &self.dir {
             None => {
                 let name_arc: Arc<str> = Arc::from(name);
@@ -411,7 +493,7 @@ impl Log {
                 }
             }
             Some(dir) => {
-                let t = open_disk_topic(dir, name, partitions, self.segment_bytes)?;
+                let t = open_disk_topic(dir, name, partitions, self.segment_bytes, &self.files)?;
                 let mut counts: Vec<(String, i32)> = self.topic_counts();
                 counts.push((name.to_owned(), partitions));
                 meta::write_topics(dir, &counts)?;
@@ -456,13 +538,15 @@ fn open_disk_topic(
     name: &str,
     partitions: i32,
     segment_bytes: u64,
+    files: &Arc<FileCache>,
 ) -> Result<Topic, BackendError> {
     let name_arc: Arc<str> = Arc::from(name);
     let mut parts = Vec::with_capacity(partitions.max(0) as usize);
     for p in 0..partitions {
         let pdir = dir.join("topics").join(name).join(p.to_string());
-        let store = DiskStore::open(&pdir, segment_bytes)
-            .map_err(|e| BackendError::Io(format!("opening partition {}: {e}", pdir.display())))?;
+        let store = DiskStore::open(&pdir, segment_bytes, Arc::clone(files)).map_err(|e| {
+            BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
+        })?;
         parts.push(Arc::new(Partition::new(
             Arc::clone(&name_arc),
             p,
@@ -473,7 +557,7 @@ fn open_disk_topic(
     let tdir = dir.join("topics");
     for d in [tdir.join(name), tdir] {
         segment::sync_dir(&d)
-            .map_err(|e| BackendError::Io(format!("syncing {}: {e}", d.display())))?;
+            .map_err(|e| BackendError::storage(format_args!("syncing {}", d.display()), &e))?;
     }
     Ok(Topic {
         name: name_arc,

@@ -3,7 +3,8 @@
 //! A partition directory holds `<base offset, 20 digits>.log` files. Each is a run of frames
 //! (see [`super::record`]) with contiguous offsets starting at its base. Only the index
 //! (position, length and running max timestamp per offset) is kept in memory; values are read
-//! back from the files.
+//! back from the files, which are opened on demand through the log's [`FileCache`] (a
+//! partition holds no descriptor of its own).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -11,15 +12,14 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::files::{FileCache, SegmentFile};
 use super::record::{self, FRAME_HEADER, MAX_PAYLOAD};
 
-/// One segment file.
+/// One segment file (its base offset is in its name).
 #[derive(Debug)]
 pub(crate) struct Segment {
-    /// Offset of its first record.
-    pub base: i64,
-    /// Open for reading and appending.
-    pub file: Arc<File>,
+    /// The file, opened through the cache when read or written.
+    pub file: SegmentFile,
     /// Bytes written so far (including not yet acknowledged ones).
     pub size: u64,
 }
@@ -48,6 +48,11 @@ pub(crate) struct DiskStore {
     /// Number of acknowledged (fsynced) records: readers see offsets below this.
     pub visible: usize,
     segment_bytes: u64,
+    /// The log's open files.
+    files: Arc<FileCache>,
+    /// A rollback could not cut the active segment back to its size: the next append does
+    /// it first, so that its frames land where the index says they are.
+    repair_tail: bool,
 }
 
 fn segment_name(base: i64) -> String {
@@ -62,7 +67,9 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 impl DiskStore {
     /// Opens (creating if needed) the partition directory, scans every segment, and truncates
     /// a torn or corrupt tail: everything after the first bad frame is dropped.
-    pub fn open(dir: &Path, segment_bytes: u64) -> io::Result<Self> {
+    /// Segment files are opened only to be scanned, and closed again; later reads and
+    /// appends open them through `files`.
+    pub fn open(dir: &Path, segment_bytes: u64, files: Arc<FileCache>) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -83,6 +90,8 @@ impl DiskStore {
             index: Vec::new(),
             visible: 0,
             segment_bytes: segment_bytes.max(1),
+            files,
+            repair_tail: false,
         };
         let mut corrupt = false;
         for base in bases {
@@ -104,9 +113,9 @@ impl DiskStore {
                 file.sync_all()?;
                 corrupt = true;
             }
+            drop(file);
             store.segments.push(Segment {
-                base,
-                file: Arc::new(file),
+                file: store.files.register(path),
                 size: good_len,
             });
         }
@@ -160,21 +169,21 @@ impl DiskStore {
         }
     }
 
+    /// Starts the segment of offset `base`, empty: a file of that name can only hold records
+    /// that were never acknowledged (a rollback that could not remove it).
     fn new_segment(&mut self, base: i64) -> io::Result<()> {
-        let path = self.dir.join(segment_name(base));
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
-        sync_dir(&self.dir)?;
-        self.segments.push(Segment {
-            base,
-            file: Arc::new(file),
-            size: 0,
-        });
+        let file = self.files.create(self.dir.join(segment_name(base)))?;
+        if let Err(e) = sync_dir(&self.dir) {
+            self.files.forget(&file);
+            return Err(e);
+        }
+        self.segments.push(Segment { file, size: 0 });
         Ok(())
+    }
+
+    /// The log's open files, to read planned runs with.
+    pub fn files(&self) -> &Arc<FileCache> {
+        &self.files
     }
 
     /// Where the log stands, to undo a failed write with [`DiskStore::rollback`].
@@ -183,25 +192,32 @@ impl DiskStore {
         (self.index.len(), self.segments.len(), size)
     }
 
-    /// Undoes writes after `mark` (best effort; used when a write or fsync failed).
+    /// Undoes writes after `mark` (used when a write or fsync failed). The index and sizes
+    /// always go back; cutting the file is best effort, and if it fails (the process may be
+    /// out of descriptors) the next append cuts it before writing.
     pub fn rollback(&mut self, mark: (usize, usize, u64)) {
         let (index_len, segs, size) = mark;
         self.index.truncate(index_len);
         while self.segments.len() > segs.max(1) {
             if let Some(seg) = self.segments.pop() {
-                let _ = fs::remove_file(self.dir.join(segment_name(seg.base)));
+                self.files.forget(&seg.file);
+                let _ = fs::remove_file(seg.file.path());
             }
         }
         if let Some(last) = self.segments.last_mut() {
-            let _ = last.file.set_len(size);
             last.size = size;
+            self.repair_tail = !self
+                .files
+                .get(&last.file)
+                .is_ok_and(|f| f.set_len(size).is_ok());
         }
         self.visible = self.visible.min(self.index.len());
     }
 
     /// Appends already-encoded frames (`lens` gives each frame's length, `max_ts` the running
     /// max timestamp per frame), rolling to a new segment when the active one is full.
-    /// Returns the indexes of segments that need an fsync.
+    /// Adds the open files written to `touched`, for the writer to fsync (the same
+    /// descriptors it wrote through).
     pub fn append_frames(
         &mut self,
         buf: &[u8],
@@ -222,6 +238,12 @@ impl DiskStore {
             }
             let seg_idx = self.segments.len() - 1;
             let seg = &mut self.segments[seg_idx];
+            // Held until the writer has fsynced it, whatever the cache evicts meanwhile.
+            let file = self.files.get(&seg.file)?;
+            if self.repair_tail {
+                file.set_len(seg.size)?;
+                self.repair_tail = false;
+            }
             // Take as many frames as fit (at least one).
             let mut end = start;
             let mut j = i;
@@ -237,10 +259,10 @@ impl DiskStore {
                 end += lens[j] as usize;
                 j += 1;
             }
-            (&*seg.file).write_all(&buf[start..end])?;
+            (&*file).write_all(&buf[start..end])?;
             seg.size = size;
-            if !touched.iter().any(|f| Arc::ptr_eq(f, &seg.file)) {
-                touched.push(Arc::clone(&seg.file));
+            if !touched.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                touched.push(file);
             }
             start = end;
             i = j;
@@ -249,14 +271,15 @@ impl DiskStore {
     }
 
     /// The visible frames from `from` on, limited by count and bytes (at least one record):
-    /// returned as (file, position, length) runs to read without holding the partition lock.
+    /// returned as (segment, position, length, count) runs to read without holding the
+    /// partition lock.
     pub fn plan_read(
         &self,
         from: usize,
         max_records: usize,
         max_bytes: usize,
-    ) -> Vec<(Arc<File>, u64, usize, usize)> {
-        let mut runs: Vec<(Arc<File>, u64, usize, usize)> = Vec::new();
+    ) -> Vec<(SegmentFile, u64, usize, usize)> {
+        let mut runs: Vec<(SegmentFile, u64, usize, usize)> = Vec::new();
         let mut bytes = 0usize;
         let end = self.visible.min(from.saturating_add(max_records));
         for e in self.index.get(from..end).unwrap_or(&[]) {
@@ -267,18 +290,13 @@ impl DiskStore {
             bytes += len;
             match runs.last_mut() {
                 Some((file, pos, rlen, count))
-                    if Arc::ptr_eq(file, &self.segments[e.seg as usize].file)
+                    if file.same(&self.segments[e.seg as usize].file)
                         && *pos + *rlen as u64 == e.pos =>
                 {
                     *rlen += len;
                     *count += 1;
                 }
-                _ => runs.push((
-                    Arc::clone(&self.segments[e.seg as usize].file),
-                    e.pos,
-                    len,
-                    1,
-                )),
+                _ => runs.push((self.segments[e.seg as usize].file.clone(), e.pos, len, 1)),
             }
         }
         runs
@@ -293,7 +311,7 @@ impl DiskStore {
     /// Fsyncs the active segment.
     pub fn sync(&self) -> io::Result<()> {
         match self.segments.last() {
-            Some(s) => s.file.sync_data(),
+            Some(s) => self.files.get(&s.file)?.sync_data(),
             None => Ok(()),
         }
     }

@@ -3,6 +3,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::*;
+use crate::config::Limits;
 
 fn rec(value: &str, ts: i64) -> StoredRecord {
     StoredRecord {
@@ -14,10 +15,13 @@ fn rec(value: &str, ts: i64) -> StoredRecord {
 }
 
 fn durable(dir: &Path, segment_bytes: u64) -> Log {
-    Log::open(&LogOptions {
-        data_dir: Some(dir.to_owned()),
-        segment_bytes,
-    })
+    Log::open(
+        &LogOptions {
+            data_dir: Some(dir.to_owned()),
+            segment_bytes,
+        },
+        &Limits::default(),
+    )
     .unwrap()
 }
 
@@ -206,7 +210,7 @@ async fn concurrent_producers_share_fsyncs_and_keep_offsets_contiguous() {
 
 #[tokio::test]
 async fn memory_reads_respect_record_and_byte_limits() {
-    let log = Log::open(&LogOptions::default()).unwrap();
+    let log = Log::open(&LogOptions::default(), &Limits::default()).unwrap();
     log.create_topic("t", 1).unwrap();
     let p = part(&log, "t", 0);
     log.append(vec![(
@@ -234,10 +238,13 @@ async fn memory_reads_respect_record_and_byte_limits() {
 fn a_data_dir_in_use_is_refused_until_its_log_is_closed() {
     let dir = tempfile::tempdir().unwrap();
     let first = durable(dir.path(), 1 << 20);
-    let err = Log::open(&LogOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        segment_bytes: 1 << 20,
-    })
+    let err = Log::open(
+        &LogOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            segment_bytes: 1 << 20,
+        },
+        &Limits::default(),
+    )
     .unwrap_err();
     assert!(
         err.to_string().contains("in use by another upkafka server"),
@@ -324,4 +331,244 @@ mod recovery_props {
             prop_assert_eq!(next, vec![got.len() as i64]);
         }
     }
+}
+
+fn capped(dir: &Path, segment_bytes: u64, limits: Limits) -> Log {
+    Log::open(
+        &LogOptions {
+            data_dir: Some(dir.to_owned()),
+            segment_bytes,
+        },
+        &limits,
+    )
+    .unwrap()
+}
+
+fn values(p: &Partition) -> Vec<String> {
+    read_all(p).into_iter().map(|m| m.value).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_files_beyond_the_cap_are_closed_and_reopened_with_data_intact() {
+    const PARTS: i32 = 12;
+    const CAP: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_open_files: CAP,
+        ..Limits::default()
+    };
+    let mut expected: Vec<Vec<String>> = vec![Vec::new(); PARTS as usize];
+    {
+        // Small segments: every partition rolls several times, so old segments are read too.
+        let log = Arc::new(capped(dir.path(), 300, limits.clone()));
+        log.create_topic("t", PARTS).unwrap();
+        // Concurrent producers over all partitions: the writer's rounds touch more files
+        // than the cache holds, so files are evicted between their write and their fsync.
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let log = Arc::clone(&log);
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..30 {
+                    let p = (w * 7 + i) % PARTS;
+                    let v = format!("w{w}-{i:03}");
+                    let groups = vec![(part(&log, "t", p), vec![rec(&v, i64::from(i))])];
+                    let base = log.append(groups).await.unwrap()[0];
+                    acked.push((p, base, v));
+                }
+                acked
+            }));
+        }
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.unwrap());
+        }
+        assert!(log.open_files() <= CAP, "{} files open", log.open_files());
+        acked.sort();
+        for (p, base, v) in acked {
+            assert_eq!(
+                base as usize,
+                expected[p as usize].len(),
+                "{p}: offsets contiguous"
+            );
+            expected[p as usize].push(v);
+        }
+        let opens_before_reads = log.file_opens();
+        for p in 0..PARTS {
+            assert_eq!(
+                values(&part(&log, "t", p)),
+                expected[p as usize],
+                "partition {p}"
+            );
+            assert!(log.open_files() <= CAP);
+        }
+        assert!(
+            log.file_opens() > opens_before_reads + PARTS as u64,
+            "reading every partition reopened evicted segments ({} → {})",
+            opens_before_reads,
+            log.file_opens()
+        );
+        log.close().await.unwrap();
+    }
+    let segs = std::fs::read_dir(dir.path().join("topics/t/0"))
+        .unwrap()
+        .count();
+    assert!(segs > 1, "segments rolled ({segs})");
+    let log = capped(dir.path(), 300, limits);
+    assert_eq!(
+        log.open_files(),
+        0,
+        "opening scans and closes every segment"
+    );
+    for p in 0..PARTS {
+        assert_eq!(
+            values(&part(&log, "t", p)),
+            expected[p as usize],
+            "after reopen, {p}"
+        );
+    }
+    // Appends continue after the reopen, also on a partition whose file was just evicted.
+    let p0 = part(&log, "t", 0);
+    let base = log
+        .append(vec![(p0.clone(), vec![rec("next", 1)])])
+        .await
+        .unwrap()[0];
+    assert_eq!(base as usize, expected[0].len());
+    assert!(log.open_files() <= CAP);
+}
+
+#[tokio::test]
+async fn a_failed_append_is_taken_back_alone_and_the_next_one_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = capped(
+        dir.path(),
+        DEFAULT_SEGMENT_BYTES,
+        Limits {
+            max_open_files: 1,
+            ..Limits::default()
+        },
+    );
+    log.create_topic("a", 1).unwrap();
+    log.create_topic("b", 1).unwrap();
+    let (a, b) = (part(&log, "a", 0), part(&log, "b", 0));
+    log.append(vec![(a.clone(), vec![rec("a0", 1)])])
+        .await
+        .unwrap();
+    // Writing b closes a's file (cap 1); then a's segment cannot be opened again: a
+    // directory stands where the file was.
+    log.append(vec![(b.clone(), vec![rec("b0", 1)])])
+        .await
+        .unwrap();
+    let seg = dir.path().join("topics/a/0").join(format!("{:020}.log", 0));
+    let aside = dir.path().join("a-segment");
+    std::fs::rename(&seg, &aside).unwrap();
+    std::fs::create_dir(&seg).unwrap();
+    // Both batches in one writer round: a fails, b is acknowledged.
+    let mut answers = writer::write_as_one_round(vec![
+        vec![(a.clone(), vec![rec("a-lost", 2)])],
+        vec![(b.clone(), vec![rec("b1", 2)])],
+    ])
+    .into_iter();
+    let (fa, fb) = (answers.next().unwrap(), answers.next().unwrap());
+    let err = fa.unwrap_err();
+    assert!(
+        matches!(err, BackendError::Io(_)) && err.to_string().contains("writing to a/0"),
+        "{err}"
+    );
+    assert_eq!(fb.unwrap(), vec![1]);
+    assert_eq!(a.end_offset(), 1, "nothing of the failed batch is visible");
+    std::fs::remove_dir(&seg).unwrap();
+    std::fs::rename(&aside, &seg).unwrap();
+    // Once the file is back, the next append takes the offset the failed one did not.
+    assert_eq!(
+        log.append(vec![(a.clone(), vec![rec("a1", 3)])])
+            .await
+            .unwrap(),
+        vec![1]
+    );
+    assert_eq!(values(&a), ["a0", "a1"]);
+    assert_eq!(values(&b), ["b0", "b1"]);
+    log.close().await.unwrap();
+    drop(log);
+    let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(values(&part(&log, "a", 0)), ["a0", "a1"]);
+    assert_eq!(values(&part(&log, "b", 0)), ["b0", "b1"]);
+}
+
+#[test]
+fn storage_errors_of_an_exhausted_resource_are_named_503s() {
+    use axum::http::StatusCode;
+    for (errno, says) in [
+        (libc::EMFILE, "too many open files"),
+        (libc::ENFILE, "too many open files in the system"),
+        (libc::ENOSPC, "no space left on device"),
+        (libc::EDQUOT, "disk quota exceeded"),
+        (libc::ENOMEM, "out of memory"),
+    ] {
+        let e = BackendError::storage("writing to t/0", &std::io::Error::from_raw_os_error(errno));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");
+        let text = crate::error::ApiError::from(e).message;
+        assert!(
+            text.contains(says) && text.contains("writing to t/0"),
+            "{text}"
+        );
+    }
+    let e = BackendError::storage("reading t/0", &std::io::Error::from_raw_os_error(libc::EIO));
+    assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[test]
+fn topics_and_partitions_beyond_their_caps_are_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_topics: 3,
+        max_partitions: 5,
+        ..Limits::default()
+    };
+    {
+        let log = capped(dir.path(), DEFAULT_SEGMENT_BYTES, limits.clone());
+        log.create_topic("a", 3).unwrap();
+        let err = log.create_topic("b", 3).unwrap_err();
+        assert!(matches!(err, BackendError::OverLimit(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("--max-partitions") && text.contains('5') && text.contains("`b`"),
+            "{text}"
+        );
+        log.create_topic("b", 1).unwrap();
+        log.create_topic("c", 1).unwrap();
+        let text = log.create_topic("d", 1).unwrap_err().to_string();
+        assert!(text.contains("--max-topics allows (3)"), "{text}");
+        // An existing topic is no creation: still answered at the cap.
+        assert_eq!(log.create_topic("a", 3).unwrap().partition_count(), 3);
+        assert!(log.topic("b").is_some() && log.topic("d").is_none());
+    }
+    // Lower caps later: what is stored opens all the same, new topics are refused.
+    let log = capped(
+        dir.path(),
+        DEFAULT_SEGMENT_BYTES,
+        Limits {
+            max_topics: 1,
+            ..limits
+        },
+    );
+    assert_eq!(log.topic_counts().len(), 3);
+    assert!(matches!(
+        log.create_topic("e", 1),
+        Err(BackendError::OverLimit(_))
+    ));
+    // In memory the caps hold too.
+    let mem = Log::open(
+        &LogOptions::default(),
+        &Limits {
+            max_topics: 1,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    mem.create_topic("x", 1).unwrap();
+    assert!(matches!(
+        mem.create_topic("y", 1),
+        Err(BackendError::OverLimit(_))
+    ));
 }

@@ -5,6 +5,11 @@
 //! batch), fsyncs each touched segment file once, publishes the new end offsets (waking
 //! long-polls), and only then acknowledges all of those batches. Producers that arrive while an
 //! fsync runs therefore share the next one.
+//!
+//! A batch whose write fails (its partition's file cannot be opened, the disk is full) is
+//! taken back at once and answered with that error alone; the others of the round go on. A
+//! failed fsync takes the whole round back. Either way nothing of a failed batch becomes
+//! visible or acknowledged, and the partition takes the next append where it stood.
 
 use std::fs::File;
 use std::sync::{Arc, Mutex};
@@ -121,12 +126,18 @@ fn write_round(
     max_ts: &mut Vec<i64>,
 ) {
     let mut touched: Vec<Touched> = Vec::new();
+    // Every file written, kept open until it is fsynced through this very descriptor (the
+    // file cache may close its own reference meanwhile).
     let mut files: Vec<Arc<File>> = Vec::new();
-    let mut results: Vec<Vec<i64>> = Vec::with_capacity(round.len());
-    let mut failure: Option<String> = None;
+    let mut results: Vec<Result<Vec<i64>, BackendError>> = Vec::with_capacity(round.len());
 
-    'jobs: for job in round.iter() {
+    for job in round.iter() {
         let mut bases = Vec::with_capacity(job.groups.len());
+        // Where this job's partitions stood before it: a job that fails is taken back alone,
+        // so one partition that cannot be written (e.g. its file cannot be opened) does not
+        // fail the other producers of the round.
+        let mut marks: Vec<Touched> = Vec::new();
+        let mut failure: Option<BackendError> = None;
         for (part, records) in &job.groups {
             let outcome = with_disk(part, |d| {
                 if !touched.iter().any(|t| Arc::ptr_eq(&t.part, part)) {
@@ -135,6 +146,10 @@ fn write_round(
                         mark: d.mark(),
                     });
                 }
+                marks.push(Touched {
+                    part: Arc::clone(part),
+                    mark: d.mark(),
+                });
                 let base = d.index.len() as i64;
                 buf.clear();
                 lens.clear();
@@ -151,29 +166,45 @@ fn write_round(
             match outcome {
                 Some(Ok(base)) => bases.push(base),
                 Some(Err(e)) => {
-                    failure = Some(format!("writing {}/{}: {e}", part.topic(), part.id()));
-                    break 'jobs;
+                    failure = Some(BackendError::storage(
+                        format_args!("writing to {}/{}", part.topic(), part.id()),
+                        &e,
+                    ));
+                    break;
                 }
                 None => {
-                    failure = Some("durable append on an in-memory partition".into());
-                    break 'jobs;
+                    failure = Some(BackendError::Internal(
+                        "durable append on an in-memory partition".into(),
+                    ));
+                    break;
                 }
             }
         }
-        results.push(bases);
+        match failure {
+            None => results.push(Ok(bases)),
+            Some(e) => {
+                tracing::error!("log write failed, taking the produce back: {e}");
+                for t in marks.iter().rev() {
+                    with_disk(&t.part, |d| d.rollback(t.mark));
+                }
+                results.push(Err(e));
+            }
+        }
     }
 
-    if failure.is_none() {
+    let mut synced = Ok(());
+    if results.iter().any(Result::is_ok) {
         for f in &files {
             if let Err(e) = f.sync_data() {
-                failure = Some(format!("fsync: {e}"));
+                synced = Err(BackendError::storage("fsyncing segment files", &e));
                 break;
             }
         }
     }
+    drop(files);
 
-    match failure {
-        None => {
+    match synced {
+        Ok(()) => {
             for t in &touched {
                 let end = with_disk(&t.part, |d| {
                     d.visible = d.index.len();
@@ -183,12 +214,12 @@ fn write_round(
                     t.part.publish(end);
                 }
             }
-            for (job, bases) in round.drain(..).zip(results) {
-                let _ = job.reply.send(Ok(bases));
+            for (job, result) in round.drain(..).zip(results) {
+                let _ = job.reply.send(result);
             }
         }
-        Some(msg) => {
-            tracing::error!("log write failed, rolling back the round: {msg}");
+        Err(e) => {
+            tracing::error!("fsync failed, rolling back the round: {e}");
             for t in &touched {
                 with_disk(&t.part, |d| {
                     d.rollback(t.mark);
@@ -196,8 +227,37 @@ fn write_round(
                 });
             }
             for job in round.drain(..) {
-                let _ = job.reply.send(Err(BackendError::Io(msg.clone())));
+                let _ = job.reply.send(Err(e.clone()));
             }
         }
     }
+}
+
+/// Writes `jobs` as one round, as the writer thread would if they were queued together, and
+/// returns each one's answer (for tests that need several batches in the same round).
+#[cfg(test)]
+pub(super) fn write_as_one_round(
+    jobs: Vec<Vec<(Arc<Partition>, Vec<StoredRecord>)>>,
+) -> Vec<Result<Vec<i64>, BackendError>> {
+    let mut rxs = Vec::new();
+    let mut round: Vec<Job> = jobs
+        .into_iter()
+        .map(|groups| {
+            let (reply, rx) = oneshot::channel();
+            rxs.push(rx);
+            Job { groups, reply }
+        })
+        .collect();
+    write_round(
+        &mut round,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        &mut Vec::new(),
+    );
+    rxs.into_iter()
+        .map(|mut rx| {
+            rx.try_recv()
+                .unwrap_or_else(|_| Err(BackendError::Internal("no answer".into())))
+        })
+        .collect()
 }
