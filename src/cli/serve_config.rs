@@ -328,7 +328,14 @@ permission = "PRODUCE"
                 cfg.limits.max_topics,
                 cfg.limits.max_partitions
             ),
-            (5, 50, 500, 64, 20, upkafka_server::Limits::default().max_partitions)
+            (
+                5,
+                50,
+                500,
+                64,
+                20,
+                upkafka_server::Limits::default().max_partitions
+            )
         );
         assert_eq!(cfg.metrics_auth, upkafka_server::MetricsAuth::None);
         assert_eq!(

@@ -9,8 +9,8 @@ mod common;
 
 mod consume_kill;
 mod crash;
-mod instances;
 mod descriptors;
+mod instances;
 mod malformed;
 mod produce_faults;
 mod proxy;

@@ -733,7 +733,7 @@ mod tests {
     use crate::log::LogOptions;
 
     fn log() -> Log {
-        let log = Log::open(&LogOptions::default()).unwrap();
+        let log = Log::open(&LogOptions::default(), &crate::config::Limits::default()).unwrap();
         log.create_topic("t", 2).unwrap();
         log
     }
