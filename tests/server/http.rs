@@ -669,6 +669,21 @@ async fn fetch_serves_every_partition_and_respects_the_record_limit() {
     assert_eq!(values(v.as_array().expect("array")), vec!["v0", "v1", "v2"]);
 }
 
+/// Found by the schema fuzzing on the gateway (its lookup by time failed with a 500): asking
+/// for no partition answers none, for every spec, with or without a body.
+#[tokio::test]
+async fn offsets_of_no_partition_are_an_empty_answer() {
+    let api = Api::topics(&[("t", 1)]).await;
+    for spec in ["earliest", "latest", "0", "1500"] {
+        assert_eq!(
+            api.ok(&format!("/offsets/{spec}"), &json!([])).await,
+            json!([])
+        );
+        let (s, v) = api.send("GET", &format!("/offsets/{spec}"), "", &[]).await;
+        assert_eq!((s, v), (StatusCode::OK, json!([])), "{spec} without a body");
+    }
+}
+
 #[tokio::test]
 async fn offsets_by_earliest_latest_and_timestamp() {
     let api = Api::topics(&[("t", 2)]).await;
