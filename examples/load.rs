@@ -364,8 +364,37 @@ async fn latency(client: &Client, topic: &str, size: usize, rate: u64, seconds: 
             Ok::<_, upkafka_client::Error>(lat)
         })
     };
-    // Give the consumer time to start its first long-poll.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    produce_stamped(
+        client,
+        topic,
+        size,
+        rate,
+        count,
+        origin,
+        consumer,
+        "latency",
+        "produce→consume",
+    )
+    .await
+}
+
+/// Produces `count` single records at `rate` per second, each stamped with its send time
+/// (nanoseconds since `origin`, the first 20 characters of the value), while `consumer`
+/// (started already, receiving them) collects their latencies; then prints the report.
+#[allow(clippy::too_many_arguments)]
+async fn produce_stamped<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    client: &Client,
+    topic: &str,
+    size: usize,
+    rate: u64,
+    count: u64,
+    origin: Instant,
+    consumer: tokio::task::JoinHandle<Result<Vec<Duration>, E>>,
+    what: &'static str,
+    latency_of: &'static str,
+) -> Res<()> {
+    // Give the consumer time to start waiting (its first long-poll, or the stream to open).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu0 = cpu_time();
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
@@ -380,15 +409,16 @@ async fn latency(client: &Client, topic: &str, size: usize, rate: u64, seconds: 
     }
     let latencies = tokio::time::timeout(Duration::from_secs(30), consumer)
         .await
-        .map_err(|_| "the consumer did not receive every message within 30 s")???;
+        .map_err(|_| format!("{what}: not every message arrived within 30 s"))??
+        .map_err(Into::into)?;
     Report {
-        what: "latency",
+        what,
         messages: count,
         bytes: count * size.max(20) as u64,
         elapsed: started.elapsed(),
         cpu: cpu_time().saturating_sub(cpu0),
         latencies,
-        latency_of: "produce→consume",
+        latency_of,
     }
     .print();
     Ok(())
@@ -466,34 +496,18 @@ async fn stream_latency(
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(lat)
         })
     };
-    // Give the stream time to open.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let cpu0 = cpu_time();
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let pad = payload(size.saturating_sub(20));
-    for _ in 0..count {
-        tick.tick().await;
-        let sent = origin.elapsed().as_nanos() as u64;
-        client
-            .produce(topic, ProduceRecord::new(format!("{sent:020}{pad}")))
-            .await?;
-    }
-    let latencies = tokio::time::timeout(Duration::from_secs(30), consumer)
-        .await
-        .map_err(|_| "the stream did not deliver every message within 30 s")???;
-    Report {
-        what: "stream-latency",
-        messages: count,
-        bytes: count * size.max(20) as u64,
-        elapsed: started.elapsed(),
-        cpu: cpu_time().saturating_sub(cpu0),
-        latencies,
-        latency_of: "produce→event",
-    }
-    .print();
-    Ok(())
+    produce_stamped(
+        client,
+        topic,
+        size,
+        rate,
+        count,
+        origin,
+        consumer,
+        "stream-latency",
+        "produce→event",
+    )
+    .await
 }
 
 /// Opens `count` idle fetch streams with plain HTTP (each its own connection, as browsers
