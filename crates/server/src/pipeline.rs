@@ -226,7 +226,7 @@ impl ApiService {
                 return e.into_response();
             }
             if s.quota.limits().requests_per_day.is_some() {
-                let now = u64::try_from(tenancy::now_secs()).unwrap_or(0);
+                let now = u64::try_from(crate::backend::clock::now_secs()).unwrap_or(0);
                 if let Err(over) = s.quota.request(&s.credential_name, now) {
                     return over.into_response();
                 }

@@ -50,6 +50,7 @@ use upkafka_protocol::{
 };
 
 use super::auth;
+use super::backend::clock::now_secs;
 use super::config::{CredentialSpec, ServerConfig};
 use super::error::ApiError;
 use super::quota::Quota;
@@ -1004,12 +1005,6 @@ fn check_scope(topic: &str) -> Result<(), String> {
         return Ok(());
     }
     validate_topic_name(topic).map_err(|e| format!("topic: {e} (or `*` for every topic)"))
-}
-
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn load(path: &Path) -> Result<Vec<Scoped>, String> {
