@@ -279,6 +279,17 @@ impl ServeProcess {
     }
 }
 
+/// A server a test forgot, or that a failing assertion left behind, must not outlive the test:
+/// an orphan keeps its port, its data directory and any descriptor it inherited.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Spawns `cmd` (an `upkafka serve …` command; stdout and stderr are set here) and waits up to
 /// 20 s for its "listening on" line.
 pub fn spawn_serve(mut cmd: std::process::Command) -> ServeProcess {

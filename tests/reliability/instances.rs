@@ -36,19 +36,6 @@ const MAX_GROWTH: u64 = PER_SERVER as u64 * 4 * 1024;
 const METRICS_BOUND: Duration = Duration::from_secs(1);
 const CONSUME_P99_BOUND: Duration = Duration::from_millis(25);
 
-/// Kills the server when the test ends, also when it panics: a server left running would
-/// hold on to whatever its parent gave it.
-struct Killed(Option<ServeProcess>);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Some(mut server) = self.0.take() {
-            let _ = server.child.kill();
-            server.finish();
-        }
-    }
-}
-
 fn rss_bytes(server: &ServeProcess) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
         .expect("reading the server's /proc status");
@@ -106,8 +93,9 @@ async fn fifty_thousand_instance_attempts_stay_within_the_caps_memory_and_latenc
         "--topic",
         "t:3",
     ]);
-    let guard = Killed(Some(spawn_serve(cmd)));
-    let server = guard.0.as_ref().expect("the server");
+    // Killed when dropped, a failing assertion included (`ServeProcess`'s `Drop`).
+    let process = spawn_serve(cmd);
+    let server = &process;
     let url = server.url.clone();
     crate::common::install_crypto();
     let http = reqwest::Client::builder()
@@ -248,5 +236,5 @@ async fn fifty_thousand_instance_attempts_stay_within_the_caps_memory_and_latenc
         after_p99 <= CONSUME_P99_BOUND,
         "consume p99 {after_p99:?} with a full server"
     );
-    drop(guard);
+    drop(process);
 }
