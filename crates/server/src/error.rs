@@ -35,6 +35,10 @@ pub enum BackendError {
         /// Partitions the topic has.
         count: i32,
     },
+    /// A topic of this name already exists (creating it again through the management API).
+    /// Answered 400: the Developer API's status list (spec §9) has no 409.
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
     /// The topic name breaks Kafka's naming rules.
     #[error("{0}")]
     InvalidTopicName(String),
@@ -132,6 +136,7 @@ impl BackendError {
     pub fn status(&self) -> StatusCode {
         match self {
             BackendError::UnknownTopic(_)
+            | BackendError::TopicExists(_)
             | BackendError::UnknownPartition { .. }
             | BackendError::InvalidTopicName(_)
             | BackendError::RecordTooLarge { .. }

@@ -121,6 +121,7 @@ pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};
 pub use log::LogOptions;
+pub use log::settings::{CleanupPolicy, TopicSettings};
 pub use partitioner::{murmur2, partition_for_key};
 pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};
