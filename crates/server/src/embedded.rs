@@ -150,7 +150,7 @@ impl Inner {
             groups[gi].1.push(StoredRecord {
                 timestamp: place.timestamp,
                 key: r.key,
-                value: r.value,
+                value: Some(r.value),
                 headers: r.headers,
             });
         }
@@ -489,10 +489,11 @@ impl Backend for EmbeddedBackend {
             let mut out = Vec::with_capacity(partitions.len());
             for tp in partitions {
                 let part = resolve(&self.inner.log, &tp.topic, tp.partition)?;
-                // No retention yet: the earliest offset is always 0. A timestamp after every
-                // record answers -1 (spec §12 q. 10; Kafka's "no such offset").
+                // Earliest is the start offset (it moves up as retention deletes segments). A
+                // timestamp after every record answers -1 (spec §12 q. 10; Kafka's "no such
+                // offset").
                 let offset = match spec {
-                    OffsetSpec::Earliest => 0,
+                    OffsetSpec::Earliest => part.start_offset(),
                     OffsetSpec::Latest => part.end_offset(),
                     OffsetSpec::Timestamp(ts) => part.offset_for_timestamp(ts).unwrap_or(-1),
                 };

@@ -75,6 +75,23 @@ pub enum BackendError {
         /// Partition.
         partition: i32,
     },
+    /// `Kafka-Auto-Offset-Reset: none` and the instance's offset (committed or reached) was
+    /// deleted by retention: Kafka's `OFFSET_OUT_OF_RANGE` without a reset policy.
+    #[error(
+        "offset {offset} of {topic}/{partition} in group `{group}` was deleted by retention (the earliest offset is {earliest}) and Kafka-Auto-Offset-Reset is none"
+    )]
+    OffsetOutOfRange {
+        /// Group id.
+        group: String,
+        /// Topic name.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset the instance would read from.
+        offset: i64,
+        /// The partition's earliest offset now.
+        earliest: i64,
+    },
     /// Reading or writing the data directory failed.
     #[error("storage I/O error: {0}")]
     Io(String),
@@ -141,7 +158,8 @@ impl BackendError {
             | BackendError::InvalidTopicName(_)
             | BackendError::RecordTooLarge { .. }
             | BackendError::InvalidRequest(_)
-            | BackendError::NoCommittedOffset { .. } => StatusCode::BAD_REQUEST,
+            | BackendError::NoCommittedOffset { .. }
+            | BackendError::OffsetOutOfRange { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
             BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => {

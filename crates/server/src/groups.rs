@@ -23,8 +23,12 @@
 //!   moved, on its interval; like a Kafka consumer it also commits when partitions are revoked
 //!   and when the instance is deleted or expires (a clean close of the server-side consumer).
 //! - `/committed` answers `-1` for a partition without a committed offset (q. 8).
-//! - Without a committed offset, `Kafka-Auto-Offset-Reset` picks the start: `earliest` = 0,
-//!   `latest` = the end at the time of assignment, `none` = a 400 error (q. 11).
+//! - Without a committed offset, `Kafka-Auto-Offset-Reset` picks the start: `earliest` = the
+//!   partition's start offset, `latest` = the end at the time of assignment, `none` = a 400
+//!   error (q. 11).
+//! - A position or committed offset below the start offset (its records were deleted by
+//!   retention) is out of range, as in Kafka: the same policy resets it (`earliest` = start
+//!   offset, `latest` = end), and `none` is a 400 naming the offset and the earliest one.
 //!
 //! Cost (issue 20): a request touches its own group only. A consume, commit or delete expires
 //! the idle instances of its group and rebalances that group, so its cost grows with the size
@@ -684,22 +688,40 @@ fn plan_reads(
             .topic(&tp.0)
             .and_then(|t| t.partition(tp.1).cloned())
             .ok_or_else(|| BackendError::UnknownTopic(tp.0.clone()))?;
-        let pos = match inst.positions.get(tp) {
-            Some(p) => *p,
-            None => {
-                let p = match committed.and_then(|c| c.get(tp)) {
-                    Some(c) => *c,
-                    None => match inst.reset {
-                        AutoOffsetReset::Earliest => 0,
-                        AutoOffsetReset::Latest => part.end_offset(),
-                        AutoOffsetReset::None => {
-                            return Err(BackendError::NoCommittedOffset {
+        let known = inst
+            .positions
+            .get(tp)
+            .copied()
+            .or_else(|| committed.and_then(|c| c.get(tp)).copied());
+        let start = part.start_offset();
+        let pos = match known {
+            Some(p) if p >= start => {
+                if !inst.positions.contains_key(tp) {
+                    inst.positions.insert(tp.clone(), p);
+                    inst.dirty = true;
+                }
+                p
+            }
+            _ => {
+                let p = match inst.reset {
+                    AutoOffsetReset::Earliest => start,
+                    AutoOffsetReset::Latest => part.end_offset(),
+                    AutoOffsetReset::None => {
+                        return Err(match known {
+                            Some(offset) => BackendError::OffsetOutOfRange {
                                 group: group.to_owned(),
                                 topic: tp.0.clone(),
                                 partition: tp.1,
-                            });
-                        }
-                    },
+                                offset,
+                                earliest: start,
+                            },
+                            None => BackendError::NoCommittedOffset {
+                                group: group.to_owned(),
+                                topic: tp.0.clone(),
+                                partition: tp.1,
+                            },
+                        });
+                    }
                 };
                 inst.positions.insert(tp.clone(), p);
                 inst.dirty = true;

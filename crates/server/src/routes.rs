@@ -15,6 +15,12 @@
 //!   their timeout is accepted and otherwise ignored.
 //! - A multi-partition fetch answers data of every named partition, within the response
 //!   limits (q. 6: the single-topic behaviour of 2022 is not reproduced).
+//! - A fetch from an offset below the partition's earliest offset (records deleted by
+//!   retention) reads from the earliest offset, as a Kafka consumer reset to `earliest` does
+//!   after `OFFSET_OUT_OF_RANGE`; each record carries its own offset, so the jump is visible.
+//!   On a compacted topic offsets have gaps: the surviving records keep their offsets. A
+//!   consumer group's position below the earliest offset follows `Kafka-Auto-Offset-Reset`
+//!   (`earliest`, `latest`, or `none`: 400 naming the partition and the earliest offset).
 //! - `Accept: text/event-stream` on `/fetch` and `/consume/…` answers an event stream of the
 //!   same records instead of one batch ([`super::sse`]).
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and

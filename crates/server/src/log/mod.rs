@@ -6,6 +6,7 @@
 //! <data-dir>/topics.json                      topic name → partitions, creation time, settings
 //! <data-dir>/offsets.json                     committed offsets of consumer groups
 //! <data-dir>/topics/<topic>/<partition>/<base offset>.log   segment files
+//! <data-dir>/topics/<topic>/<partition>/<base>-<end>.log     compacted segment files
 //! <data-dir>/deleted/<topic>-<nanos>/          a deleted topic's files, until removed
 //! ```
 //!
@@ -23,6 +24,12 @@
 //! scanned and a torn or corrupt tail (bad CRC, short frame, offset gap) is truncated, so what
 //! was acknowledged before a crash is back and nothing half-written is ever served.
 //!
+//! Retention and compaction ([`cleaner`]): segments roll by size and age (`segment_bytes`,
+//! `segment_ms` of the topic, read at every append); a background thread deletes closed
+//! segments past `retention_ms`/`retention_bytes`, or compacts them on a compacted topic, and
+//! the start offset ([`Partition::start_offset`]) moves up. A read from below the start
+//! offset starts at it (the records carry their real offsets, so the jump shows).
+//!
 //! File descriptors: as in Kafka only the last segment of a partition is written, but unlike
 //! Kafka no partition keeps its files open. Segments are opened on demand through one cache
 //! for the whole log ([`files`]), which keeps at most `max_open_files` open (least recently
@@ -36,7 +43,9 @@
 //! [`BackendError::ResourceExhausted`] (503): the failed produce is taken back whole, nothing
 //! of it is acknowledged, and the next one succeeds once the resource is back.
 
+pub(crate) mod cleaner;
 pub(crate) mod files;
+pub(crate) mod memory;
 pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod segment;
@@ -49,6 +58,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -56,28 +66,37 @@ use crate::config::Limits;
 use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
+use cleaner::{CleanState, Cleaner};
+pub use cleaner::DEFAULT_CLEANER_INTERVAL;
 use files::FileCache;
+pub(crate) use memory::MemStore;
 use meta::StoredTopic;
 pub(crate) use record::StoredRecord;
-use segment::DiskStore;
+use segment::{DiskStore, RollPolicy};
 pub use settings::{DEFAULT_SEGMENT_BYTES, TopicSettings};
 
-/// How to open the embedded log: where it is stored, and the settings of topics created
-/// without their own (`serve --topic`, auto-created topics).
-#[derive(Debug, Clone, Default)]
+/// How to open the embedded log: where it is stored, the settings of topics created
+/// without their own (`serve --topic`, auto-created topics), and how often retention and
+/// compaction look at every partition.
+#[derive(Debug, Clone)]
 pub struct LogOptions {
     /// Directory for durable storage; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     /// Settings of topics created without their own ([`TopicSettings::default`]: Kafka's
     /// defaults, 128 MiB segments).
     pub topic_defaults: TopicSettings,
+    /// Time between two passes of the cleaner ([`DEFAULT_CLEANER_INTERVAL`], 1 s).
+    pub cleaner_interval: Duration,
 }
 
-/// Records of an in-memory partition.
-#[derive(Debug, Default)]
-pub(crate) struct MemStore {
-    records: Vec<StoredRecord>,
-    max_ts: Vec<i64>,
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            topic_defaults: TopicSettings::default(),
+            cleaner_interval: DEFAULT_CLEANER_INTERVAL,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -96,20 +115,60 @@ pub struct Partition {
     end: watch::Sender<i64>,
     /// Set once its topic is deleted: readers stop waiting and answer unknown topic.
     deleted: AtomicBool,
+    /// Its topic's settings (shared with the topic, so an alter applies at once).
+    settings: Arc<RwLock<TopicSettings>>,
+    /// What the cleaner remembers of it between passes (only the cleaner takes it).
+    clean_state: Mutex<CleanState>,
 }
 
 impl Partition {
-    fn new(topic: Arc<str>, id: i32, store: Store) -> Self {
+    fn new(topic: Arc<str>, id: i32, store: Store, settings: Arc<RwLock<TopicSettings>>) -> Self {
         let end = match &store {
-            Store::Mem(m) => m.records.len(),
+            Store::Mem(m) => m.next_offset(),
             Store::Disk(d) => d.visible,
-        } as i64;
+        };
         Self {
             topic,
             id,
             store: Mutex::new(store),
             end: watch::channel(end).0,
             deleted: AtomicBool::new(false),
+            settings,
+            clean_state: Mutex::new(CleanState::default()),
+        }
+    }
+
+    /// Its topic's settings now.
+    pub(crate) fn settings(&self) -> TopicSettings {
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the active segment rolls, by the topic's settings now.
+    pub(crate) fn roll_policy(&self) -> RollPolicy {
+        let s = self.settings();
+        RollPolicy {
+            segment_bytes: s.segment_bytes.max(1),
+            segment_ms: s.segment_ms,
+            now_ms: crate::backend::clock::now_ms(),
+        }
+    }
+
+    /// The cleaner's memory of this partition.
+    fn clean_state(&self) -> MutexGuard<'_, CleanState> {
+        self.clean_state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether it lives in memory (no data directory).
+    fn is_memory(&self) -> bool {
+        matches!(&*self.lock(), Store::Mem(_))
+    }
+
+    /// The earliest offset still kept (Kafka's log start offset): 0 until retention deletes
+    /// a segment. Reads from below it start at it.
+    pub fn start_offset(&self) -> i64 {
+        match &*self.lock() {
+            Store::Mem(m) => m.start_offset(),
+            Store::Disk(d) => d.start_offset(),
         }
     }
 
@@ -168,31 +227,22 @@ impl Partition {
     /// First offset whose record timestamp is ≥ `ts` (Kafka `offsetsForTimes`), if any.
     pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
         match &*self.lock() {
-            Store::Mem(m) => {
-                let idx = m.max_ts.partition_point(|t| *t < ts);
-                (idx < m.max_ts.len()).then_some(idx as i64)
-            }
+            Store::Mem(m) => m.offset_for_timestamp(ts),
             Store::Disk(d) => d.offset_for_timestamp(ts),
         }
     }
 
     /// Appends records to an in-memory partition under one lock; returns the base offset.
     fn append_mem(&self, records: Vec<StoredRecord>) -> Result<i64, BackendError> {
+        let roll = self.roll_policy();
         let mut guard = self.lock();
         let Store::Mem(m) = &mut *guard else {
             return Err(BackendError::Internal(
                 "in-memory append on a durable partition".into(),
             ));
         };
-        let base = m.records.len() as i64;
-        let mut max = m.max_ts.last().copied().unwrap_or(i64::MIN);
-        m.max_ts.reserve(records.len());
-        for r in &records {
-            max = max.max(r.timestamp);
-            m.max_ts.push(max);
-        }
-        m.records.extend(records);
-        let end = m.records.len() as i64;
+        let base = m.append(records, roll);
+        let end = m.next_offset();
         drop(guard);
         self.publish(end);
         Ok(base)
@@ -201,6 +251,10 @@ impl Partition {
     /// Reads visible records from `from` on, at most `max_records` and about `max_bytes`
     /// (always at least one record if one is there), appending them to `out`.
     /// Returns the number of bytes counted.
+    ///
+    /// A `from` below the start offset (records deleted by retention) reads from the start
+    /// offset: the records carry their own offsets, so a reader sees where it resumed. On a
+    /// compacted topic offsets have gaps; each record keeps the offset it was written at.
     pub(crate) fn read_into(
         &self,
         from: i64,
@@ -211,55 +265,41 @@ impl Partition {
         if from < 0 || max_records == 0 {
             return Ok(0);
         }
-        let from_idx = from as usize;
-        let (files, runs) = {
+        let message = |offset: i64, r: StoredRecord| Message {
+            topic: self.topic.to_string(),
+            partition: self.id,
+            offset,
+            timestamp: r.timestamp,
+            key: r.key.unwrap_or_default(),
+            value: r.value.unwrap_or_default(),
+            headers: r.headers,
+        };
+        let runs = {
             let guard = self.lock();
             match &*guard {
                 Store::Mem(m) => {
                     let mut bytes = 0usize;
-                    let end = m.records.len().min(from_idx.saturating_add(max_records));
-                    for (i, r) in m
-                        .records
-                        .get(from_idx..end)
-                        .unwrap_or(&[])
-                        .iter()
-                        .enumerate()
-                    {
-                        let size = r.size();
-                        if bytes > 0 && bytes + size > max_bytes {
-                            break;
-                        }
+                    for (offset, r, size) in m.read(from, max_records, max_bytes) {
                         bytes += size;
-                        out.push(Message {
-                            topic: self.topic.to_string(),
-                            partition: self.id,
-                            offset: from + i as i64,
-                            timestamp: r.timestamp,
-                            key: r.key.clone().unwrap_or_default(),
-                            value: r.value.clone(),
-                            headers: r.headers.clone(),
-                        });
+                        out.push(message(offset, r));
                     }
                     return Ok(bytes);
                 }
-                Store::Disk(d) => (
-                    Arc::clone(d.files()),
-                    d.plan_read(from_idx, max_records, max_bytes),
-                ),
+                Store::Disk(d) => d.plan_read(from, max_records, max_bytes).map_err(|e| {
+                    BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
+                })?,
             }
         };
-        // Read outside the lock; the frames are immutable once visible.
+        // Read outside the lock, through the descriptors the plan was made with: the frames
+        // are immutable once visible, and a segment deleted or compacted meanwhile is still
+        // read from the file it was planned on.
         let mut bytes = 0usize;
-        let mut expected = from;
-        for (seg, pos, len, count) in runs {
-            let buf = files
-                .get(&seg)
-                .and_then(|file| segment::read_run(&file, pos, len))
-                .map_err(|e| {
-                    BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
-                })?;
+        for run in runs {
+            let buf = segment::read_at(&run.file, run.pos, run.len).map_err(|e| {
+                BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
+            })?;
             let mut at = 0usize;
-            for _ in 0..count {
+            for expected in run.offsets {
                 let (offset, r, flen) = record::decode(&buf[at..]).map_err(|e| {
                     BackendError::Corrupt(format!(
                         "{}/{} offset {expected}: {e}",
@@ -274,16 +314,7 @@ impl Partition {
                 }
                 at += flen;
                 bytes += flen;
-                expected += 1;
-                out.push(Message {
-                    topic: self.topic.to_string(),
-                    partition: self.id,
-                    offset,
-                    timestamp: r.timestamp,
-                    key: r.key.unwrap_or_default(),
-                    value: r.value,
-                    headers: r.headers,
-                });
+                out.push(message(offset, r));
             }
         }
         Ok(bytes)
@@ -297,7 +328,8 @@ pub struct Topic {
     partitions: Vec<Arc<Partition>>,
     round_robin: AtomicUsize,
     /// Retention, compaction and size settings; replaced whole by [`Log::alter_topic`].
-    settings: RwLock<TopicSettings>,
+    /// Shared with its partitions, which read them at every append and cleaning pass.
+    settings: Arc<RwLock<TopicSettings>>,
     /// Creation time, ms since the epoch (0 if stored by a version that did not record it).
     created_ms: i64,
 }
@@ -348,7 +380,8 @@ impl Topic {
 /// The log: every topic, and for a data directory the writer that makes appends durable.
 #[derive(Debug)]
 pub struct Log {
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Shared with the cleaner thread (which holds it weakly).
+    topics: Arc<cleaner::Topics>,
     dir: Option<PathBuf>,
     topic_defaults: TopicSettings,
     writer: Option<writer::Writer>,
@@ -356,7 +389,11 @@ pub struct Log {
     files: Arc<FileCache>,
     max_topics: usize,
     max_partitions: usize,
-    create_lock: Mutex<()>,
+    /// Serializes topic creation, alteration and deletion; the cleaner takes it too, for its
+    /// changes to partition directories (see [`cleaner`]).
+    create_lock: Arc<Mutex<()>>,
+    /// Retention and compaction; stopped when the log is dropped.
+    cleaner: Mutex<Option<Cleaner>>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
     _dir_lock: Option<fs::File>,
@@ -424,15 +461,23 @@ impl Log {
                  all are served, new topics are refused"
             );
         }
+        let topics = Arc::new(RwLock::new(topics));
+        let create_lock = Arc::new(Mutex::new(()));
+        let cleaner = Cleaner::start(
+            Arc::downgrade(&topics),
+            Arc::clone(&create_lock),
+            options.cleaner_interval,
+        );
         Ok(Self {
-            topics: RwLock::new(topics),
+            topics,
             dir: options.data_dir.clone(),
             topic_defaults: options.topic_defaults,
             writer,
             files,
             max_topics: limits.max_topics,
             max_partitions: limits.max_partitions,
-            create_lock: Mutex::new(()),
+            create_lock,
+            cleaner: Mutex::new(Some(cleaner)),
             _dir_lock: dir_lock,
         })
     }
@@ -550,6 +595,7 @@ impl Log {
         let topic = match &self.dir {
             None => {
                 let name_arc: Arc<str> = Arc::from(name);
+                let settings = Arc::new(RwLock::new(settings));
                 Topic {
                     partitions: (0..partitions)
                         .map(|p| {
@@ -557,12 +603,13 @@ impl Log {
                                 Arc::clone(&name_arc),
                                 p,
                                 Store::Mem(MemStore::default()),
+                                Arc::clone(&settings),
                             ))
                         })
                         .collect(),
                     name: name_arc,
                     round_robin: AtomicUsize::new(0),
-                    settings: RwLock::new(settings),
+                    settings,
                     created_ms,
                 }
             }
@@ -677,8 +724,19 @@ impl Log {
         }
     }
 
-    /// Stops the writer after it has written and fsynced everything queued.
+    /// Stops the cleaner, and the writer after it has written and fsynced everything queued.
     pub async fn close(&self) -> Result<(), BackendError> {
+        let cleaner = self
+            .cleaner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut c) = cleaner {
+            // Joining waits for a pass under way; not on the runtime's threads.
+            tokio::task::spawn_blocking(move || c.stop())
+                .await
+                .map_err(|e| BackendError::Internal(format!("stopping the cleaner: {e}")))?;
+        }
         if let Some(w) = &self.writer {
             w.close().await?;
         }
@@ -730,18 +788,19 @@ fn open_disk_topic(
     settings: TopicSettings,
     files: &Arc<FileCache>,
 ) -> Result<Topic, BackendError> {
-    let segment_bytes = settings.segment_bytes;
     let name_arc: Arc<str> = Arc::from(name);
+    let settings = Arc::new(RwLock::new(settings));
     let mut parts = Vec::with_capacity(partitions.max(0) as usize);
     for p in 0..partitions {
         let pdir = dir.join("topics").join(name).join(p.to_string());
-        let store = DiskStore::open(&pdir, segment_bytes, Arc::clone(files)).map_err(|e| {
+        let store = DiskStore::open(&pdir, Arc::clone(files)).map_err(|e| {
             BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
         })?;
         parts.push(Arc::new(Partition::new(
             Arc::clone(&name_arc),
             p,
             Store::Disk(store),
+            Arc::clone(&settings),
         )));
     }
     // Make the new directory entries themselves durable (power loss, not just a crash).
@@ -754,7 +813,7 @@ fn open_disk_topic(
         name: name_arc,
         partitions: parts,
         round_robin: AtomicUsize::new(0),
-        settings: RwLock::new(settings),
+        settings,
         created_ms,
     })
 }

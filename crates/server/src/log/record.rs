@@ -3,6 +3,10 @@
 //! The payload is `offset i64 | timestamp i64 | key_len i32 (-1 = no key) | key | value_len u32 |
 //! value | header_count u32 | (name_len u32 | name | value_len u32 | value)*`. The CRC32 covers
 //! the payload, so a torn or bit-flipped tail is detected on open and cut off.
+//!
+//! A null value (a tombstone of a compacted topic) is `value_len = u32::MAX` with no value
+//! bytes ([`NULL_VALUE`]). No frame written before tombstones existed has that length (a payload
+//! is at most [`MAX_PAYLOAD`]), so every older frame decodes as before.
 
 use upkafka_protocol::Header;
 
@@ -10,6 +14,8 @@ use upkafka_protocol::Header;
 pub(crate) const FRAME_HEADER: usize = 8;
 /// Largest payload we accept when scanning; anything larger is treated as corruption.
 pub(crate) const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+/// The `value_len` of a null value (a tombstone).
+pub(crate) const NULL_VALUE: u32 = u32::MAX;
 
 /// A record as the log keeps it (in memory) or decodes it (from disk).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +24,9 @@ pub(crate) struct StoredRecord {
     pub timestamp: i64,
     /// Key; `None` when the producer sent none.
     pub key: Option<String>,
-    /// Value text.
-    pub value: String,
+    /// Value text; `None` is a null value, a tombstone: on a compacted topic it deletes its
+    /// key once `delete_retention_ms` has passed.
+    pub value: Option<String>,
     /// Headers in order.
     pub headers: Vec<Header>,
 }
@@ -27,7 +34,17 @@ pub(crate) struct StoredRecord {
 impl StoredRecord {
     /// Bytes this record counts against a response's byte budget (key, value and headers).
     pub fn size(&self) -> usize {
-        upkafka_protocol::record_size(self.key.as_deref(), &self.value, &self.headers)
+        upkafka_protocol::record_size(self.key.as_deref(), self.value_text(), &self.headers)
+    }
+
+    /// The value as the API shows it: a null value (a tombstone) reads as `""`.
+    pub fn value_text(&self) -> &str {
+        self.value.as_deref().unwrap_or("")
+    }
+
+    /// Whether this is a tombstone (a null value).
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
     }
 }
 
@@ -44,7 +61,10 @@ pub(crate) fn encode(buf: &mut Vec<u8>, offset: i64, record: &StoredRecord) -> u
         }
         None => buf.extend_from_slice(&(-1i32).to_le_bytes()),
     }
-    put_str(buf, &record.value);
+    match &record.value {
+        Some(v) => put_str(buf, v),
+        None => buf.extend_from_slice(&NULL_VALUE.to_le_bytes()),
+    }
     buf.extend_from_slice(&(record.headers.len() as u32).to_le_bytes());
     for h in &record.headers {
         put_str(buf, &h.key);
@@ -137,8 +157,10 @@ pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String>
     } else {
         Some(r.string(key_len as usize)?)
     };
-    let vlen = r.u32()? as usize;
-    let value = r.string(vlen)?;
+    let value = match r.u32()? {
+        NULL_VALUE => None,
+        vlen => Some(r.string(vlen as usize)?),
+    };
     let count = r.u32()? as usize;
     let mut headers = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
@@ -167,7 +189,7 @@ pub(crate) fn arb_record() -> impl proptest::strategy::Strategy<Value = StoredRe
     (
         any::<i64>(),
         proptest::option::of(".{0,16}"),
-        ".{0,64}",
+        proptest::option::weighted(0.9, ".{0,64}"),
         proptest::collection::vec((".{0,8}", ".{0,8}"), 0..4),
     )
         .prop_map(|(timestamp, key, value, headers)| StoredRecord {
@@ -185,28 +207,60 @@ pub(crate) fn arb_record() -> impl proptest::strategy::Strategy<Value = StoredRe
 mod tests {
     use super::*;
 
+    /// A frame as versions before tombstones wrote it (built by hand, byte for byte) still
+    /// decodes, and encoding the same record gives the same bytes: old data directories open.
+    #[test]
+    fn frames_of_earlier_versions_decode_unchanged() {
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&3i64.to_le_bytes());
+        payload.extend_from_slice(&4i64.to_le_bytes());
+        payload.extend_from_slice(&(-1i32).to_le_bytes());
+        payload.extend_from_slice(&2u32.to_le_bytes());
+        payload.extend_from_slice(b"hi");
+        payload.extend_from_slice(&0u32.to_le_bytes());
+        let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        frame.extend_from_slice(&payload);
+        let (offset, rec, len) = decode(&frame).unwrap();
+        assert_eq!((offset, len), (3, frame.len()));
+        assert_eq!(rec.value.as_deref(), Some("hi"));
+        assert_eq!(rec.key, None);
+        let mut again = Vec::new();
+        encode(&mut again, 3, &rec);
+        assert_eq!(again, frame);
+    }
+
     #[test]
     fn frames_round_trip_and_detect_corruption() {
         let rec = StoredRecord {
             timestamp: 1_637_743_323_016,
             key: Some("city".into()),
-            value: "İstanbul".into(),
+            value: Some("İstanbul".into()),
             headers: vec![Header::new("expire", "1637745834756")],
         };
         let none = StoredRecord {
             timestamp: 5,
             key: None,
-            value: String::new(),
+            value: Some(String::new()),
+            headers: vec![],
+        };
+        let tombstone = StoredRecord {
+            timestamp: 6,
+            key: Some("city".into()),
+            value: None,
             headers: vec![],
         };
         let mut buf = Vec::new();
         let n1 = encode(&mut buf, 7, &rec);
         let n2 = encode(&mut buf, 8, &none);
-        assert_eq!(buf.len(), n1 + n2);
+        let n3 = encode(&mut buf, 9, &tombstone);
+        assert_eq!(buf.len(), n1 + n2 + n3);
         let (o, back, len) = decode(&buf).unwrap();
         assert_eq!((o, &back, len), (7, &rec, n1));
         let (o, back, _) = decode(&buf[n1..]).unwrap();
         assert_eq!((o, back), (8, none));
+        let (o, back, _) = decode(&buf[n1 + n2..]).unwrap();
+        assert_eq!((o, back), (9, tombstone), "a null value stays null, not empty");
         let mut bad = buf.clone();
         bad[FRAME_HEADER + 20] ^= 0xff;
         assert!(decode(&bad).unwrap_err().contains("CRC"));

@@ -1,10 +1,29 @@
-//! One partition's segment files: recovery on open, appends, and positioned reads.
+//! One partition's segment files: recovery on open, appends, positioned reads, and the
+//! primitives retention and compaction use to drop or replace closed segments.
 //!
-//! A partition directory holds `<base offset, 20 digits>.log` files. Each is a run of frames
-//! (see [`super::record`]) with contiguous offsets starting at its base. Only the index
-//! (position, length and running max timestamp per offset) is kept in memory; values are read
-//! back from the files, which are opened on demand through the log's [`FileCache`] (a
-//! partition holds no descriptor of its own).
+//! A partition directory holds two kinds of segment files:
+//!
+//! * `<base, 20 digits>.log`: frames (see [`super::record`]) with contiguous offsets from
+//!   `base`, as the writer appends them. The last segment is the active one.
+//! * `<base, 20 digits>-<end, 20 digits>.log`: a *cleaned* segment written by compaction
+//!   ([`super::cleaner`]): the surviving frames of the range `[base, end)`, byte for byte, so
+//!   offsets keep their values and increase with gaps. It supersedes every other file whose
+//!   base lies in its range (the segments it was merged from, or an older cleaning).
+//!
+//! A cleaned segment is written as `<base>-<end>.cleaned`, fsynced, renamed to its `.log` name
+//! and the directory fsynced; only then does the in-memory view switch to it and the files it
+//! supersedes go. Recovery on open removes `.cleaned` leftovers (a swap that never happened)
+//! and files a complete cleaned segment supersedes (a swap that happened but whose old files
+//! were not removed yet), so a crash at any point leaves either the old segments or the new
+//! one, never half of either.
+//!
+//! The index is kept per segment (base offset, and per record its offset relative to the
+//! base, position, length and running max timestamp), so retention drops a segment with its
+//! entries and compaction replaces one segment's entries. Values are read back from the files,
+//! which are opened on demand through the log's [`FileCache`] (a partition holds no
+//! descriptor of its own). A read is planned under the partition lock with the open
+//! descriptors themselves ([`Run::file`]), so a segment deleted or replaced after planning is
+//! still read from the file the plan was made for.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -15,20 +34,11 @@ use std::sync::Arc;
 use super::files::{FileCache, SegmentFile};
 use super::record::{self, FRAME_HEADER, MAX_PAYLOAD};
 
-/// One segment file (its base offset is in its name).
-#[derive(Debug)]
-pub(crate) struct Segment {
-    /// The file, opened through the cache when read or written.
-    pub file: SegmentFile,
-    /// Bytes written so far (including not yet acknowledged ones).
-    pub size: u64,
-}
-
-/// Where one record lives.
+/// Where one record lives in its segment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IndexEntry {
-    /// Index into [`DiskStore::segments`].
-    pub seg: u32,
+    /// Offset minus the segment's base.
+    pub delta: u32,
     /// Frame length.
     pub len: u32,
     /// Byte position of the frame in its segment.
@@ -37,17 +47,115 @@ pub(crate) struct IndexEntry {
     pub max_ts: i64,
 }
 
+/// One segment file and its index.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// Offset of its first record (in its file name).
+    pub base: i64,
+    /// For a cleaned segment, the end of the range it covers (exclusive; in its file name).
+    /// `None` for a segment the writer appended: its offsets are contiguous from `base`.
+    pub end: Option<i64>,
+    /// The file, opened through the cache when read or written.
+    pub file: SegmentFile,
+    /// Bytes written so far (including not yet acknowledged ones).
+    pub size: u64,
+    /// Its records, offsets increasing.
+    pub entries: Vec<IndexEntry>,
+    /// Wall-clock ms when its first record was appended (for `segment_ms`); for a segment
+    /// found on open, the file's last modification (record timestamps may be anything a
+    /// producer chose), so after a restart it rolls at most `segment_ms` after its last write.
+    pub first_write_ms: Option<i64>,
+}
+
+impl Segment {
+    /// Offset of its `i`-th record.
+    pub fn offset_at(&self, i: usize) -> i64 {
+        self.base + i64::from(self.entries[i].delta)
+    }
+
+    /// The offset after its range: where the next segment starts.
+    pub fn next_offset(&self) -> i64 {
+        self.end
+            .unwrap_or(self.base + self.entries.len() as i64)
+    }
+
+    /// Largest timestamp of its records (and all before them), if it has any.
+    pub fn max_ts(&self) -> Option<i64> {
+        self.entries.last().map(|e| e.max_ts)
+    }
+
+    /// Index of its first record at offset ≥ `offset`.
+    fn first_at_or_after(&self, offset: i64) -> usize {
+        let Ok(delta) = u32::try_from(offset.saturating_sub(self.base).max(0)) else {
+            return self.entries.len();
+        };
+        self.entries.partition_point(|e| e.delta < delta)
+    }
+}
+
+/// When the active segment rolls to a new file: the topic's settings, read at each append.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RollPolicy {
+    /// Roll before a frame that would take the segment beyond this size.
+    pub segment_bytes: u64,
+    /// Roll once the segment's first record was written this long ago.
+    pub segment_ms: u64,
+    /// Now, in ms since the epoch.
+    pub now_ms: i64,
+}
+
+impl RollPolicy {
+    /// Whether a segment of `size` bytes whose first record was written at `first_write_ms`
+    /// must roll before a frame of `next_len` bytes. An empty segment never rolls.
+    pub fn must_roll(&self, size: u64, first_write_ms: Option<i64>, next_len: u64) -> bool {
+        if size == 0 {
+            return false;
+        }
+        let too_big = size.saturating_add(next_len) > self.segment_bytes;
+        let too_old = first_write_ms.is_some_and(|t| {
+            self.now_ms.saturating_sub(t) >= i64::try_from(self.segment_ms).unwrap_or(i64::MAX)
+        });
+        too_big || too_old
+    }
+}
+
+/// A planned read of consecutive frames of one file: read it outside the partition lock.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The descriptor the plan was made for (kept alive even if the segment is deleted or
+    /// replaced meanwhile).
+    pub file: Arc<File>,
+    /// Byte position of the first frame.
+    pub pos: u64,
+    /// Bytes of the run.
+    pub len: usize,
+    /// Offsets of its frames, increasing (with gaps in a cleaned segment).
+    pub offsets: Vec<i64>,
+}
+
+/// A closed segment as compaction sees it: what to read, and what to check before swapping.
+#[derive(Debug)]
+pub(crate) struct ClosedSegment {
+    /// Base offset.
+    pub base: i64,
+    /// Where the next segment starts (the end of this one's range).
+    pub end: i64,
+    /// Its file, to check that it is still the one in place when swapping.
+    pub file: SegmentFile,
+    /// Its open descriptor, to read it without the lock.
+    pub open: Arc<File>,
+    /// Its index.
+    pub entries: Vec<IndexEntry>,
+}
+
 /// The files and index of one durable partition.
 #[derive(Debug)]
 pub(crate) struct DiskStore {
     dir: PathBuf,
     /// Segments in offset order; the last one is active.
     pub segments: Vec<Segment>,
-    /// One entry per offset, starting at offset 0 (no retention yet).
-    pub index: Vec<IndexEntry>,
-    /// Number of acknowledged (fsynced) records: readers see offsets below this.
-    pub visible: usize,
-    segment_bytes: u64,
+    /// The acknowledged (fsynced) end: readers see offsets below this.
+    pub visible: i64,
     /// The log's open files.
     files: Arc<FileCache>,
     /// A rollback could not cut the active segment back to its size: the next append does
@@ -55,8 +163,38 @@ pub(crate) struct DiskStore {
     repair_tail: bool,
 }
 
-fn segment_name(base: i64) -> String {
-    format!("{base:020}.log")
+/// Where the log stood before a write, to undo it with [`DiskStore::rollback`]: offsets and
+/// the active segment's base, not indexes, since retention may drop segments meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    next: i64,
+    active_base: i64,
+    size: u64,
+}
+
+/// The name of the segment of `base` (`end`: a cleaned segment's range end).
+pub(crate) fn segment_name(base: i64, end: Option<i64>) -> String {
+    match end {
+        None => format!("{base:020}.log"),
+        Some(end) => format!("{base:020}-{end:020}.log"),
+    }
+}
+
+/// The temporary name of a cleaned segment being written.
+pub(crate) fn cleaned_temp_name(base: i64, end: i64) -> String {
+    format!("{base:020}-{end:020}.cleaned")
+}
+
+/// `(base, end)` of a segment file name, `end` for a cleaned one.
+fn parse_name(name: &str) -> Option<(i64, Option<i64>)> {
+    let stem = name.strip_suffix(".log")?;
+    match stem.split_once('-') {
+        None => Some((stem.parse().ok()?, None)),
+        Some((b, e)) => {
+            let (base, end): (i64, i64) = (b.parse().ok()?, e.parse().ok()?);
+            (base < end).then_some((base, Some(end)))
+        }
+    }
 }
 
 /// Fsyncs a directory so that a created or renamed entry survives a crash.
@@ -64,39 +202,64 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-impl DiskStore {
-    /// Opens (creating if needed) the partition directory, scans every segment, and truncates
-    /// a torn or corrupt tail: everything after the first bad frame is dropped.
-    /// Segment files are opened only to be scanned, and closed again; later reads and
-    /// appends open them through `files`.
-    pub fn open(dir: &Path, segment_bytes: u64, files: Arc<FileCache>) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        let mut bases: Vec<i64> = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(base) = name
-                .strip_suffix(".log")
-                .and_then(|b| b.parse::<i64>().ok())
-            {
-                bases.push(base);
-            }
+fn now_ms() -> i64 {
+    crate::backend::clock::now_ms()
+}
+
+/// The segment files of `dir` to open, in offset order, after removing what an interrupted
+/// cleaning left: `.cleaned` files, and files that a complete cleaned segment supersedes.
+fn recover_file_list(dir: &Path) -> io::Result<Vec<(i64, Option<i64>, PathBuf)>> {
+    let mut found: Vec<(i64, Option<i64>, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".cleaned") {
+            tracing::info!(path = %entry.path().display(), "removing an unfinished cleaned segment");
+            fs::remove_file(entry.path())?;
+        } else if let Some((base, end)) = parse_name(name) {
+            found.push((base, end, entry.path()));
         }
-        bases.sort_unstable();
+    }
+    // By base; for one base, the cleaned segment covering most first, the plain one last.
+    found.sort_by_key(|(base, end, _)| (*base, std::cmp::Reverse(end.unwrap_or(i64::MIN))));
+    let mut keep = Vec::with_capacity(found.len());
+    let mut covered = i64::MIN;
+    let mut superseded = false;
+    for (base, end, path) in found {
+        if base < covered {
+            tracing::info!(path = %path.display(), "removing a segment a cleaned segment replaced");
+            fs::remove_file(&path)?;
+            superseded = true;
+            continue;
+        }
+        covered = end.unwrap_or(base.saturating_add(1));
+        keep.push((base, end, path));
+    }
+    if superseded {
+        sync_dir(dir)?;
+    }
+    Ok(keep)
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) the partition directory, finishes or discards an
+    /// interrupted cleaning, scans every segment, and truncates a torn or corrupt tail:
+    /// everything after the first bad frame is dropped. Segment files are opened only to be
+    /// scanned, and closed again; later reads and appends open them through `files`.
+    pub fn open(dir: &Path, files: Arc<FileCache>) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
         let mut store = DiskStore {
             dir: dir.to_owned(),
             segments: Vec::new(),
-            index: Vec::new(),
             visible: 0,
-            segment_bytes: segment_bytes.max(1),
             files,
             repair_tail: false,
         };
         let mut corrupt = false;
-        for base in bases {
-            let path = dir.join(segment_name(base));
-            if corrupt || base != store.index.len() as i64 {
+        for (base, end, path) in recover_file_list(dir)? {
+            let expected = store.segments.last().map(Segment::next_offset);
+            if corrupt || expected.is_some_and(|e| e != base) {
                 if !corrupt {
                     tracing::warn!(path = %path.display(), "segment does not continue the log; removing it and everything after");
                 }
@@ -105,80 +268,104 @@ impl DiskStore {
                 continue;
             }
             let file = OpenOptions::new().read(true).append(true).open(&path)?;
-            let seg_idx = store.segments.len() as u32;
-            let (good_len, clean) = store.scan(&file, seg_idx)?;
+            let prev_max = store
+                .segments
+                .iter()
+                .rev()
+                .find_map(Segment::max_ts)
+                .unwrap_or(i64::MIN);
+            let (entries, good_len, clean) = scan(&file, base, end, prev_max)?;
             if !clean {
                 tracing::warn!(path = %path.display(), keep = good_len, "torn or corrupt segment tail; truncating");
                 file.set_len(good_len)?;
                 file.sync_all()?;
                 corrupt = true;
             }
+            let modified_ms = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_millis()).ok());
             drop(file);
+            let first_write_ms = (!entries.is_empty())
+                .then(|| modified_ms.unwrap_or_else(now_ms).min(now_ms()));
             store.segments.push(Segment {
+                base,
+                end,
                 file: store.files.register(path),
                 size: good_len,
+                entries,
+                first_write_ms,
             });
         }
-        if store.segments.is_empty() {
-            store.new_segment(0)?;
+        // Appends never go into a cleaned segment (none is ever last, but a damaged directory
+        // may end with one): start a new active segment after it.
+        match store.segments.last() {
+            None => store.new_segment(0)?,
+            Some(last) if last.end.is_some() => store.new_segment(last.next_offset())?,
+            Some(_) => {}
         }
-        store.visible = store.index.len();
+        store.visible = store.next_offset();
         Ok(store)
-    }
-
-    /// Reads frames of one segment into the index; returns the length of the valid prefix and
-    /// whether the whole file was valid.
-    fn scan(&mut self, file: &File, seg: u32) -> io::Result<(u64, bool)> {
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut pos: u64 = 0;
-        let mut payload = Vec::new();
-        let mut max_ts = self.index.last().map_or(i64::MIN, |e| e.max_ts);
-        loop {
-            let mut head = [0u8; FRAME_HEADER];
-            match read_full(&mut reader, &mut head)? {
-                0 => return Ok((pos, true)),
-                n if n < FRAME_HEADER => return Ok((pos, false)),
-                _ => {}
-            }
-            let (len, crc) = record::frame_header(&head);
-            if !(16..=MAX_PAYLOAD).contains(&len) {
-                return Ok((pos, false));
-            }
-            payload.resize(len, 0);
-            if read_full(&mut reader, &mut payload)? < len {
-                return Ok((pos, false));
-            }
-            if crc32fast::hash(&payload) != crc {
-                return Ok((pos, false));
-            }
-            let Some((offset, ts)) = record::payload_offset_timestamp(&payload) else {
-                return Ok((pos, false));
-            };
-            if offset != self.index.len() as i64 {
-                return Ok((pos, false));
-            }
-            max_ts = max_ts.max(ts);
-            let frame_len = (FRAME_HEADER + len) as u64;
-            self.index.push(IndexEntry {
-                seg,
-                len: frame_len as u32,
-                pos,
-                max_ts,
-            });
-            pos += frame_len;
-        }
     }
 
     /// Starts the segment of offset `base`, empty: a file of that name can only hold records
     /// that were never acknowledged (a rollback that could not remove it).
     fn new_segment(&mut self, base: i64) -> io::Result<()> {
-        let file = self.files.create(self.dir.join(segment_name(base)))?;
+        let file = self.files.create(self.dir.join(segment_name(base, None)))?;
         if let Err(e) = sync_dir(&self.dir) {
             self.files.forget(&file);
             return Err(e);
         }
-        self.segments.push(Segment { file, size: 0 });
+        self.segments.push(Segment {
+            base,
+            end: None,
+            file,
+            size: 0,
+            entries: Vec::new(),
+            first_write_ms: None,
+        });
         Ok(())
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Offset the next appended record gets.
+    pub fn next_offset(&self) -> i64 {
+        self.segments.last().map_or(0, Segment::next_offset)
+    }
+
+    /// The earliest offset kept: the base of the first segment.
+    pub fn start_offset(&self) -> i64 {
+        self.segments.first().map_or(0, |s| s.base)
+    }
+
+    /// Largest timestamp written so far.
+    pub fn last_max_ts(&self) -> i64 {
+        self.segments
+            .iter()
+            .rev()
+            .find_map(Segment::max_ts)
+            .unwrap_or(i64::MIN)
+    }
+
+    /// Bytes of all segments.
+    pub fn size(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// How many leading segments are closed: not the active one, and followed by a segment
+    /// with an acknowledged record, so that no rollback can make them active again. Only
+    /// those are deleted or compacted.
+    pub fn closed_count(&self) -> usize {
+        self.segments
+            .windows(2)
+            .take_while(|w| w[1].base < self.visible)
+            .count()
     }
 
     /// Closes this partition's cached files (its topic is being deleted).
@@ -188,59 +375,68 @@ impl DiskStore {
         }
     }
 
-    /// The log's open files, to read planned runs with.
-    pub fn files(&self) -> &Arc<FileCache> {
-        &self.files
-    }
-
     /// Where the log stands, to undo a failed write with [`DiskStore::rollback`].
-    pub fn mark(&self) -> (usize, usize, u64) {
-        let size = self.segments.last().map_or(0, |s| s.size);
-        (self.index.len(), self.segments.len(), size)
+    pub fn mark(&self) -> Mark {
+        let active = self.segments.last();
+        Mark {
+            next: self.next_offset(),
+            active_base: active.map_or(0, |s| s.base),
+            size: active.map_or(0, |s| s.size),
+        }
     }
 
     /// Undoes writes after `mark` (used when a write or fsync failed). The index and sizes
     /// always go back; cutting the file is best effort, and if it fails (the process may be
     /// out of descriptors) the next append cuts it before writing.
-    pub fn rollback(&mut self, mark: (usize, usize, u64)) {
-        let (index_len, segs, size) = mark;
-        self.index.truncate(index_len);
-        while self.segments.len() > segs.max(1) {
+    pub fn rollback(&mut self, mark: Mark) {
+        while self.segments.len() > 1
+            && self
+                .segments
+                .last()
+                .is_some_and(|s| s.base > mark.active_base)
+        {
             if let Some(seg) = self.segments.pop() {
                 self.files.forget(&seg.file);
                 let _ = fs::remove_file(seg.file.path());
             }
         }
         if let Some(last) = self.segments.last_mut() {
-            last.size = size;
+            let keep = last.first_at_or_after(mark.next);
+            last.entries.truncate(keep);
+            if last.entries.is_empty() {
+                last.first_write_ms = None;
+            }
+            last.size = mark.size;
             self.repair_tail = !self
                 .files
                 .get(&last.file)
-                .is_ok_and(|f| f.set_len(size).is_ok());
+                .is_ok_and(|f| f.set_len(mark.size).is_ok());
         }
-        self.visible = self.visible.min(self.index.len());
+        self.visible = self.visible.min(self.next_offset());
     }
 
     /// Appends already-encoded frames (`lens` gives each frame's length, `max_ts` the running
-    /// max timestamp per frame), rolling to a new segment when the active one is full.
-    /// Adds the open files written to `touched`, for the writer to fsync (the same
-    /// descriptors it wrote through).
+    /// max timestamp per frame) at [`DiskStore::next_offset`], rolling to a new segment when
+    /// `roll` says the active one is full or old. Adds the open files written to `touched`,
+    /// for the writer to fsync (the same descriptors it wrote through).
     pub fn append_frames(
         &mut self,
         buf: &[u8],
         lens: &[u32],
         max_ts: &[i64],
+        roll: RollPolicy,
         touched: &mut Vec<Arc<File>>,
     ) -> io::Result<()> {
         let mut start = 0usize;
         let mut i = 0usize;
         while i < lens.len() {
-            let need_roll = self
-                .segments
-                .last()
-                .is_none_or(|s| s.size > 0 && s.size + u64::from(lens[i]) > self.segment_bytes);
+            let need_roll = self.segments.last().is_none_or(|s| {
+                s.end.is_some()
+                    || s.entries.len() >= u32::MAX as usize
+                    || roll.must_roll(s.size, s.first_write_ms, u64::from(lens[i]))
+            });
             if need_roll {
-                let base = self.index.len() as i64;
+                let base = self.next_offset();
                 self.new_segment(base)?;
             }
             let seg_idx = self.segments.len() - 1;
@@ -255,9 +451,12 @@ impl DiskStore {
             let mut end = start;
             let mut j = i;
             let mut size = seg.size;
-            while j < lens.len() && (j == i || size + u64::from(lens[j]) <= self.segment_bytes) {
-                self.index.push(IndexEntry {
-                    seg: seg_idx as u32,
+            while j < lens.len()
+                && (j == i || size + u64::from(lens[j]) <= roll.segment_bytes)
+                && seg.entries.len() < u32::MAX as usize
+            {
+                seg.entries.push(IndexEntry {
+                    delta: seg.entries.len() as u32,
                     len: lens[j],
                     pos: size,
                     max_ts: max_ts[j],
@@ -266,6 +465,7 @@ impl DiskStore {
                 end += lens[j] as usize;
                 j += 1;
             }
+            seg.first_write_ms.get_or_insert(roll.now_ms);
             (&*file).write_all(&buf[start..end])?;
             seg.size = size;
             if !touched.iter().any(|f| Arc::ptr_eq(f, &file)) {
@@ -277,42 +477,80 @@ impl DiskStore {
         Ok(())
     }
 
-    /// The visible frames from `from` on, limited by count and bytes (at least one record):
-    /// returned as (segment, position, length, count) runs to read without holding the
-    /// partition lock.
+    /// The visible frames from `from` on (from the start offset if `from` is below it),
+    /// limited by count and bytes (at least one record): runs to read without holding the
+    /// partition lock, each with the open descriptor it was planned for.
     pub fn plan_read(
         &self,
-        from: usize,
+        from: i64,
         max_records: usize,
         max_bytes: usize,
-    ) -> Vec<(SegmentFile, u64, usize, usize)> {
-        let mut runs: Vec<(SegmentFile, u64, usize, usize)> = Vec::new();
+    ) -> io::Result<Vec<Run>> {
+        let mut runs: Vec<Run> = Vec::new();
         let mut bytes = 0usize;
-        let end = self.visible.min(from.saturating_add(max_records));
-        for e in self.index.get(from..end).unwrap_or(&[]) {
-            let len = e.len as usize;
-            if bytes > 0 && bytes + len > max_bytes {
-                break;
-            }
-            bytes += len;
-            match runs.last_mut() {
-                Some((file, pos, rlen, count))
-                    if file.same(&self.segments[e.seg as usize].file)
-                        && *pos + *rlen as u64 == e.pos =>
-                {
-                    *rlen += len;
-                    *count += 1;
+        let mut records = 0usize;
+        let first_seg = self
+            .segments
+            .partition_point(|s| s.base <= from)
+            .saturating_sub(1);
+        'segments: for seg in &self.segments[first_seg.min(self.segments.len())..] {
+            let mut open: Option<Arc<File>> = None;
+            for (i, e) in seg
+                .entries
+                .iter()
+                .enumerate()
+                .skip(seg.first_at_or_after(from))
+            {
+                let offset = seg.offset_at(i);
+                if offset >= self.visible || records >= max_records {
+                    break 'segments;
                 }
-                _ => runs.push((self.segments[e.seg as usize].file.clone(), e.pos, len, 1)),
+                let len = e.len as usize;
+                if bytes > 0 && bytes + len > max_bytes {
+                    break 'segments;
+                }
+                bytes += len;
+                records += 1;
+                match runs.last_mut() {
+                    Some(run)
+                        if open.is_some() && run.pos + run.len as u64 == e.pos =>
+                    {
+                        run.len += len;
+                        run.offsets.push(offset);
+                    }
+                    _ => {
+                        let file = match &open {
+                            Some(f) => Arc::clone(f),
+                            None => {
+                                let f = self.files.get(&seg.file)?;
+                                open = Some(Arc::clone(&f));
+                                f
+                            }
+                        };
+                        runs.push(Run {
+                            file,
+                            pos: e.pos,
+                            len,
+                            offsets: vec![offset],
+                        });
+                    }
+                }
             }
         }
-        runs
+        Ok(runs)
     }
 
     /// First visible offset whose record timestamp is ≥ `ts`, if any.
     pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
-        let idx = self.index[..self.visible].partition_point(|e| e.max_ts < ts);
-        (idx < self.visible).then_some(idx as i64)
+        for seg in &self.segments {
+            if seg.max_ts().is_none_or(|m| m < ts) {
+                continue;
+            }
+            let i = seg.entries.partition_point(|e| e.max_ts < ts);
+            let offset = seg.offset_at(i);
+            return (offset < self.visible).then_some(offset);
+        }
+        None
     }
 
     /// Fsyncs the active segment.
@@ -321,6 +559,134 @@ impl DiskStore {
             Some(s) => self.files.get(&s.file)?.sync_data(),
             None => Ok(()),
         }
+    }
+
+    /// Takes the first `n` segments (closed ones, see [`DiskStore::closed_count`]) out of the
+    /// view, which advances the start offset; returns their files, for the caller to remove.
+    pub fn drop_front(&mut self, n: usize) -> Vec<SegmentFile> {
+        let n = n.min(self.closed_count());
+        let gone: Vec<SegmentFile> = self.segments.drain(..n).map(|s| s.file).collect();
+        for f in &gone {
+            self.files.forget(f);
+        }
+        gone
+    }
+
+    /// The closed segments, with their open descriptors, for compaction to read.
+    pub fn closed_segments(&self) -> io::Result<Vec<ClosedSegment>> {
+        let n = self.closed_count();
+        let mut out = Vec::with_capacity(n);
+        for (i, seg) in self.segments[..n].iter().enumerate() {
+            out.push(ClosedSegment {
+                base: seg.base,
+                end: self.segments[i + 1].base,
+                file: seg.file.clone(),
+                open: self.files.get(&seg.file)?,
+                entries: seg.entries.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts the cleaned segment at `path` (already complete, fsynced and in place under its
+    /// final name) where the consecutive segments `replaced` are. Returns the files it
+    /// replaces, or `None` (and changes nothing) if those segments are no longer in place.
+    pub fn install_cleaned(
+        &mut self,
+        replaced: &[SegmentFile],
+        path: PathBuf,
+        base: i64,
+        end: i64,
+        size: u64,
+        entries: Vec<IndexEntry>,
+    ) -> Option<Vec<SegmentFile>> {
+        let first = self
+            .segments
+            .iter()
+            .position(|s| replaced.first().is_some_and(|r| r.same(&s.file)))?;
+        let in_place = self.segments[first..].len() > replaced.len()
+            && replaced
+                .iter()
+                .zip(&self.segments[first..])
+                .all(|(r, s)| r.same(&s.file));
+        if !in_place || self.segments[first].base != base {
+            return None;
+        }
+        let new = Segment {
+            base,
+            end: Some(end),
+            file: self.files.register(path),
+            size,
+            entries,
+            first_write_ms: None,
+        };
+        let old: Vec<SegmentFile> = self
+            .segments
+            .splice(first..first + replaced.len(), [new])
+            .map(|s| s.file)
+            .collect();
+        for f in &old {
+            self.files.forget(f);
+        }
+        Some(old)
+    }
+}
+
+/// Reads the frames of one segment into its index; returns the entries, the length of the
+/// valid prefix and whether the whole file was valid. A plain segment's offsets must be
+/// contiguous from `base`; a cleaned one's (`end` given) increasing within `[base, end)`.
+fn scan(
+    file: &File,
+    base: i64,
+    end: Option<i64>,
+    mut max_ts: i64,
+) -> io::Result<(Vec<IndexEntry>, u64, bool)> {
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut pos: u64 = 0;
+    let mut payload = Vec::new();
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut last: Option<i64> = None;
+    loop {
+        let mut head = [0u8; FRAME_HEADER];
+        match read_full(&mut reader, &mut head)? {
+            0 => return Ok((entries, pos, true)),
+            n if n < FRAME_HEADER => return Ok((entries, pos, false)),
+            _ => {}
+        }
+        let (len, crc) = record::frame_header(&head);
+        if !(16..=MAX_PAYLOAD).contains(&len) {
+            return Ok((entries, pos, false));
+        }
+        payload.resize(len, 0);
+        if read_full(&mut reader, &mut payload)? < len {
+            return Ok((entries, pos, false));
+        }
+        if crc32fast::hash(&payload) != crc {
+            return Ok((entries, pos, false));
+        }
+        let Some((offset, ts)) = record::payload_offset_timestamp(&payload) else {
+            return Ok((entries, pos, false));
+        };
+        let in_order = match end {
+            None => offset == base + entries.len() as i64,
+            Some(end) => offset < end && last.map_or(offset >= base, |l| offset > l),
+        };
+        let Some(delta) = in_order
+            .then(|| u32::try_from(offset - base).ok())
+            .flatten()
+        else {
+            return Ok((entries, pos, false));
+        };
+        max_ts = max_ts.max(ts);
+        let frame_len = (FRAME_HEADER + len) as u64;
+        entries.push(IndexEntry {
+            delta,
+            len: frame_len as u32,
+            pos,
+            max_ts,
+        });
+        last = Some(offset);
+        pos += frame_len;
     }
 }
 
@@ -337,8 +703,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Reads one planned run of frames from its file.
-pub(crate) fn read_run(file: &File, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+/// Reads `len` bytes at `pos` of a segment file.
+pub(crate) fn read_at(file: &File, pos: u64, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, pos)?;
     Ok(buf)

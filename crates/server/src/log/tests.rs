@@ -10,7 +10,7 @@ fn rec(value: &str, ts: i64) -> StoredRecord {
     StoredRecord {
         timestamp: ts,
         key: Some(format!("k-{value}")),
-        value: value.to_owned(),
+        value: Some(value.to_owned()),
         headers: vec![upkafka_protocol::Header::new("h", value)],
     }
 }
@@ -28,6 +28,7 @@ fn durable(dir: &Path, segment_bytes: u64) -> Log {
         &LogOptions {
             data_dir: Some(dir.to_owned()),
             topic_defaults: segments_of(segment_bytes),
+            ..LogOptions::default()
         },
         &Limits::default(),
     )
@@ -251,6 +252,7 @@ fn a_data_dir_in_use_is_refused_until_its_log_is_closed() {
         &LogOptions {
             data_dir: Some(dir.path().to_path_buf()),
             topic_defaults: segments_of(1 << 20),
+            ..LogOptions::default()
         },
         &Limits::default(),
     )
@@ -288,7 +290,7 @@ mod recovery_props {
             offset: i as i64,
             timestamp: r.timestamp,
             key: r.key.clone().unwrap_or_default(),
-            value: r.value.clone(),
+            value: r.value.clone().unwrap_or_default(),
             headers: r.headers.clone(),
         }
     }
@@ -347,6 +349,7 @@ fn capped(dir: &Path, segment_bytes: u64, limits: Limits) -> Log {
         &LogOptions {
             data_dir: Some(dir.to_owned()),
             topic_defaults: segments_of(segment_bytes),
+            ..LogOptions::default()
         },
         &limits,
     )

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::segment::DiskStore;
+use super::segment::{DiskStore, Mark};
 use super::{Partition, Store, StoredRecord, record};
 use crate::error::BackendError;
 
@@ -108,7 +108,7 @@ fn run(mut rx: mpsc::UnboundedReceiver<Job>) {
 /// Per partition touched in a round: where it stood before, to publish or roll back.
 struct Touched {
     part: Arc<Partition>,
-    mark: (usize, usize, u64),
+    mark: Mark,
 }
 
 fn with_disk<T>(p: &Partition, f: impl FnOnce(&mut DiskStore) -> T) -> Option<T> {
@@ -139,6 +139,7 @@ fn write_round(
         let mut marks: Vec<Touched> = Vec::new();
         let mut failure: Option<BackendError> = None;
         for (part, records) in &job.groups {
+            let roll = part.roll_policy();
             let outcome = with_disk(part, |d| {
                 if !touched.iter().any(|t| Arc::ptr_eq(&t.part, part)) {
                     touched.push(Touched {
@@ -150,17 +151,17 @@ fn write_round(
                     part: Arc::clone(part),
                     mark: d.mark(),
                 });
-                let base = d.index.len() as i64;
+                let base = d.next_offset();
                 buf.clear();
                 lens.clear();
                 max_ts.clear();
-                let mut m = d.index.last().map_or(i64::MIN, |e| e.max_ts);
+                let mut m = d.last_max_ts();
                 for (i, r) in records.iter().enumerate() {
                     lens.push(record::encode(buf, base + i as i64, r) as u32);
                     m = m.max(r.timestamp);
                     max_ts.push(m);
                 }
-                d.append_frames(buf, lens, max_ts, &mut files)
+                d.append_frames(buf, lens, max_ts, roll, &mut files)
                     .map(|()| base)
             });
             match outcome {
@@ -207,8 +208,8 @@ fn write_round(
         Ok(()) => {
             for t in &touched {
                 let end = with_disk(&t.part, |d| {
-                    d.visible = d.index.len();
-                    d.visible as i64
+                    d.visible = d.next_offset();
+                    d.visible
                 });
                 if let Some(end) = end {
                     t.part.publish(end);
