@@ -773,6 +773,68 @@ mod tests {
         }
     }
 
+    /// A committed offset whose records retention deleted is out of range: each
+    /// `Kafka-Auto-Offset-Reset` resets it as Kafka does, and `none` names it.
+    #[tokio::test]
+    async fn a_committed_offset_deleted_by_retention_follows_the_reset_policy() {
+        use crate::log::{StoredRecord, TopicSettings};
+        let log = Log::open(
+            &LogOptions {
+                cleaner_interval: Duration::from_millis(20),
+                ..LogOptions::default()
+            },
+            &crate::config::Limits::default(),
+        )
+        .unwrap();
+        let settings = TopicSettings {
+            retention_bytes: Some(1),
+            segment_bytes: 64,
+            ..TopicSettings::unlimited()
+        };
+        log.add_topic("t", 1, settings).unwrap();
+        let part = Arc::clone(log.topic("t").unwrap().partition(0).unwrap());
+        for i in 0..10 {
+            let r = StoredRecord {
+                timestamp: i,
+                key: None,
+                value: Some("x".repeat(60)),
+                headers: vec![],
+            };
+            log.append(vec![(Arc::clone(&part), vec![r])]).await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while part.start_offset() < 9 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(part.start_offset(), 9, "retention deleted offsets 0..9");
+        let consume = |group: &str, reset: AutoOffsetReset| {
+            let mut groups = Groups::new(InstanceCaps::of(&crate::config::Limits::default()));
+            groups.load_committed(vec![CommittedEntry {
+                group: group.into(),
+                topic: "t".into(),
+                partition: 0,
+                offset: 2,
+            }]);
+            let mut p = params(group, "i", 60_000);
+            p.settings = ConsumerSettings::Valid(ConsumerConfig {
+                auto_offset_reset: Some(reset),
+                ..ConsumerConfig::default()
+            });
+            groups
+                .prepare_consume(&log, &p, Instant::now())
+                .map(|(plan, _)| plan.reads[0].1)
+        };
+        assert_eq!(consume("e", AutoOffsetReset::Earliest).unwrap(), 9);
+        assert_eq!(consume("l", AutoOffsetReset::Latest).unwrap(), 10);
+        let err = consume("n", AutoOffsetReset::None).unwrap_err();
+        assert!(matches!(err, BackendError::OffsetOutOfRange { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("offset 2 of t/0") && text.contains("earliest offset is 9") && text.contains("none"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn instances_are_capped_per_group_and_per_server_until_one_goes() {
         let log = log();

@@ -819,4 +819,6 @@ fn open_disk_topic(
 }
 
 #[cfg(test)]
+mod cleaner_tests;
+#[cfg(test)]
 mod tests;
