@@ -800,7 +800,9 @@ mod tests {
                 value: Some("x".repeat(60)),
                 headers: vec![],
             };
-            log.append(vec![(Arc::clone(&part), vec![r])]).await.unwrap();
+            log.append(vec![(Arc::clone(&part), vec![r])])
+                .await
+                .unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while part.start_offset() < 9 && Instant::now() < deadline {
@@ -827,10 +829,15 @@ mod tests {
         assert_eq!(consume("e", AutoOffsetReset::Earliest).unwrap(), 9);
         assert_eq!(consume("l", AutoOffsetReset::Latest).unwrap(), 10);
         let err = consume("n", AutoOffsetReset::None).unwrap_err();
-        assert!(matches!(err, BackendError::OffsetOutOfRange { .. }), "{err:?}");
+        assert!(
+            matches!(err, BackendError::OffsetOutOfRange { .. }),
+            "{err:?}"
+        );
         let text = err.to_string();
         assert!(
-            text.contains("offset 2 of t/0") && text.contains("earliest offset is 9") && text.contains("none"),
+            text.contains("offset 2 of t/0")
+                && text.contains("earliest offset is 9")
+                && text.contains("none"),
             "{text}"
         );
     }

@@ -1,7 +1,8 @@
 //! Retention and compaction: the log's background work, off the produce path.
 //!
-//! [`Cleaner::start`] runs one thread for the whole log. Every `interval` it visits each
-//! partition and applies its topic's settings, read live (an altered topic is cleaned by the
+//! [`Cleaner::start`] runs one thread for the whole log. Every `interval`, and at once when
+//! an append rolled a segment ([`Signal::wake`]: retention then keeps up with any write
+//! rate, a closed segment waits for no timer), it visits each partition and applies its topic's settings, read live (an altered topic is cleaned by the
 //! new settings on the next pass), to its **closed** segments only (see
 //! [`super::segment::DiskStore::closed_count`]; the active segment is never touched, and neither is one a
 //! rollback could make active again):
@@ -41,8 +42,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -219,10 +219,45 @@ pub(crate) fn plan_compaction(
     }
 }
 
+/// Wakes the cleaner thread early (a segment rolled) or stops it.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    /// (woken, stopped).
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl Signal {
+    /// Asks for a pass now (an append closed a segment).
+    pub(crate) fn wake(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !state.0 {
+            state.0 = true;
+            self.changed.notify_one();
+        }
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_one();
+    }
+
+    /// Waits until woken or `interval` passed; `false` once stopped.
+    fn wait(&self, interval: Duration) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut state, _) = self
+            .changed
+            .wait_timeout_while(state, interval, |s| !s.0 && !s.1)
+            .unwrap_or_else(|p| p.into_inner());
+        state.0 = false;
+        !state.1
+    }
+}
+
 /// The cleaner thread of a log; stopped (and joined) when dropped.
 #[derive(Debug)]
 pub(crate) struct Cleaner {
-    stop: Option<mpsc::Sender<()>>,
+    signal: Arc<Signal>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -230,18 +265,20 @@ pub(crate) struct Cleaner {
 pub(crate) type Topics = RwLock<HashMap<String, Arc<Topic>>>;
 
 impl Cleaner {
-    /// Starts the thread: a pass over every partition every `interval`, until stopped or the
-    /// log is gone. `topic_lock` is the log's lock over topic creation and deletion.
+    /// Starts the thread: a pass over every partition every `interval` and whenever
+    /// `signal` is woken, until stopped or the log is gone. `topic_lock` is the log's lock
+    /// over topic creation and deletion.
     pub(crate) fn start(
         topics: Weak<Topics>,
         topic_lock: Arc<Mutex<()>>,
         interval: Duration,
+        signal: Arc<Signal>,
     ) -> Self {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let waits = Arc::clone(&signal);
         let thread = std::thread::Builder::new()
             .name("upkafka-log-cleaner".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                while waits.wait(interval) {
                     let Some(topics) = topics.upgrade() else {
                         return;
                     };
@@ -261,15 +298,12 @@ impl Cleaner {
             })
             .map_err(|e| tracing::error!("cannot start the log cleaner thread: {e}"))
             .ok();
-        Self {
-            stop: Some(stop),
-            thread,
-        }
+        Self { signal, thread }
     }
 
     /// Stops the thread after its current pass.
     pub(crate) fn stop(&mut self) {
-        drop(self.stop.take());
+        self.signal.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -293,7 +327,11 @@ pub(crate) fn clean_partition(part: &Partition, topic_lock: &Mutex<()>) {
     match settings.cleanup_policy {
         CleanupPolicy::Delete => {
             if let Err(e) = apply_retention(part, &settings, now, topic_lock) {
-                tracing::warn!(topic = part.topic(), partition = part.id(), "retention pass failed, retrying later: {e}");
+                tracing::warn!(
+                    topic = part.topic(),
+                    partition = part.id(),
+                    "retention pass failed, retrying later: {e}"
+                );
             }
         }
         CleanupPolicy::Compact => {
@@ -307,7 +345,11 @@ pub(crate) fn clean_partition(part: &Partition, topic_lock: &Mutex<()>) {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "compacted"
                 ),
-                Err(e) => tracing::warn!(topic = part.topic(), partition = part.id(), "compaction failed, retrying later: {e}"),
+                Err(e) => tracing::warn!(
+                    topic = part.topic(),
+                    partition = part.id(),
+                    "compaction failed, retrying later: {e}"
+                ),
             }
         }
     }
@@ -529,10 +571,7 @@ fn candidates(seg: &ClosedSegment, buf: &[u8]) -> io::Result<Vec<Candidate>> {
 
 /// Reads a closed segment's frames whole.
 fn read_segment(seg: &ClosedSegment) -> io::Result<Vec<u8>> {
-    let len = seg
-        .entries
-        .last()
-        .map_or(0, |e| e.pos + u64::from(e.len));
+    let len = seg.entries.last().map_or(0, |e| e.pos + u64::from(e.len));
     segment::read_at(&seg.open, 0, usize::try_from(len).unwrap_or(usize::MAX))
 }
 
@@ -672,8 +711,16 @@ mod tests {
     fn retention_deletes_old_segments_then_keeps_at_least_the_size_limit() {
         let closed = [stat(10, 100), stat(10, 200), stat(10, 300)];
         let by_time = settings(|s| s.retention_ms = Some(150));
-        assert_eq!(retention_cut(&closed, 35, &by_time, 360), 2, "100 and 200 < 210");
-        assert_eq!(retention_cut(&closed, 35, &by_time, 250), 0, "100 is not older than 100");
+        assert_eq!(
+            retention_cut(&closed, 35, &by_time, 360),
+            2,
+            "100 and 200 < 210"
+        );
+        assert_eq!(
+            retention_cut(&closed, 35, &by_time, 250),
+            0,
+            "100 is not older than 100"
+        );
         assert_eq!(retention_cut(&closed, 35, &by_time, 251), 1);
         // 35 bytes in all (5 active), keep at least 20: dropping one leaves 25, two leave 15.
         let by_size = settings(|s| s.retention_bytes = Some(20));
@@ -687,8 +734,15 @@ mod tests {
             s.retention_bytes = Some(0);
             s.cleanup_policy = CleanupPolicy::Compact;
         });
-        assert_eq!(retention_cut(&closed, 35, &compacted, 0), 0, "compact never deletes");
-        assert_eq!(retention_cut(&closed, 35, &TopicSettings::unlimited(), 1 << 40), 0);
+        assert_eq!(
+            retention_cut(&closed, 35, &compacted, 0),
+            0,
+            "compact never deletes"
+        );
+        assert_eq!(
+            retention_cut(&closed, 35, &TopicSettings::unlimited(), 1 << 40),
+            0
+        );
     }
 
     fn cand(offset: i64, key: &str, tombstone: bool, ts: i64) -> Candidate {
@@ -704,7 +758,15 @@ mod tests {
     #[test]
     fn compaction_keeps_the_latest_per_key_and_tombstones_until_due() {
         let segs = vec![
-            (0, 3, vec![cand(0, "a", false, 0), cand(1, "b", false, 0), cand(2, "", false, 0)]),
+            (
+                0,
+                3,
+                vec![
+                    cand(0, "a", false, 0),
+                    cand(1, "b", false, 0),
+                    cand(2, "", false, 0),
+                ],
+            ),
             (3, 5, vec![cand(3, "a", false, 0), cand(4, "b", true, 50)]),
         ];
         let s = settings(|s| {
@@ -716,21 +778,34 @@ mod tests {
         // until 150; the second segment is unchanged and too big to merge with the first.
         assert_eq!(
             plan.groups,
-            vec![Group { first: 0, keep: vec![vec![false, false, true]] }]
+            vec![Group {
+                first: 0,
+                keep: vec![vec![false, false, true]]
+            }]
         );
         assert_eq!(plan.tombstone_due, Some(150));
         let later = plan_compaction(&segs, &s, 150);
-        assert_eq!(later.groups[1].keep, vec![vec![true, false]], "the tombstone goes at 150");
+        assert_eq!(
+            later.groups[1].keep,
+            vec![vec![true, false]],
+            "the tombstone goes at 150"
+        );
         assert_eq!(later.tombstone_due, None);
         // With room, the survivors of both segments merge into one.
         let roomy = settings(|s| s.segment_bytes = 1000);
         let merged = plan_compaction(&segs, &roomy, 0);
         assert_eq!(
             merged.groups,
-            vec![Group { first: 0, keep: vec![vec![false, false, true], vec![true, true]] }]
+            vec![Group {
+                first: 0,
+                keep: vec![vec![false, false, true], vec![true, true]]
+            }]
         );
         // Nothing to remove and nothing to merge: nothing to do.
-        let unique = vec![(0, 1, vec![cand(0, "a", false, 0)]), (1, 2, vec![cand(1, "b", false, 0)])];
+        let unique = vec![
+            (0, 1, vec![cand(0, "a", false, 0)]),
+            (1, 2, vec![cand(1, "b", false, 0)]),
+        ];
         assert!(plan_compaction(&unique, &s, 0).groups.is_empty());
     }
 }

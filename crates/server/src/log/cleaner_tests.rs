@@ -85,7 +85,11 @@ fn value_of(i: usize, len: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_retention_keeps_a_partition_near_its_limit_and_earliest_reads_work() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(Some(dir.path()), DEFAULT_CLEANER_INTERVAL, &Limits::default());
+    let log = open(
+        Some(dir.path()),
+        DEFAULT_CLEANER_INTERVAL,
+        &Limits::default(),
+    );
     let settings = TopicSettings {
         retention_bytes: Some(8 * MIB),
         retention_ms: None,
@@ -119,14 +123,22 @@ async fn size_retention_keeps_a_partition_near_its_limit_and_earliest_reads_work
         size < 16 * MIB,
         "data dir holds {size} bytes after 40 MiB with retention_bytes 8 MiB"
     );
-    assert!(size >= 8 * MIB, "retention keeps at least retention_bytes ({size})");
+    assert!(
+        size >= 8 * MIB,
+        "retention keeps at least retention_bytes ({size})"
+    );
     let start = p.start_offset();
     assert!(start > 0, "the earliest offset moved up");
     let earliest = read_from(&p, start);
     assert_eq!(earliest.first().map(|m| m.offset), Some(start));
     assert_eq!(earliest.len() as i64, p.end_offset() - start);
     for m in &earliest {
-        assert_eq!(m.value, value_of(m.offset as usize, RECORD), "offset {}", m.offset);
+        assert_eq!(
+            m.value,
+            value_of(m.offset as usize, RECORD),
+            "offset {}",
+            m.offset
+        );
     }
     let from_zero = read_from(&p, 0);
     assert_eq!(
@@ -135,8 +147,16 @@ async fn size_retention_keeps_a_partition_near_its_limit_and_earliest_reads_work
         "a read below the earliest offset starts at it"
     );
     drop(log);
-    let log = open(Some(dir.path()), Duration::from_secs(3600), &Limits::default());
-    assert_eq!(part(&log, "sized").start_offset(), start, "the start survives a restart");
+    let log = open(
+        Some(dir.path()),
+        Duration::from_secs(3600),
+        &Limits::default(),
+    );
+    assert_eq!(
+        part(&log, "sized").start_offset(),
+        start,
+        "the start survives a restart"
+    );
 }
 
 /// The same on the in-memory store: retention bounds what a partition holds.
@@ -151,11 +171,19 @@ async fn size_retention_bounds_an_in_memory_partition() {
     log.add_topic("m", 1, settings).unwrap();
     let p = part(&log, "m");
     for i in 0..1000 {
-        log.append(vec![(Arc::clone(&p), vec![keyed("k", Some(value_of(i, 1000)))])])
-            .await
-            .unwrap();
+        log.append(vec![(
+            Arc::clone(&p),
+            vec![keyed("k", Some(value_of(i, 1000)))],
+        )])
+        .await
+        .unwrap();
     }
-    let held = || read_from(&p, 0).iter().map(|m| m.value.len()).sum::<usize>();
+    let held = || {
+        read_from(&p, 0)
+            .iter()
+            .map(|m| m.value.len())
+            .sum::<usize>()
+    };
     assert!(
         within(Duration::from_secs(5), || held() < 100 * 1024).is_some(),
         "an in-memory partition holds {} bytes with retention_bytes 64 KiB",
@@ -211,7 +239,9 @@ async fn time_retention_deletes_what_is_older_and_nothing_younger() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let gone_after = gone_after.expect("records older than retention_ms were never deleted");
-        println!("FIGURES time retention (durable {durable}): 2 s old records gone after {gone_after:?}");
+        println!(
+            "FIGURES time retention (durable {durable}): 2 s old records gone after {gone_after:?}"
+        );
         assert!(read_from(&p, 0).iter().all(|m| m.key == "new"));
     }
 }
@@ -243,16 +273,16 @@ async fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
                 .collect();
             let base = log.append(vec![(Arc::clone(&p), recs)]).await.unwrap()[0];
             for k in 0..10 {
-                latest.insert(
-                    format!("key{k}"),
-                    (base + k, format!("key{k}-v{version}")),
-                );
+                latest.insert(format!("key{k}"), (base + k, format!("key{k}-v{version}")));
             }
         }
         // A later record closes the segment holding the last versions (segment_ms 1 s).
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let marker = log
-            .append(vec![(Arc::clone(&p), vec![keyed("marker", Some("m".into()))])])
+            .append(vec![(
+                Arc::clone(&p),
+                vec![keyed("marker", Some("m".into()))],
+            )])
             .await
             .unwrap()[0];
         let took = within(Duration::from_secs(30), || read_from(&p, 0).len() <= 11);
@@ -261,18 +291,26 @@ async fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
             "FIGURES compaction (durable {durable}): 2000 records of 10 keys -> {} records in {took:?}",
             all.len()
         );
-        assert!(took.is_some(), "compaction left {} of 2000 records", all.len());
+        assert!(
+            took.is_some(),
+            "compaction left {} of 2000 records",
+            all.len()
+        );
         assert!(all.windows(2).all(|w| w[0].offset < w[1].offset));
         let mut seen: HashMap<String, (i64, String)> = HashMap::new();
         for m in &all {
             seen.insert(m.key.clone(), (m.offset, m.value.clone()));
         }
         assert_eq!(seen.remove("marker"), Some((marker, "m".into())));
-        assert_eq!(seen, latest, "each key's latest value at its original offset");
+        assert_eq!(
+            seen, latest,
+            "each key's latest value at its original offset"
+        );
         // A read from inside a gap starts at the next surviving record; limits still hold.
         let (first_kept, _) = latest["key0"];
         let mut out = Vec::new();
-        p.read_into(first_kept - 1, 2, usize::MAX, &mut out).unwrap();
+        p.read_into(first_kept - 1, 2, usize::MAX, &mut out)
+            .unwrap();
         assert!(!all.iter().any(|m| m.offset == first_kept - 1), "a gap");
         let next_two: Vec<i64> = all
             .iter()
@@ -281,20 +319,34 @@ async fn compaction_keeps_the_latest_value_of_each_key_at_its_offset() {
             .take(2)
             .collect();
         assert_eq!(out.iter().map(|m| m.offset).collect::<Vec<_>>(), next_two);
-        assert_eq!(p.start_offset(), 0, "compaction never moves the start offset");
+        assert_eq!(
+            p.start_offset(),
+            0,
+            "compaction never moves the start offset"
+        );
         if durable {
             log.close().await.unwrap();
             drop(log);
-            let log = open(Some(dir.path()), Duration::from_secs(3600), &Limits::default());
+            let log = open(
+                Some(dir.path()),
+                Duration::from_secs(3600),
+                &Limits::default(),
+            );
             let p = part(&log, "c");
             let again = read_from(&p, 0);
             assert_eq!(
-                again.iter().map(|m| (m.offset, &m.value)).collect::<Vec<_>>(),
+                again
+                    .iter()
+                    .map(|m| (m.offset, &m.value))
+                    .collect::<Vec<_>>(),
                 all.iter().map(|m| (m.offset, &m.value)).collect::<Vec<_>>(),
                 "compacted segments open with their gaps"
             );
             let next = log
-                .append(vec![(Arc::clone(&p), vec![keyed("after", Some("a".into()))])])
+                .append(vec![(
+                    Arc::clone(&p),
+                    vec![keyed("after", Some("a".into()))],
+                )])
                 .await
                 .unwrap()[0];
             assert_eq!(next, marker + 1);
@@ -332,7 +384,8 @@ async fn tombstones_delete_their_key_after_delete_retention() {
         log.append(vec![(Arc::clone(&p), vec![keyed("c", Some("c1".into()))])])
             .await
             .unwrap();
-        let offsets = |p: &Partition| -> Vec<i64> { read_from(p, 0).iter().map(|m| m.offset).collect() };
+        let offsets =
+            |p: &Partition| -> Vec<i64> { read_from(p, 0).iter().map(|m| m.offset).collect() };
         assert!(
             within(Duration::from_secs(10), || !offsets(&p).contains(&0)).is_some(),
             "a's older value was never removed"
@@ -340,7 +393,11 @@ async fn tombstones_delete_their_key_after_delete_retention() {
         let checked = now();
         let kept = offsets(&p);
         if checked < tomb_ts + 2500 {
-            assert_eq!(kept, vec![1, 2, 3], "the tombstone stays until delete_retention_ms");
+            assert_eq!(
+                kept,
+                vec![1, 2, 3],
+                "the tombstone stays until delete_retention_ms"
+            );
             let tomb = &read_from(&p, 2)[0];
             assert_eq!((tomb.key.as_str(), tomb.value.as_str()), ("a", ""));
         }
@@ -349,7 +406,10 @@ async fn tombstones_delete_their_key_after_delete_retention() {
             "the tombstone never went: {:?}",
             offsets(&p)
         );
-        assert!(now() >= tomb_ts + 2500, "the tombstone went before delete_retention_ms");
+        assert!(
+            now() >= tomb_ts + 2500,
+            "the tombstone went before delete_retention_ms"
+        );
     }
 }
 
@@ -385,13 +445,19 @@ async fn concurrent_readers_see_whole_records_during_deletion_and_compaction() {
                     let mut from = 0;
                     loop {
                         let mut out = Vec::new();
-                        p.read_into(from, 7, usize::MAX, &mut out).unwrap_or_else(|e| {
-                            panic!("read from {from} failed during cleaning: {e}")
-                        });
+                        p.read_into(from, 7, usize::MAX, &mut out)
+                            .unwrap_or_else(|e| {
+                                panic!("read from {from} failed during cleaning: {e}")
+                            });
                         let Some(last) = out.last() else { break };
                         for m in &out {
                             assert!(m.offset >= from);
-                            assert_eq!(m.value, value_of(m.offset as usize, 40), "offset {}", m.offset);
+                            assert_eq!(
+                                m.value,
+                                value_of(m.offset as usize, 40),
+                                "offset {}",
+                                m.offset
+                            );
                         }
                         from = last.offset + 1;
                         reads += 1;
@@ -414,7 +480,9 @@ async fn concurrent_readers_see_whole_records_during_deletion_and_compaction() {
         stop.store(true, Ordering::Relaxed);
         let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
         let kept = read_from(&p, 0).len();
-        println!("FIGURES concurrent readers ({policy:?}): {reads} reads, {i} records written, {kept} kept");
+        println!(
+            "FIGURES concurrent readers ({policy:?}): {reads} reads, {i} records written, {kept} kept"
+        );
         assert!(kept < i / 2, "the cleaner ran ({kept} of {i} kept)");
         assert!(reads > 100, "the readers ran ({reads})");
     }
@@ -436,15 +504,23 @@ fn files_of(dir: &Path) -> Vec<String> {
 async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("topics/c/0");
-    let settings = TopicSettings {
-        cleanup_policy: CleanupPolicy::Compact,
+    // Written as a topic that keeps everything, then compacted by hand: no pass of the
+    // cleaner thread (woken by every roll) can come in between.
+    let keep_all = TopicSettings {
         segment_bytes: 256,
         ..TopicSettings::unlimited()
     };
+    let compacted = TopicSettings {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..keep_all
+    };
     let (before, after) = {
-        // The cleaner is driven by hand here.
-        let log = open(Some(dir.path()), Duration::from_secs(3600), &Limits::default());
-        log.add_topic("c", 1, settings).unwrap();
+        let log = open(
+            Some(dir.path()),
+            Duration::from_secs(3600),
+            &Limits::default(),
+        );
+        log.add_topic("c", 1, keep_all).unwrap();
         let p = part(&log, "c");
         for i in 0..40 {
             let r = keyed(&format!("k{}", i % 3), Some(value_of(i, 30)));
@@ -455,11 +531,25 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
             .into_iter()
             .map(|n| (n.clone(), std::fs::read(pdir.join(&n)).unwrap()))
             .collect();
+        assert_eq!(before.len(), 40);
+        log.alter_topic("c", compacted).unwrap();
         cleaner::clean_partition(&p, &log.create_lock);
         let after = read_from(&p, 0);
-        assert!(after.len() < before.len() && after.len() >= 3, "{} → {}", before.len(), after.len());
-        let cleaned: Vec<String> = files_of(&pdir).into_iter().filter(|n| n.contains('-')).collect();
-        assert!(!cleaned.is_empty(), "compaction wrote cleaned segments: {:?}", files_of(&pdir));
+        assert!(
+            after.len() < before.len() && after.len() >= 3,
+            "{} → {}",
+            before.len(),
+            after.len()
+        );
+        let cleaned: Vec<String> = files_of(&pdir)
+            .into_iter()
+            .filter(|n| n.contains('-'))
+            .collect();
+        assert!(
+            !cleaned.is_empty(),
+            "compaction wrote cleaned segments: {:?}",
+            files_of(&pdir)
+        );
         log.close().await.unwrap();
         drop(log);
         // Crash after the rename, before the replaced files went: they are back beside the
@@ -476,20 +566,34 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
         msgs.iter().map(|m| (m.offset, m.value.clone())).collect()
     };
     {
-        let log = open(Some(dir.path()), Duration::from_secs(3600), &Limits::default());
-        assert_eq!(expect(&read_from(&part(&log, "c"), 0)), expect(&after), "the swap is finished");
+        let log = open(
+            Some(dir.path()),
+            Duration::from_secs(3600),
+            &Limits::default(),
+        );
+        assert_eq!(
+            expect(&read_from(&part(&log, "c"), 0)),
+            expect(&after),
+            "the swap is finished"
+        );
         assert!(files_of(&pdir).iter().all(|n| !n.ends_with(".cleaned")));
-        let plain_before_active = files_of(&pdir)
-            .iter()
-            .filter(|n| !n.contains('-'))
-            .count();
-        assert_eq!(plain_before_active, 1, "only the active segment is plain: {:?}", files_of(&pdir));
+        let plain_before_active = files_of(&pdir).iter().filter(|n| !n.contains('-')).count();
+        assert_eq!(
+            plain_before_active,
+            1,
+            "only the active segment is plain: {:?}",
+            files_of(&pdir)
+        );
     }
     // Crash before the rename: the old segments and a half-written `.cleaned` file.
     let dir2 = tempfile::tempdir().unwrap();
     {
-        let log = open(Some(dir2.path()), Duration::from_secs(3600), &Limits::default());
-        log.add_topic("c", 1, settings).unwrap();
+        let log = open(
+            Some(dir2.path()),
+            Duration::from_secs(3600),
+            &Limits::default(),
+        );
+        log.add_topic("c", 1, keep_all).unwrap();
         let p = part(&log, "c");
         for m in &before {
             let r = keyed(&m.key, Some(m.value.clone()));
@@ -498,9 +602,21 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
         log.close().await.unwrap();
     }
     let pdir2 = dir2.path().join("topics/c/0");
-    std::fs::write(pdir2.join(format!("{:020}-{:020}.cleaned", 0, 12)), b"torn cleaned segment").unwrap();
-    let log = open(Some(dir2.path()), Duration::from_secs(3600), &Limits::default());
-    assert_eq!(expect(&read_from(&part(&log, "c"), 0)), expect(&before), "the swap is discarded");
+    std::fs::write(
+        pdir2.join(format!("{:020}-{:020}.cleaned", 0, 12)),
+        b"torn cleaned segment",
+    )
+    .unwrap();
+    let log = open(
+        Some(dir2.path()),
+        Duration::from_secs(3600),
+        &Limits::default(),
+    );
+    assert_eq!(
+        expect(&read_from(&part(&log, "c"), 0)),
+        expect(&before),
+        "the swap is discarded"
+    );
     assert!(files_of(&pdir2).iter().all(|n| !n.ends_with(".cleaned")));
 }
 
@@ -520,7 +636,11 @@ async fn retention_moves_the_start_offset_and_offsets_for_times_skip_deleted_rec
         r.timestamp = 1000 + i as i64;
         log.append(vec![(Arc::clone(&p), vec![r])]).await.unwrap();
     }
-    assert!(within(Duration::from_secs(5), || p.start_offset() == 19).is_some(), "start {}", p.start_offset());
+    assert!(
+        within(Duration::from_secs(5), || p.start_offset() == 19).is_some(),
+        "start {}",
+        p.start_offset()
+    );
     assert_eq!(p.offset_for_timestamp(0), Some(19), "the first kept record");
     assert_eq!(p.offset_for_timestamp(1019), Some(19));
     assert_eq!(p.offset_for_timestamp(1020), None);

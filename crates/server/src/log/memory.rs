@@ -107,9 +107,10 @@ impl MemStore {
             .unwrap_or(i64::MIN);
         for (i, record) in records.into_iter().enumerate() {
             let size = record.size() as u64;
-            let roll_now = self.segments.last().is_none_or(|s| {
-                s.end.is_some() || roll.must_roll(s.bytes, s.first_write_ms, size)
-            });
+            let roll_now = self
+                .segments
+                .last()
+                .is_none_or(|s| s.end.is_some() || roll.must_roll(s.bytes, s.first_write_ms, size));
             if roll_now {
                 let next = self.next_offset();
                 self.segments.push(MemSegment::empty(next));

@@ -66,8 +66,8 @@ use crate::config::Limits;
 use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
-use cleaner::{CleanState, Cleaner};
 pub use cleaner::DEFAULT_CLEANER_INTERVAL;
+use cleaner::{CleanState, Cleaner, Signal};
 use files::FileCache;
 pub(crate) use memory::MemStore;
 use meta::StoredTopic;
@@ -233,7 +233,12 @@ impl Partition {
     }
 
     /// Appends records to an in-memory partition under one lock; returns the base offset.
-    fn append_mem(&self, records: Vec<StoredRecord>) -> Result<i64, BackendError> {
+    /// Wakes the cleaner if a segment rolled.
+    fn append_mem(
+        &self,
+        records: Vec<StoredRecord>,
+        cleaner: &Signal,
+    ) -> Result<i64, BackendError> {
         let roll = self.roll_policy();
         let mut guard = self.lock();
         let Store::Mem(m) = &mut *guard else {
@@ -241,9 +246,14 @@ impl Partition {
                 "in-memory append on a durable partition".into(),
             ));
         };
+        let segments = m.segments.len();
         let base = m.append(records, roll);
         let end = m.next_offset();
+        let rolled = m.segments.len() != segments;
         drop(guard);
+        if rolled {
+            cleaner.wake();
+        }
         self.publish(end);
         Ok(base)
     }
@@ -394,6 +404,8 @@ pub struct Log {
     create_lock: Arc<Mutex<()>>,
     /// Retention and compaction; stopped when the log is dropped.
     cleaner: Mutex<Option<Cleaner>>,
+    /// Wakes the cleaner when an append rolled a segment.
+    cleaner_signal: Arc<Signal>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
     _dir_lock: Option<fs::File>,
@@ -430,6 +442,7 @@ impl Log {
     pub fn open(options: &LogOptions, limits: &Limits) -> Result<Self, BackendError> {
         let mut topics = HashMap::new();
         let mut dir_lock = None;
+        let cleaner_signal = Arc::new(Signal::default());
         let files = Arc::new(FileCache::new(limits.max_open_files));
         let writer = match &options.data_dir {
             None => None,
@@ -447,7 +460,7 @@ impl Log {
                     let topic = open_disk_topic(dir, &name, count, created_ms, settings, &files)?;
                     topics.insert(name, Arc::new(topic));
                 }
-                Some(writer::Writer::start())
+                Some(writer::Writer::start(Arc::clone(&cleaner_signal)))
             }
         };
         let partitions: usize = topics.values().map(|t| t.partitions.len()).sum();
@@ -467,6 +480,7 @@ impl Log {
             Arc::downgrade(&topics),
             Arc::clone(&create_lock),
             options.cleaner_interval,
+            Arc::clone(&cleaner_signal),
         );
         Ok(Self {
             topics,
@@ -478,6 +492,7 @@ impl Log {
             max_partitions: limits.max_partitions,
             create_lock,
             cleaner: Mutex::new(Some(cleaner)),
+            cleaner_signal,
             _dir_lock: dir_lock,
         })
     }
@@ -718,7 +733,7 @@ impl Log {
         match &self.writer {
             None => groups
                 .into_iter()
-                .map(|(p, recs)| p.append_mem(recs))
+                .map(|(p, recs)| p.append_mem(recs, &self.cleaner_signal))
                 .collect(),
             Some(w) => w.submit(groups).await,
         }

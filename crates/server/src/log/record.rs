@@ -260,7 +260,11 @@ mod tests {
         let (o, back, _) = decode(&buf[n1..]).unwrap();
         assert_eq!((o, back), (8, none));
         let (o, back, _) = decode(&buf[n1 + n2..]).unwrap();
-        assert_eq!((o, back), (9, tombstone), "a null value stays null, not empty");
+        assert_eq!(
+            (o, back),
+            (9, tombstone),
+            "a null value stays null, not empty"
+        );
         let mut bad = buf.clone();
         bad[FRAME_HEADER + 20] ^= 0xff;
         assert!(decode(&bad).unwrap_err().contains("CRC"));

@@ -75,8 +75,7 @@ impl Segment {
 
     /// The offset after its range: where the next segment starts.
     pub fn next_offset(&self) -> i64 {
-        self.end
-            .unwrap_or(self.base + self.entries.len() as i64)
+        self.end.unwrap_or(self.base + self.entries.len() as i64)
     }
 
     /// Largest timestamp of its records (and all before them), if it has any.
@@ -288,8 +287,8 @@ impl DiskStore {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .and_then(|d| i64::try_from(d.as_millis()).ok());
             drop(file);
-            let first_write_ms = (!entries.is_empty())
-                .then(|| modified_ms.unwrap_or_else(now_ms).min(now_ms()));
+            let first_write_ms =
+                (!entries.is_empty()).then(|| modified_ms.unwrap_or_else(now_ms).min(now_ms()));
             store.segments.push(Segment {
                 base,
                 end,
@@ -383,6 +382,13 @@ impl DiskStore {
             active_base: active.map_or(0, |s| s.base),
             size: active.map_or(0, |s| s.size),
         }
+    }
+
+    /// Whether the active segment changed since `mark` (an append rolled).
+    pub fn rolled_since(&self, mark: Mark) -> bool {
+        self.segments
+            .last()
+            .is_some_and(|s| s.base != mark.active_base)
     }
 
     /// Undoes writes after `mark` (used when a write or fsync failed). The index and sizes
@@ -512,9 +518,7 @@ impl DiskStore {
                 bytes += len;
                 records += 1;
                 match runs.last_mut() {
-                    Some(run)
-                        if open.is_some() && run.pos + run.len as u64 == e.pos =>
-                    {
+                    Some(run) if open.is_some() && run.pos + run.len as u64 == e.pos => {
                         run.len += len;
                         run.offsets.push(offset);
                     }

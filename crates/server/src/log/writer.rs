@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::cleaner::Signal;
 use super::segment::{DiskStore, Mark};
 use super::{Partition, Store, StoredRecord, record};
 use crate::error::BackendError;
@@ -46,13 +47,14 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    pub(super) fn start() -> Self {
+    /// Starts the writer thread; it wakes `cleaner` after a round that rolled a segment.
+    pub(super) fn start(cleaner: Arc<Signal>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name("upkafka-log-writer".into())
             .spawn(move || {
-                run(rx);
+                run(rx, &cleaner);
                 let _ = done_tx.send(());
             })
             .map(|_| ())
@@ -88,7 +90,7 @@ impl Writer {
     }
 }
 
-fn run(mut rx: mpsc::UnboundedReceiver<Job>) {
+fn run(mut rx: mpsc::UnboundedReceiver<Job>, cleaner: &Signal) {
     let mut round: Vec<Job> = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut lens: Vec<u32> = Vec::new();
@@ -101,7 +103,9 @@ fn run(mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        write_round(&mut round, &mut buf, &mut lens, &mut max_ts);
+        if write_round(&mut round, &mut buf, &mut lens, &mut max_ts) {
+            cleaner.wake();
+        }
     }
 }
 
@@ -119,12 +123,14 @@ fn with_disk<T>(p: &Partition, f: impl FnOnce(&mut DiskStore) -> T) -> Option<T>
     }
 }
 
+/// Writes, fsyncs and answers one round; returns whether a segment rolled (for the cleaner).
 fn write_round(
     round: &mut Vec<Job>,
     buf: &mut Vec<u8>,
     lens: &mut Vec<u32>,
     max_ts: &mut Vec<i64>,
-) {
+) -> bool {
+    let mut rolled = false;
     let mut touched: Vec<Touched> = Vec::new();
     // Every file written, kept open until it is fsynced through this very descriptor (the
     // file cache may close its own reference meanwhile).
@@ -209,6 +215,7 @@ fn write_round(
             for t in &touched {
                 let end = with_disk(&t.part, |d| {
                     d.visible = d.next_offset();
+                    rolled |= d.rolled_since(t.mark);
                     d.visible
                 });
                 if let Some(end) = end {
@@ -232,6 +239,7 @@ fn write_round(
             }
         }
     }
+    rolled
 }
 
 /// Writes `jobs` as one round, as the writer thread would if they were queued together, and
