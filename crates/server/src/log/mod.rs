@@ -60,7 +60,9 @@ use files::FileCache;
 use meta::StoredTopic;
 pub(crate) use record::StoredRecord;
 use segment::DiskStore;
-pub use settings::{DEFAULT_SEGMENT_BYTES, TopicSettings};
+#[cfg(test)]
+pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
+pub use settings::{SettingsPatch, TopicSettings};
 
 /// How to open the embedded log: where it is stored, and the settings of topics created
 /// without their own (`serve --topic`, auto-created topics).
@@ -110,6 +112,15 @@ impl Partition {
             store: Mutex::new(store),
             end: watch::channel(end).0,
             deleted: AtomicBool::new(false),
+        }
+    }
+
+    /// Bytes this partition's records take: its segments' sizes on disk, or the records'
+    /// sizes in memory.
+    pub fn stored_bytes(&self) -> u64 {
+        match &*self.lock() {
+            Store::Mem(m) => m.records.iter().map(|r| r.size() as u64).sum(),
+            Store::Disk(d) => d.segments.iter().map(|s| s.size).sum(),
         }
     }
 
@@ -327,6 +338,12 @@ impl Topic {
         }
     }
 
+    /// Bytes its records take (the sum of its partitions' segment sizes, or of the record
+    /// sizes in memory).
+    pub fn stored_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stored_bytes()).sum()
+    }
+
     /// Number of partitions.
     pub fn partition_count(&self) -> i32 {
         self.partitions.len() as i32
@@ -488,6 +505,17 @@ impl Log {
             .cloned()
     }
 
+    /// The settings of topics created without their own.
+    pub fn topic_defaults(&self) -> TopicSettings {
+        self.topic_defaults
+    }
+
+    /// Every topic.
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
     /// Topic name → partition count.
     pub fn topic_counts(&self) -> Vec<(String, i32)> {
         let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
@@ -591,20 +619,21 @@ impl Log {
         Ok(topic)
     }
 
-    /// Replaces a topic's settings (the management API's update); the new settings apply to
-    /// the next roll, retention and compaction pass. Returns the topic.
+    /// Changes the settings `patch` names (the management API's update); the new settings
+    /// apply to the next roll, retention and compaction pass. Returns the topic.
     pub fn alter_topic(
         &self,
         name: &str,
-        settings: TopicSettings,
+        patch: &SettingsPatch,
     ) -> Result<Arc<Topic>, BackendError> {
-        settings
-            .validate()
-            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
         let _serial = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = self
             .topic(name)
             .ok_or_else(|| BackendError::UnknownTopic(name.to_owned()))?;
+        let settings = patch.apply(topic.settings());
+        settings
+            .validate()
+            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
         let before = std::mem::replace(
             &mut *topic.settings.write().unwrap_or_else(|p| p.into_inner()),
             settings,
