@@ -232,7 +232,15 @@ impl EmbeddedBackend {
         let (log, committed) = tokio::task::spawn_blocking(move || {
             let log = Log::open(&log_opts, &limits)?;
             for t in &topics {
-                log.create_topic(&t.name, t.partitions)?;
+                let settings = t.settings.apply(log.topic_defaults());
+                let topic = log.create_or_open_topic(&t.name, t.partitions, settings)?;
+                // An existing topic takes the settings its spec names, so that a changed
+                // configuration applies on restart.
+                if t.settings != SettingsPatch::default()
+                    && t.settings.apply(topic.settings()) != topic.settings()
+                {
+                    log.alter_topic(&t.name, &t.settings)?;
+                }
             }
             let committed = match log.data_dir() {
                 Some(dir) => meta::read_offsets(dir)?,

@@ -170,7 +170,24 @@ impl KafkaBackend {
             .cloned()
             .collect();
         for t in &missing {
-            inner.create_topic(&t.name, t.partitions, &[], true).await?;
+            let configs = super::topics::patch_configs(&t.settings);
+            let configs: Vec<(&str, &str)> = configs
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+                .collect();
+            inner
+                .create_topic(&t.name, t.partitions, &configs, true)
+                .await?;
+        }
+        // Topics that exist take the settings their spec names (a changed configuration
+        // applies on restart), checked like any update.
+        for t in inner
+            .options
+            .topics
+            .iter()
+            .filter(|t| topics.contains_key(&t.name) && t.settings != SettingsPatch::default())
+        {
+            inner.alter_managed(&t.name, &t.settings).await?;
         }
         let interval = inner.options.housekeeping_interval;
         let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {

@@ -531,6 +531,17 @@ impl Log {
         self.create(name, partitions, self.topic_defaults, false)
     }
 
+    /// Creates a topic with `settings`, or returns the existing one as it is (topics named
+    /// at start).
+    pub fn create_or_open_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        settings: TopicSettings,
+    ) -> Result<Arc<Topic>, BackendError> {
+        self.create(name, partitions, settings, false)
+    }
+
     /// Creates a topic with its own settings (the management API): an existing topic of that
     /// name is [`BackendError::TopicExists`].
     pub fn add_topic(
