@@ -46,6 +46,7 @@ mod server {
     pub mod support;
     mod tenancy;
     mod tokens;
+    mod topics;
 }
 
 /// The OpenAPI document's schema fuzzing (`tests/common/fuzz.rs`) against the gateway.

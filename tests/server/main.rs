@@ -20,3 +20,4 @@ mod streams;
 mod support;
 mod tenancy;
 mod tokens;
+mod topics;

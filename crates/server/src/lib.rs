@@ -83,6 +83,7 @@
 //! ```
 
 mod admin;
+mod admin_topics;
 mod app;
 mod auth;
 mod backend;
@@ -111,7 +112,7 @@ mod tenancy;
 mod tokens;
 
 pub use app::{router, service};
-pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings};
+pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings, TopicInfo};
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
     ServerConfig, TlsPaths, TopicSpec,
@@ -121,7 +122,7 @@ pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};
 pub use log::LogOptions;
-pub use log::settings::{CleanupPolicy, TopicSettings};
+pub use log::settings::{CleanupPolicy, SettingsPatch, TopicSettings};
 pub use partitioner::{murmur2, partition_for_key};
 pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};

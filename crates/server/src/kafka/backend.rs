@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::backend::batch::{ProduceTarget, plan_batch};
 use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams};
+use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, TopicInfo};
 use crate::config::{Limits, TopicSpec};
 use crate::error::BackendError;
+use crate::log::settings::SettingsPatch;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -102,10 +103,10 @@ impl std::fmt::Debug for KafkaBackend {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     options: KafkaOptions,
     producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    pub(super) admin: AdminClient<DefaultClientContext>,
     /// Group-less client for metadata, watermarks and offsets-for-times.
     meta: Arc<BaseConsumer>,
     fetchers: Mutex<Vec<StreamConsumer>>,
@@ -169,7 +170,24 @@ impl KafkaBackend {
             .cloned()
             .collect();
         for t in &missing {
-            inner.create_topic(&t.name, t.partitions).await?;
+            let configs = super::topics::patch_configs(&t.settings);
+            let configs: Vec<(&str, &str)> = configs
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+                .collect();
+            inner
+                .create_topic(&t.name, t.partitions, &configs, true)
+                .await?;
+        }
+        // Topics that exist take the settings their spec names (a changed configuration
+        // applies on restart), checked like any update.
+        for t in inner
+            .options
+            .topics
+            .iter()
+            .filter(|t| topics.contains_key(&t.name) && t.settings != SettingsPatch::default())
+        {
+            inner.alter_managed(&t.name, &t.settings).await?;
         }
         let interval = inner.options.housekeeping_interval;
         let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
@@ -256,13 +274,13 @@ async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
 }
 
 impl Inner {
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.options.request_timeout
     }
 
     /// Topic → partition count from the cluster (`topic` alone, or all topics), refreshing
     /// the cache. Internal topics (`__consumer_offsets`…) are left out.
-    async fn metadata(self: &Arc<Self>, topic: Option<&str>) -> BackendResult<Topics> {
+    pub(super) async fn metadata(self: &Arc<Self>, topic: Option<&str>) -> BackendResult<Topics> {
         let meta = Arc::clone(&self.meta);
         let topic = topic.map(str::to_owned);
         let timeout = self.timeout();
@@ -290,7 +308,7 @@ impl Inner {
 
     /// The partition count of `topic`, from the cache or the cluster; `None` when it does
     /// not exist.
-    async fn partition_count(
+    pub(super) async fn partition_count(
         self: &Arc<Self>,
         topic: &str,
         fresh: bool,
@@ -308,7 +326,7 @@ impl Inner {
     }
 
     /// The partition count of a topic a client names; 400 for an unknown one.
-    async fn require_topic(self: &Arc<Self>, topic: &str) -> BackendResult<i32> {
+    pub(super) async fn require_topic(self: &Arc<Self>, topic: &str) -> BackendResult<i32> {
         match self.partition_count(topic, false).await? {
             Some(n) => Ok(n),
             None => Err(BackendError::UnknownTopic(topic.to_owned())),
@@ -336,17 +354,35 @@ impl Inner {
         }
     }
 
-    async fn create_topic(self: &Arc<Self>, name: &str, partitions: i32) -> BackendResult<()> {
+    /// Drops a topic from the partition-count cache (it was deleted).
+    pub(super) fn forget_partitions(&self, topic: &str) {
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(topic);
+    }
+
+    /// Creates `name` with `partitions` partitions and the topic `configs`, waiting until it
+    /// shows in the metadata. An existing topic is fine when `exists_ok` (topics named at
+    /// start, auto-creation), else [`BackendError::TopicExists`].
+    pub(super) async fn create_topic(
+        self: &Arc<Self>,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+        exists_ok: bool,
+    ) -> BackendResult<()> {
         validate_topic_name(name).map_err(BackendError::InvalidTopicName)?;
-        let count = usize::try_from(partitions).map_err(|_| {
-            BackendError::InvalidRequest(format!("bad partition count {partitions}"))
-        })?;
+        if !(1..=100_000).contains(&partitions) {
+            return Err(BackendError::InvalidRequest(format!(
+                "topic {name}: partition count {partitions} must be between 1 and 100000"
+            )));
+        }
         // -1: the cluster's default replication factor (KIP-464).
-        let topic = NewTopic::new(
-            name,
-            i32::try_from(count).unwrap_or(1),
-            TopicReplication::Fixed(-1),
-        );
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(self.timeout()));
         let results = self
             .admin
@@ -355,7 +391,16 @@ impl Inner {
             .map_err(|e| backend_error("create topic", &e))?;
         for r in results {
             match r {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if exists_ok => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    return Err(BackendError::TopicExists(name.to_owned()));
+                }
+                Err((t, RDKafkaErrorCode::InvalidConfig | RDKafkaErrorCode::InvalidRequest)) => {
+                    return Err(BackendError::InvalidRequest(format!(
+                        "the Kafka cluster refused topic `{t}` with these settings"
+                    )));
+                }
                 Err((t, code)) => {
                     return Err(BackendError::Internal(format!(
                         "creating topic `{t}` failed: {code}"
@@ -388,7 +433,7 @@ impl Inner {
         match self.partition_count(topic, false).await? {
             Some(n) => Ok(n),
             None if self.options.auto_create_topics => {
-                self.create_topic(topic, 1).await?;
+                self.create_topic(topic, 1, &[], true).await?;
                 self.require_topic(topic).await
             }
             None => Err(BackendError::UnknownTopic(topic.to_owned())),
@@ -951,6 +996,38 @@ impl ProduceTarget for Arc<Inner> {
 impl Backend for KafkaBackend {
     fn topics(&self) -> BoxFuture<'_, BackendResult<Topics>> {
         Box::pin(async move { self.inner.metadata(None).await })
+    }
+
+    fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        settings: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move {
+            self.inner
+                .create_managed_topic(&name, partitions, &settings)
+                .await
+        })
+    }
+
+    fn describe_topics(
+        &self,
+        name: Option<String>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicInfo>>> {
+        Box::pin(async move { self.inner.describe_managed(name).await })
+    }
+
+    fn alter_topic(
+        &self,
+        name: String,
+        patch: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move { self.inner.alter_managed(&name, &patch).await })
+    }
+
+    fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move { self.inner.delete_managed(&name).await })
     }
 
     fn produce(

@@ -510,10 +510,6 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
         segment_bytes: 256,
         ..TopicSettings::unlimited()
     };
-    let compacted = TopicSettings {
-        cleanup_policy: CleanupPolicy::Compact,
-        ..keep_all
-    };
     let (before, after) = {
         let log = open(
             Some(dir.path()),
@@ -532,7 +528,11 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
             .map(|n| (n.clone(), std::fs::read(pdir.join(&n)).unwrap()))
             .collect();
         assert_eq!(before.len(), 40);
-        log.alter_topic("c", compacted).unwrap();
+        let compact = SettingsPatch {
+            cleanup_policy: Some(CleanupPolicy::Compact),
+            ..SettingsPatch::default()
+        };
+        log.alter_topic("c", &compact).unwrap();
         cleaner::clean_partition(&p, &log.create_lock);
         let after = read_from(&p, 0);
         assert!(

@@ -73,7 +73,9 @@ pub(crate) use memory::MemStore;
 use meta::StoredTopic;
 pub(crate) use record::StoredRecord;
 use segment::{DiskStore, RollPolicy};
-pub use settings::{DEFAULT_SEGMENT_BYTES, TopicSettings};
+#[cfg(test)]
+pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
+pub use settings::{SettingsPatch, TopicSettings};
 
 /// How to open the embedded log: where it is stored, the settings of topics created
 /// without their own (`serve --topic`, auto-created topics), and how often retention and
@@ -169,6 +171,15 @@ impl Partition {
         match &*self.lock() {
             Store::Mem(m) => m.start_offset(),
             Store::Disk(d) => d.start_offset(),
+        }
+    }
+
+    /// Bytes this partition's records take: its segments' sizes on disk, or the records'
+    /// sizes in memory.
+    pub fn stored_bytes(&self) -> u64 {
+        match &*self.lock() {
+            Store::Mem(m) => m.size(),
+            Store::Disk(d) => d.size(),
         }
     }
 
@@ -369,6 +380,12 @@ impl Topic {
         }
     }
 
+    /// Bytes its records take (the sum of its partitions' segment sizes, or of the record
+    /// sizes in memory).
+    pub fn stored_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stored_bytes()).sum()
+    }
+
     /// Number of partitions.
     pub fn partition_count(&self) -> i32 {
         self.partitions.len() as i32
@@ -548,6 +565,17 @@ impl Log {
             .cloned()
     }
 
+    /// The settings of topics created without their own.
+    pub fn topic_defaults(&self) -> TopicSettings {
+        self.topic_defaults
+    }
+
+    /// Every topic.
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
     /// Topic name → partition count.
     pub fn topic_counts(&self) -> Vec<(String, i32)> {
         let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
@@ -561,6 +589,17 @@ impl Log {
     /// For topics named at start and auto-created topics.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, BackendError> {
         self.create(name, partitions, self.topic_defaults, false)
+    }
+
+    /// Creates a topic with `settings`, or returns the existing one as it is (topics named
+    /// at start).
+    pub fn create_or_open_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        settings: TopicSettings,
+    ) -> Result<Arc<Topic>, BackendError> {
+        self.create(name, partitions, settings, false)
     }
 
     /// Creates a topic with its own settings (the management API): an existing topic of that
@@ -653,20 +692,21 @@ impl Log {
         Ok(topic)
     }
 
-    /// Replaces a topic's settings (the management API's update); the new settings apply to
-    /// the next roll, retention and compaction pass. Returns the topic.
+    /// Changes the settings `patch` names (the management API's update); the new settings
+    /// apply to the next roll, retention and compaction pass. Returns the topic.
     pub fn alter_topic(
         &self,
         name: &str,
-        settings: TopicSettings,
+        patch: &SettingsPatch,
     ) -> Result<Arc<Topic>, BackendError> {
-        settings
-            .validate()
-            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
         let _serial = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
         let topic = self
             .topic(name)
             .ok_or_else(|| BackendError::UnknownTopic(name.to_owned()))?;
+        let settings = patch.apply(topic.settings());
+        settings
+            .validate()
+            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
         let before = std::mem::replace(
             &mut *topic.settings.write().unwrap_or_else(|p| p.into_inner()),
             settings,

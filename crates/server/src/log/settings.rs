@@ -139,6 +139,60 @@ impl TopicSettings {
     }
 }
 
+/// The settings a request names (create or update); the others keep their value: the
+/// default on create, the current one on update. `Some(None)` sets unlimited.
+///
+/// The gateway sends only these to Kafka, so that the cluster's own defaults apply to the
+/// rest; the embedded log applies them to its defaults or the current settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    /// New `retention_ms` (`Some(None)`: forever).
+    pub retention_ms: Option<Option<u64>>,
+    /// New `retention_bytes` (`Some(None)`: no limit).
+    pub retention_bytes: Option<Option<u64>>,
+    /// New `max_message_bytes` (`Some(None)`: the server's limit).
+    pub max_message_bytes: Option<Option<u64>>,
+    /// New cleanup policy (only on create: Upstash's update has no such field).
+    pub cleanup_policy: Option<CleanupPolicy>,
+    /// New segment size.
+    pub segment_bytes: Option<u64>,
+    /// New segment age.
+    pub segment_ms: Option<u64>,
+    /// New tombstone retention.
+    pub delete_retention_ms: Option<u64>,
+}
+
+impl SettingsPatch {
+    /// `base` with the named settings replaced.
+    #[must_use]
+    pub fn apply(&self, base: TopicSettings) -> TopicSettings {
+        TopicSettings {
+            retention_ms: self.retention_ms.unwrap_or(base.retention_ms),
+            retention_bytes: self.retention_bytes.unwrap_or(base.retention_bytes),
+            max_message_bytes: self.max_message_bytes.unwrap_or(base.max_message_bytes),
+            cleanup_policy: self.cleanup_policy.unwrap_or(base.cleanup_policy),
+            segment_bytes: self.segment_bytes.unwrap_or(base.segment_bytes),
+            segment_ms: self.segment_ms.unwrap_or(base.segment_ms),
+            delete_retention_ms: self.delete_retention_ms.unwrap_or(base.delete_retention_ms),
+        }
+    }
+}
+
+impl From<TopicSettings> for SettingsPatch {
+    /// A patch that names every setting.
+    fn from(s: TopicSettings) -> Self {
+        Self {
+            retention_ms: Some(s.retention_ms),
+            retention_bytes: Some(s.retention_bytes),
+            max_message_bytes: Some(s.max_message_bytes),
+            cleanup_policy: Some(s.cleanup_policy),
+            segment_bytes: Some(s.segment_bytes),
+            segment_ms: Some(s.segment_ms),
+            delete_retention_ms: Some(s.delete_retention_ms),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -641,16 +641,16 @@ fn topic_settings_survive_a_restart_and_a_second_create_is_refused() {
             retention_ms: Some(2000),
             ..compact
         };
-        log.alter_topic("c", altered).unwrap();
+        log.alter_topic("c", &altered.into()).unwrap();
         assert!(matches!(
-            log.alter_topic("nope", altered),
+            log.alter_topic("nope", &altered.into()),
             Err(BackendError::UnknownTopic(_))
         ));
         let bad = TopicSettings {
             segment_bytes: 1,
             ..compact
         };
-        let err = log.alter_topic("c", bad).unwrap_err().to_string();
+        let err = log.alter_topic("c", &bad.into()).unwrap_err().to_string();
         assert!(err.contains("segment_bytes"), "{err}");
     }
     let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
