@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod compaction_crash;
 mod consume_kill;
 mod crash;
 mod descriptors;

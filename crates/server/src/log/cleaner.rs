@@ -325,6 +325,8 @@ pub(crate) fn clean_partition(part: &Partition, topic_lock: &Mutex<()>) {
     let settings = part.settings();
     let now = crate::backend::clock::now_ms();
     match settings.cleanup_policy {
+        CleanupPolicy::Delete
+            if settings.retention_ms.is_none() && settings.retention_bytes.is_none() => {}
         CleanupPolicy::Delete => {
             if let Err(e) = apply_retention(part, &settings, now, topic_lock) {
                 tracing::warn!(

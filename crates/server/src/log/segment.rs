@@ -214,7 +214,7 @@ fn recover_file_list(dir: &Path) -> io::Result<Vec<(i64, Option<i64>, PathBuf)>>
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.ends_with(".cleaned") {
-            tracing::info!(path = %entry.path().display(), "removing an unfinished cleaned segment");
+            tracing::warn!(path = %entry.path().display(), "removing an unfinished cleaned segment (a compaction interrupted before its swap)");
             fs::remove_file(entry.path())?;
         } else if let Some((base, end)) = parse_name(name) {
             found.push((base, end, entry.path()));
@@ -227,7 +227,7 @@ fn recover_file_list(dir: &Path) -> io::Result<Vec<(i64, Option<i64>, PathBuf)>>
     let mut superseded = false;
     for (base, end, path) in found {
         if base < covered {
-            tracing::info!(path = %path.display(), "removing a segment a cleaned segment replaced");
+            tracing::warn!(path = %path.display(), "removing a segment a cleaned segment replaced (a compaction interrupted after its swap)");
             fs::remove_file(&path)?;
             superseded = true;
             continue;
