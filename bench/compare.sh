@@ -107,6 +107,15 @@ EOF
   done
   printf ']]=]\n'
 } >"$WORK/batch.lua"
+{
+  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [=['
+  printf '['
+  for i in $(seq 1 "$BATCH"); do
+    [ "$i" -gt 1 ] && printf ','
+    printf '{"key":"k%d","value":"%s"}' $((i % 100)) "$VALUE"
+  done
+  printf ']]=]\n'
+} >"$WORK/keyed.lua"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
 echo "workload: batch $BATCH x $SIZE B, $INFLIGHT in flight, $MESSAGES messages per client run; wrk -t1 -c$CONNS -d${DURATION}s"
@@ -173,6 +182,29 @@ DISK_CLIENT=$(logged disk_client "$LOAD" --url "$URL" --topic disk-client produc
   --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
 stop_server
 
+# --- 3b. retention and compaction at work (issue 15): keyed batches, --data-dir -------------
+# The same keyed batches to a topic that deletes nothing during the run (defaults: 128 MiB
+# segments, 7 days), to one whose retention deletes all along (16 MiB kept, 4 MiB segments),
+# and to a compacted one (4 MiB segments, 100 keys); the cleaner's debug lines give the
+# compaction's own throughput (closed segments read per second of pass).
+export RUST_LOG="upkafka_server::log::cleaner=debug,warn"
+start_server --data-dir "$WORK/data-clean" --topic plain:1 \
+  --topic "retained:1,retention.bytes=16777216,segment.bytes=4194304,segment.ms=1000" \
+  --topic "compacted:1,cleanup.policy=compact,segment.bytes=4194304,segment.ms=1000"
+for t in plain retained compacted; do
+  say "wrk: keyed batch POST /produce/$t on upkafka serve --data-dir"
+  logged "clean_$t" wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/keyed.lua" "$URL/produce/$t" >/dev/null
+done
+CLEAN_PLAIN=$(wrk_rps clean_plain)
+CLEAN_RET=$(wrk_rps clean_retained)
+CLEAN_CMP=$(wrk_rps clean_compacted)
+sleep 2
+RETAINED_MB=$(du -sm "$WORK/data-clean/topics/retained" | cut -f1)
+stop_server
+unset RUST_LOG
+COMPACT_MBS=$(grep 'compaction pass' "$WORK/serve.log" | sed -n 's/.*read_bytes=\([0-9]*\).*elapsed_us=\([0-9]*\).*/\1 \2/p' \
+  | awk '{ b += $1; u += $2; n++ } END { if (u == 0) print "n/a"; else printf "%.0f (%d passes, %.0f MB in %.2f s)", b / u, n, b / 1e6, u / 1e6 }')
+
 # --- 4. CLI memory: produce LINES lines from a file, consume them back -----------------------
 start_server
 say "CLI: upkafka produce of $LINES lines, then upkafka consume of them, under /usr/bin/time -v"
@@ -214,6 +246,12 @@ printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, --data-dir (wrk 
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$DISK_MSGS2" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, upkafka client (end to end)" "$(get msgs_per_s "$DISK_CLIENT")" "(info)" ""
+RET_RATIO=$(div "$CLEAN_RET" "$CLEAN_PLAIN")
+CMP_RATIO=$(div "$CLEAN_CMP" "$CLEAN_PLAIN")
+printf '%-52s %-28s %-12s %s\n' "keyed batch msg/s --data-dir: retention / none" "$RET_RATIO ($(awk -v r="$CLEAN_RET" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }') / $(awk -v r="$CLEAN_PLAIN" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }'))" ">= 0.9" "$(verdict "$RET_RATIO" 0.9)"
+printf '%-52s %-28s %-12s %s\n' "keyed batch msg/s --data-dir: compaction / none" "$CMP_RATIO ($(awk -v r="$CLEAN_CMP" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }') / $(awk -v r="$CLEAN_PLAIN" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }'))" ">= 0.9" "$(verdict "$CMP_RATIO" 0.9)"
+printf '%-52s %-28s %-12s %s\n' "  compaction MB/s (closed segments read per pass)" "$COMPACT_MBS" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  retained topic on disk after the run, MB (16 kept)" "$RETAINED_MB" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "produce->consume p99 ms at $RATE msg/s (p50, max)" "$P99 ($(get p50_ms "$LAT"), $(get max_ms "$LAT"))" "<= 5" "$(lev "$P99" 5)"
 SP99=$(get p99_ms "$SLAT")
 P_DRAIN=$(get msgs_per_s "$POLL_DRAIN"); S_DRAIN=$(get msgs_per_s "$STREAM_DRAIN")
