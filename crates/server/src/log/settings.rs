@@ -87,8 +87,10 @@ pub struct TopicSettings {
     /// A segment rolls to a new file once its first record is this old, so that retention
     /// and compaction can act on a quiet topic (Kafka `segment.ms`).
     pub segment_ms: u64,
-    /// A tombstone of a compacted topic is kept this long after its segment was first
-    /// compacted, so that consumers see the deletion (Kafka `delete.retention.ms`).
+    /// A tombstone of a compacted topic is kept until its timestamp is this old (and its
+    /// segment closed), so that consumers see the deletion (Kafka `delete.retention.ms`;
+    /// Kafka counts from the segment's cleaning, the record's own time here survives a
+    /// restart without extra state).
     pub delete_retention_ms: u64,
 }
 
