@@ -20,4 +20,5 @@ mod streams;
 mod support;
 mod tenancy;
 mod tokens;
+mod topic_deletion;
 mod topics;

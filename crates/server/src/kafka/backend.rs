@@ -113,7 +113,7 @@ pub(super) struct Inner {
     /// Partition counts seen in the cluster's metadata, refreshed on a miss.
     partitions: RwLock<HashMap<String, i32>>,
     round_robin: Mutex<HashMap<String, AtomicU32>>,
-    instances: Instances,
+    pub(super) instances: Instances,
     closed: AtomicBool,
 }
 
@@ -256,7 +256,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(15);
 /// unsubscribe, never on close, and librdkafka needs the revocation served by a poll before
 /// it sends it. Without `leave` (gateway shutdown) it stays a member until its session times
 /// out, so a restarted gateway takes its partitions back without a rebalance.
-async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
+pub(super) async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
     if leave {
         instance.leave(LEAVE_WAIT).await;
     }
@@ -351,6 +351,15 @@ impl Inner {
                 partition,
                 count,
             })
+        }
+    }
+
+    /// Drops the pooled group-less fetch consumers (a topic they were assigned to is gone).
+    pub(super) fn drop_idle_fetchers(&self) {
+        let idle = std::mem::take(&mut *self.fetchers.lock().unwrap_or_else(|p| p.into_inner()));
+        // Closing a librdkafka consumer blocks: off the async workers.
+        if !idle.is_empty() {
+            tokio::task::spawn_blocking(move || drop(idle));
         }
     }
 

@@ -134,6 +134,25 @@ fn not_applied(
         .collect()
 }
 
+/// A failed admin request: a cluster that does not implement it is 501 naming the Kafka
+/// API (what a user must look for in the cluster's docs), anything else as usual.
+fn admin_error(api: &str, topic: &str, e: &rdkafka::error::KafkaError) -> BackendError {
+    // rdkafka reports a failed admin request as `AdminOp(code)`, which
+    // `rdkafka_error_code()` does not see through.
+    let code = match e {
+        rdkafka::error::KafkaError::AdminOp(code) => Some(*code),
+        e => e.rdkafka_error_code(),
+    };
+    match code {
+        Some(RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion) => {
+            BackendError::Unsupported(format!(
+                "the Kafka cluster does not support {api}, which topic `{topic}` needs here: {e}"
+            ))
+        }
+        _ => backend_error(api, e),
+    }
+}
+
 impl Inner {
     fn admin_options(&self) -> AdminOptions {
         AdminOptions::new()
@@ -263,6 +282,7 @@ impl Inner {
         name: &str,
         patch: &SettingsPatch,
     ) -> BackendResult<TopicInfo> {
+        self.require_topic(name).await?;
         let (_, dynamic) = self.describe_configs(name).await?;
         let wanted = patch_configs(patch);
         let mut merged: BTreeMap<String, String> = dynamic;
@@ -280,7 +300,7 @@ impl Inner {
             .admin
             .alter_configs([&alter], &self.admin_options())
             .await
-            .map_err(|e| backend_error("alter topic configs", &e))?;
+            .map_err(|e| admin_error("AlterConfigs", name, &e))?;
         for r in results {
             if let Err((_, code)) = r {
                 return Err(match code {
@@ -305,13 +325,29 @@ impl Inner {
 
     /// `DELETE /v2/kafka/topic/{id}` on the cluster; answered once the topic is gone from
     /// the metadata (or after the request timeout, when the cluster deletes it later).
+    ///
+    /// The gateway's consumer instances subscribed to the topic are closed first (their
+    /// next consume is 404, a new instance gets unknown topic): a librdkafka consumer that
+    /// keeps a deleted topic in its subscription crashed the process on Tansu 0.6 (a
+    /// segfault in librdkafka 2.12's metadata cache, `rd_kafka_metadata_cache_find`, on the
+    /// broker's metadata answer for the deleted topic). Kafka's own consumers would see the
+    /// topic vanish from their assignment; closing them is the same for a REST client.
     pub(super) async fn delete_managed(self: &Arc<Self>, name: &str) -> BackendResult<()> {
         self.require_topic(name).await?;
+        for instance in self.instances.take_subscribed(name) {
+            tracing::info!(
+                group = %instance.group,
+                instance = %instance.id,
+                topic = name,
+                "consumer instance subscribed to a deleted topic: closed"
+            );
+            super::backend::close_instance(instance, true).await;
+        }
         let results = self
             .admin
             .delete_topics(&[name], &self.admin_options())
             .await
-            .map_err(|e| backend_error("delete topic", &e))?;
+            .map_err(|e| admin_error("DeleteTopics", name, &e))?;
         for r in results {
             match r {
                 Ok(_) => {}
@@ -326,6 +362,8 @@ impl Inner {
             }
         }
         self.forget_partitions(name);
+        // Idle pooled fetchers may still be assigned to it: start afresh.
+        self.drop_idle_fetchers();
         let deadline = Instant::now() + self.timeout();
         while Instant::now() < deadline {
             if self.partition_count(name, true).await?.is_none() {
@@ -376,6 +414,21 @@ mod tests {
         assert_eq!(s.retention_bytes, None);
         assert_eq!(s.cleanup_policy, CleanupPolicy::Compact);
         assert!(not_applied(&configs, &described).is_empty());
+    }
+
+    #[test]
+    fn a_cluster_without_an_admin_api_is_501_naming_it() {
+        let e = rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::UnsupportedFeature);
+        let got = admin_error("AlterConfigs", "t", &e);
+        assert!(
+            matches!(&got, BackendError::Unsupported(m) if m.contains("does not support AlterConfigs")),
+            "{got:?}"
+        );
+        let e = rdkafka::error::KafkaError::AdminOp(RDKafkaErrorCode::BrokerTransportFailure);
+        assert!(matches!(
+            admin_error("DeleteTopics", "t", &e),
+            BackendError::Internal(_)
+        ));
     }
 
     #[test]
