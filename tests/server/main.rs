@@ -15,6 +15,7 @@ mod http;
 mod instances;
 mod metrics;
 mod quotas;
+mod retention;
 mod serving;
 mod streams;
 mod support;

@@ -409,7 +409,11 @@ fn apply_retention(
             }
         }
     };
-    let (dir, files) = gone;
+    // No directory fsync after the unlinks: a deletion lost to a power loss only brings
+    // whole old segments back (the next pass deletes them again, and `DiskStore::open`
+    // removes older ones left before a hole), so the produce path's fsyncs do not share the
+    // journal with one more commit per pass.
+    let (_, files) = gone;
     in_dir(part, topic_lock, || {
         for f in &files {
             match fs::remove_file(f.path()) {
@@ -418,7 +422,7 @@ fn apply_retention(
                 Err(e) => return Err(e),
             }
         }
-        segment::sync_dir(&dir)
+        Ok(())
     })?;
     Ok(())
 }
@@ -543,12 +547,13 @@ fn candidates(seg: &ClosedSegment, buf: &[u8]) -> io::Result<Vec<Candidate>> {
         .map(|e| {
             let at = usize::try_from(e.pos).unwrap_or(usize::MAX);
             let frame = buf.get(at..).unwrap_or(&[]);
-            let (offset, r, len) = record::decode(frame).map_err(|why| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("segment {}: {why}", seg.file.path().display()),
-                )
-            })?;
+            let (offset, timestamp, key, tombstone, len) =
+                record::decode_key(frame).map_err(|why| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("segment {}: {why}", seg.file.path().display()),
+                    )
+                })?;
             if offset != seg.base + i64::from(e.delta) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -561,9 +566,9 @@ fn candidates(seg: &ClosedSegment, buf: &[u8]) -> io::Result<Vec<Candidate>> {
             }
             Ok(Candidate {
                 offset,
-                tombstone: r.is_tombstone(),
-                key: r.key,
-                timestamp: r.timestamp,
+                tombstone,
+                key: key.map(str::to_owned),
+                timestamp,
                 bytes: len as u64,
             })
         })
@@ -641,6 +646,8 @@ fn compact_disk(
                 path.display()
             )));
         };
+        // Not fsynced: replaced files that come back after a power loss are superseded by
+        // the cleaned segment, which `DiskStore::open` keeps.
         in_dir(part, topic_lock, || {
             for f in old.iter().filter(|f| f.path() != path.as_path()) {
                 match fs::remove_file(f.path()) {
@@ -649,7 +656,7 @@ fn compact_disk(
                     Err(e) => return Err(e),
                 }
             }
-            segment::sync_dir(&dir)
+            Ok(())
         })?;
     }
     Ok((read, plan.tombstone_due))

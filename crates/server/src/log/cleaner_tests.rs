@@ -645,3 +645,50 @@ async fn retention_moves_the_start_offset_and_offsets_for_times_skip_deleted_rec
     assert_eq!(p.offset_for_timestamp(1019), Some(19));
     assert_eq!(p.offset_for_timestamp(1020), None);
 }
+
+/// A retention pass interrupted with its unlinks reaching the disk out of order (a power
+/// loss) leaves an older segment before a hole: opening finishes the deletion and keeps
+/// every newer record, instead of cutting the log at the hole.
+#[tokio::test]
+async fn a_hole_left_by_an_interrupted_deletion_drops_the_older_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("topics/h/0");
+    let settings = TopicSettings {
+        segment_bytes: 256,
+        ..TopicSettings::unlimited()
+    };
+    let written = {
+        let log = open(
+            Some(dir.path()),
+            Duration::from_secs(3600),
+            &Limits::default(),
+        );
+        log.add_topic("h", 1, settings).unwrap();
+        let p = part(&log, "h");
+        for i in 0..30 {
+            let r = keyed("k", Some(value_of(i, 40)));
+            log.append(vec![(Arc::clone(&p), vec![r])]).await.unwrap();
+        }
+        log.close().await.unwrap();
+        read_from(&p, 0)
+    };
+    let segs = files_of(&pdir);
+    assert!(segs.len() >= 4, "{segs:?}");
+    std::fs::remove_file(pdir.join(&segs[1])).unwrap();
+    let third: i64 = segs[2].trim_end_matches(".log").parse().unwrap();
+    let log = open(
+        Some(dir.path()),
+        Duration::from_secs(3600),
+        &Limits::default(),
+    );
+    let p = part(&log, "h");
+    assert_eq!(p.start_offset(), third);
+    let kept: Vec<&Message> = written.iter().filter(|m| m.offset >= third).collect();
+    let got = read_from(&p, 0);
+    assert_eq!(
+        got.iter().collect::<Vec<_>>(),
+        kept,
+        "every record after the hole"
+    );
+    assert!(!pdir.join(&segs[0]).exists(), "the older side is removed");
+}

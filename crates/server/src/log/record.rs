@@ -130,10 +130,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes one frame at the start of `frame`, checking its CRC.
-///
-/// Returns the offset, the record and the frame length.
-pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String> {
+/// The payload of the frame at the start of `frame`, after checking its CRC, and the frame
+/// length.
+fn checked_payload(frame: &[u8]) -> Result<(&[u8], usize), String> {
     let head: &[u8; FRAME_HEADER] = frame
         .get(..FRAME_HEADER)
         .and_then(|h| h.try_into().ok())
@@ -145,21 +144,54 @@ pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String>
     if crc32fast::hash(payload) != crc {
         return Err("record CRC mismatch".to_owned());
     }
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    Ok((payload, FRAME_HEADER + len))
+}
+
+/// Offset, timestamp, key and whether the value is null: the fields before the value, read
+/// without copying (`r` is left at the value's bytes).
+fn prefix<'a>(r: &mut Reader<'a>) -> Result<(i64, i64, Option<&'a str>, Option<usize>), String> {
     let offset = r.i64()?;
     let timestamp = r.i64()?;
     let key_len = r.u32()? as i32;
     let key = if key_len < 0 {
         None
     } else {
-        Some(r.string(key_len as usize)?)
+        let b = r.take(key_len as usize)?;
+        Some(std::str::from_utf8(b).map_err(|_| "record text is not UTF-8".to_owned())?)
     };
-    let value = match r.u32()? {
+    let value_len = match r.u32()? {
         NULL_VALUE => None,
-        vlen => Some(r.string(vlen as usize)?),
+        n => Some(n as usize),
+    };
+    Ok((offset, timestamp, key, value_len))
+}
+
+/// What compaction needs of a frame, without copying its value: offset, timestamp, key,
+/// whether it is a tombstone, and the frame length. The CRC is checked.
+pub(crate) fn decode_key(frame: &[u8]) -> Result<(i64, i64, Option<&str>, bool, usize), String> {
+    let (payload, len) = checked_payload(frame)?;
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let (offset, timestamp, key, value_len) = prefix(&mut r)?;
+    Ok((offset, timestamp, key, value_len.is_none(), len))
+}
+
+/// Decodes one frame at the start of `frame`, checking its CRC.
+///
+/// Returns the offset, the record and the frame length.
+pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String> {
+    let (payload, len) = checked_payload(frame)?;
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let (offset, timestamp, key, value_len) = prefix(&mut r)?;
+    let key = key.map(str::to_owned);
+    let value = match value_len {
+        None => None,
+        Some(n) => Some(r.string(n)?),
     };
     let count = r.u32()? as usize;
     let mut headers = Vec::with_capacity(count.min(1024));
@@ -178,7 +210,7 @@ pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String>
             value,
             headers,
         },
-        FRAME_HEADER + len,
+        len,
     ))
 }
 

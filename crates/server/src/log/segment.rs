@@ -258,13 +258,24 @@ impl DiskStore {
         let mut corrupt = false;
         for (base, end, path) in recover_file_list(dir)? {
             let expected = store.segments.last().map(Segment::next_offset);
-            if corrupt || expected.is_some_and(|e| e != base) {
+            if corrupt || expected.is_some_and(|e| e > base) {
                 if !corrupt {
-                    tracing::warn!(path = %path.display(), "segment does not continue the log; removing it and everything after");
+                    tracing::warn!(path = %path.display(), "segment overlaps the one before; removing it and everything after");
                 }
                 corrupt = true;
                 fs::remove_file(&path)?;
                 continue;
+            }
+            if expected.is_some_and(|e| e < base) {
+                // A hole: only retention removes segments, oldest first, so what lies before
+                // it is what a deletion did not finish (unlinks reach the disk in any order
+                // after a power loss). Finish it rather than lose the newer records.
+                tracing::warn!(path = %path.display(), "segments before a hole in the offsets; removing them (an interrupted retention)");
+                for old in store.segments.drain(..) {
+                    store.files.forget(&old.file);
+                    fs::remove_file(old.file.path())?;
+                }
+                sync_dir(dir)?;
             }
             let file = OpenOptions::new().read(true).append(true).open(&path)?;
             let prev_max = store
