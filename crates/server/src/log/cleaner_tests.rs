@@ -51,7 +51,12 @@ fn read_from(p: &Partition, from: i64) -> Vec<Message> {
 fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let meta = entry.metadata().unwrap();
+        // The cleaner may remove a file between the listing and this look at it.
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{}: {e}", entry.path().display()),
+        };
         total += if meta.is_dir() {
             dir_bytes(&entry.path())
         } else {
