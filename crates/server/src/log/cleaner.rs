@@ -547,13 +547,13 @@ fn candidates(seg: &ClosedSegment, buf: &[u8]) -> io::Result<Vec<Candidate>> {
         .map(|e| {
             let at = usize::try_from(e.pos).unwrap_or(usize::MAX);
             let frame = buf.get(at..).unwrap_or(&[]);
-            let (offset, timestamp, key, tombstone, len) =
-                record::decode_key(frame).map_err(|why| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("segment {}: {why}", seg.file.path().display()),
-                    )
-                })?;
+            let head = record::decode_key(frame).map_err(|why| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("segment {}: {why}", seg.file.path().display()),
+                )
+            })?;
+            let offset = head.offset;
             if offset != seg.base + i64::from(e.delta) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -566,10 +566,10 @@ fn candidates(seg: &ClosedSegment, buf: &[u8]) -> io::Result<Vec<Candidate>> {
             }
             Ok(Candidate {
                 offset,
-                tombstone,
-                key: key.map(str::to_owned),
-                timestamp,
-                bytes: len as u64,
+                tombstone: head.value_len.is_none(),
+                key: head.key.map(str::to_owned),
+                timestamp: head.timestamp,
+                bytes: head.frame_len as u64,
             })
         })
         .collect()

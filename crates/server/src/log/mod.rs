@@ -66,7 +66,7 @@ use crate::config::Limits;
 use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
-pub use cleaner::DEFAULT_CLEANER_INTERVAL;
+pub(crate) use cleaner::DEFAULT_CLEANER_INTERVAL;
 use cleaner::{CleanState, Cleaner, Signal};
 use files::FileCache;
 pub(crate) use memory::MemStore;
@@ -87,7 +87,7 @@ pub struct LogOptions {
     /// Settings of topics created without their own ([`TopicSettings::default`]: Kafka's
     /// defaults, 128 MiB segments).
     pub topic_defaults: TopicSettings,
-    /// Time between two passes of the cleaner ([`DEFAULT_CLEANER_INTERVAL`], 1 s).
+    /// Time between two passes of the cleaner (default 1 s; a rolled segment wakes it early).
     pub cleaner_interval: Duration,
 }
 

@@ -147,9 +147,23 @@ fn checked_payload(frame: &[u8]) -> Result<(&[u8], usize), String> {
     Ok((payload, FRAME_HEADER + len))
 }
 
-/// Offset, timestamp, key and whether the value is null: the fields before the value, read
-/// without copying (`r` is left at the value's bytes).
-fn prefix<'a>(r: &mut Reader<'a>) -> Result<(i64, i64, Option<&'a str>, Option<usize>), String> {
+/// The fields of a frame before its value, read without copying.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FramePrefix<'a> {
+    /// The record's offset.
+    pub offset: i64,
+    /// Its timestamp.
+    pub timestamp: i64,
+    /// Its key, if any.
+    pub key: Option<&'a str>,
+    /// Its value's length; `None` for a null value (a tombstone).
+    pub value_len: Option<usize>,
+    /// The whole frame's length.
+    pub frame_len: usize,
+}
+
+/// Reads the fields before the value (`r` is left at the value's bytes).
+fn prefix<'a>(r: &mut Reader<'a>, frame_len: usize) -> Result<FramePrefix<'a>, String> {
     let offset = r.i64()?;
     let timestamp = r.i64()?;
     let key_len = r.u32()? as i32;
@@ -163,19 +177,24 @@ fn prefix<'a>(r: &mut Reader<'a>) -> Result<(i64, i64, Option<&'a str>, Option<u
         NULL_VALUE => None,
         n => Some(n as usize),
     };
-    Ok((offset, timestamp, key, value_len))
+    Ok(FramePrefix {
+        offset,
+        timestamp,
+        key,
+        value_len,
+        frame_len,
+    })
 }
 
-/// What compaction needs of a frame, without copying its value: offset, timestamp, key,
-/// whether it is a tombstone, and the frame length. The CRC is checked.
-pub(crate) fn decode_key(frame: &[u8]) -> Result<(i64, i64, Option<&str>, bool, usize), String> {
+/// What compaction needs of a frame (offset, timestamp, key, whether it is a tombstone, its
+/// length), without copying its value. The CRC is checked.
+pub(crate) fn decode_key(frame: &[u8]) -> Result<FramePrefix<'_>, String> {
     let (payload, len) = checked_payload(frame)?;
     let mut r = Reader {
         buf: payload,
         pos: 0,
     };
-    let (offset, timestamp, key, value_len) = prefix(&mut r)?;
-    Ok((offset, timestamp, key, value_len.is_none(), len))
+    prefix(&mut r, len)
 }
 
 /// Decodes one frame at the start of `frame`, checking its CRC.
@@ -187,7 +206,13 @@ pub(crate) fn decode(frame: &[u8]) -> Result<(i64, StoredRecord, usize), String>
         buf: payload,
         pos: 0,
     };
-    let (offset, timestamp, key, value_len) = prefix(&mut r)?;
+    let FramePrefix {
+        offset,
+        timestamp,
+        key,
+        value_len,
+        ..
+    } = prefix(&mut r, len)?;
     let key = key.map(str::to_owned);
     let value = match value_len {
         None => None,
