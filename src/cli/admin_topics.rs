@@ -133,7 +133,7 @@ fn retention(ms: i64) -> String {
     }
     let d = std::time::Duration::from_millis(ms.unsigned_abs());
     let day = 24 * 3600;
-    if ms > 0 && d.as_millis() % (day * 1000) == 0 {
+    if ms > 0 && d.as_millis().is_multiple_of(day * 1000) {
         return format!("{}d", d.as_secs() / day as u64);
     }
     HumanDuration(d).to_string()
