@@ -132,6 +132,8 @@ pub(super) struct ScrapeGauges {
     pub(super) snapshot: Option<Snapshot>,
     /// Size of the data directory, when there is one.
     pub(super) log_size: Option<u64>,
+    /// The gateway's connection to its cluster, once it has been measured.
+    pub(super) cluster: Option<crate::backend::ClusterConnection>,
     /// Most series of one family (`Limits::max_metric_series`).
     pub(super) max_series: usize,
     /// Series other collectors of this scrape left out, per exposed family name (the
@@ -223,6 +225,24 @@ impl Collector for ScrapeGauges {
                 MetricType::Gauge,
             )?;
             ConstGauge::new(size).encode(family)?;
+        }
+        if let Some(c) = self.cluster {
+            for (name, help, n) in [
+                (
+                    "upkafka_kafka_brokers",
+                    "Brokers of the Kafka cluster the gateway knows of.",
+                    c.brokers_known,
+                ),
+                (
+                    "upkafka_kafka_brokers_up",
+                    "Brokers the gateway is connected to now (0: the cluster is unreachable, \
+                     produce and consume answer 503).",
+                    c.brokers_up,
+                ),
+            ] {
+                let family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                ConstGauge::new(i64::from(n)).encode(family)?;
+            }
         }
         let mut family = encoder.encode_descriptor(
             DROPPED_FAMILY,
