@@ -313,6 +313,7 @@ mod tests {
         let text = render(ScrapeGauges {
             snapshot: Some(snapshot),
             log_size: None,
+            cluster: None,
             max_series: 2,
             dropped_elsewhere: vec![("upkafka_messages_produced_total", 9)],
         });
@@ -338,6 +339,7 @@ mod tests {
         let text = render(ScrapeGauges {
             snapshot: None,
             log_size: None,
+            cluster: None,
             max_series: 2,
             dropped_elsewhere: vec![("upkafka_messages_produced_total", 0)],
         });
@@ -347,5 +349,22 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            !text.contains("upkafka_kafka_brokers"),
+            "no cluster, no gauge: {text}"
+        );
+        // The gateway's connection to its cluster, as librdkafka last reported it.
+        let text = render(ScrapeGauges {
+            snapshot: None,
+            log_size: None,
+            cluster: Some(crate::backend::ClusterConnection {
+                brokers_known: 3,
+                brokers_up: 2,
+            }),
+            max_series: 2,
+            dropped_elsewhere: Vec::new(),
+        });
+        assert!(text.contains("upkafka_kafka_brokers 3"), "{text}");
+        assert!(text.contains("upkafka_kafka_brokers_up 2"), "{text}");
     }
 }
