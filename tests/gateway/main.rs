@@ -96,3 +96,6 @@ fn console_pages_work_against_the_gateway() {}
 
 #[cfg(all(feature = "kafka", upkafka_test_broker))]
 mod interop;
+
+#[cfg(all(feature = "kafka", upkafka_test_broker))]
+mod outage;

@@ -114,6 +114,11 @@ pub enum BackendError {
     /// others.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The storage behind the server cannot be reached now (the gateway's Kafka cluster is
+    /// down or has no leader for a partition); the text names what failed. Answered 503 with
+    /// `Retry-After`: nothing of the request was acknowledged, and a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
     /// Kafka gateway); the text names the limitation and what to use instead.
     #[error("{0}")]
@@ -162,9 +167,9 @@ impl BackendError {
             | BackendError::OffsetOutOfRange { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
             BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
-            BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            BackendError::ShuttingDown
+            | BackendError::ResourceExhausted(_)
+            | BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BackendError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -219,7 +224,9 @@ impl From<BackendError> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
             let message = match e {
-                BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => e.to_string(),
+                BackendError::ShuttingDown
+                | BackendError::ResourceExhausted(_)
+                | BackendError::Unavailable(_) => e.to_string(),
                 _ => "internal server error".to_owned(),
             };
             return Self::new(status, message);
@@ -238,6 +245,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is worth retrying: a second is the shortest wait worth saying.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

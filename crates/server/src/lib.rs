@@ -112,7 +112,10 @@ mod tenancy;
 mod tokens;
 
 pub use app::{router, service};
-pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings, TopicInfo};
+pub use backend::{
+    Backend, BackendResult, BoxFuture, ClusterConnection, ConsumeParams, ConsumerSettings,
+    TopicInfo,
+};
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
     ServerConfig, TlsPaths, TopicSpec,

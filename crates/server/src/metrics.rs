@@ -234,6 +234,7 @@ impl Metrics {
         scrape.register_collector(Box::new(ScrapeGauges {
             snapshot,
             log_size,
+            cluster: backend.cluster_connection(),
             max_series: self.max_series,
             dropped_elsewhere: self.topics.dropped(),
         }));

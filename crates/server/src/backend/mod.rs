@@ -28,6 +28,16 @@ use upkafka_protocol::{
 use super::error::BackendError;
 use super::log::settings::{SettingsPatch, TopicSettings};
 
+/// How the server is connected to the storage behind it (the gateway's Kafka cluster), for
+/// `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterConnection {
+    /// Brokers the client knows of.
+    pub brokers_known: u32,
+    /// Of those, the ones it is connected to now.
+    pub brokers_up: u32,
+}
+
 /// A topic as the management API sees it: its partitions, creation time and settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
@@ -241,6 +251,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes a topic, its records and the consumer groups' committed offsets of it
     /// (`DELETE /v2/kafka/topic/{id}`). Readers of it get unknown topic, not a hang.
     fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>>;
+
+    /// The connection to a remote cluster, where there is one (the gateway); `None` for the
+    /// embedded log, which has nothing to connect to.
+    fn cluster_connection(&self) -> Option<ClusterConnection> {
+        None
+    }
 
     /// Flushes and fsyncs everything and stops background work (graceful shutdown).
     fn close(&self) -> BoxFuture<'_, BackendResult<()>>;

@@ -26,6 +26,7 @@ use upkafka_protocol::{
 };
 
 use super::convert::{api_offset, backend_error};
+use super::health::BrokerWatch;
 use super::instances::{
     Inserted, Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits,
     Settle, close_in_background, poll_consumer,
@@ -105,7 +106,9 @@ impl std::fmt::Debug for KafkaBackend {
 
 pub(super) struct Inner {
     options: KafkaOptions,
-    producer: FutureProducer,
+    producer: FutureProducer<BrokerWatch>,
+    /// The producer's view of the brokers (shared with its context).
+    brokers: BrokerWatch,
     pub(super) admin: AdminClient<DefaultClientContext>,
     /// Group-less client for metadata, watermarks and offsets-for-times.
     meta: Arc<BaseConsumer>,
@@ -128,14 +131,22 @@ impl KafkaBackend {
             .settings
             .validate()
             .map_err(BackendError::InvalidRequest)?;
-        let producer: FutureProducer = client_config(&options.settings)
+        let brokers = BrokerWatch::default();
+        let producer: FutureProducer<BrokerWatch> = client_config(&options.settings)
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // A record not acknowledged within the request timeout fails (503), so that no
+            // REST produce waits librdkafka's default five minutes during an outage.
+            .set(
+                "message.timeout.ms",
+                options.request_timeout.as_millis().max(1).to_string(),
+            )
+            .set("statistics.interval.ms", super::health::STATS_INTERVAL_MS)
             .set(
                 "message.max.bytes",
                 (options.limits.max_message_bytes + 64 * 1024).to_string(),
             )
-            .create()
+            .create_with_context(brokers.clone())
             .map_err(|e| config_error(&options.settings, "producer", &e))?;
         let admin: AdminClient<DefaultClientContext> = client_config(&options.settings)
             .create()
@@ -148,6 +159,7 @@ impl KafkaBackend {
         let inner = Arc::new(Inner {
             options,
             producer,
+            brokers,
             admin,
             meta: Arc::new(meta),
             fetchers: Mutex::new(Vec::new()),
@@ -516,6 +528,26 @@ impl Inner {
             }
         }
         Ok(out)
+    }
+
+    /// [`Inner::produce`] answered within the request timeout: when the cluster does not
+    /// acknowledge in time (it is down, or has no leader) the answer is 503, never a hang and
+    /// never a 200. A record librdkafka still delivers later is then stored without an
+    /// answer, as after any timeout (at-least-once).
+    async fn produce_in_time(
+        self: &Arc<Self>,
+        default_topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BackendResult<Vec<ProduceMetadata>> {
+        let limit = self.timeout();
+        tokio::time::timeout(limit, self.produce(default_topic, records))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(format!(
+                    "the Kafka cluster did not acknowledge the records within the request \
+                     timeout ({limit:?}); nothing was acknowledged, retry later"
+                )))
+            })
     }
 
     fn take_fetcher(&self) -> BackendResult<StreamConsumer> {
@@ -1039,11 +1071,15 @@ impl Backend for KafkaBackend {
         Box::pin(async move { self.inner.delete_managed(&name).await })
     }
 
+    fn cluster_connection(&self) -> Option<crate::backend::ClusterConnection> {
+        self.inner.brokers.connection()
+    }
+
     fn produce(
         &self,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(None, records).await })
+        Box::pin(async move { self.inner.produce_in_time(None, records).await })
     }
 
     fn produce_to(
@@ -1051,7 +1087,7 @@ impl Backend for KafkaBackend {
         topic: String,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(Some(topic), records).await })
+        Box::pin(async move { self.inner.produce_in_time(Some(topic), records).await })
     }
 
     fn fetch(

@@ -60,6 +60,8 @@ mod backend;
 #[cfg(feature = "kafka")]
 mod convert;
 #[cfg(feature = "kafka")]
+mod health;
+#[cfg(feature = "kafka")]
 mod instances;
 #[cfg(feature = "kafka")]
 mod topics;

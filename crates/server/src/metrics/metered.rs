@@ -195,6 +195,10 @@ impl Backend for MeteredBackend {
         self.inner.delete_topic(name)
     }
 
+    fn cluster_connection(&self) -> Option<crate::backend::ClusterConnection> {
+        self.inner.cluster_connection()
+    }
+
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         self.inner.close()
     }
