@@ -52,6 +52,7 @@ fn messages() -> Vec<Message> {
             key: String::new(),
             value: value(i),
             headers: Vec::new(),
+            tombstone: false,
         })
         .collect()
 }

@@ -389,6 +389,7 @@ mod tests {
             key: String::new(),
             value: String::new(),
             headers: vec![],
+            tombstone: false,
         }
     }
 

@@ -203,6 +203,7 @@ mod tests {
             key: String::new(),
             value: value.into(),
             headers: vec![],
+            tombstone: false,
         }
     }
 

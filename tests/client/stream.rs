@@ -56,6 +56,7 @@ impl Respond for Produce {
                 key: r["key"].as_str().unwrap_or_default().into(),
                 value: r["value"].as_str().expect("a value").into(),
                 headers: Vec::new(),
+                tombstone: false,
             });
             metas
                 .push(json!({"topic": "sensor", "partition": 0, "offset": offset, "timestamp": 0}));

@@ -122,3 +122,78 @@ async fn retention_moves_earliest_and_reads_below_it_start_there_or_follow_the_r
         "from the end, not from the earliest 9"
     );
 }
+
+/// A tombstone (`"value": null`) on a compacted topic deletes its key: once its segment is
+/// compacted and `delete_retention_ms` has passed, neither the key's old values nor the
+/// tombstone are read any more; the other keys keep their latest value at its offset.
+#[tokio::test]
+async fn a_tombstone_produced_over_the_api_deletes_its_key_on_a_compacted_topic() {
+    let mut cfg = config(&[]);
+    cfg.topics = vec![TopicSpec {
+        name: "state".into(),
+        partitions: 1,
+        settings: SettingsPatch {
+            cleanup_policy: Some(upkafka_server::CleanupPolicy::Compact),
+            segment_bytes: Some(128),
+            delete_retention_ms: Some(0),
+            ..SettingsPatch::default()
+        },
+    }];
+    let api = Api::new(cfg).await;
+    // Values of 60 bytes: a segment of 128 bytes holds two records, so segments close.
+    let pad = |v: &str| format!("{v}{}", "x".repeat(58));
+    for v in ["a1", "a2"] {
+        api.ok("/produce/state", &json!([{"key": "a", "value": pad(v)}]))
+            .await;
+    }
+    let kept = api
+        .ok("/produce/state", &json!([{"key": "b", "value": pad("b1")}]))
+        .await;
+    let tombstone = api
+        .ok("/produce/state", &json!([{"key": "a", "value": null}]))
+        .await;
+    assert!(tombstone[0]["offset"].as_i64().is_some(), "{tombstone}");
+    // A missing value is still refused: only `null` makes a tombstone.
+    assert_error(
+        &api.post("/produce/state", &json!([{"key": "a"}])).await,
+        400,
+        "value",
+    );
+    // Later records close the tombstone's segment, so the cleaner can act on it.
+    for i in 0..6 {
+        api.ok(
+            "/produce/state",
+            &json!([{"key": "c", "value": pad(&format!("c{i}"))}]),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = api
+            .ok(
+                "/fetch",
+                &json!({"topic": "state", "partition": 0, "offset": 0, "timeout": 0}),
+            )
+            .await;
+        let keys: Vec<&str> = read
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["key"].as_str())
+            .collect();
+        if !keys.contains(&"a") {
+            let b = read
+                .as_array()
+                .and_then(|ms| ms.iter().find(|m| m["key"] == "b"))
+                .expect("b survives");
+            assert_eq!(b["value"], pad("b1"));
+            assert_eq!(b["offset"], kept[0]["offset"], "at its original offset");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "key a still read after 30 s: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

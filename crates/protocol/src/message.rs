@@ -27,6 +27,7 @@ impl Header {
 /// `key` is `""` for a record without a key and `headers` is `[]` when there are none: the API
 /// never sends `null` for either, and missing fields decode to those values too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireMessage", into = "WireMessage")]
 pub struct Message {
     /// Topic the record was read from.
     pub topic: String,
@@ -37,14 +38,64 @@ pub struct Message {
     /// Record timestamp, epoch milliseconds.
     pub timestamp: i64,
     /// Record key, `""` when the record has none.
-    #[serde(default)]
     pub key: String,
-    /// Record value as text.
-    #[serde(default)]
+    /// Record value as text (`""` for a tombstone).
     pub value: String,
     /// Record headers in order.
-    #[serde(default)]
     pub headers: Vec<Header>,
+    /// A tombstone: the value is Kafka's null (`"value": null` on the wire), which deletes
+    /// its key on a compacted topic.
+    pub tombstone: bool,
+}
+
+/// [`Message`] as it is on the wire, where a tombstone's value is `null`.
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    #[serde(default)]
+    key: String,
+    /// `null` for a tombstone; a missing value reads as `""`, as before tombstones.
+    #[serde(default = "empty_value")]
+    value: Option<String>,
+    #[serde(default)]
+    headers: Vec<Header>,
+}
+
+#[allow(clippy::unnecessary_wraps)] // serde's `default` wants the field's type
+fn empty_value() -> Option<String> {
+    Some(String::new())
+}
+
+impl From<WireMessage> for Message {
+    fn from(w: WireMessage) -> Self {
+        Self {
+            topic: w.topic,
+            partition: w.partition,
+            offset: w.offset,
+            timestamp: w.timestamp,
+            key: w.key,
+            tombstone: w.value.is_none(),
+            value: w.value.unwrap_or_default(),
+            headers: w.headers,
+        }
+    }
+}
+
+impl From<Message> for WireMessage {
+    fn from(m: Message) -> Self {
+        Self {
+            topic: m.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key,
+            value: (!m.tombstone).then_some(m.value),
+            headers: m.headers,
+        }
+    }
 }
 
 /// The size a record counts for against a size limit (Upstash's `max_message_size`, Kafka's
@@ -125,6 +176,23 @@ mod tests {
     }
 
     #[test]
+    fn a_tombstone_is_a_null_value_and_a_missing_value_an_empty_one() {
+        let t: Message = serde_json::from_str(
+            r#"{"topic":"t","partition":0,"offset":3,"timestamp":1,"key":"k","value":null}"#,
+        )
+        .unwrap();
+        assert!(t.tombstone);
+        assert_eq!(t.value, "");
+        let back = serde_json::to_value(&t).unwrap();
+        assert_eq!(back["value"], serde_json::Value::Null);
+        let old: Message =
+            serde_json::from_str(r#"{"topic":"t","partition":0,"offset":3,"timestamp":1}"#)
+                .unwrap();
+        assert!(!old.tombstone, "a missing value is an empty one, as before");
+        assert_eq!(serde_json::to_value(&old).unwrap()["value"], "");
+    }
+
+    #[test]
     fn value_json_decodes_typed_values() {
         #[derive(Deserialize, PartialEq, Debug)]
         struct Reading {
@@ -138,6 +206,7 @@ mod tests {
             key: String::new(),
             value: r#"{"device":7}"#.into(),
             headers: vec![Header::new("a", "1")],
+            tombstone: false,
         };
         assert_eq!(m.value_json::<Reading>().unwrap(), Reading { device: 7 });
         assert_eq!(m.header("a"), Some("1"));

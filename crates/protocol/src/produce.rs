@@ -16,6 +16,7 @@ use super::Header;
 /// assert_eq!(record.topic.as_deref(), Some("cities"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireRecord", into = "WireRecord")]
 pub struct ProduceRecord {
     /// Target topic; `None` when the path names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,11 +30,64 @@ pub struct ProduceRecord {
     /// Record key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Record value: always a string on the wire.
+    /// Record value: a string on the wire (empty for a tombstone).
     pub value: String,
     /// Record headers in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<Header>,
+    /// A tombstone: `"value": null` on the wire, Kafka's null value. On a compacted topic it
+    /// deletes its key (after the topic's `delete_retention_ms`); `value` is then empty. An
+    /// upkafka extension: Upstash's value was always a string.
+    pub tombstone: bool,
+}
+
+/// [`ProduceRecord`] as it is on the wire, where a tombstone is a `null` value.
+#[derive(Serialize, Deserialize)]
+struct WireRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partition: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    /// Required: `null` only for a tombstone (a missing value is still an error, which
+    /// `deserialize_with` keeps: serde would read a missing `Option` as `None`).
+    #[serde(deserialize_with = "required_nullable")]
+    value: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<Header>,
+}
+
+fn required_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+impl From<WireRecord> for ProduceRecord {
+    fn from(w: WireRecord) -> Self {
+        Self {
+            topic: w.topic,
+            partition: w.partition,
+            timestamp: w.timestamp,
+            key: w.key,
+            tombstone: w.value.is_none(),
+            value: w.value.unwrap_or_default(),
+            headers: w.headers,
+        }
+    }
+}
+
+impl From<ProduceRecord> for WireRecord {
+    fn from(r: ProduceRecord) -> Self {
+        Self {
+            topic: r.topic,
+            partition: r.partition,
+            timestamp: r.timestamp,
+            key: r.key,
+            value: (!r.tombstone).then_some(r.value),
+            headers: r.headers,
+        }
+    }
 }
 
 impl ProduceRecord {
@@ -52,6 +106,22 @@ impl ProduceRecord {
             key: None,
             value: value.into(),
             headers: Vec::new(),
+            tombstone: false,
+        }
+    }
+
+    /// A tombstone for `key`: a record with a null value, which deletes the key on a
+    /// compacted topic.
+    ///
+    /// ```
+    /// use upkafka_protocol::ProduceRecord;
+    /// let t = ProduceRecord::tombstone("device-7").topic("devices");
+    /// assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"topic":"devices","key":"device-7","value":null}"#);
+    /// ```
+    pub fn tombstone(key: impl Into<String>) -> Self {
+        Self {
+            tombstone: true,
+            ..Self::new("").key(key)
         }
     }
 
@@ -110,6 +180,18 @@ pub struct ProduceMetadata {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_null_value_is_a_tombstone_and_a_missing_one_an_error() {
+        let t: ProduceRecord = serde_json::from_str(r#"{"key":"k","value":null}"#).unwrap();
+        assert!(t.tombstone);
+        assert_eq!(t, ProduceRecord::tombstone("k"));
+        let e = serde_json::from_str::<ProduceRecord>(r#"{"key":"k"}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `value`"), "{e}");
+        let plain: ProduceRecord = serde_json::from_str(r#"{"value":"v"}"#).unwrap();
+        assert!(!plain.tombstone);
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"value":"v"}"#);
+    }
+
     use super::*;
 
     #[test]

@@ -150,7 +150,7 @@ impl Inner {
             groups[gi].1.push(StoredRecord {
                 timestamp: place.timestamp,
                 key: r.key,
-                value: Some(r.value),
+                value: (!r.tombstone).then_some(r.value),
                 headers: r.headers,
             });
         }

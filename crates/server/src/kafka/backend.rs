@@ -493,10 +493,12 @@ impl Inner {
             .iter()
             .zip(&plan)
             .map(|(r, (topic, partition, ts))| {
-                let mut rec: FutureRecord<'_, str, str> = FutureRecord::to(topic)
-                    .payload(r.value.as_str())
-                    .partition(*partition)
-                    .timestamp(*ts);
+                let mut rec: FutureRecord<'_, str, str> =
+                    FutureRecord::to(topic).partition(*partition).timestamp(*ts);
+                // A tombstone is Kafka's null payload.
+                if !r.tombstone {
+                    rec = rec.payload(r.value.as_str());
+                }
                 if let Some(k) = &r.key {
                     rec = rec.key(k.as_str());
                 }

@@ -30,6 +30,7 @@ pub(super) fn to_message(m: &BorrowedMessage<'_>) -> Message {
         offset: m.offset(),
         timestamp: m.timestamp().to_millis().unwrap_or(-1),
         key: text(m.key()).unwrap_or_default(),
+        tombstone: m.payload().is_none(),
         value: text(m.payload()).unwrap_or_default(),
         headers,
     }

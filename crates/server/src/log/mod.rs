@@ -292,6 +292,7 @@ impl Partition {
             offset,
             timestamp: r.timestamp,
             key: r.key.unwrap_or_default(),
+            tombstone: r.value.is_none(),
             value: r.value.unwrap_or_default(),
             headers: r.headers,
         };

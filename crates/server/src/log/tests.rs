@@ -290,6 +290,7 @@ mod recovery_props {
             offset: i as i64,
             timestamp: r.timestamp,
             key: r.key.clone().unwrap_or_default(),
+            tombstone: r.value.is_none(),
             value: r.value.clone().unwrap_or_default(),
             headers: r.headers.clone(),
         }
