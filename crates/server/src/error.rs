@@ -93,6 +93,14 @@ pub enum BackendError {
     /// others.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// An `Idempotency-Key` already answered (or being stored) for a different batch within
+    /// its window; the text names the key. Answered 422: a fresh key is needed.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    /// The first request of an `Idempotency-Key` is still being stored after the wait bound;
+    /// the text names the key. Answered 409 with `Retry-After: 1`: a retry gets its answer.
+    #[error("{0}")]
+    IdempotencyKeyBusy(String),
     /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
     /// Kafka gateway); the text names the limitation and what to use instead.
     #[error("{0}")]
@@ -138,6 +146,8 @@ impl BackendError {
             | BackendError::InvalidRequest(_)
             | BackendError::NoCommittedOffset { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
+            BackendError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BackendError::IdempotencyKeyBusy(_) => StatusCode::CONFLICT,
             BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -215,6 +225,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::CONFLICT {
+            // Only an idempotent produce whose first request is still being stored answers
+            // 409: its answer is near.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -111,7 +111,9 @@ mod tenancy;
 mod tokens;
 
 pub use app::{router, service};
-pub use backend::{Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings};
+pub use backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings, IdempotencyKey, Produced,
+};
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
     ServerConfig, TlsPaths, TopicSpec,

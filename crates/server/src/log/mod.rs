@@ -29,6 +29,7 @@
 //! of it is acknowledged, and the next one succeeds once the resource is back.
 
 pub(crate) mod files;
+pub(crate) mod marks;
 pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod segment;
@@ -47,7 +48,7 @@ use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
 use files::FileCache;
-pub(crate) use record::StoredRecord;
+pub(crate) use record::{BatchMark, StoredRecord};
 use segment::DiskStore;
 
 /// Default segment size before rolling to a new file.
@@ -316,6 +317,8 @@ pub struct Log {
     max_topics: usize,
     max_partitions: usize,
     create_lock: Mutex<()>,
+    /// Idempotency marks found on open (issue 16), until the backend takes them.
+    recovered: Mutex<Vec<(Arc<str>, i32, marks::MarkedGroup)>>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
     _dir_lock: Option<fs::File>,
@@ -353,6 +356,10 @@ impl Log {
         let mut topics = HashMap::new();
         let mut dir_lock = None;
         let files = Arc::new(FileCache::new(limits.max_open_files));
+        let mut recovered = Vec::new();
+        // Keys answered before the window began are forgotten anyway: not even collected.
+        let window = i64::try_from(limits.idempotency_window.as_millis()).unwrap_or(i64::MAX);
+        let mark_since = crate::backend::clock::now_ms().saturating_sub(window);
         let writer = match &options.data_dir {
             None => None,
             Some(dir) => {
@@ -364,7 +371,16 @@ impl Log {
                     validate_topic_name(&name).map_err(|e| {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
                     })?;
-                    let topic = open_disk_topic(dir, &name, count, options.segment_bytes, &files)?;
+                    let topic = open_disk_topic(dir, &name, count, options.segment_bytes, &files, mark_since)?;
+                    for p in &topic.partitions {
+                        if let Store::Disk(d) = &mut *p.lock() {
+                            recovered.extend(
+                                d.take_marks()
+                                    .into_iter()
+                                    .map(|g| (Arc::clone(&topic.name), p.id, g)),
+                            );
+                        }
+                    }
                     topics.insert(name, Arc::new(topic));
                 }
                 Some(writer::Writer::start())
@@ -390,6 +406,7 @@ impl Log {
             max_topics: limits.max_topics,
             max_partitions: limits.max_partitions,
             create_lock: Mutex::new(()),
+            recovered: Mutex::new(recovered),
             _dir_lock: dir_lock,
         })
     }
@@ -493,7 +510,7 @@ impl Log {
                 }
             }
             Some(dir) => {
-                let t = open_disk_topic(dir, name, partitions, self.segment_bytes, &self.files)?;
+                let t = open_disk_topic(dir, name, partitions, self.segment_bytes, &self.files, i64::MAX)?;
                 let mut counts: Vec<(String, i32)> = self.topic_counts();
                 counts.push((name.to_owned(), partitions));
                 meta::write_topics(dir, &counts)?;
@@ -524,6 +541,28 @@ impl Log {
         }
     }
 
+    /// [`Log::append`] of a batch that came with an idempotency key: the first record of each
+    /// group carries that group's mark (`marks[i]` for `groups[i]`), so that the key is
+    /// rebuilt from the log after a restart ([`Log::take_recovered_batches`]). In memory the
+    /// marks are not kept (nothing outlives the process).
+    pub(crate) async fn append_marked(
+        &self,
+        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+        marks: Vec<BatchMark>,
+    ) -> Result<Vec<i64>, BackendError> {
+        match &self.writer {
+            None => self.append(groups).await,
+            Some(w) => w.submit_marked(groups, Some(marks)).await,
+        }
+    }
+
+    /// The keyed batches the log held complete when it was opened, stored within the
+    /// idempotency window (once; later calls get none).
+    pub(crate) fn take_recovered_batches(&self) -> Vec<marks::RecoveredBatch> {
+        let groups = std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()));
+        marks::assemble(groups)
+    }
+
     /// Stops the writer after it has written and fsynced everything queued.
     pub async fn close(&self) -> Result<(), BackendError> {
         if let Some(w) = &self.writer {
@@ -539,12 +578,15 @@ fn open_disk_topic(
     partitions: i32,
     segment_bytes: u64,
     files: &Arc<FileCache>,
+    mark_since: i64,
 ) -> Result<Topic, BackendError> {
     let name_arc: Arc<str> = Arc::from(name);
     let mut parts = Vec::with_capacity(partitions.max(0) as usize);
     for p in 0..partitions {
         let pdir = dir.join("topics").join(name).join(p.to_string());
-        let store = DiskStore::open(&pdir, segment_bytes, Arc::clone(files)).map_err(|e| {
+        // Marks are collected from the scan of the stored topics only (`Log::open`), not for a
+        // topic created now.
+        let store = DiskStore::open(&pdir, segment_bytes, Arc::clone(files), mark_since).map_err(|e| {
             BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
         })?;
         parts.push(Arc::new(Partition::new(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::files::{FileCache, SegmentFile};
+use super::marks;
 use super::record::{self, FRAME_HEADER, MAX_PAYLOAD};
 
 /// One segment file (its base offset is in its name).
@@ -53,6 +54,8 @@ pub(crate) struct DiskStore {
     /// A rollback could not cut the active segment back to its size: the next append does
     /// it first, so that its frames land where the index says they are.
     repair_tail: bool,
+    /// Idempotency marks seen by the scan on open (issue 16), until the log takes them.
+    marks: marks::Collector,
 }
 
 fn segment_name(base: i64) -> String {
@@ -68,8 +71,14 @@ impl DiskStore {
     /// Opens (creating if needed) the partition directory, scans every segment, and truncates
     /// a torn or corrupt tail: everything after the first bad frame is dropped.
     /// Segment files are opened only to be scanned, and closed again; later reads and
-    /// appends open them through `files`.
-    pub fn open(dir: &Path, segment_bytes: u64, files: Arc<FileCache>) -> io::Result<Self> {
+    /// appends open them through `files`. Idempotency marks stored at `mark_since` (epoch ms)
+    /// or later are collected on the way, for [`DiskStore::take_marks`].
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        files: Arc<FileCache>,
+        mark_since: i64,
+    ) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -92,6 +101,7 @@ impl DiskStore {
             segment_bytes: segment_bytes.max(1),
             files,
             repair_tail: false,
+            marks: marks::Collector::new(mark_since),
         };
         let mut corrupt = false;
         for base in bases {
@@ -165,6 +175,7 @@ impl DiskStore {
                 pos,
                 max_ts,
             });
+            self.marks.frame(offset, ts, &payload);
             pos += frame_len;
         }
     }
@@ -179,6 +190,11 @@ impl DiskStore {
         }
         self.segments.push(Segment { file, size: 0 });
         Ok(())
+    }
+
+    /// The idempotency marks the scan on open found complete (once; later calls get none).
+    pub fn take_marks(&mut self) -> Vec<marks::MarkedGroup> {
+        self.marks.take()
     }
 
     /// The log's open files, to read planned runs with.
