@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::client::{Call, Client, path, segment};
 use super::error::{Error, Result};
-use upkafka_protocol::{OneOrMany, ProduceMetadata, ProduceRecord};
+use upkafka_protocol::{IDEMPOTENCY_KEY, OneOrMany, ProduceMetadata, ProduceRecord};
 
 impl Client {
     /// Most bytes the value and key of [`Client::produce_in_url`] may take once
@@ -44,7 +44,7 @@ impl Client {
         // documented as an array; a single object is accepted too (spec §12.4).
         let record = record.topic(topic);
         let mut call = Call::new(Method::POST, "/produce".to_owned()).json(&record)?;
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         let endpoint = call.endpoint();
         let mut out = self
             .call::<OneOrMany<ProduceMetadata>>(call)
@@ -199,8 +199,20 @@ impl Client {
         if let Some(key) = key {
             call.query.push(("key", key.to_owned()));
         }
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         self.call(call).await
+    }
+
+    /// Makes `call` a produce: retried by the policy's `retry_produce`, and with a fresh
+    /// `Idempotency-Key` (kept by every retry of the call) unless `idempotency_keys` is off.
+    fn for_produce(&self, call: &mut Call) {
+        let policy = &self.config().retry;
+        call.retryable = policy.retry_produce;
+        call.produce = true;
+        if policy.idempotency_keys {
+            call.headers
+                .push((IDEMPOTENCY_KEY.to_owned(), super::retry::fresh_idempotency_key()));
+        }
     }
 
     /// Sends a batch and checks that the answer has one entry per record.
@@ -213,7 +225,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let mut call = call.json(records)?;
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         let endpoint = call.endpoint();
         let out: Vec<ProduceMetadata> = self.call(call).await?;
         if out.len() != records.len() {

@@ -283,7 +283,7 @@ impl Limits {
         let (lo, hi) = IDEMPOTENCY_WINDOW_BOUNDS;
         if !(lo..=hi).contains(&self.idempotency_window) {
             return Err(format!(
-                "idempotency_window (--idempotency-window) must be from 1s to 7d, not {:?}",
+                "idempotency_window (--idempotency-window) must be from 1s to 168h (7 days), not {:?}",
                 self.idempotency_window
             ));
         }

@@ -65,7 +65,9 @@ impl BatchMark {
     }
 }
 
-/// Appends the frame of `record` at `offset` to `buf`; returns the frame length.
+/// Appends the frame of `record` at `offset` to `buf`; returns the frame length. (The writer
+/// uses [`encode_marked`]; this is for tests.)
+#[cfg(test)]
 pub(crate) fn encode(buf: &mut Vec<u8>, offset: i64, record: &StoredRecord) -> usize {
     encode_marked(buf, offset, record, None)
 }
