@@ -537,6 +537,34 @@ mod tests {
         // 13 endpoints of spec §3 (the document itself is not listed in itself) and the 6 of
         // the management API.
         assert_eq!(paths.len(), 19);
+        // Every produce takes the Idempotency-Key header and documents its 409 and 422.
+        for produce in [
+            "/produce",
+            "/produce/{topic}",
+            "/produce/{topic}/{message}",
+            "/webhook",
+        ] {
+            for (method, op) in paths[produce].as_object().expect("path item") {
+                let params = op["parameters"].as_array().expect("parameters");
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["$ref"] == "#/components/parameters/IdempotencyKey"),
+                    "{method} {produce} takes Idempotency-Key"
+                );
+                for status in ["400", "409", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {produce} documents {status}"
+                    );
+                }
+            }
+        }
+        let header = &doc["components"]["parameters"]["IdempotencyKey"];
+        assert_eq!(
+            (&header["name"], &header["in"]),
+            (&serde_json::json!(IDEMPOTENCY_KEY), &serde_json::json!("header"))
+        );
         for streamed in [
             "/fetch",
             "/consume/{group}/{instance}",
