@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Api, assert_error};
+use super::support::{Api, assert_error};
 
 /// Every record stored in `topic` (partitions `0..partitions`), as values.
 async fn stored(api: &Api, topic: &str, partitions: i32) -> Vec<String> {
