@@ -37,8 +37,9 @@ impl Client {
     /// # Errors
     /// [`Error::Api`] when the server refuses the message (unknown topic or partition, too
     /// large); [`Error::Decode`] when the answer is not exactly one metadata entry; plus the
-    /// transport errors of every call. Retrying can duplicate (see
-    /// [`RetryPolicy`](super::RetryPolicy)).
+    /// transport errors of every call; a 422 when the server saw the call's `Idempotency-Key`
+    /// with another batch. Retries carry the call's key, so a server that keeps keys stores
+    /// the message once (see [`RetryPolicy`](super::RetryPolicy)).
     pub async fn produce(&self, topic: &str, record: ProduceRecord) -> Result<ProduceMetadata> {
         // Like kafka-js: one object (not a one-element array) with the topic in it. The answer is
         // documented as an array; a single object is accepted too (spec §12.4).
@@ -204,15 +205,20 @@ impl Client {
     }
 
     /// Makes `call` a produce: retried by the policy's `retry_produce`, and with a fresh
-    /// `Idempotency-Key` (kept by every retry of the call) unless `idempotency_keys` is off.
-    fn for_produce(&self, call: &mut Call) {
+    /// `Idempotency-Key` (kept by every retry of the call) unless `idempotency_keys` is off or
+    /// the call has one already (a webhook sender's own).
+    pub(crate) fn for_produce(&self, call: &mut Call) {
         let policy = &self.config().retry;
         call.retryable = policy.retry_produce;
-        call.produce = true;
-        if policy.idempotency_keys {
+        let has_key = call
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
+        if policy.idempotency_keys && !has_key {
             call.headers
                 .push((IDEMPOTENCY_KEY.to_owned(), super::retry::fresh_idempotency_key()));
         }
+        call.idempotent = has_key || policy.idempotency_keys;
     }
 
     /// Sends a batch and checks that the answer has one entry per record.
