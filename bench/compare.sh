@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of issues 6 and 17, in one run on one machine: every number that a target
+# Side-by-side benchmark of issues 6, 16 and 17, in one run on one machine: every number that a target
 # compares is measured here, back to back, against the same `upkafka serve` binary.
 #
 #   bench/compare.sh                 # defaults below; override with environment variables
@@ -107,6 +107,21 @@ EOF
   done
   printf ']]=]\n'
 } >"$WORK/batch.lua"
+# The same requests, each with a fresh Idempotency-Key (issue 16), as the upkafka client sends.
+keyed() { # LUA_IN LUA_OUT
+  cat "$1" >"$2"
+  cat >>"$2" <<'EOF'
+counter = 0
+prefix = string.format("wrk-%d-%d-", os.time(), math.random(1, 1000000000))
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = prefix .. counter
+  return wrk.format()
+end
+EOF
+}
+keyed "$WORK/one.lua" "$WORK/one_key.lua"
+keyed "$WORK/batch.lua" "$WORK/batch_key.lua"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
 echo "workload: batch $BATCH x $SIZE B, $INFLIGHT in flight, $MESSAGES messages per client run; wrk -t1 -c$CONNS -d${DURATION}s"
@@ -127,6 +142,11 @@ SRV_ONE=$(wrk_rps srv_one)
 say "wrk: batch POST /produce/batch on upkafka serve (in memory)"
 logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
 SRV_BATCH=$(wrk_rps srv_batch)
+say "wrk: the same two runs again, each request with a fresh Idempotency-Key"
+logged srv_one_key wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one_key.lua" "$URL/produce/one-key" >/dev/null
+SRV_ONE_KEY=$(wrk_rps srv_one_key)
+logged srv_batch_key wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch_key.lua" "$URL/produce/batch-key" >/dev/null
+SRV_BATCH_KEY=$(wrk_rps srv_batch_key)
 say "latency: produce -> waiting fetch at $RATE msg/s"
 LAT=$(logged latency "$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
 say "latency: produce -> fetch event stream at $RATE msg/s"
@@ -165,6 +185,9 @@ start_server --data-dir "$WORK/data"
 say "wrk: batch POST /produce/batch on upkafka serve --data-dir"
 logged disk_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
 DISK_BATCH=$(wrk_rps disk_batch)
+say "wrk: the same, each request with a fresh Idempotency-Key (stored with the batch)"
+logged disk_batch_key wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch_key.lua" "$URL/produce/batch-key" >/dev/null
+DISK_BATCH_KEY=$(wrk_rps disk_batch_key)
 say "wrk: the same with twice the window (group commit shares fsyncs among more batches)"
 logged disk_batch2 wrk -t1 -c$((INFLIGHT * 2)) -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch2" >/dev/null
 DISK_BATCH2=$(wrk_rps disk_batch2)
@@ -210,6 +233,12 @@ printf '%-52s %-28s %-12s %s\n' "produce msg/s: upkafka / @upstash/kafka produce
 printf '%-52s %-28s %-12s %s\n' "client CPU/msg: upkafka / @upstash/kafka" "$CPU_RATIO ($O_CPU / $N_CPU us)" "<= 0.33" "$(lev "$CPU_RATIO" 0.334)"
 printf '%-52s %-28s %-12s %s\n' "1-msg produce req/s: upkafka serve / bare hyper" "$ONE_RATIO ($SRV_ONE / $BARE)" ">= 0.5" "$(verdict "$ONE_RATIO" 0.5)"
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, memory (wrk -c$INFLIGHT)" "$MEM_MSGS" ">= 500000" "$(verdict "$MEM_MSGS" 500000)"
+ONE_KEY_RATIO=$(div "$SRV_ONE_KEY" "$SRV_ONE")
+BATCH_KEY_RATIO=$(div "$SRV_BATCH_KEY" "$SRV_BATCH")
+DISK_KEY_RATIO=$(div "$DISK_BATCH_KEY" "$DISK_BATCH")
+printf '%-52s %-28s %-12s %s\n' "1-msg produce req/s: Idempotency-Key / none" "$ONE_KEY_RATIO ($SRV_ONE_KEY / $SRV_ONE)" ">= 0.90" "$(verdict "$ONE_KEY_RATIO" 0.90)"
+printf '%-52s %-28s %-12s %s\n' "batch produce req/s, memory: Idempotency-Key / none" "$BATCH_KEY_RATIO ($SRV_BATCH_KEY / $SRV_BATCH)" ">= 0.95" "$(verdict "$BATCH_KEY_RATIO" 0.95)"
+printf '%-52s %-28s %-12s %s\n' "batch produce req/s, --data-dir: Idempotency-Key / none" "$DISK_KEY_RATIO ($DISK_BATCH_KEY / $DISK_BATCH)" ">= 0.95" "$(verdict "$DISK_KEY_RATIO" 0.95)"
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, --data-dir (wrk -c$INFLIGHT)" "$DISK_MSGS" ">= 200000" "$(verdict "$DISK_MSGS" 200000)"
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$DISK_MSGS2" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""
