@@ -193,7 +193,7 @@ pub struct ServeArgs {
     pub idempotency_window: Option<HumanDuration>,
 
     #[arg(long, value_name = "SIZE", help = with_default(
-        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 220 bytes for \
+        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 250 bytes for \
          a one-message batch); beyond it the oldest are forgotten first, and a forgotten \
          key's repeat is stored again.",
         ByteSize(Limits::default().max_idempotency_bytes as u64),

@@ -206,8 +206,9 @@ pub struct Limits {
     /// 60 s deadline; the hour leaves room for slower retries by other clients.
     pub idempotency_window: Duration,
     /// Memory the remembered keys may take (default 64 MiB, `--idempotency-memory`, at least
-    /// 64 KiB): about 220 bytes for a one-record batch with a 36-character key, plus about
-    /// 60 per further record. Beyond it the oldest keys are forgotten first; a forgotten
+    /// 64 KiB), as counted by the table: 160 bytes per key plus the key and 48 bytes and the
+    /// topic name per record, so 250 for a one-record batch with the client's 36-character
+    /// key (the default holds about 270,000 of them). Beyond it the oldest keys are forgotten first; a forgotten
     /// key's repeat is stored again (at-least-once at worst).
     pub max_idempotency_bytes: usize,
 }

@@ -80,7 +80,7 @@ fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
     };
     assert!(matches!(t.begin(&k, [1; 16], 1), Begin::Wait(_)));
     assert!(matches!(t.begin(&k, [2; 16], 1), Begin::Mismatch));
-    t.finish(&ticket, &Ok(meta(7)), 2);
+    t.finish(&ticket, Some(meta(7).into()), 2);
     drop(ticket);
     match t.begin(&k, [1; 16], 3) {
         Begin::Answer(a) => assert_eq!(&*a, meta(7).as_slice()),
@@ -99,7 +99,7 @@ fn a_failed_store_forgets_the_key_and_an_abandoned_one_is_taken_over() {
     let Begin::Store(ticket) = t.begin(&k, [1; 16], 0) else {
         panic!()
     };
-    t.finish(&ticket, &Err(BackendError::ShuttingDown), 1);
+    t.finish(&ticket, None, 1);
     drop(ticket);
     assert_eq!(t.len(), 0);
     let Begin::Store(ticket) = t.begin(&k, [1; 16], 2) else {
@@ -119,7 +119,7 @@ fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
         let Begin::Store(ticket) = t.begin(&k, [0; 16], i) else {
             panic!()
         };
-        t.finish(&ticket, &Ok(meta(i)), i);
+        t.finish(&ticket, Some(meta(i).into()), i);
     }
     assert_eq!((t.len(), t.bytes()), (3, 3 * one));
     assert!(matches!(t.begin(&key("k1"), [0; 16], 9), Begin::Store(_)));
@@ -184,7 +184,7 @@ async fn a_repeat_waits_for_the_first_and_a_dropped_request_still_stores() {
     first.abort();
     release.send(()).expect("store waiting");
     let got = repeat.await.expect("joined").expect("answered");
-    assert_eq!(got.metadata, meta(3));
+    assert_eq!(&*got.metadata, meta(3).as_slice());
     assert!(got.repeated);
     assert_eq!(stores.load(Ordering::SeqCst), 1, "stored once");
 }
@@ -265,11 +265,11 @@ proptest! {
                     if ok {
                         let answer = meta(next_offset);
                         next_offset += 1;
-                        t.finish(&ticket, &Ok(answer.clone()), now);
+                        t.finish(&ticket, Some(answer.clone().into()), now);
                         answered.push((k, b, answer, now));
                         stores_of[k as usize] += 1;
                     } else {
-                        t.finish(&ticket, &Err(BackendError::ShuttingDown), now);
+                        t.finish(&ticket, None, now);
                     }
                 }
                 Op::Request { k, b } => {
