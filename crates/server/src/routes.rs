@@ -24,8 +24,6 @@
 //!   405 for wrong methods are rewritten into that shape by the request pipeline
 //!   ([`ApiService`](super::ApiService)).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -114,29 +112,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .map_err(ApiError::bad_request)
 }
 
-/// A produce's answer: fresh, or shared with the table of idempotency keys.
-enum Stored {
-    Fresh(Vec<ProduceMetadata>),
-    Shared(Arc<[ProduceMetadata]>),
-}
-
-impl Stored {
-    fn as_slice(&self) -> &[ProduceMetadata] {
-        match self {
-            Stored::Fresh(v) => v,
-            Stored::Shared(a) => a,
-        }
-    }
-
-    /// The answer of a one-record produce.
-    fn one(&self) -> Result<Json<&ProduceMetadata>, ApiError> {
-        self.as_slice()
-            .first()
-            .map(Json)
-            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
-    }
-}
-
 /// Stores a batch, under its idempotency key when it has one; records without a topic go to
 /// `topic`.
 async fn store(
@@ -144,18 +119,26 @@ async fn store(
     key: Option<IdempotencyKey>,
     topic: Option<String>,
     records: Vec<ProduceRecord>,
-) -> Result<Stored, ApiError> {
+) -> Result<Vec<ProduceMetadata>, ApiError> {
     Ok(match (key, topic) {
-        (Some(key), topic) => Stored::Shared(
+        (Some(key), topic) => {
             s.backend
                 .produce_idempotent(key, topic, records)
                 .await?
-                .metadata,
-        ),
+                .metadata
+        }
         // The records without a topic go to the path's; no copy of the name per record.
-        (None, Some(topic)) => Stored::Fresh(s.backend.produce_to(topic, records).await?),
-        (None, None) => Stored::Fresh(s.backend.produce(records).await?),
+        (None, Some(topic)) => s.backend.produce_to(topic, records).await?,
+        (None, None) => s.backend.produce(records).await?,
     })
+}
+
+/// The answer of a one-record produce: its one metadata object.
+fn one(mut meta: Vec<ProduceMetadata>) -> Result<Response, ApiError> {
+    let one = meta
+        .pop()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
+    Ok(Json(one).into_response())
 }
 
 /// `GET /produce/{topic}/{message}?key=` → one `ProduceMetadata` object.
@@ -168,8 +151,7 @@ async fn produce_path(
     let key = idempotency_key(&headers)?;
     let mut record = ProduceRecord::new(message).topic(topic);
     record.key = q.key;
-    let stored = store(&s, key, None, vec![record]).await?;
-    Ok(stored.one()?.into_response())
+    one(store(&s, key, None, vec![record]).await?)
 }
 
 /// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
@@ -189,7 +171,7 @@ async fn produce_topic(
             )));
         }
     }
-    Ok(Json(store(&s, key, Some(topic), records).await?.as_slice()).into_response())
+    Ok(Json(store(&s, key, Some(topic), records).await?).into_response())
 }
 
 /// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.
@@ -205,7 +187,7 @@ async fn produce(
             "record {i}: missing field `topic`"
         )));
     }
-    Ok(Json(store(&s, key, None, records).await?.as_slice()).into_response())
+    Ok(Json(store(&s, key, None, records).await?).into_response())
 }
 
 /// `[GET|POST] /fetch` → `Message[]`.
@@ -435,8 +417,7 @@ async fn webhook(
         })?;
         record.headers.push(Header::new(name.as_str(), v));
     }
-    let stored = store(&s, key, None, vec![record]).await?;
-    Ok(stored.one()?.into_response())
+    one(store(&s, key, None, vec![record]).await?)
 }
 
 /// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams

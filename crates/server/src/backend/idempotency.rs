@@ -46,9 +46,8 @@ pub const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 /// earlier request with this key (nothing was stored by this one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Produced {
-    /// Where each record is stored, in request order (shared with the table: no copy per
-    /// record).
-    pub metadata: Arc<[ProduceMetadata]>,
+    /// Where each record is stored, in request order.
+    pub metadata: Vec<ProduceMetadata>,
     /// `true` when this request repeated an earlier one: the metadata is the first answer.
     pub repeated: bool,
 }
@@ -183,19 +182,70 @@ pub(crate) struct StoredBatch {
     pub answer: Vec<ProduceMetadata>,
 }
 
-/// Bytes a remembered answer counts against `max_idempotency_bytes`: the key, one metadata
-/// entry (48 bytes) per record with its topic name, and 160 for the table's own bookkeeping
-/// (hash-map slot, queue slot, allocation headers; an estimate from the types' sizes, not a
-/// measurement). A one-record batch with a 36-character key and a 6-character topic counts
-/// 250 bytes.
-fn cost(key: &IdempotencyKey, answer: &[ProduceMetadata]) -> usize {
+/// A remembered answer, compact: the batch's topics once, and per record its topic (an index
+/// into them), partition, offset and timestamp. 24 bytes a record and no allocation per
+/// record, so that remembering and forgetting a large batch costs one allocation, not one
+/// per record (keeping whole `ProduceMetadata` lists made a keyed 500-record batch cost 14%
+/// more server CPU than an unkeyed one in `bench/compare.sh`; BENCHMARKS.md has the figure
+/// of this form).
+pub(crate) struct Answer {
+    topics: Box<[Box<str>]>,
+    records: Box<[(u32, i32, i64, i64)]>,
+}
+
+impl Answer {
+    /// The compact form of `metadata`.
+    pub(crate) fn of(metadata: &[ProduceMetadata]) -> Self {
+        let mut topics: Vec<Box<str>> = Vec::new();
+        let records = metadata
+            .iter()
+            .map(|m| {
+                // A batch names one or a few topics: a linear search beats hashing.
+                let t = match topics.iter().rposition(|t| **t == *m.topic) {
+                    Some(t) => t,
+                    None => {
+                        topics.push(m.topic.as_str().into());
+                        topics.len() - 1
+                    }
+                };
+                (t as u32, m.partition, m.offset, m.timestamp)
+            })
+            .collect();
+        Self {
+            topics: topics.into(),
+            records,
+        }
+    }
+
+    /// The answer as the produce gave it.
+    pub(crate) fn metadata(&self) -> Vec<ProduceMetadata> {
+        self.records
+            .iter()
+            .map(|&(t, partition, offset, timestamp)| ProduceMetadata {
+                topic: self
+                    .topics
+                    .get(t as usize)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                partition,
+                offset,
+                timestamp,
+            })
+            .collect()
+    }
+}
+
+/// Bytes a remembered answer counts against `max_idempotency_bytes`: 160 for the table's own
+/// bookkeeping (hash-map slot, queue slot, allocation headers; an estimate from the types'
+/// sizes, not a measurement), the key, each topic name with 32 bytes of overhead, and 24
+/// bytes per record. A one-record batch with a 36-character key and a 6-character topic
+/// counts 258 bytes; a batch of 500, about 12.2 KB.
+fn cost(key: &IdempotencyKey, answer: &Answer) -> usize {
     const ENTRY: usize = 160;
     ENTRY
         + key.as_str().len()
-        + answer
-            .iter()
-            .map(|m| std::mem::size_of::<ProduceMetadata>() + m.topic.len())
-            .sum::<usize>()
+        + answer.topics.iter().map(|t| 32 + t.len()).sum::<usize>()
+        + 24 * answer.records.len()
 }
 
 enum State {
@@ -203,7 +253,7 @@ enum State {
     Storing(watch::Receiver<()>),
     /// Stored and answered at `at_ms`.
     Done {
-        answer: Arc<[ProduceMetadata]>,
+        answer: Arc<Answer>,
         at_ms: i64,
         cost: usize,
     },
@@ -219,7 +269,7 @@ struct Entry {
 /// What [`Table::begin`] decided for a request.
 pub(crate) enum Begin {
     /// A repeat of a stored batch: its answer.
-    Answer(Arc<[ProduceMetadata]>),
+    Answer(Arc<Answer>),
     /// The key was used for another batch.
     Mismatch,
     /// The first request is being stored: wait until the receiver's sender is gone, then ask
@@ -322,7 +372,7 @@ impl Table {
     pub(crate) fn finish(
         &mut self,
         ticket: &Ticket,
-        answer: Option<Arc<[ProduceMetadata]>>,
+        answer: Option<Answer>,
         now_ms: i64,
     ) {
         let ours = self
@@ -337,7 +387,7 @@ impl Table {
                 let cost = cost(&ticket.key, &answer);
                 if let Some(e) = self.entries.get_mut(&ticket.key) {
                     e.state = State::Done {
-                        answer,
+                        answer: Arc::new(answer),
                         at_ms: now_ms,
                         cost,
                     };
@@ -372,13 +422,14 @@ impl Table {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let cost = cost(&batch.key, &batch.answer);
+        let answer = Answer::of(&batch.answer);
+        let cost = cost(&batch.key, &answer);
         self.entries.insert(
             batch.key.clone(),
             Entry {
                 fingerprint: batch.fingerprint,
                 state: State::Done {
-                    answer: Arc::from(batch.answer),
+                    answer: Arc::new(answer),
                     at_ms: batch.stored_at_ms,
                     cost,
                 },
@@ -489,7 +540,7 @@ impl Dedup {
             match begin {
                 Begin::Answer(answer) => {
                     return Ok(Produced {
-                        metadata: answer,
+                        metadata: answer.metadata(),
                         repeated: true,
                     });
                 }
@@ -519,9 +570,9 @@ impl Dedup {
                     let work = store();
                     let this = self.clone();
                     let task = tokio::spawn(async move {
-                        let result = work.await.map(Arc::<[ProduceMetadata]>::from);
-                        this.lock()
-                            .finish(&ticket, result.as_ref().ok().cloned(), now_ms());
+                        let result = work.await;
+                        let answer = result.as_deref().ok().map(Answer::of);
+                        this.lock().finish(&ticket, answer, now_ms());
                         drop(ticket);
                         result
                     });

@@ -80,10 +80,10 @@ fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
     };
     assert!(matches!(t.begin(&k, [1; 16], 1), Begin::Wait(_)));
     assert!(matches!(t.begin(&k, [2; 16], 1), Begin::Mismatch));
-    t.finish(&ticket, Some(meta(7).into()), 2);
+    t.finish(&ticket, Some(Answer::of(&meta(7))), 2);
     drop(ticket);
     match t.begin(&k, [1; 16], 3) {
-        Begin::Answer(a) => assert_eq!(&*a, meta(7).as_slice()),
+        Begin::Answer(a) => assert_eq!(a.metadata(), meta(7)),
         _ => panic!("a repeat is answered"),
     }
     assert!(matches!(t.begin(&k, [2; 16], 3), Begin::Mismatch));
@@ -112,14 +112,14 @@ fn a_failed_store_forgets_the_key_and_an_abandoned_one_is_taken_over() {
 
 #[test]
 fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
-    let one = cost(&key("k0"), &meta(0));
+    let one = cost(&key("k0"), &Answer::of(&meta(0)));
     let mut t = Table::new(Duration::from_secs(3600), 3 * one);
     for i in 0..5 {
         let k = key(&format!("k{i}"));
         let Begin::Store(ticket) = t.begin(&k, [0; 16], i) else {
             panic!()
         };
-        t.finish(&ticket, Some(meta(i).into()), i);
+        t.finish(&ticket, Some(Answer::of(&meta(i))), i);
     }
     assert_eq!((t.len(), t.bytes()), (3, 3 * one));
     assert!(matches!(t.begin(&key("k1"), [0; 16], 9), Begin::Store(_)));
@@ -139,7 +139,7 @@ fn restored_batches_count_from_their_own_time() {
     t.restore(batch("new", 15_000), 20_000);
     assert_eq!(t.len(), 1);
     match t.begin(&key("new"), [1; 16], 20_000) {
-        Begin::Answer(a) => assert_eq!(a[0].offset, 15_000),
+        Begin::Answer(a) => assert_eq!(a.metadata()[0].offset, 15_000),
         _ => panic!("a restored key is answered"),
     }
     assert!(matches!(t.begin(&key("new"), [1; 16], 25_000), Begin::Store(_)));
@@ -184,7 +184,7 @@ async fn a_repeat_waits_for_the_first_and_a_dropped_request_still_stores() {
     first.abort();
     release.send(()).expect("store waiting");
     let got = repeat.await.expect("joined").expect("answered");
-    assert_eq!(&*got.metadata, meta(3).as_slice());
+    assert_eq!(got.metadata, meta(3));
     assert!(got.repeated);
     assert_eq!(stores.load(Ordering::SeqCst), 1, "stored once");
 }
@@ -247,7 +247,7 @@ proptest! {
         cap in 1usize..5,
     ) {
         let window = 1000;
-        let one = cost(&key("k0"), &meta(0));
+        let one = cost(&key("k0"), &Answer::of(&meta(0)));
         let mut t = Table::new(Duration::from_millis(window as u64), cap * one);
         let mut now = 0i64;
         let mut next_offset = 0i64;
@@ -265,7 +265,7 @@ proptest! {
                     if ok {
                         let answer = meta(next_offset);
                         next_offset += 1;
-                        t.finish(&ticket, Some(answer.clone().into()), now);
+                        t.finish(&ticket, Some(Answer::of(&answer)), now);
                         answered.push((k, b, answer, now));
                         stores_of[k as usize] += 1;
                     } else {
@@ -286,7 +286,7 @@ proptest! {
                         Begin::Answer(a) => {
                             let (_, body, answer, _) = remembered.expect("answers only a remembered key");
                             prop_assert_eq!(*body, b, "answered for another body");
-                            prop_assert_eq!(&*a, answer.as_slice(), "the first answer, unchanged");
+                            prop_assert_eq!(&a.metadata(), answer, "the first answer, unchanged");
                         }
                         Begin::Mismatch => {
                             let body = storing.or(remembered.map(|r| r.1));
