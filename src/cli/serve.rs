@@ -193,8 +193,8 @@ pub struct ServeArgs {
     pub idempotency_window: Option<HumanDuration>,
 
     #[arg(long, value_name = "SIZE", help = with_default(
-        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 250 bytes for \
-         a one-message batch); beyond it the oldest are forgotten first, and a forgotten \
+        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 260 bytes for \
+         a one-message batch, 12KB for one of 500); beyond it the oldest are forgotten first, and a forgotten \
          key's repeat is stored again.",
         ByteSize(Limits::default().max_idempotency_bytes as u64),
     ))]

@@ -206,9 +206,10 @@ pub struct Limits {
     /// 60 s deadline; the hour leaves room for slower retries by other clients.
     pub idempotency_window: Duration,
     /// Memory the remembered keys may take (default 64 MiB, `--idempotency-memory`, at least
-    /// 64 KiB), as counted by the table: 160 bytes per key plus the key and 48 bytes and the
-    /// topic name per record, so 250 for a one-record batch with the client's 36-character
-    /// key (the default holds about 270,000 of them). Beyond it the oldest keys are forgotten first; a forgotten
+    /// 64 KiB), as counted by the table: 160 bytes per key, the key, each topic name with 32
+    /// bytes, and 24 bytes per record, so 258 for a one-record batch with the client's
+    /// 36-character key (the default holds about 260,000 of them) and about 12 KB for a
+    /// batch of 500. Beyond it the oldest keys are forgotten first; a forgotten
     /// key's repeat is stored again (at-least-once at worst).
     pub max_idempotency_bytes: usize,
 }

@@ -11,8 +11,9 @@
 //!   most [`WAIT_FOR_FIRST`]; past it the repeat is [`BackendError::IdempotencyKeyBusy`]
 //!   (409 with `Retry-After: 1`), which the upkafka client retries. When the first fails
 //!   (nothing stored), a waiting repeat stores the batch itself;
-//! - the store runs to its end on its own task, whatever happens to the request (a client
-//!   that disconnects mid-produce still leaves its answer for the retry);
+//! - the store runs to its end whatever happens to the request: in the request's task, handed
+//!   to a task of its own if the request is dropped first (a client that disconnects
+//!   mid-produce still leaves its answer for the retry);
 //! - keys are kept for `Limits::idempotency_window` after their answer, and at most
 //!   `Limits::max_idempotency_bytes` of them: the oldest are forgotten first. A forgotten
 //!   key's repeat is stored again: at-least-once at worst.
@@ -516,9 +517,9 @@ impl Dedup {
         }
     }
 
-    /// Produces under `key`: answers a repeat from the table, or runs `store` (on its own
-    /// task, so that it ends and is remembered even if this request is dropped) and remembers
-    /// its answer.
+    /// Produces under `key`: answers a repeat from the table, or runs `store` and remembers
+    /// its answer (see [`Storing`]: it ends and is remembered even if this request is
+    /// dropped).
     ///
     /// # Errors
     /// [`BackendError::IdempotencyKeyReused`] for another batch under a known key,
@@ -567,24 +568,78 @@ impl Dedup {
                     }
                 }
                 Begin::Store(ticket) => {
-                    let work = store();
-                    let this = self.clone();
-                    let task = tokio::spawn(async move {
-                        let result = work.await;
-                        let answer = result.as_deref().ok().map(Answer::of);
-                        this.lock().finish(&ticket, answer, now_ms());
-                        drop(ticket);
-                        result
-                    });
-                    let metadata = task.await.map_err(|e| {
-                        BackendError::Internal(format!("an idempotent produce panicked: {e}"))
-                    })??;
+                    let storing = Storing {
+                        work: Some(Box::pin(store())),
+                        ticket: Some(ticket),
+                        dedup: self.clone(),
+                    };
                     return Ok(Produced {
-                        metadata,
+                        metadata: storing.await?,
                         repeated: false,
                     });
                 }
             }
+        }
+    }
+}
+
+/// The store of a key's first request, run in that request's task (no hop to another
+/// thread on the way), and remembered when it ends. Dropped before its end (the client went
+/// away, the request was cancelled), it hands the rest of the store to a task of its own, so
+/// that the store still ends and its answer is still remembered for the retry.
+struct Storing<Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static> {
+    work: Option<std::pin::Pin<Box<Fut>>>,
+    ticket: Option<Ticket>,
+    dedup: Dedup,
+}
+
+/// Remembers how a store ended, then wakes the repeats waiting for it.
+fn complete(dedup: &Dedup, ticket: Ticket, result: &BackendResult<Vec<ProduceMetadata>>) {
+    let answer = result.as_deref().ok().map(Answer::of);
+    dedup.lock().finish(&ticket, answer, now_ms());
+    drop(ticket);
+}
+
+impl<Fut> Future for Storing<Fut>
+where
+    Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
+{
+    type Output = BackendResult<Vec<ProduceMetadata>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(work) = self.work.as_mut() else {
+            return std::task::Poll::Ready(Err(BackendError::Internal(
+                "an idempotent produce was polled after its end".to_owned(),
+            )));
+        };
+        let result = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        if let Some(ticket) = self.ticket.take() {
+            complete(&self.dedup, ticket, &result);
+        }
+        std::task::Poll::Ready(result)
+    }
+}
+
+impl<Fut> Drop for Storing<Fut>
+where
+    Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
+{
+    fn drop(&mut self) {
+        let (Some(work), Some(ticket)) = (self.work.take(), self.ticket.take()) else {
+            return;
+        };
+        // Outside a runtime (it is shutting down) the ticket is dropped unfinished: a repeat
+        // then finds the key abandoned and stores the batch itself.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let dedup = self.dedup.clone();
+            runtime.spawn(async move {
+                let result = work.await;
+                complete(&dedup, ticket, &result);
+            });
         }
     }
 }
