@@ -422,6 +422,9 @@ async fn a_produce_retry_sends_its_first_attempts_idempotency_key() {
         .mount(&plain)
         .await;
     let client = Client::new(config_for(&plain.uri()).retry(policy)).unwrap();
-    let err = client.produce_many_to("cities", &records).await.unwrap_err();
+    let err = client
+        .produce_many_to("cities", &records)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(409));
 }

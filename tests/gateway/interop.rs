@@ -535,7 +535,11 @@ async fn a_key_is_recognised_by_its_gateway_and_stored_again_by_another_or_after
     }
     .read("idem", 0, 0)
     .await;
-    assert_eq!(all.len(), 3, "one copy, one per other gateway, one after the restart");
+    assert_eq!(
+        all.len(),
+        3,
+        "one copy, one per other gateway, one after the restart"
+    );
     println!(
         "FIGURES gateway::idempotency: same gateway repeat stored 0 times; another gateway 1; \
          after a restart 1 (records in Kafka: {})",

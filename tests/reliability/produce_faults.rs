@@ -312,7 +312,12 @@ async fn a_kill_9_between_the_store_and_the_answer_duplicates_nothing() {
     }));
     let (values, input) = lines(topic, N);
     let out = run(
-        produce_cmd(&proxy.url, topic, &["--retries", "5"], &["--batch-size", "50"]),
+        produce_cmd(
+            &proxy.url,
+            topic,
+            &["--retries", "5"],
+            &["--batch-size", "50"],
+        ),
         input,
         Duration::from_secs(90),
     )

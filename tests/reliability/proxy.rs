@@ -314,7 +314,9 @@ async fn handle(
             let hook = Arc::clone(&up.kill);
             let restarted = tokio::task::spawn_blocking(move || {
                 let mut hook = hook.lock().expect("lock");
-                let hook = hook.as_mut().expect("Fault::KillAfter needs Proxy::on_kill");
+                let hook = hook
+                    .as_mut()
+                    .expect("Fault::KillAfter needs Proxy::on_kill");
                 hook()
             })
             .await

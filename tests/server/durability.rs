@@ -517,12 +517,19 @@ async fn topics_beyond_the_caps_get_429_naming_the_flag_and_the_rest_is_served()
 /// Starts `upkafka serve` on `dir` with extra arguments.
 fn start_binary_with(dir: &std::path::Path, extra: &[&str]) -> ServeProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
-    cmd.args(["serve", "--no-auth", "--bind", "127.0.0.1:0", "--topic", "d:2"])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("UPSTASH_KAFKA_REST_USERNAME")
-        .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
+    cmd.args([
+        "serve",
+        "--no-auth",
+        "--bind",
+        "127.0.0.1:0",
+        "--topic",
+        "d:2",
+    ])
+    .args(extra)
+    .arg("--data-dir")
+    .arg(dir)
+    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
     spawn_serve(cmd)
 }
 
@@ -547,9 +554,11 @@ async fn idempotency_keys_survive_kill_9_and_expire_after_their_window() {
     let client = client();
     let mut proc = start_binary_with(dir.path(), &[]);
     let batch = |b: usize| -> Value {
-        json!((0..7)
-            .map(|i| json!({"value": format!("b{b}-{i}"), "partition": i % 2}))
-            .collect::<Vec<_>>())
+        json!(
+            (0..7)
+                .map(|i| json!({"value": format!("b{b}-{i}"), "partition": i % 2}))
+                .collect::<Vec<_>>()
+        )
     };
     let mut answers = Vec::new();
     for b in 0..20 {

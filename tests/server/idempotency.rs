@@ -83,7 +83,11 @@ async fn the_same_key_with_another_body_is_422_and_stores_nothing() {
         json!([{"value": "one"}, {"value": "one"}]),
     ] {
         let got = produce(&api, "/produce/idem", &other, "k").await;
-        assert_error(&got, 422, "Idempotency-Key `k` was already used for a different batch");
+        assert_error(
+            &got,
+            422,
+            "Idempotency-Key `k` was already used for a different batch",
+        );
     }
     assert_eq!(stored(&api, "idem", 1).await, ["one"]);
 }
@@ -125,9 +129,13 @@ async fn the_url_and_webhook_forms_take_a_key_too() {
     let got = api.send("GET", "/produce/idem/other?key=k", "", &key).await;
     assert_error(&got, 422, "url-1");
     let hook = [("Idempotency-Key", "hook-1"), ("x-event", "push")];
-    let (s, first) = api.send("POST", "/webhook?topic=idem", "event", &hook).await;
+    let (s, first) = api
+        .send("POST", "/webhook?topic=idem", "event", &hook)
+        .await;
     assert_eq!(s, StatusCode::OK, "{first}");
-    let (s, again) = api.send("POST", "/webhook?topic=idem", "event", &hook).await;
+    let (s, again) = api
+        .send("POST", "/webhook?topic=idem", "event", &hook)
+        .await;
     assert_eq!((s, again), (StatusCode::OK, first));
     assert_eq!(stored(&api, "idem", 1).await, ["event", "hello"]);
     // The key is a control header, not a message header.

@@ -215,8 +215,10 @@ impl Client {
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
         if policy.idempotency_keys && !has_key {
-            call.headers
-                .push((IDEMPOTENCY_KEY.to_owned(), super::retry::fresh_idempotency_key()));
+            call.headers.push((
+                IDEMPOTENCY_KEY.to_owned(),
+                super::retry::fresh_idempotency_key(),
+            ));
         }
         call.idempotent = has_key || policy.idempotency_keys;
     }

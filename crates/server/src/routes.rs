@@ -563,7 +563,10 @@ mod tests {
         let header = &doc["components"]["parameters"]["IdempotencyKey"];
         assert_eq!(
             (&header["name"], &header["in"]),
-            (&serde_json::json!(IDEMPOTENCY_KEY), &serde_json::json!("header"))
+            (
+                &serde_json::json!(IDEMPOTENCY_KEY),
+                &serde_json::json!("header")
+            )
         );
         for streamed in [
             "/fetch",

@@ -370,12 +370,7 @@ impl Table {
     /// forgotten beyond the memory bound; after a failure (`None`) the key is forgotten, so
     /// that a retry stores the batch. Drop the ticket after this call, to wake the waiting
     /// repeats.
-    pub(crate) fn finish(
-        &mut self,
-        ticket: &Ticket,
-        answer: Option<Answer>,
-        now_ms: i64,
-    ) {
+    pub(crate) fn finish(&mut self, ticket: &Ticket, answer: Option<Answer>, now_ms: i64) {
         let ours = self
             .entries
             .get(&ticket.key)
@@ -393,7 +388,8 @@ impl Table {
                         cost,
                     };
                 }
-                self.order.push_back((ticket.key.clone(), ticket.seq, now_ms));
+                self.order
+                    .push_back((ticket.key.clone(), ticket.seq, now_ms));
                 self.bytes += cost;
                 self.evict_over_bound();
             }

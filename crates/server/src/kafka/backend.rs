@@ -988,7 +988,9 @@ impl Backend for KafkaBackend {
             let inner = Arc::clone(&self.inner);
             self.inner
                 .dedup
-                .produce(key, fp, move || async move { inner.produce(topic, records).await })
+                .produce(key, fp, move || async move {
+                    inner.produce(topic, records).await
+                })
                 .await
         })
     }

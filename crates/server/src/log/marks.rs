@@ -125,7 +125,9 @@ pub(crate) fn assemble(groups: Vec<(Arc<str>, i32, MarkedGroup)>) -> Vec<Recover
     }
     let mut out = Vec::with_capacity(by_batch.len());
     for ((key, fingerprint, stored_at), parts) in by_batch {
-        let len = parts.first().map_or(0, |(_, _, g)| g.mark.request_len as usize);
+        let len = parts
+            .first()
+            .map_or(0, |(_, _, g)| g.mark.request_len as usize);
         let mut slots: Vec<Option<RecoveredRecord>> = vec![None; len];
         let mut consistent = true;
         'parts: for (topic, partition, g) in &parts {
@@ -222,10 +224,7 @@ mod tests {
         ]);
         let p1 = scan(&[(0, 11, Some(mark(vec![(1, 1)], 3)))]);
         let t: Arc<str> = Arc::from("t");
-        let mut groups: Vec<_> = p0
-            .into_iter()
-            .map(|g| (Arc::clone(&t), 0, g))
-            .collect();
+        let mut groups: Vec<_> = p0.into_iter().map(|g| (Arc::clone(&t), 0, g)).collect();
         groups.extend(p1.into_iter().map(|g| (Arc::clone(&t), 1, g)));
         let batches = assemble(groups);
         assert_eq!(batches.len(), 1);

@@ -371,7 +371,14 @@ impl Log {
                     validate_topic_name(&name).map_err(|e| {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
                     })?;
-                    let topic = open_disk_topic(dir, &name, count, options.segment_bytes, &files, mark_since)?;
+                    let topic = open_disk_topic(
+                        dir,
+                        &name,
+                        count,
+                        options.segment_bytes,
+                        &files,
+                        mark_since,
+                    )?;
                     for p in &topic.partitions {
                         if let Store::Disk(d) = &mut *p.lock() {
                             recovered.extend(
@@ -510,7 +517,14 @@ impl Log {
                 }
             }
             Some(dir) => {
-                let t = open_disk_topic(dir, name, partitions, self.segment_bytes, &self.files, i64::MAX)?;
+                let t = open_disk_topic(
+                    dir,
+                    name,
+                    partitions,
+                    self.segment_bytes,
+                    &self.files,
+                    i64::MAX,
+                )?;
                 let mut counts: Vec<(String, i32)> = self.topic_counts();
                 counts.push((name.to_owned(), partitions));
                 meta::write_topics(dir, &counts)?;
@@ -586,9 +600,10 @@ fn open_disk_topic(
         let pdir = dir.join("topics").join(name).join(p.to_string());
         // Marks are collected from the scan of the stored topics only (`Log::open`), not for a
         // topic created now.
-        let store = DiskStore::open(&pdir, segment_bytes, Arc::clone(files), mark_since).map_err(|e| {
-            BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
-        })?;
+        let store =
+            DiskStore::open(&pdir, segment_bytes, Arc::clone(files), mark_since).map_err(|e| {
+                BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
+            })?;
         parts.push(Arc::new(Partition::new(
             Arc::clone(&name_arc),
             p,

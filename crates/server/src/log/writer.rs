@@ -87,7 +87,7 @@ impl Writer {
                 marks,
                 reply,
             })
-                .map_err(|_| BackendError::ShuttingDown)?;
+            .map_err(|_| BackendError::ShuttingDown)?;
         }
         rx.await.map_err(|_| BackendError::ShuttingDown)?
     }

@@ -11,9 +11,7 @@ use upkafka_protocol::{
 };
 
 use super::{Metrics, ReadApi, message_bytes};
-use crate::backend::{
-    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced,
-};
+use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced};
 
 /// A [`Backend`] that counts what passes through another one.
 #[derive(Debug)]

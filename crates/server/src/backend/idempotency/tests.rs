@@ -142,7 +142,10 @@ fn restored_batches_count_from_their_own_time() {
         Begin::Answer(a) => assert_eq!(a.metadata()[0].offset, 15_000),
         _ => panic!("a restored key is answered"),
     }
-    assert!(matches!(t.begin(&key("new"), [1; 16], 25_000), Begin::Store(_)));
+    assert!(matches!(
+        t.begin(&key("new"), [1; 16], 25_000),
+        Begin::Store(_)
+    ));
 }
 
 /// The async rule: a repeat that arrives while the first is stored waits for its answer; the
