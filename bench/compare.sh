@@ -143,19 +143,12 @@ NODE=$(logged node env UPSTASH_KAFKA_REST_URL="$URL" TOPIC=client-node SIZE="$SI
   CONCURRENCY="$INFLIGHT" MESSAGES="$MESSAGES" node bench/official.mjs | result)
 
 # --- 2. server ceiling: single-message produce vs a bare hyper handler, same wrk load --------
-# Each produce run is followed by the same run with a fresh Idempotency-Key per request (issue
-# 16), and the server's CPU per request is read around each, which a shared machine disturbs
-# less than requests/s.
-say "wrk: single-message POST /produce/one on upkafka serve, without and with Idempotency-Key"
-T0=$(cpu_ticks); logged srv_one wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "$URL/produce/one" >/dev/null
-SRV_ONE=$(wrk_rps srv_one); SRV_ONE_CPU=$(wrk_cpu srv_one "$T0")
-T0=$(cpu_ticks); logged srv_one_key wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one_key.lua" "$URL/produce/one-key" >/dev/null
-SRV_ONE_KEY=$(wrk_rps srv_one_key); SRV_ONE_KEY_CPU=$(wrk_cpu srv_one_key "$T0")
-say "wrk: batch POST /produce/batch on upkafka serve (in memory), without and with Idempotency-Key"
-T0=$(cpu_ticks); logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
-SRV_BATCH=$(wrk_rps srv_batch); SRV_BATCH_CPU=$(wrk_cpu srv_batch "$T0")
-T0=$(cpu_ticks); logged srv_batch_key wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch_key.lua" "$URL/produce/batch-key" >/dev/null
-SRV_BATCH_KEY=$(wrk_rps srv_batch_key); SRV_BATCH_KEY_CPU=$(wrk_cpu srv_batch_key "$T0")
+say "wrk: single-message POST /produce/one on upkafka serve"
+logged srv_one wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/one.lua" "$URL/produce/one" >/dev/null
+SRV_ONE=$(wrk_rps srv_one)
+say "wrk: batch POST /produce/batch on upkafka serve (in memory)"
+logged srv_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+SRV_BATCH=$(wrk_rps srv_batch)
 say "latency: produce -> waiting fetch at $RATE msg/s"
 LAT=$(logged latency "$LOAD" --url "$URL" --topic latency latency --size "$SIZE" --rate "$RATE" --seconds 5 | result)
 say "latency: produce -> fetch event stream at $RATE msg/s"
@@ -192,11 +185,8 @@ wait "$HYPER_PID" 2>/dev/null || true
 # --- 3. durable: the same batches with --data-dir (fsync before every acknowledgement) ------
 start_server --data-dir "$WORK/data"
 say "wrk: batch POST /produce/batch on upkafka serve --data-dir"
-T0=$(cpu_ticks); logged disk_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
-DISK_BATCH=$(wrk_rps disk_batch); DISK_BATCH_CPU=$(wrk_cpu disk_batch "$T0")
-say "wrk: the same, each request with a fresh Idempotency-Key (stored with the batch)"
-T0=$(cpu_ticks); logged disk_batch_key wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch_key.lua" "$URL/produce/batch-key" >/dev/null
-DISK_BATCH_KEY=$(wrk_rps disk_batch_key); DISK_BATCH_KEY_CPU=$(wrk_cpu disk_batch_key "$T0")
+logged disk_batch wrk -t1 -c"$INFLIGHT" -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch" >/dev/null
+DISK_BATCH=$(wrk_rps disk_batch)
 say "wrk: the same with twice the window (group commit shares fsyncs among more batches)"
 logged disk_batch2 wrk -t1 -c$((INFLIGHT * 2)) -d"${DURATION}s" -s "$WORK/batch.lua" "$URL/produce/batch2" >/dev/null
 DISK_BATCH2=$(wrk_rps disk_batch2)
@@ -204,6 +194,43 @@ say "client: upkafka batches to /produce/{topic} (--data-dir)"
 DISK_CLIENT=$(logged disk_client "$LOAD" --url "$URL" --topic disk-client produce --size "$SIZE" --batch "$BATCH" \
   --in-flight "$INFLIGHT" --messages $((MESSAGES * 5)) --to-topic | result)
 stop_server
+
+# --- 3b. Idempotency-Key (issue 16): each run with a fresh key per request, side by side with
+# the same run without, each on a fresh server (an in-memory log grows and a later run costs
+# more), in the order none, key, key, none so that drift weighs on both alike. Both scripts
+# build each request in Lua (`request()`), so that wrk's own cost is the same on both sides.
+# The server's CPU per request is what a shared machine disturbs least.
+cat >"$WORK/one_fmt.lua" <<EOF
+$(cat "$WORK/one.lua")
+request = function() return wrk.format() end
+EOF
+cat "$WORK/batch.lua" >"$WORK/batch_fmt.lua"
+echo 'request = function() return wrk.format() end' >>"$WORK/batch_fmt.lua"
+ab_run() { # NAME LUA CONNS [serve args...]: runs once on a fresh server; prints "rps cpu_us"
+  local name=$1 lua=$2 conns=$3; shift 3
+  rm -rf "$WORK/ab-data"
+  start_server "$@"
+  local t0; t0=$(cpu_ticks)
+  logged "$name" wrk -t1 -c"$conns" -d"${DURATION}s" -s "$WORK/$lua" "$URL/produce/ab" >/dev/null
+  echo "$(wrk_rps "$name") $(wrk_cpu "$name" "$t0")"
+  stop_server
+}
+ab() { # LABEL LUA_NONE LUA_KEY CONNS [serve args...]: "rps_none cpu_none rps_key cpu_key", means of 2 each
+  local label=$1 none=$2 key=$3 conns=$4; shift 4
+  say "idempotency A/B: $label (none, key, key, none; fresh server each)"
+  local a1 b1 b2 a2
+  a1=$(ab_run "ab_${label}_n1" "$none" "$conns" "$@"); b1=$(ab_run "ab_${label}_k1" "$key" "$conns" "$@")
+  b2=$(ab_run "ab_${label}_k2" "$key" "$conns" "$@"); a2=$(ab_run "ab_${label}_n2" "$none" "$conns" "$@")
+  awk -v a1="$a1" -v a2="$a2" -v b1="$b1" -v b2="$b2" 'BEGIN {
+    split(a1, x); split(a2, y); split(b1, u); split(b2, v)
+    printf "%.0f %.1f %.0f %.1f\n", (x[1] + y[1]) / 2, (x[2] + y[2]) / 2, (u[1] + v[1]) / 2, (u[2] + v[2]) / 2 }'
+}
+AB_ONE=$(ab one one_fmt.lua one_key.lua "$CONNS")
+AB_BATCH=$(ab batch batch_fmt.lua batch_key.lua "$INFLIGHT")
+AB_DISK=$(ab disk batch_fmt.lua batch_key.lua "$INFLIGHT" --data-dir "$WORK/ab-data")
+read -r SRV_ONE_AB SRV_ONE_CPU SRV_ONE_KEY SRV_ONE_KEY_CPU <<<"$AB_ONE"
+read -r SRV_BATCH_AB SRV_BATCH_CPU SRV_BATCH_KEY SRV_BATCH_KEY_CPU <<<"$AB_BATCH"
+read -r DISK_BATCH_AB DISK_BATCH_CPU DISK_BATCH_KEY DISK_BATCH_KEY_CPU <<<"$AB_DISK"
 
 # --- 4. CLI memory: produce LINES lines from a file, consume them back -----------------------
 start_server
@@ -242,18 +269,18 @@ printf '%-52s %-28s %-12s %s\n' "produce msg/s: upkafka / @upstash/kafka produce
 printf '%-52s %-28s %-12s %s\n' "client CPU/msg: upkafka / @upstash/kafka" "$CPU_RATIO ($O_CPU / $N_CPU us)" "<= 0.33" "$(lev "$CPU_RATIO" 0.334)"
 printf '%-52s %-28s %-12s %s\n' "1-msg produce req/s: upkafka serve / bare hyper" "$ONE_RATIO ($SRV_ONE / $BARE)" ">= 0.5" "$(verdict "$ONE_RATIO" 0.5)"
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, memory (wrk -c$INFLIGHT)" "$MEM_MSGS" ">= 500000" "$(verdict "$MEM_MSGS" 500000)"
-ONE_KEY_RATIO=$(div "$SRV_ONE_KEY" "$SRV_ONE")
-BATCH_KEY_RATIO=$(div "$SRV_BATCH_KEY" "$SRV_BATCH")
-DISK_KEY_RATIO=$(div "$DISK_BATCH_KEY" "$DISK_BATCH")
+ONE_KEY_RATIO=$(div "$SRV_ONE_KEY" "$SRV_ONE_AB")
+BATCH_KEY_RATIO=$(div "$SRV_BATCH_KEY" "$SRV_BATCH_AB")
+DISK_KEY_RATIO=$(div "$DISK_BATCH_KEY" "$DISK_BATCH_AB")
 ONE_KEY_CPU=$(div "$SRV_ONE_KEY_CPU" "$SRV_ONE_CPU")
 BATCH_KEY_CPU=$(div "$SRV_BATCH_KEY_CPU" "$SRV_BATCH_CPU")
 DISK_KEY_CPU=$(div "$DISK_BATCH_KEY_CPU" "$DISK_BATCH_CPU")
 printf '%-52s %-28s %-12s %s\n' "1-msg produce server CPU/req: Idempotency-Key / none" "$ONE_KEY_CPU ($SRV_ONE_KEY_CPU / $SRV_ONE_CPU us)" "<= 1.10" "$(lev "$ONE_KEY_CPU" 1.10)"
-printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$ONE_KEY_RATIO ($SRV_ONE_KEY / $SRV_ONE)" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$ONE_KEY_RATIO ($SRV_ONE_KEY / $SRV_ONE_AB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "batch produce server CPU/req, memory: key / none" "$BATCH_KEY_CPU ($SRV_BATCH_KEY_CPU / $SRV_BATCH_CPU us)" "<= 1.05" "$(lev "$BATCH_KEY_CPU" 1.05)"
-printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$BATCH_KEY_RATIO ($SRV_BATCH_KEY / $SRV_BATCH)" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$BATCH_KEY_RATIO ($SRV_BATCH_KEY / $SRV_BATCH_AB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "batch produce server CPU/req, --data-dir: key / none" "$DISK_KEY_CPU ($DISK_BATCH_KEY_CPU / $DISK_BATCH_CPU us)" "<= 1.05" "$(lev "$DISK_KEY_CPU" 1.05)"
-printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$DISK_KEY_RATIO ($DISK_BATCH_KEY / $DISK_BATCH)" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$DISK_KEY_RATIO ($DISK_BATCH_KEY / $DISK_BATCH_AB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, --data-dir (wrk -c$INFLIGHT)" "$DISK_MSGS" ">= 200000" "$(verdict "$DISK_MSGS" 200000)"
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$DISK_MSGS2" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""
