@@ -1,6 +1,7 @@
 //! `upkafka admin credentials create|list|delete|hash`: scoped credentials of an upkafka
 //! server (its management API, spec §9 shapes), with the server's own credential; and
-//! `upkafka admin token create`: a short-lived token of whatever credential the CLI holds.
+//! `upkafka admin token create`: a short-lived token of whatever credential the CLI holds;
+//! `upkafka admin topics …` is in [`super::admin_topics`].
 
 use std::io::BufRead as _;
 use std::process::ExitCode;
@@ -22,7 +23,8 @@ Examples:
   upkafka admin credentials list
   upkafka admin credentials delete 3f9c0e2a41b7d85e6a0c1f22
   upkafka admin credentials hash < password.txt     # for [[credentials]] of serve --config
-  upkafka admin token create --permission consume --topic sensor --ttl 10m")]
+  upkafka admin token create --permission consume --topic sensor --ttl 10m
+  upkafka admin topics create readings --partitions 3 --retention 7d --compact")]
 pub struct AdminArgs {
     /// How to reach the server (with the server's own credential).
     #[command(flatten)]
@@ -54,6 +56,18 @@ Examples:
   upkafka admin token create --output json"
     )]
     Token(TokenCommand),
+    /// Topics: create, list, describe, alter and delete, with retention, size limits and
+    /// compaction.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  upkafka admin topics create readings --partitions 3 --retention 7d --retention-bytes 10GiB
+  upkafka admin topics create devices --compact
+  upkafka admin topics alter readings --retention 30d
+  upkafka admin topics list"
+    )]
+    Topics(super::admin_topics::TopicsCommand),
 }
 
 /// `upkafka admin token ...`.
@@ -182,6 +196,7 @@ pub fn hash(out: &mut super::output::Output) -> Result<ExitCode, CliError> {
 pub async fn run(cmd: AdminCommand, ctx: &mut Ctx) -> Result<ExitCode, CliError> {
     let cmd = match cmd {
         AdminCommand::Credentials(cmd) => cmd,
+        AdminCommand::Topics(cmd) => return super::admin_topics::run(cmd, ctx).await,
         AdminCommand::Token(TokenCommand::Create {
             permission,
             topic,

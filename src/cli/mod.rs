@@ -5,6 +5,7 @@
 //! `async fn run(args, ctx: &mut Ctx) -> Result<ExitCode, CliError>`.
 
 mod admin;
+mod admin_topics;
 pub mod args;
 mod completions;
 mod consume;

@@ -23,6 +23,8 @@ use upkafka_server::{
 Examples:
   # Throw-away server with two topics; prints the credentials to export:
   upkafka serve --topic greetings --topic cities:3
+  # Keep a day of readings, and only the latest state per device:
+  upkafka serve --data-dir ./data --topic readings:3,retention.ms=86400000 --topic devices,cleanup.policy=compact
 
   # Durable, with fixed credentials, reachable from the network:
   echo 's3cret' > pw.txt
@@ -56,9 +58,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_auth: bool,
 
-    /// Topic to create at start, `NAME[:PARTITIONS]` (default 1 partition). Repeatable.
-    /// Existing topics of a data directory keep their partition count.
-    #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
+    /// Topic to create at start, `NAME[:PARTITIONS]` (default 1 partition), optionally with
+    /// settings under Kafka's names: `,retention.ms=N`, `,retention.bytes=N` (`-1`
+    /// unlimited), `,max.message.bytes=N`, `,cleanup.policy=compact`, `,segment.bytes=N`,
+    /// `,segment.ms=N`, `,delete.retention.ms=N`. Repeatable. Existing topics keep their
+    /// partition count and take the settings named here.
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS][,KEY=VALUE…]")]
     pub topics: Vec<TopicSpec>,
 
     /// Create unknown topics on produce (1 partition). Off by default, as on Upstash.

@@ -5,7 +5,7 @@
 //! ```toml
 //! bind = "0.0.0.0:8080"
 //! data_dir = "/var/lib/upkafka"
-//! topics = ["orders:6", "logs"]
+//! topics = ["orders:6", "logs,retention.ms=86400000", "devices,cleanup.policy=compact"]
 //! max_body = "16MiB"
 //! max_timeout = "30s"
 //! username = "admin"

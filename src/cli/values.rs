@@ -51,6 +51,72 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// How long a topic keeps records: a duration where a day is 24 hours (`7d`, `36h`, `90s`,
+/// `500ms`; a bare number is seconds), or `forever` (also `-1`, `unlimited`), as retention is
+/// counted in Kafka. `0` keeps nothing past the active segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+impl Retention {
+    /// The management API's value: milliseconds, `-1` forever.
+    pub fn as_api_ms(self) -> i64 {
+        self.0
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+impl FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if matches!(t, "forever" | "unlimited" | "-1") {
+            return Ok(Retention(None));
+        }
+        if let Ok(secs) = t.parse::<u64>() {
+            return Ok(Retention(Some(Duration::from_secs(secs))));
+        }
+        let span: jiff::Span = t
+            .parse()
+            .map_err(|e| format!("`{s}` is not a retention (try 7d, 36h, 90s, forever): {e}"))?;
+        let ms = span
+            .total((
+                jiff::Unit::Millisecond,
+                jiff::SpanRelativeTo::days_are_24_hours(),
+            ))
+            .map_err(|e| format!("`{s}` is not a retention (try 7d, 36h, 90s, forever): {e}"))?;
+        if ms < 0.0 {
+            return Err(format!(
+                "`{s}` is negative; use `forever` to keep records forever"
+            ));
+        }
+        // Whole milliseconds: what the management API counts in.
+        Ok(Retention(Some(Duration::from_millis(ms as u64))))
+    }
+}
+
+/// A byte limit that may be `unlimited` (also `-1`), else a [`ByteSize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteLimit(pub Option<u64>);
+
+impl ByteLimit {
+    /// The management API's value: bytes, `-1` unlimited.
+    pub fn as_api(self) -> i64 {
+        self.0.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+impl FromStr for ByteLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "unlimited" | "-1" => Ok(ByteLimit(None)),
+            other => other.parse::<ByteSize>().map(|b| ByteLimit(Some(b.0))),
+        }
+    }
+}
+
 /// A byte count such as `65536`, `512KiB`, `1MiB`, `1.5 MiB`. Every unit is a power of 1024:
 /// `k`, `KB` and `KiB` all mean 1024 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,6 +528,23 @@ impl FromStr for ConsumeFrom {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retentions_count_days_as_24_hours_and_forever_is_unlimited() {
+        let r = |v: &str| v.parse::<Retention>().map(Retention::as_api_ms);
+        assert_eq!(r("7d"), Ok(7 * 24 * 3600 * 1000));
+        assert_eq!(r("36h"), Ok(36 * 3600 * 1000));
+        assert_eq!(r("2s"), Ok(2000));
+        assert_eq!(r("90"), Ok(90_000));
+        assert_eq!(r("forever"), Ok(-1));
+        assert_eq!(r("-1"), Ok(-1));
+        let e = r("7 fortnights").unwrap_err();
+        assert!(e.contains("`7 fortnights` is not a retention"), "{e}");
+        let b = |v: &str| v.parse::<ByteLimit>().map(ByteLimit::as_api);
+        assert_eq!(b("10GiB"), Ok(10 << 30));
+        assert_eq!(b("unlimited"), Ok(-1));
+        assert!(b("lots").is_err());
+    }
+
     use super::*;
 
     #[test]

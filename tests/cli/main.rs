@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin_topics;
 mod consume;
 mod errors;
 mod fetch;

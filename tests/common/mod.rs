@@ -344,16 +344,55 @@ pub fn tansu_binary() -> Option<std::path::PathBuf> {
 /// Tansu 0.6.0).
 #[derive(Debug)]
 pub struct TansuBroker {
-    child: std::process::Child,
+    /// The broker process; replaced by [`TansuBroker::restart`].
+    child: std::sync::Mutex<std::process::Child>,
     /// `127.0.0.1:PORT`.
     pub bootstrap: String,
     _dir: tempfile::TempDir,
 }
 
+/// Starts Tansu on `port` with its storage in `dir`.
+fn spawn_tansu(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let url = format!("tcp://127.0.0.1:{port}");
+    Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        // Relative to the working directory: the temporary one.
+        .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+        .current_dir(dir)
+        .env_remove("CLUSTER_ID")
+        .env_remove("STORAGE_ENGINE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()))
+}
+
+/// Waits until `child` accepts connections on `bootstrap`; false if it exited or 30 s passed.
+fn wait_listening(child: &mut std::process::Child, bootstrap: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false; // exited: the port was taken meanwhile
+        }
+        if std::net::TcpStream::connect(bootstrap).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 impl TansuBroker {
     /// Starts a broker and waits until it accepts connections.
     pub fn start() -> Self {
-        use std::process::{Command, Stdio};
         let bin = tansu_binary().expect(
             "UPKAFKA_TEST_TANSU is not set: the gateway suite needs a Tansu binary (.ci/run installs one)",
         );
@@ -363,44 +402,26 @@ impl TansuBroker {
                 .and_then(|l| l.local_addr())
                 .expect("a free port")
                 .port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let mut child = Command::new(&bin)
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                ])
-                // Relative to the working directory: the temporary one.
-                .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
-                .current_dir(dir.path())
-                .env_remove("CLUSTER_ID")
-                .env_remove("STORAGE_ENGINE")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            let mut child = spawn_tansu(&bin, dir.path(), port);
             let bootstrap = format!("127.0.0.1:{port}");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while std::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: the port was taken meanwhile; try another
-                }
-                if std::net::TcpStream::connect(&bootstrap).is_ok() {
-                    return Self {
-                        child,
-                        bootstrap,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+            if wait_listening(&mut child, &bootstrap) {
+                return Self {
+                    child: std::sync::Mutex::new(child),
+                    bootstrap,
+                    _dir: dir,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
         }
         panic!("Tansu did not start listening (tried 5 ports)");
+    }
+
+    /// Kills the broker (`kill -9`): an outage as clients see it.
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Gateway options for this broker with the topics and limits of `config`, as
@@ -420,7 +441,6 @@ impl TansuBroker {
 
 impl Drop for TansuBroker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -47,6 +47,7 @@ mod server {
     pub mod support;
     mod tenancy;
     mod tokens;
+    mod topics;
 }
 
 /// The OpenAPI document's schema fuzzing (`tests/common/fuzz.rs`) against the gateway.
@@ -96,3 +97,6 @@ fn console_pages_work_against_the_gateway() {}
 
 #[cfg(all(feature = "kafka", upkafka_test_broker))]
 mod interop;
+
+#[cfg(all(feature = "kafka", upkafka_test_broker))]
+mod outage;

@@ -953,6 +953,36 @@ impl upkafka_server::Backend for Broken {
     ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<()>> {
         Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
     }
+    fn create_topic(
+        &self,
+        _: String,
+        _: i32,
+        _: upkafka_server::SettingsPatch,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<upkafka_server::TopicInfo>>
+    {
+        Box::pin(async { Err(upkafka_server::BackendError::Io("/secret/path".into())) })
+    }
+    fn describe_topics(
+        &self,
+        _: Option<String>,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<Vec<upkafka_server::TopicInfo>>>
+    {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
+    }
+    fn alter_topic(
+        &self,
+        _: String,
+        _: upkafka_server::SettingsPatch,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<upkafka_server::TopicInfo>>
+    {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
+    }
+    fn delete_topic(
+        &self,
+        _: String,
+    ) -> upkafka_server::BoxFuture<'_, upkafka_server::BackendResult<()>> {
+        Box::pin(async { Err(upkafka_server::BackendError::Internal("x".into())) })
+    }
     fn consumers(
         &self,
     ) -> upkafka_server::BoxFuture<

@@ -21,3 +21,5 @@ mod streams;
 mod support;
 mod tenancy;
 mod tokens;
+mod topic_deletion;
+mod topics;

@@ -245,6 +245,21 @@ fn requests() -> Vec<(&'static str, String, Value, Needs, u16)> {
         ),
         ("GET", "/v2/kafka/clusters".into(), Value::Null, Server, 200),
         (
+            "GET",
+            "/v2/kafka/topics/upkafka".into(),
+            Value::Null,
+            Server,
+            200,
+        ),
+        ("GET", "/v2/kafka/topic/a".into(), Value::Null, Server, 200),
+        (
+            "GET",
+            "/v2/kafka/stats/topic/a".into(),
+            Value::Null,
+            Server,
+            200,
+        ),
+        (
             "POST",
             "/v2/kafka/credential".into(),
             json!({"credential_name": "n", "cluster_id": "upkafka", "topic": "a", "permissions": "ALL"}),

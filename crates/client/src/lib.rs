@@ -83,6 +83,7 @@ mod fetch;
 mod metadata;
 mod produce;
 mod retry;
+mod topic_admin;
 mod webhook;
 
 pub use client::Client;

@@ -18,6 +18,7 @@ mod names;
 mod offsets;
 mod produce;
 mod secret;
+mod topic_admin;
 
 pub use admin::{
     ANY_TOPIC, Cluster, CreateCredentialRequest, Credential, Permission, RateLimits, Token,
@@ -37,6 +38,9 @@ pub use names::{MAX_TOPIC_NAME_LEN, validate_topic_name};
 pub use offsets::{OffsetSpec, TopicPartition, TopicPartitionOffset, Topics};
 pub use produce::{ProduceMetadata, ProduceRecord};
 pub use secret::Password;
+pub use topic_admin::{
+    CreateTopicRequest, StatPoint, TopicDetails, TopicStats, UNLIMITED, UpdateTopicRequest,
+};
 
 /// Default `timeout` (ms) of fetch and consume when the request names none (spec §4.2, §4.3).
 pub const DEFAULT_POLL_TIMEOUT_MS: u64 = 1_000;

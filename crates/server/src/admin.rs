@@ -69,7 +69,7 @@ async fn mint_token(
 
 /// A management request body: a JSON object. serde would also read a struct from an array
 /// of its fields in order (`[null, null]`), which no client means: refused.
-fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::bad_request(
             "invalid JSON body: expected an object `{...}`",
@@ -94,7 +94,8 @@ async fn delete_credential(
     Ok(Json("OK").into_response())
 }
 
-fn check_cluster(id: &str) -> Result<(), ApiError> {
+/// Refuses a cluster id other than this server's own (404).
+pub(crate) fn check_cluster(id: &str) -> Result<(), ApiError> {
     if id == CLUSTER_ID {
         return Ok(());
     }
@@ -138,11 +139,12 @@ async fn cluster_by_id(
     Ok(Json(cluster(&s)).into_response())
 }
 
-/// Adds the management routes to `r`.
+/// Adds the management routes to `r` (those of topics from [`super::admin_topics`]).
 pub(crate) fn routes(r: Routes) -> Routes {
     use Access::Credentials as C;
     let s = Permit::SERVER;
-    r.both("/v2/kafka/credential", C, s, post(create_credential))
+    let r = r
+        .both("/v2/kafka/credential", C, s, post(create_credential))
         .both("/v2/kafka/credentials", C, s, get(list_credentials))
         .both("/v2/kafka/credential/{id}", C, s, delete(delete_credential))
         .both(
@@ -152,5 +154,6 @@ pub(crate) fn routes(r: Routes) -> Routes {
             post(mint_token),
         )
         .both("/v2/kafka/clusters", C, s, get(clusters))
-        .both("/v2/kafka/cluster/{id}", C, s, get(cluster_by_id))
+        .both("/v2/kafka/cluster/{id}", C, s, get(cluster_by_id));
+    super::admin_topics::routes(r)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use upkafka_protocol::validate_topic_name;
 
 use super::cors::CorsOrigin;
+use super::log::settings::{CleanupPolicy, MIN_SEGMENT_BYTES, MIN_SEGMENT_MS, SettingsPatch};
 use super::tokens::TokenSettings;
 
 pub use upkafka_protocol::{Password, Permission, RateLimits};
@@ -70,49 +71,138 @@ impl fmt::Debug for CredentialSpec {
     }
 }
 
-/// A topic to create at start: `NAME[:PARTITIONS]` on the command line (default 1 partition).
+/// A topic to create at start: `NAME[:PARTITIONS][,KEY=VALUE…]` on the command line and in
+/// the configuration file (default 1 partition), with optional settings under Kafka's config
+/// names: `retention.ms`, `retention.bytes`, `max.message.bytes` (`-1` unlimited),
+/// `cleanup.policy` (`delete`/`compact`), `segment.bytes`, `segment.ms`,
+/// `delete.retention.ms`; e.g. `readings:3,retention.ms=604800000,cleanup.policy=compact`.
+///
+/// An existing topic keeps its partition count; the settings a spec names are applied to
+/// it at start, so changing them in the configuration and restarting takes effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
     /// Topic name (Kafka rules: `[a-zA-Z0-9._-]`, 1..=249 characters).
     pub name: String,
     /// Number of partitions (≥ 1).
     pub partitions: i32,
+    /// The settings it names; the others are the backend's defaults.
+    pub settings: SettingsPatch,
 }
 
 impl TopicSpec {
-    /// A topic spec.
+    /// A topic spec with the default settings.
     pub fn new(name: impl Into<String>, partitions: i32) -> Self {
         Self {
             name: name.into(),
             partitions,
+            settings: SettingsPatch::default(),
         }
     }
+}
+
+/// Reads one `KEY=VALUE` setting of a topic spec into `patch`.
+fn topic_setting(patch: &mut SettingsPatch, spec: &str, kv: &str) -> Result<(), String> {
+    let (key, value) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("`{spec}`: `{kv}` is not KEY=VALUE"))?;
+    let number = |min: i64| -> Result<i64, String> {
+        value
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .ok_or_else(|| format!("`{spec}`: {key} `{value}` must be a number of at least {min}"))
+    };
+    let limit = |min: i64| -> Result<Option<u64>, String> {
+        match value {
+            "-1" => Ok(None),
+            _ => number(min).map(|n| Some(n.unsigned_abs())),
+        }
+    };
+    match key {
+        "retention.ms" => patch.retention_ms = Some(limit(0)?),
+        "retention.bytes" => patch.retention_bytes = Some(limit(0)?),
+        "max.message.bytes" => patch.max_message_bytes = Some(limit(1)?),
+        "cleanup.policy" => {
+            patch.cleanup_policy = Some(
+                value
+                    .parse::<CleanupPolicy>()
+                    .map_err(|e| format!("`{spec}`: {e}"))?,
+            );
+        }
+        "segment.bytes" => {
+            patch.segment_bytes =
+                Some(number(i64::try_from(MIN_SEGMENT_BYTES).unwrap_or(64))?.unsigned_abs());
+        }
+        "segment.ms" => {
+            patch.segment_ms =
+                Some(number(i64::try_from(MIN_SEGMENT_MS).unwrap_or(100))?.unsigned_abs());
+        }
+        "delete.retention.ms" => patch.delete_retention_ms = Some(number(0)?.unsigned_abs()),
+        other => {
+            return Err(format!(
+                "`{spec}`: unknown topic setting `{other}` (known: retention.ms, \
+                 retention.bytes, max.message.bytes, cleanup.policy, segment.bytes, segment.ms, \
+                 delete.retention.ms)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl FromStr for TopicSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, partitions) = match s.rsplit_once(':') {
+        let mut parts = s.split(',');
+        let head = parts.next().unwrap_or_default();
+        let (name, partitions) = match head.rsplit_once(':') {
             Some((n, p)) => {
                 let p: i32 = p
                     .parse()
                     .map_err(|_| format!("`{s}`: partitions `{p}` is not a number"))?;
                 (n, p)
             }
-            None => (s, 1),
+            None => (head, 1),
         };
         validate_topic_name(name)?;
         if !(1..=100_000).contains(&partitions) {
             return Err(format!("`{s}`: partitions must be between 1 and 100000"));
         }
-        Ok(Self::new(name, partitions))
+        let mut spec = Self::new(name, partitions);
+        for kv in parts {
+            topic_setting(&mut spec.settings, s, kv.trim())?;
+        }
+        Ok(spec)
     }
 }
 
 impl fmt::Display for TopicSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.partitions)
+        write!(f, "{}:{}", self.name, self.partitions)?;
+        let p = &self.settings;
+        let limit = |v: Option<u64>| v.map_or_else(|| "-1".to_owned(), |n| n.to_string());
+        if let Some(v) = p.retention_ms {
+            write!(f, ",retention.ms={}", limit(v))?;
+        }
+        if let Some(v) = p.retention_bytes {
+            write!(f, ",retention.bytes={}", limit(v))?;
+        }
+        if let Some(v) = p.max_message_bytes {
+            write!(f, ",max.message.bytes={}", limit(v))?;
+        }
+        if let Some(v) = p.cleanup_policy {
+            write!(f, ",cleanup.policy={}", v.as_str())?;
+        }
+        if let Some(v) = p.segment_bytes {
+            write!(f, ",segment.bytes={v}")?;
+        }
+        if let Some(v) = p.segment_ms {
+            write!(f, ",segment.ms={v}")?;
+        }
+        if let Some(v) = p.delete_retention_ms {
+            write!(f, ",delete.retention.ms={v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -434,6 +524,27 @@ impl ServerConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_topic_spec_carries_kafka_named_settings_and_reads_back_its_display() {
+        let spec: TopicSpec =
+            "readings:3,retention.ms=2000,retention.bytes=-1,cleanup.policy=compact"
+                .parse()
+                .unwrap();
+        assert_eq!(spec.partitions, 3);
+        assert_eq!(spec.settings.retention_ms, Some(Some(2000)));
+        assert_eq!(spec.settings.retention_bytes, Some(None));
+        assert_eq!(spec.settings.cleanup_policy, Some(CleanupPolicy::Compact));
+        assert_eq!(spec.to_string().parse::<TopicSpec>(), Ok(spec));
+        let e = "t,retention=7d".parse::<TopicSpec>().unwrap_err();
+        assert!(e.contains("unknown topic setting `retention`"), "{e}");
+        let e = "t,segment.ms=5".parse::<TopicSpec>().unwrap_err();
+        assert!(
+            e.contains("segment.ms `5` must be a number of at least 100"),
+            "{e}"
+        );
+        assert_eq!("t".parse::<TopicSpec>(), Ok(TopicSpec::new("t", 1)));
+    }
+
     use super::*;
 
     #[test]

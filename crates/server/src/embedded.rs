@@ -12,15 +12,17 @@ use upkafka_protocol::{
     TopicPartitionOffset, Topics,
 };
 
-use super::backend::batch::{ProduceTarget, plan_batch};
+use super::backend::batch::{ProduceTarget, TopicRules, plan_batch};
 use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
 use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch, fingerprint};
-use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced};
+use super::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
 use super::config::{Limits, TopicSpec};
 use super::error::BackendError;
 use super::groups::{Groups, check_partition};
-use super::log::{BatchMark, Log, LogOptions, Partition, StoredRecord, Topic, meta};
+use super::log::{BatchMark, Log, LogOptions, Partition, SettingsPatch, StoredRecord, Topic, meta};
 
 /// Up to this many partitions in one produce request, a record finds its partition's group by a
 /// linear search (no hashing); beyond, through a map.
@@ -214,6 +216,11 @@ impl Inner {
                 break;
             }
             let (part, from) = &reads[(start + k) % n];
+            if part.is_deleted() {
+                // Its topic was deleted while this read waited: say so instead of waiting
+                // for records that will never come.
+                return Err(BackendError::UnknownTopic(part.topic().to_owned()));
+            }
             let budget = limits.poll_bytes().saturating_sub(bytes);
             bytes += part.read_into(*from, remaining, budget.max(1), &mut out)?;
         }
@@ -257,7 +264,15 @@ impl EmbeddedBackend {
         let (log, committed) = tokio::task::spawn_blocking(move || {
             let log = Log::open(&log_opts, &limits)?;
             for t in &topics {
-                log.create_topic(&t.name, t.partitions)?;
+                let settings = t.settings.apply(log.topic_defaults());
+                let topic = log.create_or_open_topic(&t.name, t.partitions, settings)?;
+                // An existing topic takes the settings its spec names, so that a changed
+                // configuration applies on restart.
+                if t.settings != SettingsPatch::default()
+                    && t.settings.apply(topic.settings()) != topic.settings()
+                {
+                    log.alter_topic(&t.name, &t.settings)?;
+                }
             }
             let committed = match log.data_dir() {
                 Some(dir) => meta::read_offsets(dir)?,
@@ -417,6 +432,21 @@ impl ProduceTarget for Inner {
 
     fn next_round_robin(&self, _name: &str, topic: &Arc<Topic>) -> i32 {
         topic.next_round_robin()
+    }
+
+    fn rules(&self, topic: &Arc<Topic>) -> TopicRules {
+        TopicRules::of(&topic.settings())
+    }
+}
+
+/// What the management API shows of an embedded topic.
+fn topic_info(topic: &Topic) -> TopicInfo {
+    TopicInfo {
+        name: topic.name().to_owned(),
+        partitions: topic.partition_count(),
+        created_ms: topic.created_ms(),
+        settings: topic.settings(),
+        bytes: Some(topic.stored_bytes()),
     }
 }
 
@@ -605,6 +635,76 @@ impl Backend for EmbeddedBackend {
                 out.push(TopicPartitionOffset::new(tp.topic, tp.partition, offset));
             }
             Ok(out)
+        })
+    }
+
+    fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        settings: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move {
+            let inner = Arc::clone(&self.inner);
+            let settings = settings.apply(inner.log.topic_defaults());
+            let topic = tokio::task::spawn_blocking(move || {
+                inner.log.add_topic(&name, partitions, settings)
+            })
+            .await
+            .map_err(|e| BackendError::Internal(format!("creating a topic panicked: {e}")))??;
+            Ok(topic_info(&topic))
+        })
+    }
+
+    fn describe_topics(
+        &self,
+        name: Option<String>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicInfo>>> {
+        Box::pin(async move {
+            let log = &self.inner.log;
+            match name {
+                Some(name) => {
+                    let topic = log
+                        .topic(&name)
+                        .ok_or_else(|| BackendError::UnknownTopic(name.clone()))?;
+                    Ok(vec![topic_info(&topic)])
+                }
+                None => {
+                    let mut all: Vec<TopicInfo> =
+                        log.all_topics().iter().map(|t| topic_info(t)).collect();
+                    all.sort_by(|a, b| a.name.cmp(&b.name));
+                    Ok(all)
+                }
+            }
+        })
+    }
+
+    fn alter_topic(
+        &self,
+        name: String,
+        patch: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move {
+            let inner = Arc::clone(&self.inner);
+            let topic = tokio::task::spawn_blocking(move || inner.log.alter_topic(&name, &patch))
+                .await
+                .map_err(|e| BackendError::Internal(format!("altering a topic panicked: {e}")))??;
+            Ok(topic_info(&topic))
+        })
+    }
+
+    fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move {
+            let inner = Arc::clone(&self.inner);
+            let topic = name.clone();
+            tokio::task::spawn_blocking(move || inner.log.delete_topic(&topic))
+                .await
+                .map_err(|e| BackendError::Internal(format!("deleting a topic panicked: {e}")))??;
+            let changed = self.inner.groups().forget_topic(&name, &self.inner.log);
+            if changed {
+                self.inner.persist_offsets().await?;
+            }
+            Ok(())
         })
     }
 

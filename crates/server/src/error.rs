@@ -35,6 +35,10 @@ pub enum BackendError {
         /// Partitions the topic has.
         count: i32,
     },
+    /// A topic of this name already exists (creating it again through the management API).
+    /// Answered 400: the Developer API's status list (spec §9) has no 409.
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
     /// The topic name breaks Kafka's naming rules.
     #[error("{0}")]
     InvalidTopicName(String),
@@ -101,6 +105,11 @@ pub enum BackendError {
     /// the text names the key. Answered 409 with `Retry-After: 1`: a retry gets its answer.
     #[error("{0}")]
     IdempotencyKeyBusy(String),
+    /// The storage behind the server cannot be reached now (the gateway's Kafka cluster is
+    /// down or has no leader for a partition); the text names what failed. Answered 503 with
+    /// `Retry-After`: nothing of the request was acknowledged, and a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
     /// Kafka gateway); the text names the limitation and what to use instead.
     #[error("{0}")]
@@ -140,6 +149,7 @@ impl BackendError {
     pub fn status(&self) -> StatusCode {
         match self {
             BackendError::UnknownTopic(_)
+            | BackendError::TopicExists(_)
             | BackendError::UnknownPartition { .. }
             | BackendError::InvalidTopicName(_)
             | BackendError::RecordTooLarge { .. }
@@ -149,9 +159,9 @@ impl BackendError {
             BackendError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             BackendError::IdempotencyKeyBusy(_) => StatusCode::CONFLICT,
             BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
-            BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            BackendError::ShuttingDown
+            | BackendError::ResourceExhausted(_)
+            | BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BackendError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -206,7 +216,9 @@ impl From<BackendError> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
             let message = match e {
-                BackendError::ShuttingDown | BackendError::ResourceExhausted(_) => e.to_string(),
+                BackendError::ShuttingDown
+                | BackendError::ResourceExhausted(_)
+                | BackendError::Unavailable(_) => e.to_string(),
                 _ => "internal server error".to_owned(),
             };
             return Self::new(status, message);
@@ -225,9 +237,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if self.status == StatusCode::CONFLICT {
-            // Only an idempotent produce whose first request is still being stored answers
-            // 409: its answer is near.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::CONFLICT {
+            // Every 503 is worth retrying: a second is the shortest wait worth saying. A 409 is
+            // only an idempotent produce whose first request is still being stored: its answer
+            // is near.
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

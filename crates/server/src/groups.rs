@@ -205,6 +205,36 @@ impl Groups {
         out
     }
 
+    /// Forgets a deleted topic: every group's committed offsets of it, and the positions and
+    /// assignments of the instances subscribed to it (their next consume of it is unknown
+    /// topic). Returns whether committed offsets changed.
+    pub fn forget_topic(&mut self, topic: &str, log: &Log) -> bool {
+        let mut changed = false;
+        for offsets in self.committed.values_mut() {
+            let before = offsets.len();
+            offsets.retain(|(t, _), _| t != topic);
+            changed |= offsets.len() != before;
+        }
+        self.committed.retain(|_, offsets| !offsets.is_empty());
+        let subscribed: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, insts)| insts.values().any(|i| i.topics.iter().any(|t| t == topic)))
+            .map(|(g, _)| g.clone())
+            .collect();
+        for group in subscribed {
+            if let Some(insts) = self.groups.get_mut(&group) {
+                for inst in insts.values_mut() {
+                    inst.positions.retain(|(t, _), _| t != topic);
+                }
+            }
+            // The topic is gone from the log, so it gets no partitions; nothing of it is
+            // committed on revoke (its positions were just dropped).
+            changed |= self.rebalance(&group, log);
+        }
+        changed
+    }
+
     /// Recomputes the assignment of `group` (range strategy per topic over sorted instance ids).
     /// Returns whether committed offsets changed (auto-commit on revoke).
     fn rebalance(&mut self, group: &str, log: &Log) -> bool {

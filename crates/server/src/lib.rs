@@ -94,6 +94,7 @@
 //! ```
 
 mod admin;
+mod admin_topics;
 mod app;
 mod auth;
 mod backend;
@@ -123,7 +124,8 @@ mod tokens;
 
 pub use app::{router, service};
 pub use backend::{
-    Backend, BackendResult, BoxFuture, ConsumeParams, ConsumerSettings, IdempotencyKey, Produced,
+    Backend, BackendResult, BoxFuture, ClusterConnection, ConsumeParams, ConsumerSettings,
+    IdempotencyKey, Produced, TopicInfo,
 };
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,
@@ -134,6 +136,7 @@ pub use embedded::{EmbeddedBackend, EmbeddedOptions};
 pub use error::{ApiError, BackendError};
 pub use extract::{ApiPath, ApiQuery, RawBody};
 pub use log::LogOptions;
+pub use log::settings::{CleanupPolicy, SettingsPatch, TopicSettings};
 pub use partitioner::{murmur2, partition_for_key};
 pub use pipeline::{ApiFuture, ApiService};
 pub use serve::{RunningServer, ServeError, Server, embedded_options, serve, shutdown_signal};

@@ -148,6 +148,7 @@ impl Metrics {
         for t in per_topic {
             self.topics
                 .add(&t.topic, Traffic::Produced, t.messages, t.bytes);
+            self.history.record_topic(&t.topic, t.messages, 0);
             total += t.messages;
         }
         self.history.record(total, 0);
@@ -156,6 +157,7 @@ impl Metrics {
     /// Counts `messages` produced messages of `bytes` bytes to one topic.
     pub fn record_produced_to(&self, topic: &str, messages: u64, bytes: u64) {
         self.topics.add(topic, Traffic::Produced, messages, bytes);
+        self.history.record_topic(topic, messages, 0);
         self.history.record(messages, 0);
     }
 
@@ -173,6 +175,9 @@ impl Metrics {
         for t in &per_topic {
             self.topics
                 .add(&t.topic, Traffic::Read(api), t.messages, t.bytes);
+            if api == ReadApi::Consume {
+                self.history.record_topic(&t.topic, 0, t.messages);
+            }
         }
         if api == ReadApi::Consume {
             self.history.record(0, messages.len() as u64);
@@ -194,6 +199,11 @@ impl Metrics {
     /// seconds, oldest first (the console's rate chart).
     pub fn history(&self) -> Vec<Second> {
         self.history.seconds()
+    }
+
+    /// [`Metrics::history`] of one topic (the Developer API's topic stats).
+    pub fn topic_history(&self, topic: &str) -> Vec<Second> {
+        self.history.topic_seconds(topic)
     }
 
     /// The exposition ([`CONTENT_TYPE`]): registry counters, plus gauges read from `backend`
@@ -224,6 +234,7 @@ impl Metrics {
         scrape.register_collector(Box::new(ScrapeGauges {
             snapshot,
             log_size,
+            cluster: backend.cluster_connection(),
             max_series: self.max_series,
             dropped_elsewhere: self.topics.dropped(),
         }));

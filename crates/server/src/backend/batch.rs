@@ -10,6 +10,7 @@ use super::BackendResult;
 use super::checks::check_record;
 use super::clock::now_ms;
 use crate::error::BackendError;
+use crate::log::settings::{CleanupPolicy, TopicSettings};
 use crate::partitioner::partition_for_key;
 
 /// What a backend provides to plan a batch on it: its topics and their partitions.
@@ -44,6 +45,34 @@ pub(crate) trait ProduceTarget: Sync {
 
     /// The next partition of `topic` for a record with neither partition nor key.
     fn next_round_robin(&self, name: &str, topic: &Self::Topic) -> i32;
+
+    /// The topic's own rules for its records (its settings); none by default, as on a
+    /// backend whose storage enforces them itself (Kafka does).
+    fn rules(&self, topic: &Self::Topic) -> TopicRules {
+        let _ = topic;
+        TopicRules::default()
+    }
+}
+
+/// What a topic's settings demand of each record produced to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TopicRules {
+    /// A lower record-size limit than the server's (the topic's `max_message_size`).
+    pub(crate) max_message_bytes: Option<usize>,
+    /// Records need a key: the topic is compacted, which keeps the latest record per key.
+    pub(crate) needs_key: bool,
+}
+
+impl TopicRules {
+    /// The rules a topic's settings make.
+    pub(crate) fn of(settings: &TopicSettings) -> Self {
+        Self {
+            max_message_bytes: settings
+                .max_message_bytes
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            needs_key: settings.cleanup_policy == CleanupPolicy::Compact,
+        }
+    }
 }
 
 /// Where one record goes.
@@ -83,6 +112,7 @@ pub(crate) async fn plan_batch<P: ProduceTarget>(
         topics: Vec::new(),
         placements: Vec::with_capacity(records.len()),
     };
+    let mut rules: Vec<TopicRules> = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let Some(name) = r.topic.as_deref().or(default_topic) else {
             return Err(BackendError::InvalidRequest(format!(
@@ -93,11 +123,24 @@ pub(crate) async fn plan_batch<P: ProduceTarget>(
         let ti = match plan.topics.iter().position(|t| target.name(t) == name) {
             Some(ti) => ti,
             None => {
-                plan.topics.push(target.topic(name).await?);
+                let topic = target.topic(name).await?;
+                rules.push(target.rules(&topic));
+                plan.topics.push(topic);
                 plan.topics.len() - 1
             }
         };
-        check_record(i, r, max_message_bytes)?;
+        let rule = rules[ti];
+        let max = rule
+            .max_message_bytes
+            .map_or(max_message_bytes, |m| m.min(max_message_bytes));
+        check_record(i, r, max)?;
+        if rule.needs_key && r.key.is_none() {
+            return Err(BackendError::InvalidRequest(format!(
+                "record {i} has no `key`: topic `{name}` is compacted (cleanup_policy \
+                 compact), which keeps the latest record per key, so every record needs one \
+                 (Kafka refuses keyless records on compacted topics too)"
+            )));
+        }
         let topic = &plan.topics[ti];
         let partition = match (r.partition, &r.key) {
             (Some(p), _) => {
@@ -132,6 +175,7 @@ mod tests {
             match name {
                 "a" => Ok(("a", 3)),
                 "b" => Ok(("b", 2)),
+                "c" => Ok(("c", 1)),
                 _ => Err(BackendError::UnknownTopic(name.into())),
             }
         }
@@ -164,6 +208,56 @@ mod tests {
         fn next_round_robin(&self, _name: &str, topic: &(&'static str, i32)) -> i32 {
             self.0.fetch_add(1, Ordering::Relaxed) % topic.1
         }
+
+        /// `c` is compacted with records of at most 8 bytes.
+        fn rules(&self, topic: &(&'static str, i32)) -> TopicRules {
+            match topic.0 {
+                "c" => TopicRules {
+                    max_message_bytes: Some(8),
+                    needs_key: true,
+                },
+                _ => TopicRules::default(),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_topic_s_own_rules_apply_to_its_records_only() {
+        let target = Fixed(AtomicI32::new(0));
+        let keyless = [ProduceRecord::new("x").topic("a"), ProduceRecord::new("x")];
+        let err = plan_batch(&target, &keyless, Some("c"), 100)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("record 1 has no `key`: topic `c` is compacted"),
+            "{err}"
+        );
+        let big = [ProduceRecord::new("123456789").key("k")];
+        let err = plan_batch(&target, &big, Some("c"), 100)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, BackendError::RecordTooLarge { max: 8, .. }),
+            "{err}"
+        );
+        // The server's limit still wins where it is lower, and other topics keep it.
+        let err = plan_batch(
+            &target,
+            &[ProduceRecord::new("1234").key("k")],
+            Some("c"),
+            3,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, BackendError::RecordTooLarge { max: 3, .. }),
+            "{err}"
+        );
+        assert!(plan_batch(&target, &big, Some("a"), 100).await.is_ok());
     }
 
     #[tokio::test]

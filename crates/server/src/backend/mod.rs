@@ -27,7 +27,33 @@ use upkafka_protocol::{
 };
 
 use super::error::BackendError;
+use super::log::settings::{SettingsPatch, TopicSettings};
 pub use idempotency::{IdempotencyKey, Produced};
+
+/// How the server is connected to the storage behind it (the gateway's Kafka cluster), for
+/// `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterConnection {
+    /// Brokers the client knows of.
+    pub brokers_known: u32,
+    /// Of those, the ones it is connected to now.
+    pub brokers_up: u32,
+}
+
+/// A topic as the management API sees it: its partitions, creation time and settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name (also its id in the management API).
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Creation time, ms since the epoch (0 when the backend does not know it).
+    pub created_ms: i64,
+    /// Retention, compaction and size settings.
+    pub settings: TopicSettings,
+    /// Bytes its records take now, where the backend knows it.
+    pub bytes: Option<u64>,
+}
 
 /// A boxed, sendable future: what every [`Backend`] method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -223,6 +249,39 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         spec: OffsetSpec,
         partitions: Vec<TopicPartition>,
     ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>>;
+
+    /// Creates a topic with the settings `settings` names, the backend's defaults for the
+    /// others (`POST /v2/kafka/topic`); an existing one is
+    /// [`BackendError::TopicExists`]. A setting the backend cannot apply is an error naming
+    /// it, never silently dropped.
+    fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        settings: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>>;
+
+    /// Every topic with its settings, or the one named (unknown: [`BackendError::UnknownTopic`]).
+    fn describe_topics(&self, name: Option<String>)
+    -> BoxFuture<'_, BackendResult<Vec<TopicInfo>>>;
+
+    /// Changes the settings `patch` names, keeping the others (`POST
+    /// /v2/kafka/update-topic/{id}`).
+    fn alter_topic(
+        &self,
+        name: String,
+        patch: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>>;
+
+    /// Deletes a topic, its records and the consumer groups' committed offsets of it
+    /// (`DELETE /v2/kafka/topic/{id}`). Readers of it get unknown topic, not a hang.
+    fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>>;
+
+    /// The connection to a remote cluster, where there is one (the gateway); `None` for the
+    /// embedded log, which has nothing to connect to.
+    fn cluster_connection(&self) -> Option<ClusterConnection> {
+        None
+    }
 
     /// Flushes and fsyncs everything and stops background work (graceful shutdown).
     fn close(&self) -> BoxFuture<'_, BackendResult<()>>;

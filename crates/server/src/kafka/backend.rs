@@ -9,9 +9,12 @@ use crate::backend::batch::{ProduceTarget, plan_batch};
 use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
 use crate::backend::idempotency::{Dedup, fingerprint};
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced};
+use crate::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
 use crate::config::{Limits, TopicSpec};
 use crate::error::BackendError;
+use crate::log::settings::SettingsPatch;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -26,6 +29,7 @@ use upkafka_protocol::{
 };
 
 use super::convert::{api_offset, backend_error};
+use super::health::BrokerWatch;
 use super::instances::{
     Inserted, Instance, InstanceConsumer, InstanceContext, Instances, OnPollError, PollLimits,
     Settle, close_in_background, poll_consumer,
@@ -103,17 +107,19 @@ impl std::fmt::Debug for KafkaBackend {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     options: KafkaOptions,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<BrokerWatch>,
+    /// The producer's view of the brokers (shared with its context).
+    brokers: BrokerWatch,
+    pub(super) admin: AdminClient<DefaultClientContext>,
     /// Group-less client for metadata, watermarks and offsets-for-times.
     meta: Arc<BaseConsumer>,
     fetchers: Mutex<Vec<StreamConsumer>>,
     /// Partition counts seen in the cluster's metadata, refreshed on a miss.
     partitions: RwLock<HashMap<String, i32>>,
     round_robin: Mutex<HashMap<String, AtomicU32>>,
-    instances: Instances,
+    pub(super) instances: Instances,
     closed: AtomicBool,
     /// Idempotency keys answered by this gateway (issue 16), in memory only: a retry that
     /// reaches another gateway, or this one after a restart, is stored again.
@@ -131,14 +137,22 @@ impl KafkaBackend {
             .settings
             .validate()
             .map_err(BackendError::InvalidRequest)?;
-        let producer: FutureProducer = client_config(&options.settings)
+        let brokers = BrokerWatch::default();
+        let producer: FutureProducer<BrokerWatch> = client_config(&options.settings)
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // A record not acknowledged within the request timeout fails (503), so that no
+            // REST produce waits librdkafka's default five minutes during an outage.
+            .set(
+                "message.timeout.ms",
+                options.request_timeout.as_millis().max(1).to_string(),
+            )
+            .set("statistics.interval.ms", super::health::STATS_INTERVAL_MS)
             .set(
                 "message.max.bytes",
                 (options.limits.max_message_bytes + 64 * 1024).to_string(),
             )
-            .create()
+            .create_with_context(brokers.clone())
             .map_err(|e| config_error(&options.settings, "producer", &e))?;
         let admin: AdminClient<DefaultClientContext> = client_config(&options.settings)
             .create()
@@ -155,6 +169,7 @@ impl KafkaBackend {
         let inner = Arc::new(Inner {
             options,
             producer,
+            brokers,
             admin,
             meta: Arc::new(meta),
             fetchers: Mutex::new(Vec::new()),
@@ -178,7 +193,24 @@ impl KafkaBackend {
             .cloned()
             .collect();
         for t in &missing {
-            inner.create_topic(&t.name, t.partitions).await?;
+            let configs = super::topics::patch_configs(&t.settings);
+            let configs: Vec<(&str, &str)> = configs
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+                .collect();
+            inner
+                .create_topic(&t.name, t.partitions, &configs, true)
+                .await?;
+        }
+        // Topics that exist take the settings their spec names (a changed configuration
+        // applies on restart), checked like any update.
+        for t in inner
+            .options
+            .topics
+            .iter()
+            .filter(|t| topics.contains_key(&t.name) && t.settings != SettingsPatch::default())
+        {
+            inner.alter_managed(&t.name, &t.settings).await?;
         }
         let interval = inner.options.housekeeping_interval;
         let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
@@ -247,7 +279,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(15);
 /// unsubscribe, never on close, and librdkafka needs the revocation served by a poll before
 /// it sends it. Without `leave` (gateway shutdown) it stays a member until its session times
 /// out, so a restarted gateway takes its partitions back without a rebalance.
-async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
+pub(super) async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
     if leave {
         instance.leave(LEAVE_WAIT).await;
     }
@@ -265,13 +297,13 @@ async fn close_instance(instance: Arc<Instance>, leave: bool) -> bool {
 }
 
 impl Inner {
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.options.request_timeout
     }
 
     /// Topic → partition count from the cluster (`topic` alone, or all topics), refreshing
     /// the cache. Internal topics (`__consumer_offsets`…) are left out.
-    async fn metadata(self: &Arc<Self>, topic: Option<&str>) -> BackendResult<Topics> {
+    pub(super) async fn metadata(self: &Arc<Self>, topic: Option<&str>) -> BackendResult<Topics> {
         let meta = Arc::clone(&self.meta);
         let topic = topic.map(str::to_owned);
         let timeout = self.timeout();
@@ -299,7 +331,7 @@ impl Inner {
 
     /// The partition count of `topic`, from the cache or the cluster; `None` when it does
     /// not exist.
-    async fn partition_count(
+    pub(super) async fn partition_count(
         self: &Arc<Self>,
         topic: &str,
         fresh: bool,
@@ -317,7 +349,7 @@ impl Inner {
     }
 
     /// The partition count of a topic a client names; 400 for an unknown one.
-    async fn require_topic(self: &Arc<Self>, topic: &str) -> BackendResult<i32> {
+    pub(super) async fn require_topic(self: &Arc<Self>, topic: &str) -> BackendResult<i32> {
         match self.partition_count(topic, false).await? {
             Some(n) => Ok(n),
             None => Err(BackendError::UnknownTopic(topic.to_owned())),
@@ -345,17 +377,44 @@ impl Inner {
         }
     }
 
-    async fn create_topic(self: &Arc<Self>, name: &str, partitions: i32) -> BackendResult<()> {
+    /// Drops the pooled group-less fetch consumers (a topic they were assigned to is gone).
+    pub(super) fn drop_idle_fetchers(&self) {
+        let idle = std::mem::take(&mut *self.fetchers.lock().unwrap_or_else(|p| p.into_inner()));
+        // Closing a librdkafka consumer blocks: off the async workers.
+        if !idle.is_empty() {
+            tokio::task::spawn_blocking(move || drop(idle));
+        }
+    }
+
+    /// Drops a topic from the partition-count cache (it was deleted).
+    pub(super) fn forget_partitions(&self, topic: &str) {
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(topic);
+    }
+
+    /// Creates `name` with `partitions` partitions and the topic `configs`, waiting until it
+    /// shows in the metadata. An existing topic is fine when `exists_ok` (topics named at
+    /// start, auto-creation), else [`BackendError::TopicExists`].
+    pub(super) async fn create_topic(
+        self: &Arc<Self>,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+        exists_ok: bool,
+    ) -> BackendResult<()> {
         validate_topic_name(name).map_err(BackendError::InvalidTopicName)?;
-        let count = usize::try_from(partitions).map_err(|_| {
-            BackendError::InvalidRequest(format!("bad partition count {partitions}"))
-        })?;
+        if !(1..=100_000).contains(&partitions) {
+            return Err(BackendError::InvalidRequest(format!(
+                "topic {name}: partition count {partitions} must be between 1 and 100000"
+            )));
+        }
         // -1: the cluster's default replication factor (KIP-464).
-        let topic = NewTopic::new(
-            name,
-            i32::try_from(count).unwrap_or(1),
-            TopicReplication::Fixed(-1),
-        );
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(self.timeout()));
         let results = self
             .admin
@@ -364,7 +423,16 @@ impl Inner {
             .map_err(|e| backend_error("create topic", &e))?;
         for r in results {
             match r {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if exists_ok => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    return Err(BackendError::TopicExists(name.to_owned()));
+                }
+                Err((t, RDKafkaErrorCode::InvalidConfig | RDKafkaErrorCode::InvalidRequest)) => {
+                    return Err(BackendError::InvalidRequest(format!(
+                        "the Kafka cluster refused topic `{t}` with these settings"
+                    )));
+                }
                 Err((t, code)) => {
                     return Err(BackendError::Internal(format!(
                         "creating topic `{t}` failed: {code}"
@@ -397,7 +465,7 @@ impl Inner {
         match self.partition_count(topic, false).await? {
             Some(n) => Ok(n),
             None if self.options.auto_create_topics => {
-                self.create_topic(topic, 1).await?;
+                self.create_topic(topic, 1, &[], true).await?;
                 self.require_topic(topic).await
             }
             None => Err(BackendError::UnknownTopic(topic.to_owned())),
@@ -471,6 +539,26 @@ impl Inner {
             }
         }
         Ok(out)
+    }
+
+    /// [`Inner::produce`] answered within the request timeout: when the cluster does not
+    /// acknowledge in time (it is down, or has no leader) the answer is 503, never a hang and
+    /// never a 200. A record librdkafka still delivers later is then stored without an
+    /// answer, as after any timeout (at-least-once).
+    async fn produce_in_time(
+        self: &Arc<Self>,
+        default_topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BackendResult<Vec<ProduceMetadata>> {
+        let limit = self.timeout();
+        tokio::time::timeout(limit, self.produce(default_topic, records))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(format!(
+                    "the Kafka cluster did not acknowledge the records within the request \
+                     timeout ({limit:?}); nothing was acknowledged, retry later"
+                )))
+            })
     }
 
     fn take_fetcher(&self) -> BackendResult<StreamConsumer> {
@@ -962,11 +1050,47 @@ impl Backend for KafkaBackend {
         Box::pin(async move { self.inner.metadata(None).await })
     }
 
+    fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        settings: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move {
+            self.inner
+                .create_managed_topic(&name, partitions, &settings)
+                .await
+        })
+    }
+
+    fn describe_topics(
+        &self,
+        name: Option<String>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicInfo>>> {
+        Box::pin(async move { self.inner.describe_managed(name).await })
+    }
+
+    fn alter_topic(
+        &self,
+        name: String,
+        patch: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        Box::pin(async move { self.inner.alter_managed(&name, &patch).await })
+    }
+
+    fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>> {
+        Box::pin(async move { self.inner.delete_managed(&name).await })
+    }
+
+    fn cluster_connection(&self) -> Option<crate::backend::ClusterConnection> {
+        self.inner.brokers.connection()
+    }
+
     fn produce(
         &self,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(None, records).await })
+        Box::pin(async move { self.inner.produce_in_time(None, records).await })
     }
 
     fn produce_to(
@@ -974,7 +1098,7 @@ impl Backend for KafkaBackend {
         topic: String,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(Some(topic), records).await })
+        Box::pin(async move { self.inner.produce_in_time(Some(topic), records).await })
     }
 
     fn produce_idempotent(

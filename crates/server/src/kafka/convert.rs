@@ -57,6 +57,25 @@ pub(super) fn backend_error(context: &str, e: &KafkaError) -> BackendError {
         Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
             BackendError::InvalidRequest(format!("{context}: message too large for the cluster"))
         }
+        Some(
+            code @ (RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::NotEnoughReplicas
+            | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::QueueFull
+            | RDKafkaErrorCode::Resolve),
+        ) => BackendError::Unavailable(format!(
+            "the Kafka cluster is unavailable ({context}: {code}); nothing was acknowledged, \
+             retry later"
+        )),
         _ => BackendError::Internal(format!("{context}: {e}")),
     }
 }
@@ -79,10 +98,27 @@ mod tests {
             backend_error("produce", &e),
             BackendError::InvalidRequest(_)
         ));
-        let e = KafkaError::MessageProduction(RDKafkaErrorCode::BrokerTransportFailure);
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord);
         let BackendError::Internal(text) = backend_error("produce", &e) else {
             panic!("not internal");
         };
         assert!(text.starts_with("produce: "), "{text}");
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_a_retryable_503() {
+        for code in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            let e = KafkaError::MessageProduction(code);
+            let got = backend_error("produce", &e);
+            assert!(
+                matches!(&got, BackendError::Unavailable(t) if t.contains("retry later")),
+                "{got:?}"
+            );
+            assert_eq!(got.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        }
     }
 }

@@ -205,6 +205,15 @@ impl Instance {
         }
     }
 
+    /// Whether `topic` is one of its subscription's topics.
+    pub(super) fn subscribed_to(&self, topic: &str) -> bool {
+        self.topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|t| t == topic)
+    }
+
     /// Subscribes to exactly `topics` unless that is already the subscription (spec §12
     /// question 13: a different list resubscribes).
     pub(super) fn subscribe(&self, topics: &[String]) -> Result<(), BackendError> {
@@ -844,6 +853,18 @@ impl Instances {
             .all
             .iter()
             .filter(|(_, i)| i.expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| map.remove(k)).collect()
+    }
+
+    /// Removes and returns every instance subscribed to `topic` (it is being deleted).
+    pub(super) fn take_subscribed(&self, topic: &str) -> Vec<Arc<Instance>> {
+        let mut map = self.lock();
+        let keys: Vec<_> = map
+            .all
+            .iter()
+            .filter(|(_, i)| i.subscribed_to(topic))
             .map(|(k, _)| k.clone())
             .collect();
         keys.iter().filter_map(|k| map.remove(k)).collect()

@@ -32,6 +32,7 @@
 //! | `/offsets/{ts}` | watermarks for `earliest`/`latest`, `offsets_for_times` for milliseconds |
 //! | `/topics` | cluster metadata (internal `__…` topics left out) |
 //! | `/consumers` | the instances this gateway runs and their current assignment |
+//! | `/v2/kafka/topic…` | CreateTopics, DescribeConfigs, AlterConfigs, DeleteTopics (`topics`) |
 //!
 //! A batch is validated whole before anything is sent (topics, partitions, sizes), as on the
 //! embedded log. Unlike the embedded log, Kafka cannot write one batch to several partitions
@@ -59,7 +60,11 @@ mod backend;
 #[cfg(feature = "kafka")]
 mod convert;
 #[cfg(feature = "kafka")]
+mod health;
+#[cfg(feature = "kafka")]
 mod instances;
+#[cfg(feature = "kafka")]
+mod topics;
 
 #[cfg(feature = "kafka")]
 pub use backend::{KafkaBackend, KafkaOptions};

@@ -130,7 +130,10 @@ fn parse_properties(text: &str) -> Result<Vec<KafkaSetting>, (usize, String)> {
 
 /// Properties the gateway sets itself because its guarantees depend on them: the bootstrap
 /// servers come from `--kafka`; the group, instance and commit settings come from each REST
-/// consumer instance; the producer is always idempotent with `acks=all`.
+/// consumer instance; the producer is always idempotent with `acks=all`, and gives up on a
+/// record after the gateway's request timeout (`message.timeout.ms`), so that a REST
+/// produce is answered (503 when the cluster is down) instead of waiting librdkafka's five
+/// minutes.
 pub const MANAGED_KEYS: &[&str] = &[
     "bootstrap.servers",
     "metadata.broker.list",
@@ -143,6 +146,8 @@ pub const MANAGED_KEYS: &[&str] = &[
     "enable.idempotence",
     "acks",
     "request.required.acks",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
 ];
 
 /// True for property names whose values are credentials (`sasl.password`,

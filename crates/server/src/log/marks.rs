@@ -85,6 +85,12 @@ impl Collector {
     }
 }
 
+/// A [`MarkedGroup`] with the topic and partition it was found in.
+pub(crate) type PartitionGroup = (Arc<str>, i32, MarkedGroup);
+
+/// What tells one keyed batch from another: its key, fingerprint and time.
+type BatchId = (String, [u8; 16], i64);
+
 /// Where one record of a recovered batch is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecoveredRecord {
@@ -114,9 +120,8 @@ pub(crate) struct RecoveredBatch {
 /// Joins the groups of every partition (`(topic, partition, group)`) into batches: the groups
 /// of one batch share key, fingerprint and time, and together hold each request index once.
 /// Incomplete or inconsistent batches are left out (logged).
-pub(crate) fn assemble(groups: Vec<(Arc<str>, i32, MarkedGroup)>) -> Vec<RecoveredBatch> {
-    let mut by_batch: HashMap<(String, [u8; 16], i64), Vec<(Arc<str>, i32, MarkedGroup)>> =
-        HashMap::new();
+pub(crate) fn assemble(groups: Vec<PartitionGroup>) -> Vec<RecoveredBatch> {
+    let mut by_batch: HashMap<BatchId, Vec<PartitionGroup>> = HashMap::new();
     for (topic, partition, g) in groups {
         by_batch
             .entry((g.mark.key.clone(), g.mark.fingerprint, g.mark.stored_at))

@@ -1,4 +1,4 @@
-//! Small metadata files (topic definitions, committed offsets), replaced atomically:
+//! Small metadata files (topic definitions with their settings, committed offsets), replaced atomically:
 //! write a temporary file, fsync it, rename it over the old one, fsync the directory.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::segment::sync_dir;
+use super::settings::TopicSettings;
 use crate::error::BackendError;
 
 const TOPICS: &str = "topics.json";
@@ -42,15 +43,54 @@ fn read_json<T: for<'de> Deserialize<'de> + Default>(
     }
 }
 
+/// One topic as `topics.json` stores it.
+///
+/// Versions before topic settings (issue 15) stored only the partition count
+/// (`"orders": 6`); such an entry opens with [`TopicSettings::unlimited`], so an upgrade
+/// deletes nothing that was kept before. New entries are objects and always written whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StoredTopic {
+    /// The current shape.
+    Full {
+        /// Number of partitions.
+        partitions: i32,
+        /// When the topic was created (ms since the epoch; 0 for a topic stored by a version
+        /// that did not record it).
+        #[serde(default)]
+        created_ms: i64,
+        /// Retention, compaction and segment settings.
+        settings: TopicSettings,
+    },
+    /// A partition count alone (data directories written before topic settings).
+    Legacy(i32),
+}
+
+impl StoredTopic {
+    /// Partitions, creation time and settings of the entry.
+    pub(crate) fn parts(&self) -> (i32, i64, TopicSettings) {
+        match self {
+            Self::Full {
+                partitions,
+                created_ms,
+                settings,
+            } => (*partitions, *created_ms, *settings),
+            Self::Legacy(count) => (*count, 0, TopicSettings::unlimited()),
+        }
+    }
+}
+
 /// Topic definitions of a data directory.
-pub(crate) fn read_topics(dir: &Path) -> Result<BTreeMap<String, i32>, BackendError> {
+pub(crate) fn read_topics(dir: &Path) -> Result<BTreeMap<String, StoredTopic>, BackendError> {
     read_json(dir, TOPICS)
 }
 
 /// Replaces the topic definitions.
-pub(crate) fn write_topics(dir: &Path, topics: &[(String, i32)]) -> Result<(), BackendError> {
-    let map: BTreeMap<&str, i32> = topics.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-    let bytes = serde_json::to_vec_pretty(&map)
+pub(crate) fn write_topics(
+    dir: &Path,
+    topics: &BTreeMap<String, StoredTopic>,
+) -> Result<(), BackendError> {
+    let bytes = serde_json::to_vec_pretty(topics)
         .map_err(|e| BackendError::Internal(format!("encoding topics: {e}")))?;
     write_atomic(dir, TOPICS, &bytes)
         .map_err(|e| BackendError::storage(format_args!("writing {TOPICS}"), &e))

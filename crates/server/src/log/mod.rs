@@ -3,10 +3,18 @@
 //! Layout of a data directory:
 //!
 //! ```text
-//! <data-dir>/topics.json                      topic name → partition count
+//! <data-dir>/topics.json                      topic name → partitions, creation time, settings
 //! <data-dir>/offsets.json                     committed offsets of consumer groups
 //! <data-dir>/topics/<topic>/<partition>/<base offset>.log   segment files
+//! <data-dir>/deleted/<topic>-<nanos>/          a deleted topic's files, until removed
 //! ```
+//!
+//! Topics ([`Log::add_topic`], [`Log::alter_topic`], [`Log::delete_topic`]) carry their
+//! [`TopicSettings`]; `topics.json` is replaced atomically on every change. Deleting a topic
+//! first renames its directory into `deleted/` (one atomic rename, fsynced), then rewrites
+//! `topics.json`, then removes the files. A crash between the steps leaves either the topic
+//! whole and listed, or listed with no data, or a leftover in `deleted/` that the next start
+//! removes; never the old data under a re-created topic of the same name.
 //!
 //! Durability: a produce is acknowledged only after its records are written and fsynced. A
 //! single writer thread does the writing ("group commit"): it drains every batch queued while
@@ -33,12 +41,14 @@ pub(crate) mod marks;
 pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod segment;
+pub mod settings;
 mod writer;
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::sync::watch;
@@ -48,28 +58,22 @@ use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
 
 use files::FileCache;
+use meta::StoredTopic;
 pub(crate) use record::{BatchMark, StoredRecord};
 use segment::DiskStore;
+#[cfg(test)]
+pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
+pub use settings::{SettingsPatch, TopicSettings};
 
-/// Default segment size before rolling to a new file.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 128 * 1024 * 1024;
-
-/// How to open the embedded log: where it is stored and how its segments roll.
-#[derive(Debug, Clone)]
+/// How to open the embedded log: where it is stored, and the settings of topics created
+/// without their own (`serve --topic`, auto-created topics).
+#[derive(Debug, Clone, Default)]
 pub struct LogOptions {
     /// Directory for durable storage; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
-    /// Segment size before a new file is started (default 128 MiB).
-    pub segment_bytes: u64,
-}
-
-impl Default for LogOptions {
-    fn default() -> Self {
-        Self {
-            data_dir: None,
-            segment_bytes: DEFAULT_SEGMENT_BYTES,
-        }
-    }
+    /// Settings of topics created without their own ([`TopicSettings::default`]: Kafka's
+    /// defaults, 128 MiB segments).
+    pub topic_defaults: TopicSettings,
 }
 
 /// Records of an in-memory partition.
@@ -93,6 +97,8 @@ pub struct Partition {
     id: i32,
     store: Mutex<Store>,
     end: watch::Sender<i64>,
+    /// Set once its topic is deleted: readers stop waiting and answer unknown topic.
+    deleted: AtomicBool,
 }
 
 impl Partition {
@@ -106,7 +112,30 @@ impl Partition {
             id,
             store: Mutex::new(store),
             end: watch::channel(end).0,
+            deleted: AtomicBool::new(false),
         }
+    }
+
+    /// Bytes this partition's records take: its segments' sizes on disk, or the records'
+    /// sizes in memory.
+    pub fn stored_bytes(&self) -> u64 {
+        match &*self.lock() {
+            Store::Mem(m) => m.records.iter().map(|r| r.size() as u64).sum(),
+            Store::Disk(d) => d.segments.iter().map(|s| s.size).sum(),
+        }
+    }
+
+    /// Whether its topic was deleted (a reader holding it must stop and say so).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Marks the partition deleted and wakes every reader waiting on it, so that a long
+    /// poll or a stream ends at once with an error instead of waiting for records that
+    /// will never come.
+    fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.end.send_modify(|_| {});
     }
 
     /// Partition number.
@@ -279,12 +308,41 @@ pub struct Topic {
     name: Arc<str>,
     partitions: Vec<Arc<Partition>>,
     round_robin: AtomicUsize,
+    /// Retention, compaction and size settings; replaced whole by [`Log::alter_topic`].
+    settings: RwLock<TopicSettings>,
+    /// Creation time, ms since the epoch (0 if stored by a version that did not record it).
+    created_ms: i64,
 }
 
 impl Topic {
     /// Topic name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The topic's current settings.
+    pub fn settings(&self) -> TopicSettings {
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creation time in ms since the epoch (0 if unknown).
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    /// Its entry in `topics.json`.
+    fn stored(&self) -> StoredTopic {
+        StoredTopic::Full {
+            partitions: self.partition_count(),
+            created_ms: self.created_ms,
+            settings: self.settings(),
+        }
+    }
+
+    /// Bytes its records take (the sum of its partitions' segment sizes, or of the record
+    /// sizes in memory).
+    pub fn stored_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stored_bytes()).sum()
     }
 
     /// Number of partitions.
@@ -310,7 +368,7 @@ impl Topic {
 pub struct Log {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     dir: Option<PathBuf>,
-    segment_bytes: u64,
+    topic_defaults: TopicSettings,
     writer: Option<writer::Writer>,
     /// Open segment files of every partition, at most `max_open_files`.
     files: Arc<FileCache>,
@@ -318,7 +376,7 @@ pub struct Log {
     max_partitions: usize,
     create_lock: Mutex<()>,
     /// Idempotency marks found on open (issue 16), until the backend takes them.
-    recovered: Mutex<Vec<(Arc<str>, i32, marks::MarkedGroup)>>,
+    recovered: Mutex<Vec<marks::PartitionGroup>>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
     _dir_lock: Option<fs::File>,
@@ -367,17 +425,14 @@ impl Log {
                     BackendError::storage(format_args!("creating data dir {}", dir.display()), &e)
                 })?;
                 dir_lock = Some(lock_data_dir(dir)?);
-                for (name, count) in meta::read_topics(dir)? {
+                remove_deleted_leftovers(dir);
+                for (name, stored) in meta::read_topics(dir)? {
                     validate_topic_name(&name).map_err(|e| {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
                     })?;
+                    let (count, created_ms, settings) = stored.parts();
                     let topic = open_disk_topic(
-                        dir,
-                        &name,
-                        count,
-                        options.segment_bytes,
-                        &files,
-                        mark_since,
+                        dir, &name, count, created_ms, settings, &files, mark_since,
                     )?;
                     for p in &topic.partitions {
                         if let Store::Disk(d) = &mut *p.lock() {
@@ -407,7 +462,7 @@ impl Log {
         Ok(Self {
             topics: RwLock::new(topics),
             dir: options.data_dir.clone(),
-            segment_bytes: options.segment_bytes,
+            topic_defaults: options.topic_defaults,
             writer,
             files,
             max_topics: limits.max_topics,
@@ -469,6 +524,17 @@ impl Log {
             .cloned()
     }
 
+    /// The settings of topics created without their own.
+    pub fn topic_defaults(&self) -> TopicSettings {
+        self.topic_defaults
+    }
+
+    /// Every topic.
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
     /// Topic name → partition count.
     pub fn topic_counts(&self) -> Vec<(String, i32)> {
         let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
@@ -477,17 +543,56 @@ impl Log {
             .collect()
     }
 
-    /// Creates a topic with `partitions` partitions, or returns the existing one (whose
-    /// partition count wins; a different request is logged).
+    /// Creates a topic with `partitions` partitions and the default settings, or returns the
+    /// existing one (whose partition count and settings win; a different count is logged).
+    /// For topics named at start and auto-created topics.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, BackendError> {
+        self.create(name, partitions, self.topic_defaults, false)
+    }
+
+    /// Creates a topic with `settings`, or returns the existing one as it is (topics named
+    /// at start).
+    pub fn create_or_open_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        settings: TopicSettings,
+    ) -> Result<Arc<Topic>, BackendError> {
+        self.create(name, partitions, settings, false)
+    }
+
+    /// Creates a topic with its own settings (the management API): an existing topic of that
+    /// name is [`BackendError::TopicExists`].
+    pub fn add_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        settings: TopicSettings,
+    ) -> Result<Arc<Topic>, BackendError> {
+        self.create(name, partitions, settings, true)
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        settings: TopicSettings,
+        must_be_new: bool,
+    ) -> Result<Arc<Topic>, BackendError> {
         validate_topic_name(name).map_err(BackendError::InvalidTopicName)?;
         if !(1..=100_000).contains(&partitions) {
             return Err(BackendError::InvalidRequest(format!(
                 "topic {name}: partition count {partitions} must be between 1 and 100000"
             )));
         }
+        settings
+            .validate()
+            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
         let _serial = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = self.topic(name) {
+            if must_be_new {
+                return Err(BackendError::TopicExists(name.to_owned()));
+            }
             if t.partition_count() != partitions {
                 tracing::warn!(
                     topic = name,
@@ -499,6 +604,7 @@ impl Log {
             return Ok(t);
         }
         self.check_caps(name, partitions)?;
+        let created_ms = crate::backend::clock::now_ms();
         let topic = match &self.dir {
             None => {
                 let name_arc: Arc<str> = Arc::from(name);
@@ -514,21 +620,27 @@ impl Log {
                         .collect(),
                     name: name_arc,
                     round_robin: AtomicUsize::new(0),
+                    settings: RwLock::new(settings),
+                    created_ms,
                 }
             }
             Some(dir) => {
-                let t = open_disk_topic(
+                // A directory of this name that topics.json does not list can only be left by
+                // a creation that crashed before it was recorded: the new topic starts empty.
+                let tdir = dir.join("topics").join(name);
+                if tdir.exists() {
+                    move_to_deleted(dir, name)?;
+                }
+                // Marks are collected from the stored topics only (`Log::open`).
+                open_disk_topic(
                     dir,
                     name,
                     partitions,
-                    self.segment_bytes,
+                    created_ms,
+                    settings,
                     &self.files,
                     i64::MAX,
-                )?;
-                let mut counts: Vec<(String, i32)> = self.topic_counts();
-                counts.push((name.to_owned(), partitions));
-                meta::write_topics(dir, &counts)?;
-                t
+                )?
             }
         };
         let topic = Arc::new(topic);
@@ -536,7 +648,85 @@ impl Log {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_owned(), Arc::clone(&topic));
+        if let Err(e) = self.persist_topics() {
+            self.topics
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
+            return Err(e);
+        }
         Ok(topic)
+    }
+
+    /// Changes the settings `patch` names (the management API's update); the new settings
+    /// apply to the next roll, retention and compaction pass. Returns the topic.
+    pub fn alter_topic(
+        &self,
+        name: &str,
+        patch: &SettingsPatch,
+    ) -> Result<Arc<Topic>, BackendError> {
+        let _serial = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BackendError::UnknownTopic(name.to_owned()))?;
+        let settings = patch.apply(topic.settings());
+        settings
+            .validate()
+            .map_err(|e| BackendError::InvalidRequest(format!("topic {name}: {e}")))?;
+        let before = std::mem::replace(
+            &mut *topic.settings.write().unwrap_or_else(|p| p.into_inner()),
+            settings,
+        );
+        if let Err(e) = self.persist_topics() {
+            *topic.settings.write().unwrap_or_else(|p| p.into_inner()) = before;
+            return Err(e);
+        }
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its records. Readers waiting on it wake and answer unknown
+    /// topic; producing to it afterwards is unknown topic (unless auto-creation makes a new,
+    /// empty one). Committed offsets are the backend's to forget.
+    pub fn delete_topic(&self, name: &str) -> Result<(), BackendError> {
+        let _serial = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BackendError::UnknownTopic(name.to_owned()))?;
+        let moved = match &self.dir {
+            Some(dir) => Some(move_to_deleted(dir, name)?),
+            None => None,
+        };
+        self.topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        for p in &topic.partitions {
+            p.mark_deleted();
+            if let Store::Disk(d) = &*p.lock() {
+                d.forget_files();
+            }
+        }
+        // The rename already took the data away; if topics.json cannot be rewritten the
+        // topic comes back empty after a restart, and deleting it again finishes the job.
+        let persisted = self.persist_topics();
+        if let Some(moved) = moved
+            && let Err(e) = fs::remove_dir_all(&moved)
+        {
+            tracing::warn!(path = %moved.display(), "cannot remove a deleted topic's files yet: {e}; the next start retries");
+        }
+        persisted
+    }
+
+    /// Rewrites `topics.json` from the topics in memory (under the creation lock).
+    fn persist_topics(&self) -> Result<(), BackendError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let stored: BTreeMap<String, StoredTopic> = {
+            let map = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            map.iter().map(|(n, t)| (n.clone(), t.stored())).collect()
+        };
+        meta::write_topics(dir, &stored)
     }
 
     /// Appends record groups, one per partition (each group gets contiguous offsets).
@@ -586,14 +776,52 @@ impl Log {
     }
 }
 
+/// Renames `topics/<name>` into `deleted/` (fsynced, so that after a crash the topic's old
+/// files are never found under its name again); returns where it went.
+fn move_to_deleted(dir: &Path, name: &str) -> Result<PathBuf, BackendError> {
+    let deleted = dir.join("deleted");
+    let from = dir.join("topics").join(name);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let to = deleted.join(format!("{name}-{nanos}"));
+    let io = |doing: &str, e: std::io::Error| {
+        BackendError::storage(format_args!("{doing} while deleting topic {name}"), &e)
+    };
+    fs::create_dir_all(&deleted).map_err(|e| io("creating deleted/", e))?;
+    match fs::rename(&from, &to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(to),
+        Err(e) => return Err(io("moving its directory", e)),
+    }
+    segment::sync_dir(&dir.join("topics")).map_err(|e| io("syncing topics/", e))?;
+    segment::sync_dir(&deleted).map_err(|e| io("syncing deleted/", e))?;
+    Ok(to)
+}
+
+/// Removes what deleted topics left in `deleted/` (a crash, or files still open then).
+fn remove_deleted_leftovers(dir: &Path) {
+    let deleted = dir.join("deleted");
+    let Ok(entries) = fs::read_dir(&deleted) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Err(e) = fs::remove_dir_all(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), "cannot remove a deleted topic's files: {e}");
+        }
+    }
+}
+
 fn open_disk_topic(
     dir: &Path,
     name: &str,
     partitions: i32,
-    segment_bytes: u64,
+    created_ms: i64,
+    settings: TopicSettings,
     files: &Arc<FileCache>,
     mark_since: i64,
 ) -> Result<Topic, BackendError> {
+    let segment_bytes = settings.segment_bytes;
     let name_arc: Arc<str> = Arc::from(name);
     let mut parts = Vec::with_capacity(partitions.max(0) as usize);
     for p in 0..partitions {
@@ -620,6 +848,8 @@ fn open_disk_topic(
         name: name_arc,
         partitions: parts,
         round_robin: AtomicUsize::new(0),
+        settings: RwLock::new(settings),
+        created_ms,
     })
 }
 

@@ -197,6 +197,13 @@ impl DiskStore {
         self.marks.take()
     }
 
+    /// Closes this partition's cached files (its topic is being deleted).
+    pub fn forget_files(&self) {
+        for seg in &self.segments {
+            self.files.forget(&seg.file);
+        }
+    }
+
     /// The log's open files, to read planned runs with.
     pub fn files(&self) -> &Arc<FileCache> {
         &self.files

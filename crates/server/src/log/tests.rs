@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::Limits;
+use crate::log::settings::CleanupPolicy;
 
 fn rec(value: &str, ts: i64) -> StoredRecord {
     StoredRecord {
@@ -14,11 +15,19 @@ fn rec(value: &str, ts: i64) -> StoredRecord {
     }
 }
 
+/// Settings that keep everything, with segments of `segment_bytes`.
+fn segments_of(segment_bytes: u64) -> TopicSettings {
+    TopicSettings {
+        segment_bytes,
+        ..TopicSettings::unlimited()
+    }
+}
+
 fn durable(dir: &Path, segment_bytes: u64) -> Log {
     Log::open(
         &LogOptions {
             data_dir: Some(dir.to_owned()),
-            segment_bytes,
+            topic_defaults: segments_of(segment_bytes),
         },
         &Limits::default(),
     )
@@ -241,7 +250,7 @@ fn a_data_dir_in_use_is_refused_until_its_log_is_closed() {
     let err = Log::open(
         &LogOptions {
             data_dir: Some(dir.path().to_path_buf()),
-            segment_bytes: 1 << 20,
+            topic_defaults: segments_of(1 << 20),
         },
         &Limits::default(),
     )
@@ -337,7 +346,7 @@ fn capped(dir: &Path, segment_bytes: u64, limits: Limits) -> Log {
     Log::open(
         &LogOptions {
             data_dir: Some(dir.to_owned()),
-            segment_bytes,
+            topic_defaults: segments_of(segment_bytes),
         },
         &limits,
     )
@@ -571,4 +580,120 @@ fn topics_and_partitions_beyond_their_caps_are_refused_naming_the_flag() {
         mem.create_topic("y", 1),
         Err(BackendError::OverLimit(_))
     ));
+}
+
+#[tokio::test]
+async fn a_data_dir_from_before_topic_settings_opens_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+        let t = log.create_topic("old", 2).unwrap();
+        let p = Arc::clone(t.partition(1).unwrap());
+        log.append(vec![(p, vec![rec("a", 1)])]).await.unwrap();
+        log.close().await.unwrap();
+    }
+    // What versions before issue 15 wrote: the partition count alone.
+    std::fs::write(dir.path().join("topics.json"), r#"{"old": 2}"#).unwrap();
+    let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let t = log.topic("old").unwrap();
+    assert_eq!(t.partition_count(), 2);
+    assert_eq!(
+        t.settings(),
+        TopicSettings::unlimited(),
+        "nothing is deleted by an upgrade"
+    );
+    assert_eq!(read_all(t.partition(1).unwrap()).len(), 1);
+    // The next change writes the current shape, and the old topic keeps its settings.
+    log.add_topic("new", 1, TopicSettings::default()).unwrap();
+    drop(log);
+    let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(
+        log.topic("old").unwrap().settings(),
+        TopicSettings::unlimited()
+    );
+    assert_eq!(
+        log.topic("new").unwrap().settings(),
+        TopicSettings::default()
+    );
+}
+
+#[test]
+fn topic_settings_survive_a_restart_and_a_second_create_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let compact = TopicSettings {
+        cleanup_policy: CleanupPolicy::Compact,
+        retention_bytes: Some(8 << 20),
+        segment_ms: 1000,
+        ..TopicSettings::default()
+    };
+    {
+        let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+        let t = log.add_topic("c", 3, compact).unwrap();
+        assert!(t.created_ms() > 0);
+        assert_eq!(
+            log.add_topic("c", 3, compact).unwrap_err(),
+            BackendError::TopicExists("c".into())
+        );
+        let altered = TopicSettings {
+            retention_ms: Some(2000),
+            ..compact
+        };
+        log.alter_topic("c", &altered.into()).unwrap();
+        assert!(matches!(
+            log.alter_topic("nope", &altered.into()),
+            Err(BackendError::UnknownTopic(_))
+        ));
+        let bad = TopicSettings {
+            segment_bytes: 1,
+            ..compact
+        };
+        let err = log.alter_topic("c", &bad.into()).unwrap_err().to_string();
+        assert!(err.contains("segment_bytes"), "{err}");
+    }
+    let log = durable(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let t = log.topic("c").unwrap();
+    assert_eq!(t.partition_count(), 3);
+    assert_eq!(t.settings().retention_ms, Some(2000));
+    assert_eq!(t.settings().cleanup_policy, CleanupPolicy::Compact);
+}
+
+#[tokio::test]
+async fn a_deleted_topic_wakes_its_readers_and_comes_back_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = durable(dir.path(), 256);
+        let t = log.create_topic("d", 1).unwrap();
+        let p = Arc::clone(t.partition(0).unwrap());
+        let records = (0..20).map(|i| rec(&i.to_string(), i)).collect();
+        log.append(vec![(Arc::clone(&p), records)]).await.unwrap();
+        let mut waiting = p.subscribe();
+        waiting.mark_unchanged();
+        log.delete_topic("d").unwrap();
+        assert!(waiting.has_changed().unwrap(), "a waiting reader is woken");
+        assert!(p.is_deleted());
+        assert!(log.topic("d").is_none());
+        assert!(matches!(
+            log.delete_topic("d"),
+            Err(BackendError::UnknownTopic(_))
+        ));
+        assert!(!dir.path().join("topics/d").exists(), "its files are gone");
+        let again = log.create_topic("d", 1).unwrap();
+        assert_eq!(
+            again.partition(0).unwrap().end_offset(),
+            0,
+            "re-created empty"
+        );
+        log.delete_topic("d").unwrap();
+        log.close().await.unwrap();
+    }
+    // Deleted stays deleted across a restart; a leftover in deleted/ is removed on open.
+    std::fs::create_dir_all(dir.path().join("deleted/d-1/0")).unwrap();
+    let log = durable(dir.path(), 256);
+    assert!(log.topic("d").is_none());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("deleted"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

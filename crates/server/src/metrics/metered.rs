@@ -11,7 +11,10 @@ use upkafka_protocol::{
 };
 
 use super::{Metrics, ReadApi, message_bytes};
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced};
+use crate::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
+use crate::log::settings::SettingsPatch;
 
 /// A [`Backend`] that counts what passes through another one.
 #[derive(Debug)]
@@ -186,6 +189,38 @@ impl Backend for MeteredBackend {
         partitions: Vec<TopicPartition>,
     ) -> BoxFuture<'_, BackendResult<Vec<TopicPartitionOffset>>> {
         self.inner.offsets(spec, partitions)
+    }
+
+    fn create_topic(
+        &self,
+        name: String,
+        partitions: i32,
+        settings: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        self.inner.create_topic(name, partitions, settings)
+    }
+
+    fn describe_topics(
+        &self,
+        name: Option<String>,
+    ) -> BoxFuture<'_, BackendResult<Vec<TopicInfo>>> {
+        self.inner.describe_topics(name)
+    }
+
+    fn alter_topic(
+        &self,
+        name: String,
+        patch: SettingsPatch,
+    ) -> BoxFuture<'_, BackendResult<TopicInfo>> {
+        self.inner.alter_topic(name, patch)
+    }
+
+    fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>> {
+        self.inner.delete_topic(name)
+    }
+
+    fn cluster_connection(&self) -> Option<crate::backend::ClusterConnection> {
+        self.inner.cluster_connection()
     }
 
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {

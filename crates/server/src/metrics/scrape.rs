@@ -132,6 +132,8 @@ pub(super) struct ScrapeGauges {
     pub(super) snapshot: Option<Snapshot>,
     /// Size of the data directory, when there is one.
     pub(super) log_size: Option<u64>,
+    /// The gateway's connection to its cluster, once it has been measured.
+    pub(super) cluster: Option<crate::backend::ClusterConnection>,
     /// Most series of one family (`Limits::max_metric_series`).
     pub(super) max_series: usize,
     /// Series other collectors of this scrape left out, per exposed family name (the
@@ -224,6 +226,24 @@ impl Collector for ScrapeGauges {
             )?;
             ConstGauge::new(size).encode(family)?;
         }
+        if let Some(c) = self.cluster {
+            for (name, help, n) in [
+                (
+                    "upkafka_kafka_brokers",
+                    "Brokers of the Kafka cluster the gateway knows of.",
+                    c.brokers_known,
+                ),
+                (
+                    "upkafka_kafka_brokers_up",
+                    "Brokers the gateway is connected to now (0: the cluster is unreachable, \
+                     produce and consume answer 503).",
+                    c.brokers_up,
+                ),
+            ] {
+                let family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                ConstGauge::new(i64::from(n)).encode(family)?;
+            }
+        }
         let mut family = encoder.encode_descriptor(
             DROPPED_FAMILY,
             "Series a scrape left out of a family, over max_metric_series (--max-metric-series).",
@@ -293,6 +313,7 @@ mod tests {
         let text = render(ScrapeGauges {
             snapshot: Some(snapshot),
             log_size: None,
+            cluster: None,
             max_series: 2,
             dropped_elsewhere: vec![("upkafka_messages_produced_total", 9)],
         });
@@ -318,6 +339,7 @@ mod tests {
         let text = render(ScrapeGauges {
             snapshot: None,
             log_size: None,
+            cluster: None,
             max_series: 2,
             dropped_elsewhere: vec![("upkafka_messages_produced_total", 0)],
         });
@@ -327,5 +349,22 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            !text.contains("upkafka_kafka_brokers"),
+            "no cluster, no gauge: {text}"
+        );
+        // The gateway's connection to its cluster, as librdkafka last reported it.
+        let text = render(ScrapeGauges {
+            snapshot: None,
+            log_size: None,
+            cluster: Some(crate::backend::ClusterConnection {
+                brokers_known: 3,
+                brokers_up: 2,
+            }),
+            max_series: 2,
+            dropped_elsewhere: Vec::new(),
+        });
+        assert!(text.contains("upkafka_kafka_brokers 3"), "{text}");
+        assert!(text.contains("upkafka_kafka_brokers_up 2"), "{text}");
     }
 }
