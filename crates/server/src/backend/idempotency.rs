@@ -53,7 +53,7 @@ pub struct Produced {
     pub repeated: bool,
 }
 
-/// A valid `Idempotency-Key`: 1 to [`MAX_KEY_LEN`] visible ASCII characters. Cheap to clone.
+/// A valid `Idempotency-Key`: 1 to 255 visible ASCII characters. Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(Arc<str>);
 

@@ -165,7 +165,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// (the `Idempotency-Key` header): a repeat of the key with the same batch answers the
     /// first answer and stores nothing; with another batch it fails with
     /// [`BackendError::IdempotencyKeyReused`]. The rule is the backend core's
-    /// ([`idempotency`]); each backend supplies the store.
+    /// (`backend/idempotency.rs`); each backend supplies the store.
     ///
     /// The default answers [`BackendError::Unsupported`] (501): a backend that does not keep
     /// keys must not pretend to.
