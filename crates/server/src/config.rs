@@ -576,6 +576,43 @@ mod tests {
     }
 
     #[test]
+    fn the_idempotency_window_and_memory_are_bounded_naming_their_flags() {
+        assert!(Limits::default().validate().is_ok());
+        for (limits, flag) in [
+            (
+                Limits {
+                    idempotency_window: Duration::from_millis(999),
+                    ..Limits::default()
+                },
+                "--idempotency-window",
+            ),
+            (
+                Limits {
+                    idempotency_window: Duration::from_secs(7 * 24 * 3600 + 1),
+                    ..Limits::default()
+                },
+                "--idempotency-window",
+            ),
+            (
+                Limits {
+                    max_idempotency_bytes: MIN_IDEMPOTENCY_BYTES - 1,
+                    ..Limits::default()
+                },
+                "--idempotency-memory",
+            ),
+        ] {
+            let err = limits.validate().expect_err(flag);
+            assert!(err.contains(flag), "{err}");
+        }
+        let edges = Limits {
+            idempotency_window: IDEMPOTENCY_WINDOW_BOUNDS.1,
+            max_idempotency_bytes: MIN_IDEMPOTENCY_BYTES,
+            ..Limits::default()
+        };
+        assert!(edges.validate().is_ok());
+    }
+
+    #[test]
     fn caps_of_zero_are_refused_naming_their_flag() {
         for (limits, flag) in [
             (
