@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of issues 6 and 17, in one run on one machine: every number that a target
+# Side-by-side benchmark of issues 6, 16 and 17, in one run on one machine: every number that a target
 # compares is measured here, back to back, against the same `upkafka serve` binary.
 #
 #   bench/compare.sh                 # defaults below; override with environment variables
@@ -86,6 +86,13 @@ verdict() { if ge "$1" "$2"; then echo "met"; else echo "MISSED"; fi; }
 # `logged NAME CMD...`: runs CMD, keeps its output in $WORK/NAME.out and echoes it to stderr.
 # (Not `tee /dev/stderr`: when stderr is a file, that reopens and truncates it.)
 logged() { local name=$1; shift; "$@" >"$WORK/$name.out"; cat "$WORK/$name.out" >&2; cat "$WORK/$name.out"; }
+# `cpu_ticks`: CPU time (user + system, clock ticks) the server has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+# `wrk_cpu NAME TICKS_BEFORE`: server CPU microseconds per request of the wrk run NAME.
+wrk_cpu() {
+  local n hz; n=$(awk '/requests in/ { print $1 }' "$WORK/$1.out"); hz=$(getconf CLK_TCK)
+  awk -v a="$2" -v b="$(cpu_ticks)" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) * 1000000 / hz / n }'
+}
 # `wrk_rps NAME`: requests/s of a wrk run, refusing runs with errors (wrk counts those too).
 wrk_rps() {
   if grep -qE 'Non-2xx|Socket errors' "$WORK/$1.out"; then die "wrk run $1 had errors: $(grep -E 'Non-2xx|Socket errors' "$WORK/$1.out")"; fi
@@ -116,6 +123,21 @@ EOF
   done
   printf ']]=]\n'
 } >"$WORK/keyed.lua"
+# The same requests, each with a fresh Idempotency-Key (issue 16), as the upkafka client sends.
+keyed() { # LUA_IN LUA_OUT
+  cat "$1" >"$2"
+  cat >>"$2" <<'EOF'
+counter = 0
+prefix = string.format("wrk-%d-%d-", os.time(), math.random(1, 1000000000))
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = prefix .. counter
+  return wrk.format()
+end
+EOF
+}
+keyed "$WORK/one.lua" "$WORK/one_key.lua"
+keyed "$WORK/batch.lua" "$WORK/batch_key.lua"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
 echo "workload: batch $BATCH x $SIZE B, $INFLIGHT in flight, $MESSAGES messages per client run; wrk -t1 -c$CONNS -d${DURATION}s"
@@ -204,6 +226,42 @@ stop_server
 unset RUST_LOG
 COMPACT_MBS=$(grep 'compaction pass' "$WORK/serve.log" | sed -n 's/.*read_bytes=\([0-9]*\).*elapsed_us=\([0-9]*\).*/\1 \2/p' \
   | awk '{ b += $1; u += $2; n++ } END { if (u == 0) print "n/a"; else printf "%.0f (%d passes, %.0f MB in %.2f s)", b / u, n, b / 1e6, u / 1e6 }')
+# --- 3c. Idempotency-Key (issue 16): each run with a fresh key per request, side by side with
+# the same run without, each on a fresh server (an in-memory log grows and a later run costs
+# more), in the order none, key, key, none so that drift weighs on both alike. Both scripts
+# build each request in Lua (`request()`), so that wrk's own cost is the same on both sides.
+# The server's CPU per request is what a shared machine disturbs least.
+cat >"$WORK/one_fmt.lua" <<EOF
+$(cat "$WORK/one.lua")
+request = function() return wrk.format() end
+EOF
+cat "$WORK/batch.lua" >"$WORK/batch_fmt.lua"
+echo 'request = function() return wrk.format() end' >>"$WORK/batch_fmt.lua"
+ab_run() { # NAME LUA CONNS [serve args...]: runs once on a fresh server; prints "rps cpu_us"
+  local name=$1 lua=$2 conns=$3; shift 3
+  rm -rf "$WORK/ab-data"
+  start_server "$@"
+  local t0; t0=$(cpu_ticks)
+  logged "$name" wrk -t1 -c"$conns" -d"${DURATION}s" -s "$WORK/$lua" "$URL/produce/ab" >/dev/null
+  echo "$(wrk_rps "$name") $(wrk_cpu "$name" "$t0")"
+  stop_server
+}
+ab() { # LABEL LUA_NONE LUA_KEY CONNS [serve args...]: "rps_none cpu_none rps_key cpu_key", means of 2 each
+  local label=$1 none=$2 key=$3 conns=$4; shift 4
+  say "idempotency A/B: $label (none, key, key, none; fresh server each)"
+  local a1 b1 b2 a2
+  a1=$(ab_run "ab_${label}_n1" "$none" "$conns" "$@"); b1=$(ab_run "ab_${label}_k1" "$key" "$conns" "$@")
+  b2=$(ab_run "ab_${label}_k2" "$key" "$conns" "$@"); a2=$(ab_run "ab_${label}_n2" "$none" "$conns" "$@")
+  awk -v a1="$a1" -v a2="$a2" -v b1="$b1" -v b2="$b2" 'BEGIN {
+    split(a1, x); split(a2, y); split(b1, u); split(b2, v)
+    printf "%.0f %.1f %.0f %.1f\n", (x[1] + y[1]) / 2, (x[2] + y[2]) / 2, (u[1] + v[1]) / 2, (u[2] + v[2]) / 2 }'
+}
+AB_ONE=$(ab one one_fmt.lua one_key.lua "$CONNS")
+AB_BATCH=$(ab batch batch_fmt.lua batch_key.lua "$INFLIGHT")
+AB_DISK=$(ab disk batch_fmt.lua batch_key.lua "$INFLIGHT" --data-dir "$WORK/ab-data")
+read -r SRV_ONE_AB SRV_ONE_CPU SRV_ONE_KEY SRV_ONE_KEY_CPU <<<"$AB_ONE"
+read -r SRV_BATCH_AB SRV_BATCH_CPU SRV_BATCH_KEY SRV_BATCH_KEY_CPU <<<"$AB_BATCH"
+read -r DISK_BATCH_AB DISK_BATCH_CPU DISK_BATCH_KEY DISK_BATCH_KEY_CPU <<<"$AB_DISK"
 
 # --- 4. CLI memory: produce LINES lines from a file, consume them back -----------------------
 start_server
@@ -242,6 +300,18 @@ printf '%-52s %-28s %-12s %s\n' "produce msg/s: upkafka / @upstash/kafka produce
 printf '%-52s %-28s %-12s %s\n' "client CPU/msg: upkafka / @upstash/kafka" "$CPU_RATIO ($O_CPU / $N_CPU us)" "<= 0.33" "$(lev "$CPU_RATIO" 0.334)"
 printf '%-52s %-28s %-12s %s\n' "1-msg produce req/s: upkafka serve / bare hyper" "$ONE_RATIO ($SRV_ONE / $BARE)" ">= 0.5" "$(verdict "$ONE_RATIO" 0.5)"
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, memory (wrk -c$INFLIGHT)" "$MEM_MSGS" ">= 500000" "$(verdict "$MEM_MSGS" 500000)"
+ONE_KEY_RATIO=$(div "$SRV_ONE_KEY" "$SRV_ONE_AB")
+BATCH_KEY_RATIO=$(div "$SRV_BATCH_KEY" "$SRV_BATCH_AB")
+DISK_KEY_RATIO=$(div "$DISK_BATCH_KEY" "$DISK_BATCH_AB")
+ONE_KEY_CPU=$(div "$SRV_ONE_KEY_CPU" "$SRV_ONE_CPU")
+BATCH_KEY_CPU=$(div "$SRV_BATCH_KEY_CPU" "$SRV_BATCH_CPU")
+DISK_KEY_CPU=$(div "$DISK_BATCH_KEY_CPU" "$DISK_BATCH_CPU")
+printf '%-52s %-28s %-12s %s\n' "1-msg produce server CPU/req: Idempotency-Key / none" "$ONE_KEY_CPU ($SRV_ONE_KEY_CPU / $SRV_ONE_CPU us)" "<= 1.10" "$(lev "$ONE_KEY_CPU" 1.10)"
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$ONE_KEY_RATIO ($SRV_ONE_KEY / $SRV_ONE_AB)" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "batch produce server CPU/req, memory: key / none" "$BATCH_KEY_CPU ($SRV_BATCH_KEY_CPU / $SRV_BATCH_CPU us)" "<= 1.05" "$(lev "$BATCH_KEY_CPU" 1.05)"
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$BATCH_KEY_RATIO ($SRV_BATCH_KEY / $SRV_BATCH_AB)" "(info)" ""
+printf '%-52s %-28s %-12s %s\n' "batch produce server CPU/req, --data-dir: key / none" "$DISK_KEY_CPU ($DISK_BATCH_KEY_CPU / $DISK_BATCH_CPU us)" "<= 1.05" "$(lev "$DISK_KEY_CPU" 1.05)"
+printf '%-52s %-28s %-12s %s\n' "  req/s: Idempotency-Key / none" "$DISK_KEY_RATIO ($DISK_BATCH_KEY / $DISK_BATCH_AB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "batch ${BATCH}x${SIZE}B msg/s, --data-dir (wrk -c$INFLIGHT)" "$DISK_MSGS" ">= 200000" "$(verdict "$DISK_MSGS" 200000)"
 printf '%-52s %-28s %-12s %s\n' "  same, --data-dir, wrk -c$((INFLIGHT * 2))" "$DISK_MSGS2" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "  same, memory, upkafka client (end to end)" "$(get msgs_per_s "$MEM_CLIENT")" "(info)" ""

@@ -15,7 +15,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use tokio::runtime::Runtime;
 use upkafka_protocol::{Message, ProduceMetadata, ProduceRecord, TopicPartitionOffset};
 use upkafka_server::LogOptions;
-use upkafka_server::{Backend, EmbeddedBackend, EmbeddedOptions, TopicSpec};
+use upkafka_server::{Backend, EmbeddedBackend, EmbeddedOptions, IdempotencyKey, TopicSpec};
 
 /// The batch the targets are stated for: 500 messages of 100 bytes.
 const BATCH: usize = 500;
@@ -128,6 +128,17 @@ fn time_appends(
     per_backend: u64,
     make: &dyn Fn() -> (EmbeddedBackend, Option<tempfile::TempDir>),
 ) -> Duration {
+    time_appends_keyed(rt, iters, per_backend, false, make)
+}
+
+/// [`time_appends`], each call with a fresh `Idempotency-Key` when `keyed` (issue 16).
+fn time_appends_keyed(
+    rt: &Runtime,
+    iters: u64,
+    per_backend: u64,
+    keyed: bool,
+    make: &dyn Fn() -> (EmbeddedBackend, Option<tempfile::TempDir>),
+) -> Duration {
     let batch = records_with_topic();
     let mut total = Duration::ZERO;
     let mut done = 0;
@@ -135,13 +146,24 @@ fn time_appends(
         let (backend, dir) = make();
         let n = per_backend.min(iters - done);
         let inputs: Vec<Vec<ProduceRecord>> = (0..n).map(|_| batch.clone()).collect();
+        let keys: Vec<IdempotencyKey> = (0..n)
+            .map(|i| {
+                IdempotencyKey::parse(format!("bench-{done}-{i}").as_bytes())
+                    .unwrap_or_else(|e| panic!("key: {e}"))
+            })
+            .collect();
         total += rt.block_on(async {
             let start = Instant::now();
-            for recs in inputs {
-                let meta = backend
-                    .produce(recs)
-                    .await
-                    .unwrap_or_else(|e| panic!("produce failed: {e}"));
+            for (recs, key) in inputs.into_iter().zip(keys) {
+                let meta = if keyed {
+                    backend
+                        .produce_idempotent(key, None, recs)
+                        .await
+                        .map(|p| p.metadata)
+                } else {
+                    backend.produce(recs).await
+                }
+                .unwrap_or_else(|e| panic!("produce failed: {e}"));
                 black_box(meta);
             }
             start.elapsed()
@@ -163,6 +185,16 @@ fn append(c: &mut Criterion) {
     g.bench_function("memory", |b| {
         b.iter_custom(|iters| {
             time_appends(&rt, iters, 2_000, &|| {
+                let be = rt
+                    .block_on(EmbeddedBackend::open(options(None)))
+                    .unwrap_or_else(|e| panic!("open: {e}"));
+                (be, None)
+            })
+        })
+    });
+    g.bench_function("memory_idempotency_key", |b| {
+        b.iter_custom(|iters| {
+            time_appends_keyed(&rt, iters, 2_000, true, &|| {
                 let be = rt
                     .block_on(EmbeddedBackend::open(options(None)))
                     .unwrap_or_else(|e| panic!("open: {e}"));

@@ -190,6 +190,22 @@ pub struct ServeArgs {
     pub max_partitions: Option<usize>,
 
     #[arg(long, value_name = "DURATION", help = with_default(
+        "How long an Idempotency-Key is remembered after its answer, from 1s to 168h: a repeat \
+         within it gets the first answer and stores nothing. With --data-dir the keys are \
+         stored with their batches and survive a restart.",
+        HumanDuration(Limits::default().idempotency_window),
+    ))]
+    pub idempotency_window: Option<HumanDuration>,
+
+    #[arg(long, value_name = "SIZE", help = with_default(
+        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 260 bytes for \
+         a one-message batch, 12KB for one of 500); beyond it the oldest are forgotten first, and a forgotten \
+         key's repeat is stored again.",
+        ByteSize(Limits::default().max_idempotency_bytes as u64),
+    ))]
+    pub idempotency_memory: Option<ByteSize>,
+
+    #[arg(long, value_name = "DURATION", help = with_default(
         "Longest silence on an event stream before a heartbeat comment, e.g. 15s.",
         HumanDuration(Limits::default().stream_heartbeat),
     ))]
@@ -452,6 +468,12 @@ pub fn to_config(
             max_open_files: args.max_open_files.unwrap_or(d.max_open_files),
             max_topics: args.max_topics.unwrap_or(d.max_topics),
             max_partitions: args.max_partitions.unwrap_or(d.max_partitions),
+            idempotency_window: args
+                .idempotency_window
+                .map_or(d.idempotency_window, |w| w.0),
+            max_idempotency_bytes: args
+                .idempotency_memory
+                .map_or(d.max_idempotency_bytes, ByteSize::as_usize),
             stream_heartbeat: args.stream_heartbeat.map_or(d.stream_heartbeat, |h| h.0),
             ..d
         },

@@ -90,6 +90,8 @@ struct ServeFile {
     max_open_files: Option<usize>,
     max_topics: Option<usize>,
     max_partitions: Option<usize>,
+    idempotency_window: Option<Parsed<HumanDuration>>,
+    idempotency_memory: Option<Parsed<ByteSize>>,
     stream_heartbeat: Option<Parsed<HumanDuration>>,
     metrics_no_auth: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -167,6 +169,12 @@ pub(crate) fn apply(
     args.max_open_files = args.max_open_files.or(file.max_open_files);
     args.max_topics = args.max_topics.or(file.max_topics);
     args.max_partitions = args.max_partitions.or(file.max_partitions);
+    args.idempotency_window = args
+        .idempotency_window
+        .or(file.idempotency_window.map(|v| v.0));
+    args.idempotency_memory = args
+        .idempotency_memory
+        .or(file.idempotency_memory.map(|v| v.0));
     args.stream_heartbeat = args.stream_heartbeat.or(file.stream_heartbeat.map(|v| v.0));
     args.metrics_no_auth |= file.metrics_no_auth.unwrap_or(false);
     args.state_dir = args.state_dir.or(file.state_dir);
@@ -292,6 +300,8 @@ max_consumer_instances = 50
 max_metric_series = 500
 max_open_files = 64
 max_topics = 20
+idempotency_window = "10m"
+idempotency_memory = "1MiB"
 metrics_no_auth = true
 cors_origins = ["https://app.example.com", "http://localhost:5173"]
 username = "admin"
@@ -319,6 +329,8 @@ permission = "PRODUCE"
             "the flag wins"
         );
         assert_eq!(cfg.limits.max_poll_records, 7);
+        assert_eq!(cfg.limits.idempotency_window, Duration::from_secs(600));
+        assert_eq!(cfg.limits.max_idempotency_bytes, 1 << 20);
         assert_eq!(
             (
                 cfg.limits.max_instances_per_group,

@@ -361,3 +361,70 @@ async fn a_long_poll_may_take_its_server_wait_beyond_the_request_timeout() {
     };
     assert!(client.consume(&opts).await.unwrap().is_empty());
 }
+
+/// Every produce call sends a fresh `Idempotency-Key`; every retry of the call sends the same
+/// one, and a produce's 409 (its first attempt still being stored) is retried.
+#[tokio::test]
+async fn a_produce_retry_sends_its_first_attempts_idempotency_key() {
+    let server = MockServer::start().await;
+    Mock::given(path("/produce/cities"))
+        .respond_with(reply(503, "errors/unavailable.json"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/produce/cities"))
+        .respond_with(
+            ResponseTemplate::new(409)
+                .insert_header("Retry-After", "0")
+                .set_body_json(serde_json::json!({"error": "still being stored", "status": 409})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/produce/cities"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([
+            {"topic": "cities", "partition": 0, "offset": 0, "timestamp": 1}
+        ])))
+        .mount(&server)
+        .await;
+    let client = Client::new(config_for(&server.uri()).retry(fast_retry())).unwrap();
+    let records = [ProduceRecord::new("v")];
+    client.produce_many_to("cities", &records).await.unwrap();
+    client.produce_many_to("cities", &records).await.unwrap();
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(keys.len(), 4, "503 and 409 retried: {keys:?}");
+    assert!(!keys[0].is_empty());
+    assert!(keys[..3].iter().all(|k| *k == keys[0]), "{keys:?}");
+    assert_ne!(keys[3], keys[0], "a new call, a new key");
+
+    // Off: no key, and then a 409 is not retried.
+    let policy = RetryPolicy {
+        idempotency_keys: false,
+        ..fast_retry()
+    };
+    let plain = MockServer::start().await;
+    Mock::given(path("/produce/cities"))
+        .and(no_header("idempotency-key"))
+        .respond_with(ResponseTemplate::new(409))
+        .expect(1)
+        .mount(&plain)
+        .await;
+    let client = Client::new(config_for(&plain.uri()).retry(policy)).unwrap();
+    let err = client
+        .produce_many_to("cities", &records)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409));
+}

@@ -52,6 +52,7 @@ pub fn fast_retry() -> RetryPolicy {
         max_backoff: Duration::from_millis(20),
         deadline: Duration::from_secs(10),
         retry_produce: true,
+        idempotency_keys: true,
     }
 }
 

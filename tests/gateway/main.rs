@@ -42,6 +42,7 @@ mod support;
 mod server {
     mod cors;
     mod http;
+    mod idempotency;
     mod instances;
     pub mod support;
     mod tenancy;

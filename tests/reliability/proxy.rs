@@ -32,6 +32,10 @@ pub enum Fault {
     StallBefore(Duration),
     /// Forward, then send the answer's headers and only half its body, then close.
     TruncateAfter,
+    /// Forward, then run the kill hook (`kill -9` of the server and a restart, see
+    /// [`Proxy::on_kill`]) before the client's connection is reset: the answer is lost with
+    /// the server, and the retry reaches the restarted one.
+    KillAfter,
 }
 
 impl Fault {
@@ -49,6 +53,7 @@ impl Fault {
             Fault::StallAfter(_) => "stall_after_forward",
             Fault::StallBefore(_) => "stall_before_forward",
             Fault::TruncateAfter => "truncated_body",
+            Fault::KillAfter => "kill_9_after_forward",
         }
     }
 
@@ -56,7 +61,11 @@ impl Fault {
     pub fn forwarded(&self) -> bool {
         matches!(
             self,
-            Fault::Pass | Fault::ResetAfter | Fault::StallAfter(_) | Fault::TruncateAfter
+            Fault::Pass
+                | Fault::ResetAfter
+                | Fault::StallAfter(_)
+                | Fault::TruncateAfter
+                | Fault::KillAfter
         )
     }
 }
@@ -76,15 +85,25 @@ pub struct Seen {
     pub records: usize,
 }
 
+/// Kills the server and starts it again; answers the new server's address.
+pub type KillHook = Box<dyn FnMut() -> SocketAddr + Send>;
+
 #[derive(Default)]
 struct State {
     seen: Vec<Seen>,
+}
+
+/// Where requests go, and what [`Fault::KillAfter`] runs.
+struct Upstream {
+    addr: Mutex<SocketAddr>,
+    kill: Arc<Mutex<Option<KillHook>>>,
 }
 
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     pub url: String,
     state: Arc<Mutex<State>>,
+    upstream: Arc<Upstream>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -102,6 +121,11 @@ impl Proxy {
         let state: Arc<Mutex<State>> = Arc::default();
         let script = Arc::new(Mutex::new(script));
         let st = Arc::clone(&state);
+        let upstream = Arc::new(Upstream {
+            addr: Mutex::new(upstream),
+            kill: Arc::default(),
+        });
+        let up = Arc::clone(&upstream);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
@@ -109,16 +133,24 @@ impl Proxy {
                 };
                 let st = Arc::clone(&st);
                 let script = Arc::clone(&script);
+                let up = Arc::clone(&up);
                 tokio::spawn(async move {
-                    let _ = handle(conn, upstream, st, script).await;
+                    let _ = handle(conn, up, st, script).await;
                 });
             }
         });
         Self {
             url: format!("http://{addr}"),
             state,
+            upstream,
             task,
         }
+    }
+
+    /// What [`Fault::KillAfter`] runs (on a blocking thread): kill the server, start it again,
+    /// and answer its address, which the proxy forwards to from then on.
+    pub fn on_kill(&self, hook: KillHook) {
+        *self.upstream.kill.lock().expect("lock") = Some(hook);
     }
 
     /// Every request handled so far, in arrival order.
@@ -237,7 +269,7 @@ fn reset(conn: TcpStream) {
 
 async fn handle(
     mut conn: TcpStream,
-    upstream: SocketAddr,
+    up: Arc<Upstream>,
     state: Arc<Mutex<State>>,
     script: Arc<Mutex<Script>>,
 ) -> std::io::Result<()> {
@@ -245,6 +277,7 @@ async fn handle(
         return Ok(());
     };
     let line = head.lines().next().unwrap_or_default().to_owned();
+    let upstream = *up.addr.lock().expect("lock");
     let fault = {
         let mut st = state.lock().expect("lock");
         let index = st.seen.len();
@@ -275,6 +308,21 @@ async fn handle(
         Fault::StallAfter(d) => {
             forward(upstream, &head, &body).await?;
             tokio::time::sleep(d).await;
+        }
+        Fault::KillAfter => {
+            forward(upstream, &head, &body).await?;
+            let hook = Arc::clone(&up.kill);
+            let restarted = tokio::task::spawn_blocking(move || {
+                let mut hook = hook.lock().expect("lock");
+                let hook = hook
+                    .as_mut()
+                    .expect("Fault::KillAfter needs Proxy::on_kill");
+                hook()
+            })
+            .await
+            .expect("the kill hook ran");
+            *up.addr.lock().expect("lock") = restarted;
+            reset(conn);
         }
         Fault::TruncateAfter => {
             let answer = forward(upstream, &head, &body).await?;

@@ -513,3 +513,95 @@ async fn topics_beyond_the_caps_get_429_naming_the_flag_and_the_rest_is_served()
         "{text}"
     );
 }
+
+/// Starts `upkafka serve` on `dir` with extra arguments.
+fn start_binary_with(dir: &std::path::Path, extra: &[&str]) -> ServeProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
+    cmd.args([
+        "serve",
+        "--no-auth",
+        "--bind",
+        "127.0.0.1:0",
+        "--topic",
+        "d:2",
+    ])
+    .args(extra)
+    .arg("--data-dir")
+    .arg(dir)
+    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
+    spawn_serve(cmd)
+}
+
+async fn keyed(client: &reqwest::Client, url: &str, key: &str, body: &Value) -> (u16, Value) {
+    let resp = client
+        .post(format!("{url}/produce/d"))
+        .header("Idempotency-Key", key)
+        .json_body(body)
+        .send()
+        .await
+        .expect("produce");
+    let status = resp.status().as_u16();
+    (status, resp.json_value().await.expect("JSON"))
+}
+
+/// Idempotency keys are stored with their batches: after `kill -9` and a restart, a repeat
+/// answers the first answer (batches over both partitions, between unkeyed batches, which
+/// open as before), another body is 422, and once the window has passed the key is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_survive_kill_9_and_expire_after_their_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = client();
+    let mut proc = start_binary_with(dir.path(), &[]);
+    let batch = |b: usize| -> Value {
+        json!(
+            (0..7)
+                .map(|i| json!({"value": format!("b{b}-{i}"), "partition": i % 2}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let mut answers = Vec::new();
+    for b in 0..20 {
+        let plain = client
+            .post(format!("{}/produce/d", proc.url))
+            .json_body(&json!({"value": format!("plain-{b}")}))
+            .send()
+            .await
+            .expect("produce");
+        assert!(plain.status().is_success(), "{}", plain.status());
+        let (s, meta) = keyed(&client, &proc.url, &format!("key-{b}"), &batch(b)).await;
+        assert_eq!(s, 200, "{meta}");
+        answers.push(meta);
+    }
+    proc.child.kill().expect("kill -9");
+    let _ = proc.child.wait();
+
+    let mut proc = start_binary_with(dir.path(), &[]);
+    let mut count = 0;
+    for p in 0..2 {
+        count += fetch_all(&client, &proc.url, p).await.len();
+    }
+    assert_eq!(count, 20 * 8);
+    for (b, first) in answers.iter().enumerate() {
+        let (s, again) = keyed(&client, &proc.url, &format!("key-{b}"), &batch(b)).await;
+        assert_eq!((s, &again), (200, first), "batch {b} after kill -9");
+    }
+    let (s, err) = keyed(&client, &proc.url, "key-3", &batch(4)).await;
+    assert_eq!(s, 422, "{err}");
+    let mut after = 0;
+    for p in 0..2 {
+        after += fetch_all(&client, &proc.url, p).await.len();
+    }
+    assert_eq!(after, 20 * 8, "no repeat stored anything");
+    proc.child.kill().expect("kill -9");
+    let _ = proc.child.wait();
+
+    // With a 1 s window, a second later the keys are forgotten: a repeat is stored again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut proc = start_binary_with(dir.path(), &["--idempotency-window", "1s"]);
+    let (s, again) = keyed(&client, &proc.url, "key-0", &batch(0)).await;
+    assert_eq!(s, 200, "{again}");
+    assert_ne!(again, answers[0], "stored anew after the window");
+    proc.child.kill().expect("kill");
+    let _ = proc.child.wait();
+}

@@ -12,6 +12,7 @@ mod early_checks;
 mod fairness;
 mod groups;
 mod http;
+mod idempotency;
 mod instances;
 mod metrics;
 mod quotas;

@@ -58,6 +58,9 @@ pub(crate) struct Call {
     pub server_wait: Duration,
     /// Whether this call may be retried at all.
     pub retryable: bool,
+    /// A produce with an `Idempotency-Key`: a 409 (its first attempt is still being stored)
+    /// is retried too.
+    pub idempotent: bool,
     /// What errors and logs call the endpoint, when the path itself should not be shown
     /// (a message value in the URL can be long or sensitive).
     pub label: Option<String>,
@@ -74,6 +77,7 @@ impl Call {
             content_type: None,
             server_wait: Duration::ZERO,
             retryable: true,
+            idempotent: false,
             label: None,
         }
     }
@@ -212,7 +216,10 @@ impl Client {
                 }
                 Err(failure) => failure,
             };
-            if retry >= max_retries || !err.is_retryable() {
+            // A produce's 409: the first attempt of its Idempotency-Key is still being
+            // stored, and its answer comes to the retry.
+            let busy = call.idempotent && matches!(err, Error::Api { status: 409, .. });
+            if retry >= max_retries || !(err.is_retryable() || busy) {
                 return Err(err);
             }
             let wait = policy.backoff(retry, retry_after);

@@ -37,8 +37,10 @@
 //! | one message from a caller that can only send GET | [`Client::produce_in_url`] | `GET /produce/{topic}/{message}` |
 //! | a raw HTTP body (webhook senders) | [`Client::webhook`] | `POST /webhook?topic=` |
 //!
-//! Any produce can be retried by the [`RetryPolicy`], which can duplicate a message when an
-//! answer is lost; `retry_produce: false` turns that off.
+//! Any produce can be retried by the [`RetryPolicy`]. Each produce call sends a fresh
+//! `Idempotency-Key` and its retries the same one, so a server that keeps keys (the upkafka
+//! server) stores a batch once even when an answer is lost; against one that ignores the
+//! header a retry can duplicate. `retry_produce: false` makes produce single-attempt.
 //!
 //! # Consuming
 //!

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::client::{Call, Client, path, segment};
 use super::error::{Error, Result};
-use upkafka_protocol::{OneOrMany, ProduceMetadata, ProduceRecord};
+use upkafka_protocol::{IDEMPOTENCY_KEY, OneOrMany, ProduceMetadata, ProduceRecord};
 
 impl Client {
     /// Most bytes the value and key of [`Client::produce_in_url`] may take once
@@ -37,14 +37,15 @@ impl Client {
     /// # Errors
     /// [`Error::Api`] when the server refuses the message (unknown topic or partition, too
     /// large); [`Error::Decode`] when the answer is not exactly one metadata entry; plus the
-    /// transport errors of every call. Retrying can duplicate (see
-    /// [`RetryPolicy`](super::RetryPolicy)).
+    /// transport errors of every call; a 422 when the server saw the call's `Idempotency-Key`
+    /// with another batch. Retries carry the call's key, so a server that keeps keys stores
+    /// the message once (see [`RetryPolicy`](super::RetryPolicy)).
     pub async fn produce(&self, topic: &str, record: ProduceRecord) -> Result<ProduceMetadata> {
         // Like kafka-js: one object (not a one-element array) with the topic in it. The answer is
         // documented as an array; a single object is accepted too (spec §12.4).
         let record = record.topic(topic);
         let mut call = Call::new(Method::POST, "/produce".to_owned()).json(&record)?;
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         let endpoint = call.endpoint();
         let mut out = self
             .call::<OneOrMany<ProduceMetadata>>(call)
@@ -199,8 +200,27 @@ impl Client {
         if let Some(key) = key {
             call.query.push(("key", key.to_owned()));
         }
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         self.call(call).await
+    }
+
+    /// Makes `call` a produce: retried by the policy's `retry_produce`, and with a fresh
+    /// `Idempotency-Key` (kept by every retry of the call) unless `idempotency_keys` is off or
+    /// the call has one already (a webhook sender's own).
+    pub(crate) fn for_produce(&self, call: &mut Call) {
+        let policy = &self.config().retry;
+        call.retryable = policy.retry_produce;
+        let has_key = call
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
+        if policy.idempotency_keys && !has_key {
+            call.headers.push((
+                IDEMPOTENCY_KEY.to_owned(),
+                super::retry::fresh_idempotency_key(),
+            ));
+        }
+        call.idempotent = has_key || policy.idempotency_keys;
     }
 
     /// Sends a batch and checks that the answer has one entry per record.
@@ -213,7 +233,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let mut call = call.json(records)?;
-        call.retryable = self.config().retry.retry_produce;
+        self.for_produce(&mut call);
         let endpoint = call.endpoint();
         let out: Vec<ProduceMetadata> = self.call(call).await?;
         if out.len() != records.len() {

@@ -6,11 +6,19 @@ use std::time::Duration;
 ///
 /// By default connection failures, timeouts, 429 and 500/502/503/504 are retried with
 /// exponential backoff and full jitter, a `Retry-After` header is honoured, other 4xx answers
-/// are never retried, and the whole call (all attempts) is bounded by `deadline`.
+/// are never retried (409 only on a produce, see below), and the whole call (all attempts) is
+/// bounded by `deadline`.
 ///
-/// **Retrying a produce can duplicate a message**: when an answer is lost after the server
-/// stored the batch, the retry stores it again (at-least-once). Set `retry_produce` to `false`
-/// to make produce calls single-attempt (at-most-once from the client's side).
+/// **Produce retries are idempotent by default** (`idempotency_keys`): every produce call
+/// sends a fresh `Idempotency-Key` header, and every retry of that call sends the same key.
+/// A server that keeps keys (the upkafka server, embedded or gateway) answers a retry whose
+/// first attempt was stored (its answer lost: a reset connection, a truncated body, a
+/// timeout) with the first answer, and stores nothing again. A 409 (the first attempt is
+/// still being stored) is retried after its `Retry-After`. Servers that ignore the header
+/// (Upstash was one) behave as before: a retry whose first attempt was stored stores the
+/// batch again (at-least-once). The key lives for one call: producing the same records in a
+/// new call is a new batch. Set `retry_produce` to `false` to make produce calls
+/// single-attempt (at-most-once from the client's side).
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,6 +43,9 @@ pub struct RetryPolicy {
     pub deadline: Duration,
     /// Whether produce calls are retried at all. Default `true`.
     pub retry_produce: bool,
+    /// Whether each produce call sends a fresh `Idempotency-Key`, reused by its retries, so
+    /// that a retry of a stored batch is not stored again. Default `true`.
+    pub idempotency_keys: bool,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +56,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(10),
             deadline: Duration::from_secs(60),
             retry_produce: true,
+            idempotency_keys: true,
         }
     }
 }
@@ -94,6 +106,27 @@ impl RetryPolicy {
     }
 }
 
+/// A fresh `Idempotency-Key` for one produce call: `upk-` and 128 bits as hex. The bits are
+/// SipHash of a process-wide counter under the OS-random keys of std's `RandomState`, so keys
+/// differ within a process (the counter) and between processes (the random keys) without a
+/// dependency for randomness.
+pub(crate) fn fresh_idempotency_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(std::collections::hash_map::RandomState::new);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let half = |lane: u8| {
+        let mut h = seed.build_hasher();
+        h.write_u64(n);
+        h.write_u8(lane);
+        h.finish()
+    };
+    format!("upk-{:016x}{:016x}", half(0), half(1))
+}
+
 /// Parses a `Retry-After` value given in seconds (the HTTP-date form is ignored).
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
@@ -110,6 +143,17 @@ mod tests {
             let b = p.backoff(retry, None);
             let ceiling = (p.initial_backoff * 2u32.pow(retry.min(20))).min(p.max_backoff);
             assert!(b <= ceiling && b >= ceiling / 10, "{retry}: {b:?}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_fresh_and_valid() {
+        let keys: std::collections::HashSet<String> =
+            (0..10_000).map(|_| fresh_idempotency_key()).collect();
+        assert_eq!(keys.len(), 10_000);
+        for k in keys.iter().take(10) {
+            assert_eq!(k.len(), 36);
+            assert!(k.bytes().all(|b| b.is_ascii_graphic()), "{k}");
         }
     }
 

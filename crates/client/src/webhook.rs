@@ -41,7 +41,8 @@ impl Client {
     /// [`Error::InvalidInput`] for a header that cannot be sent, or one the HTTP layer sets
     /// itself (`Content-Length`, `Host`, `Authorization`, `Transfer-Encoding`, …);
     /// [`Error::Api`] for an unknown
-    /// topic; transport errors. Retrying can duplicate, as for produce.
+    /// topic; transport errors. Retries are idempotent, as for produce (see
+    /// [`RetryPolicy`](super::RetryPolicy)).
     pub async fn webhook(
         &self,
         topic: &str,
@@ -51,7 +52,6 @@ impl Client {
         let mut call = Call::new(Method::POST, "/webhook".to_owned());
         call.query.push(("topic", topic.to_owned()));
         call.body = Some(bytes::Bytes::from(body.into()));
-        call.retryable = self.config().retry.retry_produce;
         for (name, value) in headers {
             if TRANSPORT_HEADERS
                 .iter()
@@ -73,6 +73,8 @@ impl Client {
             }
         }
         call.headers = headers.to_vec();
+        // A sender's own Idempotency-Key among `headers` is kept; else a fresh one is added.
+        self.for_produce(&mut call);
         self.call(call).await
     }
 }

@@ -14,6 +14,11 @@ pub const KAFKA_AUTO_OFFSET_RESET: &str = "Kafka-Auto-Offset-Reset";
 /// Group session timeout in milliseconds; an idle instance expires after it. Default 120000.
 pub const KAFKA_SESSION_TIMEOUT_MS: &str = "Kafka-Session-Timeout-Ms";
 
+/// The request header that makes a produce idempotent (IETF draft-ietf-httpapi-idempotency-key-header):
+/// an opaque key of 1–255 visible ASCII characters, bare or as a quoted string. The server
+/// answers a repeat of the same key and body with the first answer and stores nothing again.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
 /// Request headers that `/webhook` does not copy into the message (spec §4.10, open question 15).
 ///
 /// Our choice: transport, auth and content-negotiation headers are "standard"; everything else
@@ -31,6 +36,7 @@ pub const WEBHOOK_EXCLUDED_HEADERS: &[&str] = &[
     "cookie",
     "expect",
     "host",
+    "idempotency-key",
     "keep-alive",
     "pragma",
     "proxy-authorization",

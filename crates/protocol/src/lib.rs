@@ -30,8 +30,8 @@ pub use consumer::{
     TopicAssignments,
 };
 pub use headers::{
-    AutoOffsetReset, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET, KAFKA_ENABLE_AUTO_COMMIT,
-    KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,
+    AutoOffsetReset, IDEMPOTENCY_KEY, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
+    KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,
 };
 pub use message::{Header, Message, next_offsets, record_size};
 pub use names::{MAX_TOPIC_NAME_LEN, validate_topic_name};

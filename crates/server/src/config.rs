@@ -290,7 +290,26 @@ pub struct Limits {
     /// `max_topics`. Each partition costs a directory and a segment file on disk and its
     /// index in memory; 10,000 is 2.5 times the 4,000 per broker that Kafka long advised.
     pub max_partitions: usize,
+    /// How long the server remembers an `Idempotency-Key` after answering it (default 1 h,
+    /// `--idempotency-window`, from 1 s to 7 days): a repeat within it answers the first
+    /// answer and stores nothing. The upkafka client's retries of a batch end within its
+    /// 60 s deadline; the hour leaves room for slower retries by other clients.
+    pub idempotency_window: Duration,
+    /// Memory the remembered keys may take (default 64 MiB, `--idempotency-memory`, at least
+    /// 64 KiB), as counted by the table: 160 bytes per key, the key, each topic name with 32
+    /// bytes, and 24 bytes per record, so 258 for a one-record batch with the client's
+    /// 36-character key (the default holds about 260,000 of them) and about 12 KB for a
+    /// batch of 500. Beyond it the oldest keys are forgotten first; a forgotten
+    /// key's repeat is stored again (at-least-once at worst).
+    pub max_idempotency_bytes: usize,
 }
+
+/// Bounds of [`Limits::idempotency_window`]: 1 s to 7 days.
+pub const IDEMPOTENCY_WINDOW_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
+
+/// Least [`Limits::max_idempotency_bytes`]: 64 KiB (a few hundred keys).
+pub const MIN_IDEMPOTENCY_BYTES: usize = 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -316,6 +335,8 @@ impl Default for Limits {
             max_open_files: 256,
             max_topics: 1000,
             max_partitions: 10_000,
+            idempotency_window: Duration::from_secs(3600),
+            max_idempotency_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -350,6 +371,19 @@ impl Limits {
             if value == 0 {
                 return Err(format!("{name} ({flag}) must be at least 1"));
             }
+        }
+        let (lo, hi) = IDEMPOTENCY_WINDOW_BOUNDS;
+        if !(lo..=hi).contains(&self.idempotency_window) {
+            return Err(format!(
+                "idempotency_window (--idempotency-window) must be from 1s to 168h (7 days), not {:?}",
+                self.idempotency_window
+            ));
+        }
+        if self.max_idempotency_bytes < MIN_IDEMPOTENCY_BYTES {
+            return Err(format!(
+                "max_idempotency_bytes (--idempotency-memory) must be at least 64KiB, not {} bytes",
+                self.max_idempotency_bytes
+            ));
         }
         Ok(())
     }
@@ -539,6 +573,43 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.bind = "0.0.0.0:8080".parse().unwrap();
         assert!(cfg.validate().unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn the_idempotency_window_and_memory_are_bounded_naming_their_flags() {
+        assert!(Limits::default().validate().is_ok());
+        for (limits, flag) in [
+            (
+                Limits {
+                    idempotency_window: Duration::from_millis(999),
+                    ..Limits::default()
+                },
+                "--idempotency-window",
+            ),
+            (
+                Limits {
+                    idempotency_window: Duration::from_secs(7 * 24 * 3600 + 1),
+                    ..Limits::default()
+                },
+                "--idempotency-window",
+            ),
+            (
+                Limits {
+                    max_idempotency_bytes: MIN_IDEMPOTENCY_BYTES - 1,
+                    ..Limits::default()
+                },
+                "--idempotency-memory",
+            ),
+        ] {
+            let err = limits.validate().expect_err(flag);
+            assert!(err.contains(flag), "{err}");
+        }
+        let edges = Limits {
+            idempotency_window: IDEMPOTENCY_WINDOW_BOUNDS.1,
+            max_idempotency_bytes: MIN_IDEMPOTENCY_BYTES,
+            ..Limits::default()
+        };
+        assert!(edges.validate().is_ok());
     }
 
     #[test]

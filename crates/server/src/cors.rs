@@ -300,8 +300,8 @@ mod tests {
     #[test]
     fn every_kafka_header_of_the_protocol_may_be_sent() {
         use upkafka_protocol::{
-            KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET, KAFKA_ENABLE_AUTO_COMMIT,
-            KAFKA_SESSION_TIMEOUT_MS,
+            IDEMPOTENCY_KEY, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
+            KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS,
         };
         let allowed: Vec<&str> = ALLOW_HEADERS.split(", ").collect();
         for h in [
@@ -312,7 +312,7 @@ mod tests {
             "Authorization",
             "Content-Type",
             "Last-Event-ID",
-            "Idempotency-Key",
+            IDEMPOTENCY_KEY,
         ] {
             assert!(allowed.contains(&h), "{h} missing from {ALLOW_HEADERS}");
         }

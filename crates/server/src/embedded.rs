@@ -15,11 +15,14 @@ use upkafka_protocol::{
 use super::backend::batch::{ProduceTarget, TopicRules, plan_batch};
 use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
-use super::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, TopicInfo};
+use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch, fingerprint};
+use super::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
 use super::config::{Limits, TopicSpec};
 use super::error::BackendError;
 use super::groups::{Groups, check_partition};
-use super::log::{Log, LogOptions, Partition, SettingsPatch, StoredRecord, Topic, meta};
+use super::log::{BatchMark, Log, LogOptions, Partition, SettingsPatch, StoredRecord, Topic, meta};
 
 /// Up to this many partitions in one produce request, a record finds its partition's group by a
 /// linear search (no hashing); beyond, through a map.
@@ -65,6 +68,8 @@ struct Inner {
     opts: EmbeddedOptions,
     offsets_io: tokio::sync::Mutex<()>,
     rotate: AtomicUsize,
+    /// Idempotency keys (issue 16), rebuilt from the log's batch marks on open.
+    dedup: Dedup,
 }
 
 /// The embedded backend: topics in memory or in a data directory, consumer groups in memory
@@ -95,11 +100,13 @@ impl Inner {
 
     /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).
     /// The batch is planned (and checked whole) first, then appended per partition in one
-    /// write each.
+    /// write each. With `key` (its key and the batch's fingerprint) the first record of each
+    /// partition's group carries the batch's mark, so that the key outlives a restart.
     async fn produce(
         &self,
         default_topic: Option<&str>,
         records: Vec<ProduceRecord>,
+        key: Option<(&IdempotencyKey, Fingerprint)>,
     ) -> BackendResult<Vec<ProduceMetadata>> {
         let plan = plan_batch(
             self,
@@ -154,7 +161,13 @@ impl Inner {
                 headers: r.headers,
             });
         }
-        let bases = self.log.append(groups).await?;
+        let bases = match key {
+            None => self.log.append(groups).await?,
+            Some((key, fingerprint)) => {
+                let marks = batch_marks(key, fingerprint, &slots, groups.len());
+                self.log.append_marked(groups, marks).await?
+            }
+        };
         Ok(placements
             .iter()
             .zip(slots)
@@ -165,6 +178,25 @@ impl Inner {
                 timestamp: place.timestamp,
             })
             .collect())
+    }
+
+    /// [`Inner::produce`] under `key`, by the backend core's rule ([`Dedup::produce`]).
+    async fn produce_idempotent(
+        self: &Arc<Self>,
+        key: IdempotencyKey,
+        default_topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BackendResult<Produced> {
+        let fp = fingerprint(default_topic.as_deref(), &records);
+        let inner = Arc::clone(self);
+        let k = key.clone();
+        self.dedup
+            .produce(key, fp, move || async move {
+                inner
+                    .produce(default_topic.as_deref(), records, Some((&k, fp)))
+                    .await
+            })
+            .await
     }
 
     /// Reads the plan once within the response limits, starting at a rotating partition so
@@ -252,6 +284,18 @@ impl EmbeddedBackend {
         .map_err(|e| BackendError::Internal(format!("opening the log panicked: {e}")))??;
         let mut groups = Groups::new(InstanceCaps::of(&opts.limits));
         groups.load_committed(committed);
+        let dedup = Dedup::new(
+            opts.limits.idempotency_window,
+            opts.limits.max_idempotency_bytes,
+        );
+        let recovered = stored_batches(&log);
+        if !recovered.is_empty() {
+            tracing::info!(
+                keys = recovered.len(),
+                "idempotency keys recovered from the log"
+            );
+        }
+        dedup.restore(recovered);
         let interval = opts.housekeeping_interval;
         let inner = Arc::new(Inner {
             log,
@@ -259,6 +303,7 @@ impl EmbeddedBackend {
             opts,
             offsets_io: tokio::sync::Mutex::new(()),
             rotate: AtomicUsize::new(0),
+            dedup,
         });
         let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
             let changed = inner.groups().tick(Instant::now(), &inner.log);
@@ -271,6 +316,60 @@ impl EmbeddedBackend {
             housekeeping,
         })
     }
+}
+
+/// The mark of each of `groups` groups of a batch: the request indices of its records
+/// (`slots[i]` is record `i`'s group and place in it) as runs.
+fn batch_marks(
+    key: &IdempotencyKey,
+    fingerprint: Fingerprint,
+    slots: &[(usize, usize)],
+    groups: usize,
+) -> Vec<BatchMark> {
+    let stored_at = super::backend::clock::now_ms();
+    let mut marks: Vec<BatchMark> = (0..groups)
+        .map(|_| BatchMark {
+            key: key.as_str().to_owned(),
+            fingerprint,
+            stored_at,
+            request_len: slots.len() as u32,
+            runs: Vec::new(),
+        })
+        .collect();
+    for (i, &(gi, _)) in slots.iter().enumerate() {
+        let i = i as u32;
+        let runs = &mut marks[gi].runs;
+        match runs.last_mut() {
+            Some((start, n)) if *start + *n == i => *n += 1,
+            _ => runs.push((i, 1)),
+        }
+    }
+    marks
+}
+
+/// The batches the log holds under a key, as the backend core's table takes them.
+fn stored_batches(log: &Log) -> Vec<StoredBatch> {
+    log.take_recovered_batches()
+        .into_iter()
+        .filter_map(|b| {
+            let key = IdempotencyKey::parse(b.key.as_bytes()).ok()?;
+            Some(StoredBatch {
+                key,
+                fingerprint: b.fingerprint,
+                stored_at_ms: b.stored_at,
+                answer: b
+                    .records
+                    .into_iter()
+                    .map(|r| ProduceMetadata {
+                        topic: r.topic.to_string(),
+                        partition: r.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Ends a consume's "in flight" mark when dropped, also if the request is cancelled.
@@ -367,7 +466,7 @@ impl Backend for EmbeddedBackend {
         &self,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(self.inner.produce(None, records))
+        Box::pin(self.inner.produce(None, records, None))
     }
 
     fn produce_to(
@@ -375,7 +474,16 @@ impl Backend for EmbeddedBackend {
         topic: String,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(Some(&topic), records).await })
+        Box::pin(async move { self.inner.produce(Some(&topic), records, None).await })
+    }
+
+    fn produce_idempotent(
+        &self,
+        key: IdempotencyKey,
+        topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Produced>> {
+        Box::pin(self.inner.produce_idempotent(key, topic, records))
     }
 
     fn fetch(

@@ -114,6 +114,14 @@ pub enum BackendError {
     /// others.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// An `Idempotency-Key` already answered (or being stored) for a different batch within
+    /// its window; the text names the key. Answered 422: a fresh key is needed.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    /// The first request of an `Idempotency-Key` is still being stored after the wait bound;
+    /// the text names the key. Answered 409 with `Retry-After: 1`: a retry gets its answer.
+    #[error("{0}")]
+    IdempotencyKeyBusy(String),
     /// The storage behind the server cannot be reached now (the gateway's Kafka cluster is
     /// down or has no leader for a partition); the text names what failed. Answered 503 with
     /// `Retry-After`: nothing of the request was acknowledged, and a retry may succeed.
@@ -166,6 +174,8 @@ impl BackendError {
             | BackendError::NoCommittedOffset { .. }
             | BackendError::OffsetOutOfRange { .. } => StatusCode::BAD_REQUEST,
             BackendError::UnknownConsumer { .. } => StatusCode::NOT_FOUND,
+            BackendError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BackendError::IdempotencyKeyBusy(_) => StatusCode::CONFLICT,
             BackendError::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             BackendError::ShuttingDown
             | BackendError::ResourceExhausted(_)
@@ -245,8 +255,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            // Every 503 is worth retrying: a second is the shortest wait worth saying.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::CONFLICT {
+            // Every 503 is worth retrying: a second is the shortest wait worth saying. A 409 is
+            // only an idempotent produce whose first request is still being stored: its answer
+            // is near.
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

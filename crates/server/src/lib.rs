@@ -11,7 +11,7 @@
 //!
 //! | § 12 | Choice | Where |
 //! |------|--------|-------|
-//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 413 body; 429 a configured cap reached (rate limits, consumer instances); 500 internal (generic text); 503 shutting down | `error.rs` |
+//! | 1 status codes | 400 invalid request / unknown topic or partition / too large record; 401 auth; 403 a scoped credential without the permission or topic, or a CORS preflight from an origin not listed; 404 unknown route or consumer instance; 405 method; 408 body not received within `body_read_timeout`; 409 a repeated `Idempotency-Key` whose first request is still being stored after 10 s; 413 body; 422 an `Idempotency-Key` reused for another batch; 429 a configured cap reached (rate limits, consumer instances); 500 internal (generic text); 503 shutting down | `error.rs` |
 //! | 2 batch failures | whole batch validated first: all or nothing, never per-item errors | `Backend::produce`, `embedded.rs` |
 //! | 3 P1 decoding | `{message}` is percent-decoded; send `/` as `%2F` | `routes.rs` |
 //! | 4 P2 single object | answers a one-element array | `routes.rs` |
@@ -49,6 +49,17 @@
 //! instances, its rebalance), so it costs the same whatever the number of other groups;
 //! housekeeping expires the rest. A `/metrics` scrape asks committed offsets once per group
 //! and stops at the series cap; `/consumers` costs its output.
+//!
+//! # Idempotent produce (issue 16)
+//!
+//! Every produce route takes an `Idempotency-Key` header ([`IdempotencyKey`]); the rule is
+//! written once in the backend core (`backend/idempotency.rs`) and both backends give it their
+//! store ([`Backend::produce_idempotent`]). A repeat with the same batch answers the first
+//! answer and stores nothing; another batch under the key is 422; a repeat while the first is
+//! stored waits (at most 10 s, then 409). Keys are kept `Limits::idempotency_window` within
+//! `Limits::max_idempotency_bytes`, oldest forgotten first (at-least-once at worst). The
+//! embedded log writes the key into the batch's frames and rebuilds the table from the scan
+//! on open, so keys survive `kill -9`; the gateway keeps them in its memory.
 //!
 //! # Event streams
 //!
@@ -114,7 +125,7 @@ mod tokens;
 pub use app::{router, service};
 pub use backend::{
     Backend, BackendResult, BoxFuture, ClusterConnection, ConsumeParams, ConsumerSettings,
-    TopicInfo,
+    IdempotencyKey, Produced, TopicInfo,
 };
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,

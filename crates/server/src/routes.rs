@@ -23,6 +23,9 @@
 //!   (`earliest`, `latest`, or `none`: 400 naming the partition and the earliest offset).
 //! - `Accept: text/event-stream` on `/fetch` and `/consume/…` answers an event stream of the
 //!   same records instead of one batch ([`super::sse`]).
+//! - Every produce route takes an `Idempotency-Key` header (issue 16; the rule is
+//!   `backend::idempotency`): a malformed one is 400 naming the header, a key reused for
+//!   another batch 422, a repeat whose first request is still being stored after 10 s 409.
 //! - Every failure is `{"error", "status"}`: extractor rejections, 404 for unknown paths and
 //!   405 for wrong methods are rewritten into that shape by the request pipeline
 //!   ([`ApiService`](super::ApiService)).
@@ -36,11 +39,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceRecord, SuccessBody, TopicPartition,
-    TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    ConsumeRequest, FetchRequest, Header, IDEMPOTENCY_KEY, OffsetSpec, ProduceMetadata,
+    ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
-use super::backend::{ConsumeParams, ConsumerSettings};
+use super::backend::{ConsumeParams, ConsumerSettings, IdempotencyKey};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, PollWait, RawBody};
 use super::route_table::{Access, Need, Permit, Routes};
@@ -95,19 +98,66 @@ fn parse_one<T: DeserializeOwned + Default>(body: &[u8], allow_empty: bool) -> R
     }
 }
 
+/// The produce's `Idempotency-Key`, if it sent one.
+///
+/// # Errors
+/// 400 naming the header when it is sent twice or is not 1–255 visible ASCII characters
+/// (bare or quoted).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "send one {IDEMPOTENCY_KEY} header, not several"
+        )));
+    }
+    IdempotencyKey::parse(value.as_bytes())
+        .map(Some)
+        .map_err(ApiError::bad_request)
+}
+
+/// Stores a batch, under its idempotency key when it has one; records without a topic go to
+/// `topic`.
+async fn store(
+    s: &AppState,
+    key: Option<IdempotencyKey>,
+    topic: Option<String>,
+    records: Vec<ProduceRecord>,
+) -> Result<Vec<ProduceMetadata>, ApiError> {
+    Ok(match (key, topic) {
+        (Some(key), topic) => {
+            s.backend
+                .produce_idempotent(key, topic, records)
+                .await?
+                .metadata
+        }
+        // The records without a topic go to the path's; no copy of the name per record.
+        (None, Some(topic)) => s.backend.produce_to(topic, records).await?,
+        (None, None) => s.backend.produce(records).await?,
+    })
+}
+
+/// The answer of a one-record produce: its one metadata object.
+fn one(mut meta: Vec<ProduceMetadata>) -> Result<Response, ApiError> {
+    let one = meta
+        .pop()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
+    Ok(Json(one).into_response())
+}
+
 /// `GET /produce/{topic}/{message}?key=` → one `ProduceMetadata` object.
 async fn produce_path(
     State(s): State<AppState>,
     ApiPath((topic, message)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<KeyQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let mut record = ProduceRecord::new(message).topic(topic);
     record.key = q.key;
-    let mut meta = s.backend.produce(vec![record]).await?;
-    let one = meta
-        .pop()
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
-    Ok(Json(one).into_response())
+    one(store(&s, key, None, vec![record]).await?)
 }
 
 /// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
@@ -115,8 +165,10 @@ async fn produce_path(
 async fn produce_topic(
     State(s): State<AppState>,
     ApiPath(topic): ApiPath<String>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let records: Vec<ProduceRecord> = parse_many(&body)?;
     for (i, r) in records.iter().enumerate() {
         if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
@@ -125,19 +177,23 @@ async fn produce_topic(
             )));
         }
     }
-    // The records without a topic go to the path's; no copy of the name per record.
-    Ok(Json(s.backend.produce_to(topic, records).await?).into_response())
+    Ok(Json(store(&s, key, Some(topic), records).await?).into_response())
 }
 
 /// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.
-async fn produce(State(s): State<AppState>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+async fn produce(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let records: Vec<ProduceRecord> = parse_many(&body)?;
     if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
         return Err(ApiError::bad_request(format!(
             "record {i}: missing field `topic`"
         )));
     }
-    Ok(Json(s.backend.produce(records).await?).into_response())
+    Ok(Json(store(&s, key, None, records).await?).into_response())
 }
 
 /// `[GET|POST] /fetch` → `Message[]`.
@@ -349,6 +405,7 @@ async fn webhook(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let topic = q
         .topic
         .ok_or_else(|| ApiError::bad_request("webhook needs the query parameter `topic`"))?;
@@ -366,11 +423,7 @@ async fn webhook(
         })?;
         record.headers.push(Header::new(name.as_str(), v));
     }
-    let mut meta = s.backend.produce(vec![record]).await?;
-    let one = meta
-        .pop()
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
-    Ok(Json(one).into_response())
+    one(store(&s, key, None, vec![record]).await?)
 }
 
 /// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams
@@ -490,6 +543,37 @@ mod tests {
         // 13 endpoints of spec §3 (the document itself is not listed in itself), the 6 of
         // the management API for credentials and the cluster, and the 5 of its topics.
         assert_eq!(paths.len(), 24);
+        // Every produce takes the Idempotency-Key header and documents its 409 and 422.
+        for produce in [
+            "/produce",
+            "/produce/{topic}",
+            "/produce/{topic}/{message}",
+            "/webhook",
+        ] {
+            for (method, op) in paths[produce].as_object().expect("path item") {
+                let params = op["parameters"].as_array().expect("parameters");
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["$ref"] == "#/components/parameters/IdempotencyKey"),
+                    "{method} {produce} takes Idempotency-Key"
+                );
+                for status in ["400", "409", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {produce} documents {status}"
+                    );
+                }
+            }
+        }
+        let header = &doc["components"]["parameters"]["IdempotencyKey"];
+        assert_eq!(
+            (&header["name"], &header["in"]),
+            (
+                &serde_json::json!(IDEMPOTENCY_KEY),
+                &serde_json::json!("header")
+            )
+        );
         for streamed in [
             "/fetch",
             "/consume/{group}/{instance}",

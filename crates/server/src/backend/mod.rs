@@ -7,7 +7,7 @@
 //!
 //! Every rule the two share is written once here: batch planning ([`batch`]: topic lookup,
 //! record checks, explicit/key/round-robin partition), the checks of a fetch and a consume
-//! ([`checks`]), the clock ([`clock`]), the housekeeping task ([`housekeeping`]), and what a
+//! ([`checks`]), idempotent produce ([`idempotency`]: the `Idempotency-Key` rule), the clock ([`clock`]), the housekeeping task ([`housekeeping`]), and what a
 //! consume's `Kafka-*` headers mean ([`ConsumerSettings`]). The limits come from one
 //! [`Limits`](crate::Limits).
 
@@ -15,6 +15,7 @@ pub(crate) mod batch;
 pub(crate) mod checks;
 pub(crate) mod clock;
 pub(crate) mod housekeeping;
+pub(crate) mod idempotency;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +28,7 @@ use upkafka_protocol::{
 
 use super::error::BackendError;
 use super::log::settings::{SettingsPatch, TopicSettings};
+pub use idempotency::{IdempotencyKey, Produced};
 
 /// How the server is connected to the storage behind it (the gateway's Kafka cluster), for
 /// `/metrics`.
@@ -157,6 +159,29 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
             }
         }
         self.produce(records)
+    }
+
+    /// [`Backend::produce`] (with `topic`: [`Backend::produce_to`]) under an idempotency key
+    /// (the `Idempotency-Key` header): a repeat of the key with the same batch answers the
+    /// first answer and stores nothing; with another batch it fails with
+    /// [`BackendError::IdempotencyKeyReused`]. The rule is the backend core's
+    /// (`backend/idempotency.rs`); each backend supplies the store.
+    ///
+    /// The default answers [`BackendError::Unsupported`] (501): a backend that does not keep
+    /// keys must not pretend to.
+    fn produce_idempotent(
+        &self,
+        key: IdempotencyKey,
+        topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Produced>> {
+        let _ = (key, topic, records);
+        Box::pin(async {
+            Err(BackendError::Unsupported(
+                "this backend does not support Idempotency-Key; send the produce without it"
+                    .to_owned(),
+            ))
+        })
     }
 
     /// Reads from each `(topic, partition, offset)` on, inclusive, waiting up to `timeout` for

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use crate::backend::batch::{ProduceTarget, plan_batch};
 use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, TopicInfo};
+use crate::backend::idempotency::{Dedup, fingerprint};
+use crate::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
 use crate::config::{Limits, TopicSpec};
 use crate::error::BackendError;
 use crate::log::settings::SettingsPatch;
@@ -118,6 +121,9 @@ pub(super) struct Inner {
     round_robin: Mutex<HashMap<String, AtomicU32>>,
     pub(super) instances: Instances,
     closed: AtomicBool,
+    /// Idempotency keys answered by this gateway (issue 16), in memory only: a retry that
+    /// reaches another gateway, or this one after a restart, is stored again.
+    dedup: Dedup,
 }
 
 impl KafkaBackend {
@@ -156,6 +162,10 @@ impl KafkaBackend {
             .create()
             .map_err(|e| config_error(&options.settings, "metadata client", &e))?;
         let caps = InstanceCaps::of(&options.limits);
+        let dedup = Dedup::new(
+            options.limits.idempotency_window,
+            options.limits.max_idempotency_bytes,
+        );
         let inner = Arc::new(Inner {
             options,
             producer,
@@ -167,6 +177,7 @@ impl KafkaBackend {
             round_robin: Mutex::new(HashMap::new()),
             instances: Instances::new(caps),
             closed: AtomicBool::new(false),
+            dedup,
         });
         let topics = inner.metadata(None).await.map_err(|e| {
             BackendError::Internal(format!(
@@ -1090,6 +1101,24 @@ impl Backend for KafkaBackend {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
         Box::pin(async move { self.inner.produce_in_time(Some(topic), records).await })
+    }
+
+    fn produce_idempotent(
+        &self,
+        key: IdempotencyKey,
+        topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Produced>> {
+        Box::pin(async move {
+            let fp = fingerprint(topic.as_deref(), &records);
+            let inner = Arc::clone(&self.inner);
+            self.inner
+                .dedup
+                .produce(key, fp, move || async move {
+                    inner.produce(topic, records).await
+                })
+                .await
+        })
     }
 
     fn fetch(

@@ -45,6 +45,7 @@
 
 pub(crate) mod cleaner;
 pub(crate) mod files;
+pub(crate) mod marks;
 pub(crate) mod memory;
 pub(crate) mod meta;
 pub(crate) mod record;
@@ -71,7 +72,7 @@ use cleaner::{CleanState, Cleaner, Signal};
 use files::FileCache;
 pub(crate) use memory::MemStore;
 use meta::StoredTopic;
-pub(crate) use record::StoredRecord;
+pub(crate) use record::{BatchMark, StoredRecord};
 use segment::{DiskStore, RollPolicy};
 #[cfg(test)]
 pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
@@ -424,6 +425,8 @@ pub struct Log {
     cleaner: Mutex<Option<Cleaner>>,
     /// Wakes the cleaner when an append rolled a segment.
     cleaner_signal: Arc<Signal>,
+    /// Idempotency marks found on open (issue 16), until the backend takes them.
+    recovered: Mutex<Vec<marks::PartitionGroup>>,
     /// Held open for the log's lifetime: an exclusive lock on `<data_dir>/LOCK`, so that a
     /// second server cannot open (and recover, i.e. possibly truncate) the same directory.
     _dir_lock: Option<fs::File>,
@@ -462,6 +465,10 @@ impl Log {
         let mut dir_lock = None;
         let cleaner_signal = Arc::new(Signal::default());
         let files = Arc::new(FileCache::new(limits.max_open_files));
+        let mut recovered = Vec::new();
+        // Keys answered before the window began are forgotten anyway: not even collected.
+        let window = i64::try_from(limits.idempotency_window.as_millis()).unwrap_or(i64::MAX);
+        let mark_since = crate::backend::clock::now_ms().saturating_sub(window);
         let writer = match &options.data_dir {
             None => None,
             Some(dir) => {
@@ -475,7 +482,18 @@ impl Log {
                         BackendError::Corrupt(format!("topics.json names a bad topic: {e}"))
                     })?;
                     let (count, created_ms, settings) = stored.parts();
-                    let topic = open_disk_topic(dir, &name, count, created_ms, settings, &files)?;
+                    let topic = open_disk_topic(
+                        dir, &name, count, created_ms, settings, &files, mark_since,
+                    )?;
+                    for p in &topic.partitions {
+                        if let Store::Disk(d) = &mut *p.lock() {
+                            recovered.extend(
+                                d.take_marks()
+                                    .into_iter()
+                                    .map(|g| (Arc::clone(&topic.name), p.id, g)),
+                            );
+                        }
+                    }
                     topics.insert(name, Arc::new(topic));
                 }
                 Some(writer::Writer::start(Arc::clone(&cleaner_signal)))
@@ -511,6 +529,7 @@ impl Log {
             create_lock,
             cleaner: Mutex::new(Some(cleaner)),
             cleaner_signal,
+            recovered: Mutex::new(recovered),
             _dir_lock: dir_lock,
         })
     }
@@ -675,7 +694,16 @@ impl Log {
                 if tdir.exists() {
                     move_to_deleted(dir, name)?;
                 }
-                open_disk_topic(dir, name, partitions, created_ms, settings, &self.files)?
+                // Marks are collected from the stored topics only (`Log::open`).
+                open_disk_topic(
+                    dir,
+                    name,
+                    partitions,
+                    created_ms,
+                    settings,
+                    &self.files,
+                    i64::MAX,
+                )?
             }
         };
         let topic = Arc::new(topic);
@@ -780,6 +808,28 @@ impl Log {
         }
     }
 
+    /// [`Log::append`] of a batch that came with an idempotency key: the first record of each
+    /// group carries that group's mark (`marks[i]` for `groups[i]`), so that the key is
+    /// rebuilt from the log after a restart ([`Log::take_recovered_batches`]). In memory the
+    /// marks are not kept (nothing outlives the process).
+    pub(crate) async fn append_marked(
+        &self,
+        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+        marks: Vec<BatchMark>,
+    ) -> Result<Vec<i64>, BackendError> {
+        match &self.writer {
+            None => self.append(groups).await,
+            Some(w) => w.submit_marked(groups, Some(marks)).await,
+        }
+    }
+
+    /// The keyed batches the log held complete when it was opened, stored within the
+    /// idempotency window (once; later calls get none).
+    pub(crate) fn take_recovered_batches(&self) -> Vec<marks::RecoveredBatch> {
+        let groups = std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()));
+        marks::assemble(groups)
+    }
+
     /// Stops the cleaner, and the writer after it has written and fsynced everything queued.
     pub async fn close(&self) -> Result<(), BackendError> {
         let cleaner = self
@@ -843,13 +893,16 @@ fn open_disk_topic(
     created_ms: i64,
     settings: TopicSettings,
     files: &Arc<FileCache>,
+    mark_since: i64,
 ) -> Result<Topic, BackendError> {
     let name_arc: Arc<str> = Arc::from(name);
     let settings = Arc::new(RwLock::new(settings));
     let mut parts = Vec::with_capacity(partitions.max(0) as usize);
     for p in 0..partitions {
         let pdir = dir.join("topics").join(name).join(p.to_string());
-        let store = DiskStore::open(&pdir, Arc::clone(files)).map_err(|e| {
+        // Marks are collected from the scan of the stored topics only (`Log::open`), not for a
+        // topic created now.
+        let store = DiskStore::open(&pdir, Arc::clone(files), mark_since).map_err(|e| {
             BackendError::storage(format_args!("opening partition {}", pdir.display()), &e)
         })?;
         parts.push(Arc::new(Partition::new(

@@ -7,6 +7,13 @@
 //! A null value (a tombstone of a compacted topic) is `value_len = u32::MAX` with no value
 //! bytes ([`NULL_VALUE`]). No frame written before tombstones existed has that length (a payload
 //! is at most [`MAX_PAYLOAD`]), so every older frame decodes as before.
+//!
+//! Optional trailer (issue 16, idempotent produce): the first frame of a batch's records in a
+//! partition, when the batch came with an `Idempotency-Key`, carries a [`BatchMark`] after the
+//! headers: `tag u8 (1) | key_len u8 | key | fingerprint [16] | stored_at i64 | request_len
+//! u32 | run_count u32 | (start u32 | len u32)*`. Frames written before it have nothing after
+//! the headers and decode as before; decoding a record ignores the trailer, so older servers
+//! read newer frames too.
 
 use upkafka_protocol::Header;
 
@@ -48,8 +55,47 @@ impl StoredRecord {
     }
 }
 
-/// Appends the frame of `record` at `offset` to `buf`; returns the frame length.
+/// Tag of the [`BatchMark`] trailer.
+const MARK_TAG: u8 = 1;
+
+/// What the first frame of a keyed batch's records in one partition carries: enough to
+/// rebuild the batch's answer from the log after a restart (see `log::marks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchMark {
+    /// The `Idempotency-Key` (1–255 visible ASCII characters).
+    pub key: String,
+    /// The batch's fingerprint.
+    pub fingerprint: [u8; 16],
+    /// When the batch was stored, epoch ms.
+    pub stored_at: i64,
+    /// Records in the whole request (over all partitions).
+    pub request_len: u32,
+    /// Request indices of this partition's records of the batch, in offset order, as
+    /// `(first index, count)` runs.
+    pub runs: Vec<(u32, u32)>,
+}
+
+impl BatchMark {
+    /// Records of the batch in this partition (the frames this mark covers).
+    pub fn records(&self) -> usize {
+        self.runs.iter().map(|&(_, n)| n as usize).sum()
+    }
+}
+
+/// Appends the frame of `record` at `offset` to `buf`; returns the frame length. (The writer
+/// uses [`encode_marked`]; this is for tests.)
+#[cfg(test)]
 pub(crate) fn encode(buf: &mut Vec<u8>, offset: i64, record: &StoredRecord) -> usize {
+    encode_marked(buf, offset, record, None)
+}
+
+/// [`encode`] with the trailer of `mark`, when given.
+pub(crate) fn encode_marked(
+    buf: &mut Vec<u8>,
+    offset: i64,
+    record: &StoredRecord,
+    mark: Option<&BatchMark>,
+) -> usize {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_HEADER]);
     buf.extend_from_slice(&offset.to_le_bytes());
@@ -69,6 +115,21 @@ pub(crate) fn encode(buf: &mut Vec<u8>, offset: i64, record: &StoredRecord) -> u
     for h in &record.headers {
         put_str(buf, &h.key);
         put_str(buf, &h.value);
+    }
+    if let Some(m) = mark {
+        buf.push(MARK_TAG);
+        // Keys are at most 255 bytes (checked when the header is parsed).
+        let key = &m.key.as_bytes()[..m.key.len().min(255)];
+        buf.push(key.len() as u8);
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(&m.fingerprint);
+        buf.extend_from_slice(&m.stored_at.to_le_bytes());
+        buf.extend_from_slice(&m.request_len.to_le_bytes());
+        buf.extend_from_slice(&(m.runs.len() as u32).to_le_bytes());
+        for &(start, len) in &m.runs {
+            buf.extend_from_slice(&start.to_le_bytes());
+            buf.extend_from_slice(&len.to_le_bytes());
+        }
     }
     let payload_len = buf.len() - start - FRAME_HEADER;
     let crc = crc32fast::hash(&buf[start + FRAME_HEADER..]);
@@ -128,6 +189,50 @@ impl<'a> Reader<'a> {
         let b = self.take(n)?;
         String::from_utf8(b.to_vec()).map_err(|_| "record text is not UTF-8".to_owned())
     }
+}
+
+/// The [`BatchMark`] of a payload whose CRC was checked, if it carries one: the record's
+/// fields are skipped by their lengths. A trailer this version does not know is ignored.
+pub(crate) fn payload_mark(payload: &[u8]) -> Option<BatchMark> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 16,
+    };
+    let key_len = r.u32().ok()? as i32;
+    if key_len > 0 {
+        r.take(key_len as usize).ok()?;
+    }
+    // A null value (a tombstone) has no value bytes.
+    let vlen = r.u32().ok()?;
+    if vlen != NULL_VALUE {
+        r.take(vlen as usize).ok()?;
+    }
+    for _ in 0..r.u32().ok()? {
+        let n = r.u32().ok()? as usize;
+        r.take(n).ok()?;
+        let n = r.u32().ok()? as usize;
+        r.take(n).ok()?;
+    }
+    if r.take(1).ok()? != [MARK_TAG] {
+        return None;
+    }
+    let klen = r.take(1).ok()?[0] as usize;
+    let key = std::str::from_utf8(r.take(klen).ok()?).ok()?.to_owned();
+    let fingerprint: [u8; 16] = r.take(16).ok()?.try_into().ok()?;
+    let stored_at = r.i64().ok()?;
+    let request_len = r.u32().ok()?;
+    let count = r.u32().ok()? as usize;
+    let mut runs = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        runs.push((r.u32().ok()?, r.u32().ok()?));
+    }
+    Some(BatchMark {
+        key,
+        fingerprint,
+        stored_at,
+        request_len,
+        runs,
+    })
 }
 
 /// The payload of the frame at the start of `frame`, after checking its CRC, and the frame
@@ -328,6 +433,53 @@ mod tests {
         assert!(decode(&buf[..n1 - 1]).is_err());
     }
 
+    fn mark() -> BatchMark {
+        BatchMark {
+            key: "k-1".into(),
+            fingerprint: [7; 16],
+            stored_at: 1_700_000_000_000,
+            request_len: 5,
+            runs: vec![(0, 2), (4, 1)],
+        }
+    }
+
+    #[test]
+    fn a_marked_frame_decodes_as_its_record_and_gives_back_its_mark() {
+        let rec = StoredRecord {
+            timestamp: 3,
+            key: Some("k".into()),
+            value: Some("v".into()),
+            headers: vec![Header::new("h", "x")],
+        };
+        let mut buf = Vec::new();
+        let n = encode_marked(&mut buf, 9, &rec, Some(&mark()));
+        let (o, back, len) = decode(&buf).unwrap();
+        assert_eq!((o, back, len), (9, rec.clone(), n));
+        assert_eq!(payload_mark(&buf[FRAME_HEADER..n]), Some(mark()));
+        assert_eq!(mark().records(), 3);
+        // A frame without a trailer (every frame before issue 16) has no mark.
+        let mut plain = Vec::new();
+        let n = encode(&mut plain, 9, &rec);
+        assert_eq!(payload_mark(&plain[FRAME_HEADER..n]), None);
+    }
+
+    /// A keyed batch whose first record is a tombstone keeps its mark: a null value has no
+    /// value bytes to skip (found merging issues 15 and 16).
+    #[test]
+    fn a_tombstone_carries_its_batch_s_mark_too() {
+        let tombstone = StoredRecord {
+            timestamp: 3,
+            key: Some("k".into()),
+            value: None,
+            headers: vec![Header::new("h", "x")],
+        };
+        let mut buf = Vec::new();
+        let n = encode_marked(&mut buf, 4, &tombstone, Some(&mark()));
+        let (_, back, _) = decode(&buf).unwrap();
+        assert_eq!(back, tombstone);
+        assert_eq!(payload_mark(&buf[FRAME_HEADER..n]), Some(mark()));
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -360,6 +512,7 @@ mod tests {
 
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = payload_mark(&bytes);
                 let _ = decode(&bytes);
                 let _ = decode(&framed(&bytes));
             }

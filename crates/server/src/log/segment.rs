@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::files::{FileCache, SegmentFile};
+use super::marks;
 use super::record::{self, FRAME_HEADER, MAX_PAYLOAD};
 
 /// Where one record lives in its segment.
@@ -160,6 +161,8 @@ pub(crate) struct DiskStore {
     /// A rollback could not cut the active segment back to its size: the next append does
     /// it first, so that its frames land where the index says they are.
     repair_tail: bool,
+    /// Idempotency marks seen by the scan on open (issue 16), until the log takes them.
+    marks: marks::Collector,
 }
 
 /// Where the log stood before a write, to undo it with [`DiskStore::rollback`]: offsets and
@@ -246,7 +249,9 @@ impl DiskStore {
     /// interrupted cleaning, scans every segment, and truncates a torn or corrupt tail:
     /// everything after the first bad frame is dropped. Segment files are opened only to be
     /// scanned, and closed again; later reads and appends open them through `files`.
-    pub fn open(dir: &Path, files: Arc<FileCache>) -> io::Result<Self> {
+    /// Idempotency marks stored at `mark_since` (epoch ms) or later are collected on the way,
+    /// for [`DiskStore::take_marks`].
+    pub fn open(dir: &Path, files: Arc<FileCache>, mark_since: i64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let mut store = DiskStore {
             dir: dir.to_owned(),
@@ -254,6 +259,7 @@ impl DiskStore {
             visible: 0,
             files,
             repair_tail: false,
+            marks: marks::Collector::new(mark_since),
         };
         let mut corrupt = false;
         for (base, end, path) in recover_file_list(dir)? {
@@ -284,7 +290,7 @@ impl DiskStore {
                 .rev()
                 .find_map(Segment::max_ts)
                 .unwrap_or(i64::MIN);
-            let (entries, good_len, clean) = scan(&file, base, end, prev_max)?;
+            let (entries, good_len, clean) = scan(&file, base, end, prev_max, &mut store.marks)?;
             if !clean {
                 tracing::warn!(path = %path.display(), keep = good_len, "torn or corrupt segment tail; truncating");
                 file.set_len(good_len)?;
@@ -318,6 +324,11 @@ impl DiskStore {
         }
         store.visible = store.next_offset();
         Ok(store)
+    }
+
+    /// The idempotency marks the scan on open found complete (once; later calls get none).
+    pub fn take_marks(&mut self) -> Vec<marks::MarkedGroup> {
+        self.marks.take()
     }
 
     /// Starts the segment of offset `base`, empty: a file of that name can only hold records
@@ -650,11 +661,13 @@ impl DiskStore {
 /// Reads the frames of one segment into its index; returns the entries, the length of the
 /// valid prefix and whether the whole file was valid. A plain segment's offsets must be
 /// contiguous from `base`; a cleaned one's (`end` given) increasing within `[base, end)`.
+/// Every valid frame is shown to `marks` (idempotency keys rebuilt from the log).
 fn scan(
     file: &File,
     base: i64,
     end: Option<i64>,
     mut max_ts: i64,
+    marks: &mut marks::Collector,
 ) -> io::Result<(Vec<IndexEntry>, u64, bool)> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut pos: u64 = 0;
@@ -700,6 +713,7 @@ fn scan(
             pos,
             max_ts,
         });
+        marks.frame(offset, ts, &payload);
         last = Some(offset);
         pos += frame_len;
     }

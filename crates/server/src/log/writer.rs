@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cleaner::Signal;
 use super::segment::{DiskStore, Mark};
-use super::{Partition, Store, StoredRecord, record};
+use super::{BatchMark, Partition, Store, StoredRecord, record};
 use crate::error::BackendError;
 
 /// Most batches drained into one round (bounds the latency of the first one).
@@ -28,6 +28,8 @@ type Reply = oneshot::Sender<Result<Vec<i64>, BackendError>>;
 
 struct Job {
     groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+    /// The idempotency mark of each group's first record (issue 16), when keyed.
+    marks: Option<Vec<BatchMark>>,
     reply: Reply,
 }
 
@@ -69,12 +71,25 @@ impl Writer {
         &self,
         groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
     ) -> Result<Vec<i64>, BackendError> {
+        self.submit_marked(groups, None).await
+    }
+
+    /// [`Writer::submit`] with the idempotency mark of each group (`marks[i]` for `groups[i]`).
+    pub(super) async fn submit_marked(
+        &self,
+        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+        marks: Option<Vec<BatchMark>>,
+    ) -> Result<Vec<i64>, BackendError> {
         let (reply, rx) = oneshot::channel();
         {
             let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
             let tx = guard.as_ref().ok_or(BackendError::ShuttingDown)?;
-            tx.send(Job { groups, reply })
-                .map_err(|_| BackendError::ShuttingDown)?;
+            tx.send(Job {
+                groups,
+                marks,
+                reply,
+            })
+            .map_err(|_| BackendError::ShuttingDown)?;
         }
         rx.await.map_err(|_| BackendError::ShuttingDown)?
     }
@@ -144,8 +159,9 @@ fn write_round(
         // fail the other producers of the round.
         let mut marks: Vec<Touched> = Vec::new();
         let mut failure: Option<BackendError> = None;
-        for (part, records) in &job.groups {
+        for (gi, (part, records)) in job.groups.iter().enumerate() {
             let roll = part.roll_policy();
+            let mark = job.marks.as_ref().and_then(|m| m.get(gi));
             let outcome = with_disk(part, |d| {
                 if !touched.iter().any(|t| Arc::ptr_eq(&t.part, part)) {
                     touched.push(Touched {
@@ -163,7 +179,8 @@ fn write_round(
                 max_ts.clear();
                 let mut m = d.last_max_ts();
                 for (i, r) in records.iter().enumerate() {
-                    lens.push(record::encode(buf, base + i as i64, r) as u32);
+                    let first = if i == 0 { mark } else { None };
+                    lens.push(record::encode_marked(buf, base + i as i64, r, first) as u32);
                     m = m.max(r.timestamp);
                     max_ts.push(m);
                 }
@@ -254,7 +271,11 @@ pub(super) fn write_as_one_round(
         .map(|groups| {
             let (reply, rx) = oneshot::channel();
             rxs.push(rx);
-            Job { groups, reply }
+            Job {
+                groups,
+                marks: None,
+                reply,
+            }
         })
         .collect();
     write_round(

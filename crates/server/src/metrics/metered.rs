@@ -11,7 +11,9 @@ use upkafka_protocol::{
 };
 
 use super::{Metrics, ReadApi, message_bytes};
-use crate::backend::{Backend, BackendResult, BoxFuture, ConsumeParams, TopicInfo};
+use crate::backend::{
+    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+};
 use crate::log::settings::SettingsPatch;
 
 /// A [`Backend`] that counts what passes through another one.
@@ -102,6 +104,28 @@ impl Backend for MeteredBackend {
                     .record_produced_to(&first.topic, messages, bytes);
             }
             Ok(meta)
+        })
+    }
+
+    fn produce_idempotent(
+        &self,
+        key: IdempotencyKey,
+        topic: Option<String>,
+        records: Vec<ProduceRecord>,
+    ) -> BoxFuture<'_, BackendResult<Produced>> {
+        Box::pin(async move {
+            let per_topic = tally(records.iter().map(|r| {
+                (
+                    r.topic.as_deref().or(topic.as_deref()).unwrap_or_default(),
+                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
+                )
+            }));
+            let produced = self.inner.produce_idempotent(key, topic, records).await?;
+            // A repeat stored nothing: it is not counted again.
+            if !produced.repeated {
+                self.metrics.record_produced(&per_topic);
+            }
+            Ok(produced)
         })
     }
 

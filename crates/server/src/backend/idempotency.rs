@@ -1,0 +1,645 @@
+//! Idempotent produce (issue 16): the `Idempotency-Key` rule, written once for both backends.
+//!
+//! A produce may carry an [`IdempotencyKey`]. Per key the server remembers the answer it gave
+//! and a fingerprint of the batch ([`fingerprint`], XXH3-128 of every record with its topic,
+//! partition, key, value, headers and timestamp as requested):
+//!
+//! - a repeat with the same fingerprint answers the first answer (same partitions, offsets
+//!   and timestamps) and stores nothing;
+//! - a repeat with another fingerprint is [`BackendError::IdempotencyKeyReused`] (422);
+//! - a repeat that arrives while the first is still being stored waits for its answer, at
+//!   most [`WAIT_FOR_FIRST`]; past it the repeat is [`BackendError::IdempotencyKeyBusy`]
+//!   (409 with `Retry-After: 1`), which the upkafka client retries. When the first fails
+//!   (nothing stored), a waiting repeat stores the batch itself;
+//! - the store runs to its end whatever happens to the request: in the request's task, handed
+//!   to a task of its own if the request is dropped first (a client that disconnects
+//!   mid-produce still leaves its answer for the retry);
+//! - keys are kept for `Limits::idempotency_window` after their answer, and at most
+//!   `Limits::max_idempotency_bytes` of them: the oldest are forgotten first. A forgotten
+//!   key's repeat is stored again: at-least-once at worst.
+//!
+//! Each backend holds one [`Dedup`] and gives it the store to run: the embedded log writes the
+//! key into the batch's frames (so the table is rebuilt from the log after a crash, see
+//! [`Dedup::restore`]); the gateway keeps it in memory (see `kafka::backend`).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use upkafka_protocol::{IDEMPOTENCY_KEY, ProduceMetadata, ProduceRecord};
+
+use super::BackendResult;
+use super::clock::now_ms;
+use crate::error::BackendError;
+
+/// Longest key, in characters (the draft's common bound; every key is visible ASCII).
+pub const MAX_KEY_LEN: usize = 255;
+
+/// How long a repeat waits for the first request of its key to be stored before it is
+/// answered 409 (the first is still being stored; retry). Well under the upkafka client's
+/// 30 s per-attempt timeout, so the client gets the 409 and retries instead of timing out.
+pub const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
+
+/// The answer of a produce under a key: the metadata, and whether it is the answer of an
+/// earlier request with this key (nothing was stored by this one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Produced {
+    /// Where each record is stored, in request order.
+    pub metadata: Vec<ProduceMetadata>,
+    /// `true` when this request repeated an earlier one: the metadata is the first answer.
+    pub repeated: bool,
+}
+
+/// A valid `Idempotency-Key`: 1 to 255 visible ASCII characters. Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(Arc<str>);
+
+impl IdempotencyKey {
+    /// Parses a header value: the key bare, or as the draft's quoted string (`"key"`, with
+    /// `\"` and `\\` escapes).
+    ///
+    /// # Errors
+    /// A sentence naming the header and what is wrong with the value.
+    pub fn parse(raw: &[u8]) -> Result<Self, String> {
+        let key: Vec<u8> = match raw {
+            // Two characters or more: a lone `"` is a bare one-character key.
+            [b'"', inner @ .., b'"'] => {
+                let mut out = Vec::with_capacity(inner.len());
+                let mut bytes = inner.iter();
+                while let Some(&b) = bytes.next() {
+                    match b {
+                        b'\\' => match bytes.next() {
+                            Some(&e @ (b'"' | b'\\')) => out.push(e),
+                            _ => {
+                                return Err(format!(
+                                    "{IDEMPOTENCY_KEY}: a quoted key may escape only `\"` and \
+                                     `\\` with a backslash"
+                                ));
+                            }
+                        },
+                        b'"' => {
+                            return Err(format!(
+                                "{IDEMPOTENCY_KEY}: a `\"` inside a quoted key must be escaped \
+                                 as `\\\"`"
+                            ));
+                        }
+                        _ => out.push(b),
+                    }
+                }
+                out
+            }
+            _ => raw.to_vec(),
+        };
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err(format!(
+                "{IDEMPOTENCY_KEY} must be 1 to {MAX_KEY_LEN} characters, not {}",
+                key.len()
+            ));
+        }
+        if let Some(b) = key.iter().find(|b| !b.is_ascii_graphic()) {
+            return Err(format!(
+                "{IDEMPOTENCY_KEY} must be visible ASCII characters (no spaces or control \
+                 characters); found byte 0x{b:02x}"
+            ));
+        }
+        // Only visible ASCII is left, which is UTF-8.
+        let key = String::from_utf8(key).map_err(|_| format!("{IDEMPOTENCY_KEY} is not ASCII"))?;
+        Ok(Self(Arc::from(key)))
+    }
+
+    /// The key (unquoted).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({:?})", &*self.0)
+    }
+}
+
+/// XXH3-128 of a batch as requested: what tells a repeat from another request. Stored in the
+/// log, so it must not change between versions: XXH3's output is fixed by its specification.
+/// Not a cryptographic hash: a client can make two of its own batches collide on purpose,
+/// which only harms that client (its second batch would be answered as the first).
+pub(crate) type Fingerprint = [u8; 16];
+
+/// The [`Fingerprint`] of `records` produced with `default_topic` (the `/produce/{topic}`
+/// path's): every record's topic, partition, key, value, headers and timestamp, each
+/// length-prefixed, so that two different batches cannot encode alike.
+pub(crate) fn fingerprint(default_topic: Option<&str>, records: &[ProduceRecord]) -> Fingerprint {
+    fn put(buf: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            None => buf.push(0),
+            Some(s) => {
+                buf.push(1);
+                buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                buf.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    let size: usize = records
+        .iter()
+        .map(|r| 64 + upkafka_protocol::record_size(r.key.as_deref(), &r.value, &r.headers))
+        .sum();
+    let mut buf = Vec::with_capacity(size + 16);
+    buf.extend_from_slice(&(records.len() as u64).to_le_bytes());
+    for r in records {
+        put(&mut buf, r.topic.as_deref().or(default_topic));
+        buf.extend_from_slice(&r.partition.map_or(i64::MIN, i64::from).to_le_bytes());
+        put(&mut buf, r.key.as_deref());
+        // A tombstone (null value) is another batch than one with an empty value.
+        put(&mut buf, (!r.tombstone).then_some(r.value.as_str()));
+        buf.extend_from_slice(&(r.headers.len() as u64).to_le_bytes());
+        for h in &r.headers {
+            put(&mut buf, Some(&h.key));
+            put(&mut buf, Some(&h.value));
+        }
+        match r.timestamp {
+            None => buf.push(0),
+            Some(t) => {
+                buf.push(1);
+                buf.extend_from_slice(&t.to_le_bytes());
+            }
+        }
+    }
+    xxhash_rust::xxh3::xxh3_128(&buf).to_le_bytes()
+}
+
+/// A batch stored earlier under a key, as a backend recovers it (the embedded log after a
+/// restart): what [`Dedup::restore`] puts back into the table.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredBatch {
+    /// The key it was stored with.
+    pub key: IdempotencyKey,
+    /// Its fingerprint.
+    pub fingerprint: Fingerprint,
+    /// When it was stored, epoch ms (the window counts from there).
+    pub stored_at_ms: i64,
+    /// The answer it got, in request order.
+    pub answer: Vec<ProduceMetadata>,
+}
+
+/// A remembered answer, compact: the batch's topics once, and per record its topic (an index
+/// into them), partition, offset and timestamp. 24 bytes a record and no allocation per
+/// record, so that remembering and forgetting a large batch costs one allocation, not one
+/// per record (keeping whole `ProduceMetadata` lists made a keyed 500-record batch cost 14%
+/// more server CPU than an unkeyed one in `bench/compare.sh`; BENCHMARKS.md has the figure
+/// of this form).
+pub(crate) struct Answer {
+    topics: Box<[Box<str>]>,
+    records: Box<[(u32, i32, i64, i64)]>,
+}
+
+impl Answer {
+    /// The compact form of `metadata`.
+    pub(crate) fn of(metadata: &[ProduceMetadata]) -> Self {
+        let mut topics: Vec<Box<str>> = Vec::new();
+        let records = metadata
+            .iter()
+            .map(|m| {
+                // A batch names one or a few topics: a linear search beats hashing.
+                let t = match topics.iter().rposition(|t| **t == *m.topic) {
+                    Some(t) => t,
+                    None => {
+                        topics.push(m.topic.as_str().into());
+                        topics.len() - 1
+                    }
+                };
+                (t as u32, m.partition, m.offset, m.timestamp)
+            })
+            .collect();
+        Self {
+            topics: topics.into(),
+            records,
+        }
+    }
+
+    /// The answer as the produce gave it.
+    pub(crate) fn metadata(&self) -> Vec<ProduceMetadata> {
+        self.records
+            .iter()
+            .map(|&(t, partition, offset, timestamp)| ProduceMetadata {
+                topic: self
+                    .topics
+                    .get(t as usize)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                partition,
+                offset,
+                timestamp,
+            })
+            .collect()
+    }
+}
+
+/// Bytes a remembered answer counts against `max_idempotency_bytes`: 160 for the table's own
+/// bookkeeping (hash-map slot, queue slot, allocation headers; an estimate from the types'
+/// sizes, not a measurement), the key, each topic name with 32 bytes of overhead, and 24
+/// bytes per record. A one-record batch with a 36-character key and a 6-character topic
+/// counts 258 bytes; a batch of 500, about 12.2 KB.
+fn cost(key: &IdempotencyKey, answer: &Answer) -> usize {
+    const ENTRY: usize = 160;
+    ENTRY
+        + key.as_str().len()
+        + answer.topics.iter().map(|t| 32 + t.len()).sum::<usize>()
+        + 24 * answer.records.len()
+}
+
+enum State {
+    /// The first request is being stored; its sender is dropped when it is done.
+    Storing(watch::Receiver<()>),
+    /// Stored and answered at `at_ms`.
+    Done {
+        answer: Arc<Answer>,
+        at_ms: i64,
+        cost: usize,
+    },
+}
+
+struct Entry {
+    fingerprint: Fingerprint,
+    state: State,
+    /// Tells this entry from a later one of the same key in `order`.
+    seq: u64,
+}
+
+/// What [`Table::begin`] decided for a request.
+pub(crate) enum Begin {
+    /// A repeat of a stored batch: its answer.
+    Answer(Arc<Answer>),
+    /// The key was used for another batch.
+    Mismatch,
+    /// The first request is being stored: wait until the receiver's sender is gone, then ask
+    /// again.
+    Wait(watch::Receiver<()>),
+    /// New: this request stores the batch and reports with [`Table::finish`].
+    Store(Ticket),
+}
+
+/// The right and duty of the request that stores a key's batch.
+pub(crate) struct Ticket {
+    key: IdempotencyKey,
+    seq: u64,
+    /// Dropped after [`Table::finish`]: wakes the waiting repeats.
+    _done: watch::Sender<()>,
+}
+
+/// The table of keys, without locking or time of its own (the caller passes `now_ms`), so
+/// that the rule can be tested step by step.
+pub(crate) struct Table {
+    window_ms: i64,
+    max_bytes: usize,
+    entries: HashMap<IdempotencyKey, Entry>,
+    /// Answered keys, oldest first: (key, seq, answered at).
+    order: VecDeque<(IdempotencyKey, u64, i64)>,
+    /// Sum of the costs of the answered keys.
+    bytes: usize,
+    next_seq: u64,
+}
+
+impl Table {
+    /// An empty table keeping answers `window` long and at most `max_bytes` of them.
+    pub(crate) fn new(window: Duration, max_bytes: usize) -> Self {
+        Self {
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            max_bytes,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// Keys remembered now (answered or being stored).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes the answered keys count.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Decides what a request with `key` and `fingerprint` does at `now_ms`.
+    pub(crate) fn begin(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now_ms: i64,
+    ) -> Begin {
+        self.expire(now_ms);
+        if let Some(e) = self.entries.get(key) {
+            let abandoned = match &e.state {
+                // The storing task ended without reporting (it panicked): nothing to wait for.
+                State::Storing(rx) => rx.has_changed().is_err(),
+                State::Done { .. } => false,
+            };
+            if !abandoned {
+                if e.fingerprint != fingerprint {
+                    return Begin::Mismatch;
+                }
+                return match &e.state {
+                    State::Done { answer, .. } => Begin::Answer(Arc::clone(answer)),
+                    State::Storing(rx) => Begin::Wait(rx.clone()),
+                };
+            }
+        }
+        let (tx, rx) = watch::channel(());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                fingerprint,
+                state: State::Storing(rx),
+                seq,
+            },
+        );
+        Begin::Store(Ticket {
+            key: key.clone(),
+            seq,
+            _done: tx,
+        })
+    }
+
+    /// Records how the store of `ticket` ended: its answer (`Some`) is kept, and older keys
+    /// forgotten beyond the memory bound; after a failure (`None`) the key is forgotten, so
+    /// that a retry stores the batch. Drop the ticket after this call, to wake the waiting
+    /// repeats.
+    pub(crate) fn finish(&mut self, ticket: &Ticket, answer: Option<Answer>, now_ms: i64) {
+        let ours = self
+            .entries
+            .get(&ticket.key)
+            .is_some_and(|e| e.seq == ticket.seq);
+        if !ours {
+            return;
+        }
+        match answer {
+            Some(answer) => {
+                let cost = cost(&ticket.key, &answer);
+                if let Some(e) = self.entries.get_mut(&ticket.key) {
+                    e.state = State::Done {
+                        answer: Arc::new(answer),
+                        at_ms: now_ms,
+                        cost,
+                    };
+                }
+                self.order
+                    .push_back((ticket.key.clone(), ticket.seq, now_ms));
+                self.bytes += cost;
+                self.evict_over_bound();
+            }
+            None => {
+                self.entries.remove(&ticket.key);
+            }
+        }
+    }
+
+    /// Puts a batch stored earlier back (recovery at start), unless its window has passed or
+    /// a newer answer of the key is already there. Call with batches oldest first.
+    pub(crate) fn restore(&mut self, batch: StoredBatch, now_ms: i64) {
+        if batch.stored_at_ms.saturating_add(self.window_ms) <= now_ms {
+            return;
+        }
+        let newer = self.entries.get(&batch.key).is_some_and(|e| match e.state {
+            State::Done { at_ms, .. } => at_ms > batch.stored_at_ms,
+            State::Storing(_) => true,
+        });
+        if newer {
+            return;
+        }
+        if let Some(old) = self.entries.remove(&batch.key)
+            && let State::Done { cost, .. } = old.state
+        {
+            self.bytes -= cost;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let answer = Answer::of(&batch.answer);
+        let cost = cost(&batch.key, &answer);
+        self.entries.insert(
+            batch.key.clone(),
+            Entry {
+                fingerprint: batch.fingerprint,
+                state: State::Done {
+                    answer: Arc::new(answer),
+                    at_ms: batch.stored_at_ms,
+                    cost,
+                },
+                seq,
+            },
+        );
+        self.order.push_back((batch.key, seq, batch.stored_at_ms));
+        self.bytes += cost;
+        self.evict_over_bound();
+    }
+
+    /// Forgets the answered keys whose window has passed.
+    fn expire(&mut self, now_ms: i64) {
+        while let Some((_, _, at)) = self.order.front() {
+            if at.saturating_add(self.window_ms) > now_ms {
+                break;
+            }
+            self.pop_oldest();
+        }
+    }
+
+    /// Forgets the oldest answered keys while they take more than the bound.
+    fn evict_over_bound(&mut self) {
+        while self.bytes > self.max_bytes && !self.order.is_empty() {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        let Some((key, seq, _)) = self.order.pop_front() else {
+            return;
+        };
+        if self.entries.get(&key).is_some_and(|e| e.seq == seq)
+            && let Some(Entry {
+                state: State::Done { cost, .. },
+                ..
+            }) = self.entries.remove(&key)
+        {
+            self.bytes -= cost;
+        }
+    }
+}
+
+/// A backend's table of idempotency keys behind its lock: [`Dedup::produce`] applies the rule
+/// of this module around a backend's store. Cheap to clone (one table).
+#[derive(Clone)]
+pub(crate) struct Dedup {
+    table: Arc<Mutex<Table>>,
+    window: Duration,
+}
+
+impl fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.lock();
+        f.debug_struct("Dedup")
+            .field("keys", &t.len())
+            .field("bytes", &t.bytes())
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+impl Dedup {
+    /// An empty table keeping answers `window` long and at most `max_bytes` of them.
+    pub(crate) fn new(window: Duration, max_bytes: usize) -> Self {
+        Self {
+            table: Arc::new(Mutex::new(Table::new(window, max_bytes))),
+            window,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every update of the table is complete before it can panic: poisoning is ignored.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts batches recovered from storage back, oldest first (see [`Table::restore`]).
+    pub(crate) fn restore(&self, mut batches: Vec<StoredBatch>) {
+        batches.sort_by_key(|b| b.stored_at_ms);
+        let now = now_ms();
+        let mut t = self.lock();
+        for b in batches {
+            t.restore(b, now);
+        }
+    }
+
+    /// Produces under `key`: answers a repeat from the table, or runs `store` and remembers
+    /// its answer (see [`Storing`]: it ends and is remembered even if this request is
+    /// dropped).
+    ///
+    /// # Errors
+    /// [`BackendError::IdempotencyKeyReused`] for another batch under a known key,
+    /// [`BackendError::IdempotencyKeyBusy`] when the first request of the key is still being
+    /// stored after [`WAIT_FOR_FIRST`], else the store's own error.
+    pub(crate) async fn produce<F, Fut>(
+        &self,
+        key: IdempotencyKey,
+        fingerprint: Fingerprint,
+        store: F,
+    ) -> BackendResult<Produced>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+        loop {
+            let begin = self.lock().begin(&key, fingerprint, now_ms());
+            match begin {
+                Begin::Answer(answer) => {
+                    return Ok(Produced {
+                        metadata: answer.metadata(),
+                        repeated: true,
+                    });
+                }
+                Begin::Mismatch => {
+                    return Err(BackendError::IdempotencyKeyReused(format!(
+                        "{IDEMPOTENCY_KEY} `{}` was already used for a different batch within \
+                         the last {} s; send a fresh key for each batch",
+                        key.as_str(),
+                        self.window.as_secs()
+                    )));
+                }
+                Begin::Wait(mut rx) => {
+                    // The sender is only ever dropped: `changed` ends when the first is done.
+                    if tokio::time::timeout_at(deadline, rx.changed())
+                        .await
+                        .is_err()
+                    {
+                        return Err(BackendError::IdempotencyKeyBusy(format!(
+                            "a request with {IDEMPOTENCY_KEY} `{}` is still being stored after \
+                             {} s; retry later",
+                            key.as_str(),
+                            WAIT_FOR_FIRST.as_secs()
+                        )));
+                    }
+                }
+                Begin::Store(ticket) => {
+                    let storing = Storing {
+                        work: Some(Box::pin(store())),
+                        ticket: Some(ticket),
+                        dedup: self.clone(),
+                    };
+                    return Ok(Produced {
+                        metadata: storing.await?,
+                        repeated: false,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The store of a key's first request, run in that request's task (no hop to another
+/// thread on the way), and remembered when it ends. Dropped before its end (the client went
+/// away, the request was cancelled), it hands the rest of the store to a task of its own, so
+/// that the store still ends and its answer is still remembered for the retry.
+struct Storing<Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static> {
+    work: Option<std::pin::Pin<Box<Fut>>>,
+    ticket: Option<Ticket>,
+    dedup: Dedup,
+}
+
+/// Remembers how a store ended, then wakes the repeats waiting for it.
+fn complete(dedup: &Dedup, ticket: Ticket, result: &BackendResult<Vec<ProduceMetadata>>) {
+    let answer = result.as_deref().ok().map(Answer::of);
+    dedup.lock().finish(&ticket, answer, now_ms());
+    drop(ticket);
+}
+
+impl<Fut> Future for Storing<Fut>
+where
+    Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
+{
+    type Output = BackendResult<Vec<ProduceMetadata>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(work) = self.work.as_mut() else {
+            return std::task::Poll::Ready(Err(BackendError::Internal(
+                "an idempotent produce was polled after its end".to_owned(),
+            )));
+        };
+        let result = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        if let Some(ticket) = self.ticket.take() {
+            complete(&self.dedup, ticket, &result);
+        }
+        std::task::Poll::Ready(result)
+    }
+}
+
+impl<Fut> Drop for Storing<Fut>
+where
+    Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
+{
+    fn drop(&mut self) {
+        let (Some(work), Some(ticket)) = (self.work.take(), self.ticket.take()) else {
+            return;
+        };
+        // Outside a runtime (it is shutting down) the ticket is dropped unfinished: a repeat
+        // then finds the key abandoned and stores the batch itself.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let dedup = self.dedup.clone();
+            runtime.spawn(async move {
+                let result = work.await;
+                complete(&dedup, ticket, &result);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proptest::prelude::*;
+use tokio::sync::oneshot;
+
+use super::*;
+
+fn key(s: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(s.as_bytes()).expect("valid key")
+}
+
+fn meta(offset: i64) -> Vec<ProduceMetadata> {
+    vec![ProduceMetadata {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        timestamp: 1,
+    }]
+}
+
+#[test]
+fn keys_are_visible_ascii_bare_or_quoted() {
+    assert_eq!(key("abc-123_XYZ").as_str(), "abc-123_XYZ");
+    assert_eq!(key("\"abc\"").as_str(), "abc");
+    assert_eq!(key(r#""a\"b\\c""#).as_str(), r#"a"b\c"#);
+    assert_eq!(key(&"x".repeat(255)).as_str().len(), 255);
+    // `"` alone is a one-character bare key, not an empty quoted string.
+    assert_eq!(key("\"").as_str(), "\"");
+    for (bad, why) in [
+        ("", "1 to 255"),
+        ("\"\"", "1 to 255"),
+        (&"x".repeat(256), "not 256"),
+        ("a b", "visible ASCII"),
+        ("tab\there", "0x09"),
+        ("é", "visible ASCII"),
+        (r#""a\nb""#, "escape only"),
+        (r#""a"b""#, "must be escaped"),
+    ] {
+        let err = IdempotencyKey::parse(bad.as_bytes()).expect_err(bad);
+        assert!(err.contains("Idempotency-Key"), "{err}");
+        assert!(err.contains(why), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn the_fingerprint_tells_every_field_apart() {
+    let base = vec![ProduceRecord::new("v").key("k").topic("t")];
+    let fp = fingerprint(None, &base);
+    assert_eq!(fp, fingerprint(None, &base.clone()));
+    // The path's topic and the record's own are the same request.
+    assert_eq!(
+        fp,
+        fingerprint(Some("t"), &[ProduceRecord::new("v").key("k")])
+    );
+    let mut variants = vec![
+        vec![ProduceRecord::new("w").key("k").topic("t")],
+        vec![ProduceRecord::new("v").key("j").topic("t")],
+        vec![ProduceRecord::new("v").topic("t")],
+        vec![ProduceRecord::new("v").key("k").topic("u")],
+        vec![ProduceRecord::new("v").key("k").topic("t").partition(0)],
+        vec![ProduceRecord::new("v").key("k").topic("t").header("h", "")],
+        vec![ProduceRecord::new("v").key("k").topic("t"); 2],
+        // Lengths are prefixed: moving bytes between fields changes the fingerprint.
+        vec![ProduceRecord::new("kv").key("").topic("t")],
+    ];
+    let mut timed = base.clone();
+    timed[0].timestamp = Some(5);
+    variants.push(timed);
+    for v in variants {
+        assert_ne!(fp, fingerprint(None, &v), "{v:?}");
+    }
+}
+
+#[test]
+fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
+    let mut t = Table::new(Duration::from_secs(10), 1 << 20);
+    let k = key("k");
+    let Begin::Store(ticket) = t.begin(&k, [1; 16], 0) else {
+        panic!("a new key stores")
+    };
+    assert!(matches!(t.begin(&k, [1; 16], 1), Begin::Wait(_)));
+    assert!(matches!(t.begin(&k, [2; 16], 1), Begin::Mismatch));
+    t.finish(&ticket, Some(Answer::of(&meta(7))), 2);
+    drop(ticket);
+    match t.begin(&k, [1; 16], 3) {
+        Begin::Answer(a) => assert_eq!(a.metadata(), meta(7)),
+        _ => panic!("a repeat is answered"),
+    }
+    assert!(matches!(t.begin(&k, [2; 16], 3), Begin::Mismatch));
+    // The window counts from the answer: at 2 + 10 s the key is forgotten.
+    assert!(matches!(t.begin(&k, [1; 16], 10_001), Begin::Answer(_)));
+    assert!(matches!(t.begin(&k, [1; 16], 10_002), Begin::Store(_)));
+}
+
+#[test]
+fn a_failed_store_forgets_the_key_and_an_abandoned_one_is_taken_over() {
+    let mut t = Table::new(Duration::from_secs(10), 1 << 20);
+    let k = key("k");
+    let Begin::Store(ticket) = t.begin(&k, [1; 16], 0) else {
+        panic!()
+    };
+    t.finish(&ticket, None, 1);
+    drop(ticket);
+    assert_eq!(t.len(), 0);
+    let Begin::Store(ticket) = t.begin(&k, [1; 16], 2) else {
+        panic!("stored again after a failure")
+    };
+    // Its task ended without a word (a panic): the next request stores instead of waiting.
+    drop(ticket);
+    assert!(matches!(t.begin(&k, [1; 16], 3), Begin::Store(_)));
+}
+
+#[test]
+fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
+    let one = cost(&key("k0"), &Answer::of(&meta(0)));
+    let mut t = Table::new(Duration::from_secs(3600), 3 * one);
+    for i in 0..5 {
+        let k = key(&format!("k{i}"));
+        let Begin::Store(ticket) = t.begin(&k, [0; 16], i) else {
+            panic!()
+        };
+        t.finish(&ticket, Some(Answer::of(&meta(i))), i);
+    }
+    assert_eq!((t.len(), t.bytes()), (3, 3 * one));
+    assert!(matches!(t.begin(&key("k1"), [0; 16], 9), Begin::Store(_)));
+    assert!(matches!(t.begin(&key("k2"), [0; 16], 9), Begin::Answer(_)));
+}
+
+#[test]
+fn restored_batches_count_from_their_own_time() {
+    let mut t = Table::new(Duration::from_secs(10), 1 << 20);
+    let batch = |k: &str, at: i64| StoredBatch {
+        key: key(k),
+        fingerprint: [1; 16],
+        stored_at_ms: at,
+        answer: meta(at),
+    };
+    t.restore(batch("old", 0), 20_000);
+    t.restore(batch("new", 15_000), 20_000);
+    assert_eq!(t.len(), 1);
+    match t.begin(&key("new"), [1; 16], 20_000) {
+        Begin::Answer(a) => assert_eq!(a.metadata()[0].offset, 15_000),
+        _ => panic!("a restored key is answered"),
+    }
+    assert!(matches!(
+        t.begin(&key("new"), [1; 16], 25_000),
+        Begin::Store(_)
+    ));
+}
+
+/// The async rule: a repeat that arrives while the first is stored waits for its answer; the
+/// first's store goes on when its request is dropped; the batch is stored once.
+#[tokio::test]
+async fn a_repeat_waits_for_the_first_and_a_dropped_request_still_stores() {
+    let dedup = Dedup::new(Duration::from_secs(60), 1 << 20);
+    let stores = Arc::new(AtomicUsize::new(0));
+    let (release, gate) = oneshot::channel::<()>();
+    let first = {
+        let (dedup, stores) = (dedup.clone(), Arc::clone(&stores));
+        tokio::spawn(async move {
+            dedup
+                .produce(key("k"), [1; 16], move || async move {
+                    stores.fetch_add(1, Ordering::SeqCst);
+                    let _ = gate.await;
+                    Ok(meta(3))
+                })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    while stores.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let repeat = {
+        let (dedup, stores) = (dedup.clone(), Arc::clone(&stores));
+        tokio::spawn(async move {
+            dedup
+                .produce(key("k"), [1; 16], move || async move {
+                    stores.fetch_add(1, Ordering::SeqCst);
+                    Ok(meta(99))
+                })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    // The first request goes away (a client that disconnected); its store does not.
+    first.abort();
+    release.send(()).expect("store waiting");
+    let got = repeat.await.expect("joined").expect("answered");
+    assert_eq!(got.metadata, meta(3));
+    assert!(got.repeated);
+    assert_eq!(stores.load(Ordering::SeqCst), 1, "stored once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeat_waits_at_most_the_bound_then_gets_409() {
+    let dedup = Dedup::new(Duration::from_secs(60), 1 << 20);
+    let (_hold, gate) = oneshot::channel::<()>();
+    let d = dedup.clone();
+    tokio::spawn(async move {
+        d.produce(key("k"), [1; 16], move || async move {
+            let _ = gate.await;
+            Ok(meta(0))
+        })
+        .await
+    });
+    tokio::task::yield_now().await;
+    let err = dedup
+        .produce(key("k"), [1; 16], || async { Ok(meta(1)) })
+        .await
+        .expect_err("busy");
+    assert!(matches!(err, BackendError::IdempotencyKeyBusy(_)), "{err}");
+    assert_eq!(err.status(), axum::http::StatusCode::CONFLICT);
+    let err = dedup
+        .produce(key("k"), [2; 16], || async { Ok(meta(1)) })
+        .await
+        .expect_err("reused");
+    assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A request with key `k` and body `b`.
+    Request { k: u8, b: u8 },
+    /// The `i`-th store in flight (modulo their number) ends, stored or failed.
+    Finish { i: usize, ok: bool },
+    /// Time passes.
+    Advance { ms: i64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4, 0u8..2).prop_map(|(k, b)| Op::Request { k, b }),
+        3 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(i, ok)| Op::Finish { i, ok }),
+        1 => (0i64..700).prop_map(|ms| Op::Advance { ms }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any interleaving of requests, repeats, failures, expiry (window 1 s) and evictions (room
+    /// for `cap` keys) against a model of the rule: every answer is that of a stored batch of
+    /// the same key and body (nothing acknowledged is lost or misattributed), and a key is
+    /// stored again only when the model forgot it (its window passed or `cap` newer keys were
+    /// answered since): never twice within its window while remembered.
+    #[test]
+    fn the_dedup_window_never_loses_a_record_nor_stores_a_key_twice(
+        ops in proptest::collection::vec(op(), 0..80),
+        cap in 1usize..5,
+    ) {
+        let window = 1000;
+        let one = cost(&key("k0"), &Answer::of(&meta(0)));
+        let mut t = Table::new(Duration::from_millis(window as u64), cap * one);
+        let mut now = 0i64;
+        let mut next_offset = 0i64;
+        // Stores in flight: (ticket, key, body). The table's in-flight entries are these.
+        let mut inflight: Vec<(Ticket, u8, u8)> = Vec::new();
+        // Model: answered batches in answer order: (key, body, answer, answered at).
+        let mut answered: Vec<(u8, u8, Vec<ProduceMetadata>, i64)> = Vec::new();
+        let mut stores_of = [0usize; 4];
+        for op in ops {
+            match op {
+                Op::Advance { ms } => now += ms,
+                Op::Finish { i, ok } => {
+                    if inflight.is_empty() { continue; }
+                    let (ticket, k, b) = inflight.remove(i % inflight.len());
+                    if ok {
+                        let answer = meta(next_offset);
+                        next_offset += 1;
+                        t.finish(&ticket, Some(Answer::of(&answer)), now);
+                        answered.push((k, b, answer, now));
+                        stores_of[k as usize] += 1;
+                    } else {
+                        t.finish(&ticket, None, now);
+                    }
+                }
+                Op::Request { k, b } => {
+                    let begin = t.begin(&key(&format!("k{k}")), [b; 16], now);
+                    let storing = inflight.iter().find(|(_, kk, _)| *kk == k).map(|(_, _, bb)| *bb);
+                    // Remembered: among the last `cap` answers and within the window.
+                    let start = answered.len().saturating_sub(cap);
+                    let remembered = answered[start..]
+                        .iter()
+                        .rev()
+                        .find(|(kk, _, _, at)| *kk == k && at + window > now)
+                        .filter(|_| storing.is_none());
+                    match begin {
+                        Begin::Answer(a) => {
+                            let (_, body, answer, _) = remembered.expect("answers only a remembered key");
+                            prop_assert_eq!(*body, b, "answered for another body");
+                            prop_assert_eq!(&a.metadata(), answer, "the first answer, unchanged");
+                        }
+                        Begin::Mismatch => {
+                            let body = storing.or(remembered.map(|r| r.1));
+                            prop_assert!(body.is_some_and(|body| body != b), "refused only for another body");
+                        }
+                        Begin::Wait(_) => prop_assert_eq!(storing, Some(b), "waits only for its own first"),
+                        Begin::Store(ticket) => {
+                            prop_assert!(storing.is_none(), "stored while its first is in flight");
+                            prop_assert!(remembered.is_none(), "stored twice within the window");
+                            inflight.push((ticket, k, b));
+                        }
+                    }
+                }
+            }
+            prop_assert!(t.bytes() <= cap * one, "over the memory bound");
+        }
+        // Every acknowledged store is a real one: offsets were handed out once each.
+        prop_assert_eq!(stores_of.iter().sum::<usize>() as i64, next_offset);
+    }
+}
