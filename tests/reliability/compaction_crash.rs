@@ -81,18 +81,9 @@ async fn every_keys_latest_acknowledged_value_survives_kill_9_during_compaction(
                             json!({"key": key, "value": value_of(&key, w, b, i)})
                         })
                         .collect();
-                    let Ok(resp) = http
-                        .post(format!("{url}/produce/{TOPIC}"))
-                        .json_body(&json!(batch))
-                        .send()
-                        .await
+                    let Some(meta) =
+                        crate::util::produce_acknowledged(&http, &url, TOPIC, &batch).await
                     else {
-                        return;
-                    };
-                    if !resp.status().is_success() {
-                        return;
-                    }
-                    let Ok(meta) = resp.json_value::<Vec<Value>>().await else {
                         return;
                     };
                     let mut l = latest.lock().expect("lock");

@@ -98,18 +98,9 @@ async fn acknowledged_messages_survive_repeated_kill_9_and_torn_tails() {
                     let batch: Vec<Value> = (0..20)
                         .map(|i| json!({"value": format!("r{round}-w{w}-b{b:05}-{i:02}"), "key": format!("w{w}")}))
                         .collect();
-                    let Ok(resp) = http
-                        .post(format!("{url}/produce/{TOPIC}"))
-                        .json_body(&json!(batch))
-                        .send()
-                        .await
+                    let Some(meta) =
+                        crate::util::produce_acknowledged(&http, &url, TOPIC, &batch).await
                     else {
-                        return;
-                    };
-                    if !resp.status().is_success() {
-                        return;
-                    }
-                    let Ok(meta) = resp.json_value::<Vec<Value>>().await else {
                         return;
                     };
                     let mut a = acked.lock().expect("lock");

@@ -114,6 +114,27 @@ fn drain(child: &mut Child) -> (Reader, Reader) {
     (o, e)
 }
 
+/// Produces `batch` to `topic` on the server at `url` and answers its metadata, or `None`
+/// when it was not acknowledged (refused, or the server went away: the crash tests kill it
+/// while producers run).
+pub async fn produce_acknowledged(
+    http: &reqwest::Client,
+    url: &str,
+    topic: &str,
+    batch: &[Value],
+) -> Option<Vec<Value>> {
+    let resp = http
+        .post(format!("{url}/produce/{topic}"))
+        .json_body(&json!(batch))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json_value::<Vec<Value>>().await.ok()
+}
+
 /// Every message of `topic` (all `partitions`), read straight from the server: value → count,
 /// plus the messages per partition in offset order.
 pub async fn read_topic(
