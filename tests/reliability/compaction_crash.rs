@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{JsonBody, JsonResponse, ServeProcess, client, spawn_serve};
+use crate::common::{ServeProcess, client, spawn_serve};
 use crate::util::upkafka;
 
 const TOPIC: &str = "kv";
@@ -30,24 +30,7 @@ fn start(dir: &Path) -> ServeProcess {
 
 /// Every record of a partition, following the offsets (a compacted log has gaps).
 async fn fetch_all(http: &reqwest::Client, url: &str, partition: i32) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut next = 0i64;
-    loop {
-        let body = json!({"topic": TOPIC, "partition": partition, "offset": next, "timeout": 0});
-        let resp = http
-            .post(format!("{url}/fetch"))
-            .json_body(&body)
-            .send()
-            .await
-            .expect("fetch");
-        assert!(resp.status().is_success(), "fetch: {}", resp.status());
-        let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
-        let Some(last) = batch.last() else {
-            return out;
-        };
-        next = last["offset"].as_i64().expect("offset") + 1;
-        out.extend(batch);
-    }
+    crate::util::read_partition(|| http.post(format!("{url}/fetch")), TOPIC, partition).await
 }
 
 /// key → (partition, offset, value) of its latest acknowledged record.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{JsonBody, JsonResponse, ServeProcess, client, spawn_serve};
+use crate::common::{JsonBody, ServeProcess, client, spawn_serve};
 use crate::util::upkafka;
 
 const TOPIC: &str = "c";
@@ -25,23 +25,7 @@ fn start(dir: &Path) -> ServeProcess {
 }
 
 async fn fetch_all(http: &reqwest::Client, url: &str, partition: i32) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        let body =
-            json!({"topic": TOPIC, "partition": partition, "offset": out.len(), "timeout": 0});
-        let resp = http
-            .post(format!("{url}/fetch"))
-            .json_body(&body)
-            .send()
-            .await
-            .expect("fetch");
-        assert!(resp.status().is_success(), "fetch: {}", resp.status());
-        let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
-        if batch.is_empty() {
-            return out;
-        }
-        out.extend(batch);
-    }
+    crate::util::read_partition(|| http.post(format!("{url}/fetch")), TOPIC, partition).await
 }
 
 /// The last segment file of every partition.

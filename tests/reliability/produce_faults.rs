@@ -5,10 +5,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use upkafka_server::{Credentials, ServerConfig, TopicSpec};
 
-use crate::common::{JsonBody, JsonResponse, ServeProcess, TestServer, client, spawn_serve};
+use crate::common::{ServeProcess, TestServer, client, spawn_serve};
 use crate::proxy::{Fault, Proxy};
 use crate::util::{PASSWORD, USER, basic_token, lines, read_topic, run, upkafka};
 
@@ -254,26 +253,18 @@ async fn stored_values(url: &str, topic: &str) -> BTreeMap<String, usize> {
     let http = client();
     let mut counts = BTreeMap::new();
     for p in 0..3 {
-        let mut offset = 0;
-        loop {
-            let body = json!({"topic": topic, "partition": p, "offset": offset, "timeout": 0});
-            let resp = http
-                .post(format!("{url}/fetch"))
-                .basic_auth(USER, Some(PASSWORD))
-                .json_body(&body)
-                .send()
-                .await
-                .expect("fetch");
-            assert!(resp.status().is_success(), "fetch: {}", resp.status());
-            let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
-            if batch.is_empty() {
-                break;
-            }
-            offset += batch.len();
-            for m in batch {
-                let v = m["value"].as_str().unwrap_or_default().to_owned();
-                *counts.entry(v).or_insert(0) += 1;
-            }
+        let batch = crate::util::read_partition(
+            || {
+                http.post(format!("{url}/fetch"))
+                    .basic_auth(USER, Some(PASSWORD))
+            },
+            topic,
+            p,
+        )
+        .await;
+        for m in batch {
+            let v = m["value"].as_str().unwrap_or_default().to_owned();
+            *counts.entry(v).or_insert(0) += 1;
         }
     }
     counts

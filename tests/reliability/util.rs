@@ -135,6 +135,28 @@ pub async fn produce_acknowledged(
     resp.json_value::<Vec<Value>>().await.ok()
 }
 
+/// Every record of `topic`/`partition` in offset order, following the offsets (a compacted
+/// log has gaps). `request` builds each `POST /fetch` (with the auth its server needs).
+pub async fn read_partition(
+    request: impl Fn() -> reqwest::RequestBuilder,
+    topic: &str,
+    partition: i32,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut next = 0i64;
+    loop {
+        let body = json!({"topic": topic, "partition": partition, "offset": next, "timeout": 0});
+        let resp = request().json_body(&body).send().await.expect("fetch");
+        assert!(resp.status().is_success(), "fetch: {}", resp.status());
+        let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
+        let Some(last) = batch.last() else {
+            return out;
+        };
+        next = last["offset"].as_i64().expect("offset") + 1;
+        out.extend(batch);
+    }
+}
+
 /// Every message of `topic` (all `partitions`), read straight from the server: value → count,
 /// plus the messages per partition in offset order.
 pub async fn read_topic(
@@ -146,22 +168,12 @@ pub async fn read_topic(
     let mut counts = BTreeMap::new();
     let mut per_partition = Vec::new();
     for p in 0..partitions {
-        let mut msgs: Vec<Value> = Vec::new();
-        loop {
-            let body = json!({"topic": topic, "partition": p, "offset": msgs.len(), "timeout": 0});
-            let resp = server
-                .request(&http, reqwest::Method::POST, "/fetch")
-                .json_body(&body)
-                .send()
-                .await
-                .expect("fetch");
-            assert!(resp.status().is_success(), "fetch: {}", resp.status());
-            let batch: Vec<Value> = resp.json_value().await.expect("fetch JSON");
-            if batch.is_empty() {
-                break;
-            }
-            msgs.extend(batch);
-        }
+        let msgs = read_partition(
+            || server.request(&http, reqwest::Method::POST, "/fetch"),
+            topic,
+            p,
+        )
+        .await;
         for (i, m) in msgs.iter().enumerate() {
             assert_eq!(m["offset"], i as i64, "offsets contiguous in {topic}/{p}");
             let v = m["value"].as_str().unwrap_or_default().to_owned();
