@@ -631,7 +631,7 @@ impl Backend for EmbeddedBackend {
                 let offset = match spec {
                     OffsetSpec::Earliest => part.start_offset(),
                     OffsetSpec::Latest => part.end_offset(),
-                    OffsetSpec::Timestamp(ts) => part.offset_for_timestamp(ts).unwrap_or(-1),
+                    OffsetSpec::Timestamp(ts) => part.offset_for_timestamp(ts)?.unwrap_or(-1),
                 };
                 out.push(TopicPartitionOffset::new(tp.topic, tp.partition, offset));
             }

@@ -416,6 +416,7 @@ fn apply_retention(
     let (_, files) = gone;
     in_dir(part, topic_lock, || {
         for f in &files {
+            crate::log::index::remove(f.path());
             match fs::remove_file(f.path()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -594,6 +595,12 @@ fn compact_disk(
         };
         (d.dir().to_owned(), d.closed_segments()?)
     };
+    // Sealed segments keep only a sparse index in memory: their records are listed here,
+    // outside the lock.
+    let mut closed = closed;
+    for seg in &mut closed {
+        seg.load_entries()?;
+    }
     let mut inputs = Vec::with_capacity(closed.len());
     let mut read = 0u64;
     for seg in &closed {
@@ -650,6 +657,7 @@ fn compact_disk(
         // the cleaned segment, which `DiskStore::open` keeps.
         in_dir(part, topic_lock, || {
             for f in old.iter().filter(|f| f.path() != path.as_path()) {
+                crate::log::index::remove(f.path());
                 match fs::remove_file(f.path()) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -45,6 +45,7 @@
 
 pub(crate) mod cleaner;
 pub(crate) mod files;
+pub(crate) mod index;
 pub(crate) mod marks;
 pub(crate) mod memory;
 pub(crate) mod meta;
@@ -56,6 +57,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -236,11 +238,18 @@ impl Partition {
         });
     }
 
-    /// First offset whose record timestamp is ≥ `ts` (Kafka `offsetsForTimes`), if any.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
+    /// First offset whose record timestamp is ≥ `ts` (Kafka `offsetsForTimes`), if any. On
+    /// disk a closed segment's sparse index leaves a bounded scan of its file (under the
+    /// partition lock: at most [`index::INTERVAL_BYTES`] and one frame).
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, BackendError> {
         match &*self.lock() {
-            Store::Mem(m) => m.offset_for_timestamp(ts),
-            Store::Disk(d) => d.offset_for_timestamp(ts),
+            Store::Mem(m) => Ok(m.offset_for_timestamp(ts)),
+            Store::Disk(d) => d.offset_for_timestamp(ts).map_err(|e| {
+                BackendError::storage(
+                    format_args!("searching {}/{} by time", self.topic, self.id),
+                    &e,
+                )
+            }),
         }
     }
 
@@ -297,50 +306,82 @@ impl Partition {
             value: r.value.unwrap_or_default(),
             headers: r.headers,
         };
-        let runs = {
-            let guard = self.lock();
-            match &*guard {
-                Store::Mem(m) => {
-                    let mut bytes = 0usize;
-                    for (offset, r, size) in m.read(from, max_records, max_bytes) {
-                        bytes += size;
-                        out.push(message(offset, r));
+        let storage = |e: &io::Error| {
+            BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), e)
+        };
+        let mut bytes = 0usize;
+        let mut records = 0usize;
+        let mut from = from;
+        loop {
+            let plan = {
+                let guard = self.lock();
+                match &*guard {
+                    Store::Mem(m) => {
+                        for (offset, r, size) in m.read(from, max_records, max_bytes) {
+                            bytes += size;
+                            out.push(message(offset, r));
+                        }
+                        return Ok(bytes);
+                    }
+                    Store::Disk(d) => d
+                        .plan_read(from, max_records - records, max_bytes, bytes)
+                        .map_err(|e| storage(&e))?,
+                }
+            };
+            // Read outside the lock, through the descriptors the plan was made with: the
+            // frames are immutable once visible, and a segment deleted or compacted meanwhile
+            // is still read from the file it was planned on.
+            match plan {
+                segment::ReadPlan::Frames(runs) => {
+                    for run in runs {
+                        let buf = segment::read_at(&run.file, run.pos, run.len)
+                            .map_err(|e| storage(&e))?;
+                        let mut at = 0usize;
+                        for expected in run.offsets {
+                            let (offset, r, flen) = record::decode(&buf[at..]).map_err(|e| {
+                                BackendError::Corrupt(format!(
+                                    "{}/{} offset {expected}: {e}",
+                                    self.topic, self.id
+                                ))
+                            })?;
+                            if offset != expected {
+                                return Err(BackendError::Corrupt(format!(
+                                    "{}/{}: expected offset {expected}, found {offset}",
+                                    self.topic, self.id
+                                )));
+                            }
+                            at += flen;
+                            bytes += flen;
+                            out.push(message(offset, r));
+                        }
                     }
                     return Ok(bytes);
                 }
-                Store::Disk(d) => d.plan_read(from, max_records, max_bytes).map_err(|e| {
-                    BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
-                })?,
-            }
-        };
-        // Read outside the lock, through the descriptors the plan was made with: the frames
-        // are immutable once visible, and a segment deleted or compacted meanwhile is still
-        // read from the file it was planned on.
-        let mut bytes = 0usize;
-        for run in runs {
-            let buf = segment::read_at(&run.file, run.pos, run.len).map_err(|e| {
-                BackendError::storage(format_args!("reading {}/{}", self.topic, self.id), &e)
-            })?;
-            let mut at = 0usize;
-            for expected in run.offsets {
-                let (offset, r, flen) = record::decode(&buf[at..]).map_err(|e| {
-                    BackendError::Corrupt(format!(
-                        "{}/{} offset {expected}: {e}",
-                        self.topic, self.id
-                    ))
-                })?;
-                if offset != expected {
-                    return Err(BackendError::Corrupt(format!(
-                        "{}/{}: expected offset {expected}, found {offset}",
-                        self.topic, self.id
-                    )));
+                // A sealed segment: decode from its sparse point, then go on in the next
+                // segment while the limits leave room.
+                segment::ReadPlan::Scan(run) => {
+                    let (n, b, at_end) = segment::read_scan(
+                        &run,
+                        max_records - records,
+                        max_bytes,
+                        bytes,
+                        |offset, r| out.push(message(offset, r)),
+                    )
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::InvalidData => {
+                            BackendError::Corrupt(format!("{}/{}: {e}", self.topic, self.id))
+                        }
+                        _ => storage(&e),
+                    })?;
+                    records += n;
+                    bytes += b;
+                    if !at_end || records >= max_records || bytes >= max_bytes {
+                        return Ok(bytes);
+                    }
+                    from = run.next;
                 }
-                at += flen;
-                bytes += flen;
-                out.push(message(offset, r));
             }
         }
-        Ok(bytes)
     }
 }
 
@@ -929,5 +970,7 @@ fn open_disk_topic(
 
 #[cfg(test)]
 mod cleaner_tests;
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod tests;

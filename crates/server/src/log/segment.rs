@@ -32,8 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::files::{FileCache, SegmentFile};
+use super::index::{self, SparseIndex};
 use super::marks;
-use super::record::{self, FRAME_HEADER, MAX_PAYLOAD};
+use super::record::{self, FRAME_HEADER, MAX_PAYLOAD, StoredRecord};
 
 /// Where one record lives in its segment.
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +61,15 @@ pub(crate) struct Segment {
     pub file: SegmentFile,
     /// Bytes written so far (including not yet acknowledged ones).
     pub size: u64,
-    /// Its records, offsets increasing.
+    /// Its records, offsets increasing, while it is not sealed (the active segment, or a
+    /// closed one the writer has not sealed yet); empty once it is.
     pub entries: Vec<IndexEntry>,
+    /// The sparse index that replaces `entries` once the segment is closed (see
+    /// [`super::index`]).
+    pub sealed: Option<SparseIndex>,
+    /// Latest `stored_at` of an idempotency mark written into it, if any (goes into its
+    /// index, so that a restart scans for marks only the segments of the window).
+    pub marks_until: Option<i64>,
     /// Wall-clock ms when its first record was appended (for `segment_ms`); for a segment
     /// found on open, the file's last modification (record timestamps may be anything a
     /// producer chose), so after a restart it rolls at most `segment_ms` after its last write.
@@ -69,19 +77,40 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Offset of its `i`-th record.
+    /// Offset of its `i`-th record (of a segment not sealed).
     pub fn offset_at(&self, i: usize) -> i64 {
         self.base + i64::from(self.entries[i].delta)
     }
 
+    /// How many records it holds.
+    pub fn records(&self) -> u64 {
+        match &self.sealed {
+            Some(s) => s.records,
+            None => self.entries.len() as u64,
+        }
+    }
+
     /// The offset after its range: where the next segment starts.
     pub fn next_offset(&self) -> i64 {
-        self.end.unwrap_or(self.base + self.entries.len() as i64)
+        self.end
+            .unwrap_or(self.base.saturating_add(self.records() as i64))
     }
 
     /// Largest timestamp of its records (and all before them), if it has any.
     pub fn max_ts(&self) -> Option<i64> {
-        self.entries.last().map(|e| e.max_ts)
+        match &self.sealed {
+            Some(s) => s.max_ts,
+            None => self.entries.last().map(|e| e.max_ts),
+        }
+    }
+
+    /// Replaces its dense entries with a sparse index; returns the index file's bytes.
+    fn seal(&mut self) -> Vec<u8> {
+        let sealed = SparseIndex::from_entries(&self.entries, self.size, self.marks_until);
+        let bytes = sealed.encode();
+        self.entries = Vec::new();
+        self.sealed = Some(sealed);
+        bytes
     }
 
     /// Index of its first record at offset ≥ `offset`.
@@ -133,6 +162,146 @@ pub(crate) struct Run {
     pub offsets: Vec<i64>,
 }
 
+/// A sealed segment's frames from a sparse point on, to decode outside the partition lock:
+/// its frames are immutable, and only those from `from` on (below `visible`) are wanted.
+#[derive(Debug)]
+pub(crate) struct ScanRun {
+    /// The descriptor the plan was made for.
+    pub file: Arc<File>,
+    /// Byte position of the sparse point to start decoding at.
+    pub pos: u64,
+    /// The segment's size: decoding stops there.
+    pub end_pos: u64,
+    /// The first offset wanted.
+    pub from: i64,
+    /// Offsets from here on are not acknowledged yet.
+    pub visible: i64,
+    /// Where the next segment starts: the read goes on there if room is left.
+    pub next: i64,
+}
+
+/// How a read proceeds: frames located one by one (segments not sealed), or one sealed
+/// segment scanned from a sparse point.
+#[derive(Debug)]
+pub(crate) enum ReadPlan {
+    /// Runs of frames whose offsets the dense index gave.
+    Frames(Vec<Run>),
+    /// A sealed segment to decode forward.
+    Scan(ScanRun),
+}
+
+/// Decodes the frames of a [`ScanRun`] in order, handing those wanted to `f` while
+/// `records` and `bytes` (counted from `spent` bytes already read) allow (at least one
+/// record when nothing was read yet). Returns the records and bytes taken and whether the
+/// segment's end was reached with room left (the read may go on at [`ScanRun::next`]).
+pub(crate) fn read_scan(
+    run: &ScanRun,
+    max_records: usize,
+    max_bytes: usize,
+    spent: usize,
+    mut f: impl FnMut(i64, StoredRecord),
+) -> io::Result<(usize, usize, bool)> {
+    let mut frames = FrameReader::new(&run.file, run.pos, run.end_pos, max_bytes);
+    let (mut records, mut bytes) = (0usize, 0usize);
+    let mut last: Option<i64> = None;
+    while let Some(frame) = frames.next_frame()? {
+        let (offset, rec, flen) = record::decode(frame).map_err(corrupt)?;
+        if last.is_some_and(|l| offset <= l) {
+            return Err(corrupt(format!("offset {offset} out of order")));
+        }
+        last = Some(offset);
+        if offset < run.from {
+            continue;
+        }
+        if offset >= run.visible || records >= max_records {
+            return Ok((records, bytes, false));
+        }
+        if spent + bytes > 0 && spent + bytes + flen > max_bytes {
+            return Ok((records, bytes, false));
+        }
+        records += 1;
+        bytes += flen;
+        f(offset, rec);
+    }
+    Ok((records, bytes, true))
+}
+
+fn corrupt(why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+/// Reads a segment's frames forward from a position, in chunks, whole frames at a time.
+struct FrameReader<'a> {
+    file: &'a File,
+    /// File position of `buf[0]`.
+    at: u64,
+    end: u64,
+    buf: Vec<u8>,
+    /// Start of the next frame in `buf`.
+    next: usize,
+    chunk: usize,
+}
+
+impl<'a> FrameReader<'a> {
+    fn new(file: &'a File, pos: u64, end: u64, hint: usize) -> Self {
+        let chunk = hint
+            .saturating_add(index::INTERVAL_BYTES as usize)
+            .clamp(64 * 1024, 4 << 20);
+        FrameReader {
+            file,
+            at: pos,
+            end,
+            buf: Vec::new(),
+            next: 0,
+            chunk,
+        }
+    }
+
+    /// The next whole frame (header included), `None` at the end.
+    fn next_frame(&mut self) -> io::Result<Option<&[u8]>> {
+        let pos = self.at + self.next as u64;
+        if pos >= self.end {
+            return Ok(None);
+        }
+        if !self.have(FRAME_HEADER)? {
+            return Err(corrupt("frame header beyond the segment's end"));
+        }
+        let head: [u8; FRAME_HEADER] = self.buf[self.next..self.next + FRAME_HEADER]
+            .try_into()
+            .map_err(corrupt)?;
+        let (len, _) = record::frame_header(&head);
+        if len > MAX_PAYLOAD {
+            return Err(corrupt("frame longer than any frame"));
+        }
+        let flen = FRAME_HEADER + len;
+        if !self.have(flen)? {
+            return Err(corrupt("frame beyond the segment's end"));
+        }
+        let start = self.next;
+        self.next += flen;
+        Ok(Some(&self.buf[start..start + flen]))
+    }
+
+    /// Makes sure `n` bytes from `next` are in `buf`; false if the segment ends first.
+    fn have(&mut self, n: usize) -> io::Result<bool> {
+        if self.buf.len() - self.next >= n {
+            return Ok(true);
+        }
+        let from = self.at + self.next as u64;
+        let left = self.end.saturating_sub(from);
+        if (n as u64) > left {
+            return Ok(false);
+        }
+        let want = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(self.chunk.max(n));
+        self.buf = read_at(self.file, from, want)?;
+        self.at = from;
+        self.next = 0;
+        Ok(true)
+    }
+}
+
 /// A closed segment as compaction sees it: what to read, and what to check before swapping.
 #[derive(Debug)]
 pub(crate) struct ClosedSegment {
@@ -144,8 +313,38 @@ pub(crate) struct ClosedSegment {
     pub file: SegmentFile,
     /// Its open descriptor, to read it without the lock.
     pub open: Arc<File>,
-    /// Its index.
+    /// Its bytes.
+    pub size: u64,
+    /// Where its frames are: empty for a sealed segment until [`ClosedSegment::load_entries`].
     pub entries: Vec<IndexEntry>,
+    /// Whether `entries` must still be loaded from the file.
+    sealed: bool,
+}
+
+impl ClosedSegment {
+    /// Fills in the per-record entries of a sealed segment by scanning its file (compaction
+    /// needs every record; this runs outside the partition lock).
+    pub fn load_entries(&mut self) -> io::Result<()> {
+        if !self.sealed {
+            return Ok(());
+        }
+        // Offsets increase within [base, end) in a plain segment as in a cleaned one. The
+        // running max starts at this segment: compaction only copies it into the cleaned
+        // segment, where a per-segment max finds the same segment and record by time.
+        let mut ignore = marks::Collector::new(i64::MAX);
+        let found = scan(&self.open, self.base, Some(self.end), i64::MIN, &mut ignore)?;
+        let (entries, good) = (found.entries, found.good_len);
+        if good != self.size {
+            return Err(corrupt(format!(
+                "segment {}: {good} of its {} bytes are valid frames",
+                self.file.path().display(),
+                self.size
+            )));
+        }
+        self.entries = entries;
+        self.sealed = false;
+        Ok(())
+    }
 }
 
 /// The files and index of one durable partition.
@@ -163,6 +362,9 @@ pub(crate) struct DiskStore {
     repair_tail: bool,
     /// Idempotency marks seen by the scan on open (issue 16), until the log takes them.
     marks: marks::Collector,
+    /// Bytes of segment files [`DiskStore::open`] read.
+    #[cfg_attr(not(test), allow(dead_code))]
+    scanned_bytes: u64,
 }
 
 /// Where the log stood before a write, to undo it with [`DiskStore::rollback`]: offsets and
@@ -212,11 +414,14 @@ fn now_ms() -> i64 {
 /// cleaning left: `.cleaned` files, and files that a complete cleaned segment supersedes.
 fn recover_file_list(dir: &Path) -> io::Result<Vec<(i64, Option<i64>, PathBuf)>> {
     let mut found: Vec<(i64, Option<i64>, PathBuf)> = Vec::new();
+    let mut indexes: Vec<PathBuf> = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".cleaned") {
+        if name.ends_with(".index") || name.ends_with(".index.tmp") {
+            indexes.push(entry.path());
+        } else if name.ends_with(".cleaned") {
             tracing::warn!(path = %entry.path().display(), "removing an unfinished cleaned segment (a compaction interrupted before its swap)");
             fs::remove_file(entry.path())?;
         } else if let Some((base, end)) = parse_name(name) {
@@ -241,16 +446,29 @@ fn recover_file_list(dir: &Path) -> io::Result<Vec<(i64, Option<i64>, PathBuf)>>
     if superseded {
         sync_dir(dir)?;
     }
+    // Indexes whose segment is gone (removed after them, or after a crash), and unfinished
+    // index writes: never read, so removed without a directory fsync.
+    for path in indexes {
+        let is_tmp = path.extension().is_some_and(|e| e == "tmp");
+        if is_tmp || !keep.iter().any(|(_, _, seg)| index::path_for(seg) == path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
     Ok(keep)
 }
 
 impl DiskStore {
     /// Opens (creating if needed) the partition directory, finishes or discards an
-    /// interrupted cleaning, scans every segment, and truncates a torn or corrupt tail:
+    /// interrupted cleaning, and recovers the segments: a closed segment with a valid index
+    /// (see [`super::index`]) is not read at all; one without (a directory written before
+    /// indexes existed, or a crash before its index was written) or with a corrupt or stale
+    /// one is scanned and gets its index written; the last segment is always scanned (it is
+    /// bounded by `segment_bytes`). A torn or corrupt tail found by a scan is truncated:
     /// everything after the first bad frame is dropped. Segment files are opened only to be
-    /// scanned, and closed again; later reads and appends open them through `files`.
-    /// Idempotency marks stored at `mark_since` (epoch ms) or later are collected on the way,
-    /// for [`DiskStore::take_marks`].
+    /// checked or scanned, and closed again; later reads and appends open them through
+    /// `files`. Idempotency marks stored at `mark_since` (epoch ms) or later are collected on
+    /// the way, for [`DiskStore::take_marks`]: a segment with a valid index is scanned for
+    /// them only if its index says it holds a mark stored at `mark_since` or later.
     pub fn open(dir: &Path, files: Arc<FileCache>, mark_since: i64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let mut store = DiskStore {
@@ -260,15 +478,19 @@ impl DiskStore {
             files,
             repair_tail: false,
             marks: marks::Collector::new(mark_since),
+            scanned_bytes: 0,
         };
         let mut corrupt = false;
-        for (base, end, path) in recover_file_list(dir)? {
+        let found = recover_file_list(dir)?;
+        let last = found.len().saturating_sub(1);
+        for (i, (base, end, path)) in found.into_iter().enumerate() {
             let expected = store.segments.last().map(Segment::next_offset);
             if corrupt || expected.is_some_and(|e| e > base) {
                 if !corrupt {
                     tracing::warn!(path = %path.display(), "segment overlaps the one before; removing it and everything after");
                 }
                 corrupt = true;
+                index::remove(&path);
                 fs::remove_file(&path)?;
                 continue;
             }
@@ -279,39 +501,64 @@ impl DiskStore {
                 tracing::warn!(path = %path.display(), "segments before a hole in the offsets; removing them (an interrupted retention)");
                 for old in store.segments.drain(..) {
                     store.files.forget(&old.file);
+                    index::remove(old.file.path());
                     fs::remove_file(old.file.path())?;
                 }
                 sync_dir(dir)?;
             }
             let file = OpenOptions::new().read(true).append(true).open(&path)?;
-            let prev_max = store
-                .segments
-                .iter()
-                .rev()
-                .find_map(Segment::max_ts)
-                .unwrap_or(i64::MIN);
-            let (entries, good_len, clean) = scan(&file, base, end, prev_max, &mut store.marks)?;
-            if !clean {
-                tracing::warn!(path = %path.display(), keep = good_len, "torn or corrupt segment tail; truncating");
-                file.set_len(good_len)?;
-                file.sync_all()?;
-                corrupt = true;
-            }
-            let modified_ms = file
-                .metadata()
-                .and_then(|m| m.modified())
+            let meta = file.metadata()?;
+            let modified_ms = meta
+                .modified()
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .and_then(|d| i64::try_from(d.as_millis()).ok());
+            // The last plain segment becomes the active one again: appended to, so never
+            // sealed (a cleaned one is never appended to: a new segment follows it).
+            let indexed = if i < last || end.is_some() {
+                index::load(&path, meta.len())
+            } else {
+                index::remove(&path);
+                None
+            };
+            let (entries, sealed, size, marks_until) = match indexed {
+                Some(sealed) => {
+                    if sealed.marks_until.is_some_and(|m| m >= mark_since) {
+                        // Only for its marks: the index stands.
+                        store.scanned_bytes += sealed.size;
+                        let prev_max = store.last_max_ts();
+                        scan(&file, base, end, prev_max, &mut store.marks)?;
+                    }
+                    let (size, marks_until) = (sealed.size, sealed.marks_until);
+                    (Vec::new(), Some(sealed), size, marks_until)
+                }
+                None => {
+                    store.scanned_bytes += meta.len();
+                    let prev_max = store.last_max_ts();
+                    let found = scan(&file, base, end, prev_max, &mut store.marks)?;
+                    if !found.clean {
+                        tracing::warn!(path = %path.display(), keep = found.good_len, "torn or corrupt segment tail; truncating");
+                        file.set_len(found.good_len)?;
+                        file.sync_all()?;
+                        corrupt = true;
+                    }
+                    (found.entries, None, found.good_len, found.marks_until)
+                }
+            };
             drop(file);
+            let has_records = sealed
+                .as_ref()
+                .map_or(!entries.is_empty(), |s| s.records > 0);
             let first_write_ms =
-                (!entries.is_empty()).then(|| modified_ms.unwrap_or_else(now_ms).min(now_ms()));
+                has_records.then(|| modified_ms.unwrap_or_else(now_ms).min(now_ms()));
             store.segments.push(Segment {
                 base,
                 end,
                 file: store.files.register(path),
-                size: good_len,
+                size,
                 entries,
+                sealed,
+                marks_until,
                 first_write_ms,
             });
         }
@@ -323,7 +570,37 @@ impl DiskStore {
             Some(_) => {}
         }
         store.visible = store.next_offset();
+        // Everything before the last segment is closed now: index what had no valid index.
+        for (path, bytes) in store.seal_closed() {
+            index::store(&path, &bytes)?;
+        }
         Ok(store)
+    }
+
+    /// Seals the closed segments that still hold dense entries (see [`Segment::seal`]):
+    /// returns each one's path and index bytes, for the caller to write outside the lock.
+    pub fn seal_closed(&mut self) -> Vec<(PathBuf, Vec<u8>)> {
+        let n = self.closed_count();
+        self.segments[..n]
+            .iter_mut()
+            .filter(|s| s.sealed.is_none())
+            .map(|s| (s.file.path().to_owned(), s.seal()))
+            .collect()
+    }
+
+    /// Whether a segment may be waiting for [`DiskStore::seal_closed`]: the one before the
+    /// active segment is not sealed (only it becomes closed as appends go on; a cheap test
+    /// for every write round).
+    pub fn needs_seal(&self) -> bool {
+        self.segments.len() >= 2
+            && self.segments[self.segments.len() - 2].sealed.is_none()
+            && self.closed_count() > 0
+    }
+
+    /// Bytes of segment files read by [`DiskStore::open`] (to show what a restart costs).
+    #[cfg(test)]
+    pub fn scanned_bytes(&self) -> u64 {
+        self.scanned_bytes
     }
 
     /// The idempotency marks the scan on open found complete (once; later calls get none).
@@ -345,6 +622,8 @@ impl DiskStore {
             file,
             size: 0,
             entries: Vec::new(),
+            sealed: None,
+            marks_until: None,
             first_write_ms: None,
         });
         Ok(())
@@ -445,13 +724,16 @@ impl DiskStore {
 
     /// Appends already-encoded frames (`lens` gives each frame's length, `max_ts` the running
     /// max timestamp per frame) at [`DiskStore::next_offset`], rolling to a new segment when
-    /// `roll` says the active one is full or old. Adds the open files written to `touched`,
-    /// for the writer to fsync (the same descriptors it wrote through).
+    /// `roll` says the active one is full or old. `marked`: the `stored_at` of the
+    /// idempotency mark the first frame carries, recorded in every segment the frames go to
+    /// (so that a restart scanning for marks reads the whole group). Adds the open files
+    /// written to `touched`, for the writer to fsync (the same descriptors it wrote through).
     pub fn append_frames(
         &mut self,
         buf: &[u8],
         lens: &[u32],
         max_ts: &[i64],
+        marked: Option<i64>,
         roll: RollPolicy,
         touched: &mut Vec<Arc<File>>,
     ) -> io::Result<()> {
@@ -494,6 +776,7 @@ impl DiskStore {
                 j += 1;
             }
             seg.first_write_ms.get_or_insert(roll.now_ms);
+            seg.marks_until = seg.marks_until.max(marked);
             (&*file).write_all(&buf[start..end])?;
             seg.size = size;
             if !touched.iter().any(|f| Arc::ptr_eq(f, &file)) {
@@ -506,22 +789,42 @@ impl DiskStore {
     }
 
     /// The visible frames from `from` on (from the start offset if `from` is below it),
-    /// limited by count and bytes (at least one record): runs to read without holding the
-    /// partition lock, each with the open descriptor it was planned for.
+    /// limited by count and bytes (counting `spent` bytes already read; at least one record
+    /// if nothing was): what to read without holding the partition lock, with the open
+    /// descriptors it was planned for. A sealed segment is planned alone, as a
+    /// [`ScanRun`] from the sparse point at or before `from`.
     pub fn plan_read(
         &self,
         from: i64,
         max_records: usize,
         max_bytes: usize,
-    ) -> io::Result<Vec<Run>> {
+        spent: usize,
+    ) -> io::Result<ReadPlan> {
         let mut runs: Vec<Run> = Vec::new();
-        let mut bytes = 0usize;
+        let mut bytes = spent;
         let mut records = 0usize;
         let first_seg = self
             .segments
             .partition_point(|s| s.base <= from)
             .saturating_sub(1);
         'segments: for seg in &self.segments[first_seg.min(self.segments.len())..] {
+            if let Some(sealed) = &seg.sealed {
+                if !runs.is_empty() {
+                    break;
+                }
+                let delta = u32::try_from(from.saturating_sub(seg.base).max(0)).unwrap_or(u32::MAX);
+                let Some(point) = sealed.point_for_delta(delta) else {
+                    continue;
+                };
+                return Ok(ReadPlan::Scan(ScanRun {
+                    file: self.files.get(&seg.file)?,
+                    pos: point.pos,
+                    end_pos: sealed.size,
+                    from,
+                    visible: self.visible,
+                    next: seg.next_offset(),
+                }));
+            }
             let mut open: Option<Arc<File>> = None;
             for (i, e) in seg
                 .entries
@@ -563,20 +866,48 @@ impl DiskStore {
                 }
             }
         }
-        Ok(runs)
+        Ok(ReadPlan::Frames(runs))
     }
 
-    /// First visible offset whose record timestamp is ≥ `ts`, if any.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
+    /// First visible offset whose record timestamp is ≥ `ts`, if any. In a sealed segment
+    /// this decodes at most [`index::INTERVAL_BYTES`] and one frame of it.
+    pub fn offset_for_timestamp(&self, ts: i64) -> io::Result<Option<i64>> {
         for seg in &self.segments {
             if seg.max_ts().is_none_or(|m| m < ts) {
                 continue;
             }
-            let i = seg.entries.partition_point(|e| e.max_ts < ts);
-            let offset = seg.offset_at(i);
-            return (offset < self.visible).then_some(offset);
+            let offset = match &seg.sealed {
+                None => {
+                    let i = seg.entries.partition_point(|e| e.max_ts < ts);
+                    seg.offset_at(i)
+                }
+                Some(sealed) => match sealed.point_for_timestamp(ts) {
+                    None => continue,
+                    Some(Ok(p)) => seg.base + i64::from(p.delta),
+                    Some(Err(p)) => {
+                        let file = self.files.get(&seg.file)?;
+                        let mut frames = FrameReader::new(&file, p.pos, sealed.size, 0);
+                        let mut max = p.max_ts;
+                        let mut found = None;
+                        while let Some(frame) = frames.next_frame()? {
+                            let (offset, t) = frame
+                                .get(FRAME_HEADER..)
+                                .and_then(record::payload_offset_timestamp)
+                                .ok_or_else(|| corrupt("a frame without offset and timestamp"))?;
+                            max = max.max(t);
+                            if max >= ts {
+                                found = Some(offset);
+                                break;
+                            }
+                        }
+                        // The index says a record of the segment reaches `ts`.
+                        found.ok_or_else(|| corrupt("segment index and frames disagree"))?
+                    }
+                },
+            };
+            return Ok((offset < self.visible).then_some(offset));
         }
-        None
+        Ok(None)
     }
 
     /// Fsyncs the active segment.
@@ -608,7 +939,9 @@ impl DiskStore {
                 end: self.segments[i + 1].base,
                 file: seg.file.clone(),
                 open: self.files.get(&seg.file)?,
+                size: seg.size,
                 entries: seg.entries.clone(),
+                sealed: seg.sealed.is_some(),
             });
         }
         Ok(out)
@@ -638,14 +971,24 @@ impl DiskStore {
         if !in_place || self.segments[first].base != base {
             return None;
         }
-        let new = Segment {
+        let mut new = Segment {
             base,
             end: Some(end),
             file: self.files.register(path),
             size,
             entries,
+            sealed: None,
+            // Its frames keep the marks the replaced segments held.
+            marks_until: self.segments[first..first + replaced.len()]
+                .iter()
+                .filter_map(|s| s.marks_until)
+                .max(),
             first_write_ms: None,
         };
+        // Under the lock, but compaction is rare and the index small; a crash before it is
+        // written leaves a segment without a valid index, rebuilt on open.
+        let bytes = new.seal();
+        index::store_or_warn(new.file.path(), &bytes);
         let old: Vec<SegmentFile> = self
             .segments
             .splice(first..first + replaced.len(), [new])
@@ -658,8 +1001,19 @@ impl DiskStore {
     }
 }
 
-/// Reads the frames of one segment into its index; returns the entries, the length of the
-/// valid prefix and whether the whole file was valid. A plain segment's offsets must be
+/// What [`scan`] found in a segment.
+struct Scanned {
+    /// One entry per valid frame.
+    entries: Vec<IndexEntry>,
+    /// Length of the valid prefix.
+    good_len: u64,
+    /// Whether the whole file was valid.
+    clean: bool,
+    /// Latest `stored_at` of the idempotency marks in the valid prefix.
+    marks_until: Option<i64>,
+}
+
+/// Reads the frames of one segment into its index. A plain segment's offsets must be
 /// contiguous from `base`; a cleaned one's (`end` given) increasing within `[base, end)`.
 /// Every valid frame is shown to `marks` (idempotency keys rebuilt from the log).
 fn scan(
@@ -668,32 +1022,35 @@ fn scan(
     end: Option<i64>,
     mut max_ts: i64,
     marks: &mut marks::Collector,
-) -> io::Result<(Vec<IndexEntry>, u64, bool)> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+) -> io::Result<Scanned> {
+    // Positioned reads: the descriptor may be shared through the cache, so its own position
+    // means nothing.
+    let mut reader = BufReader::with_capacity(1 << 20, PositionedReader { file, pos: 0 });
     let mut pos: u64 = 0;
     let mut payload = Vec::new();
     let mut entries: Vec<IndexEntry> = Vec::new();
     let mut last: Option<i64> = None;
-    loop {
+    let mut marks_until: Option<i64> = None;
+    let clean = loop {
         let mut head = [0u8; FRAME_HEADER];
         match read_full(&mut reader, &mut head)? {
-            0 => return Ok((entries, pos, true)),
-            n if n < FRAME_HEADER => return Ok((entries, pos, false)),
+            0 => break true,
+            n if n < FRAME_HEADER => break false,
             _ => {}
         }
         let (len, crc) = record::frame_header(&head);
         if !(16..=MAX_PAYLOAD).contains(&len) {
-            return Ok((entries, pos, false));
+            break false;
         }
         payload.resize(len, 0);
         if read_full(&mut reader, &mut payload)? < len {
-            return Ok((entries, pos, false));
+            break false;
         }
         if crc32fast::hash(&payload) != crc {
-            return Ok((entries, pos, false));
+            break false;
         }
         let Some((offset, ts)) = record::payload_offset_timestamp(&payload) else {
-            return Ok((entries, pos, false));
+            break false;
         };
         let in_order = match end {
             None => offset == base + entries.len() as i64,
@@ -703,7 +1060,7 @@ fn scan(
             .then(|| u32::try_from(offset - base).ok())
             .flatten()
         else {
-            return Ok((entries, pos, false));
+            break false;
         };
         max_ts = max_ts.max(ts);
         let frame_len = (FRAME_HEADER + len) as u64;
@@ -713,9 +1070,32 @@ fn scan(
             pos,
             max_ts,
         });
+        if let Some(m) = record::payload_mark(&payload) {
+            marks_until = marks_until.max(Some(m.stored_at));
+        }
         marks.frame(offset, ts, &payload);
         last = Some(offset);
         pos += frame_len;
+    };
+    Ok(Scanned {
+        entries,
+        good_len: pos,
+        clean,
+        marks_until,
+    })
+}
+
+/// [`Read`] over a file from a position of its own, with `pread`.
+struct PositionedReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

@@ -83,9 +83,18 @@ async fn durable_appends_survive_reopen_across_segments() {
     assert_eq!(all[3].key, "k-v3");
     assert_eq!(all[3].headers[0].value, "v3");
     // Timestamp lookup uses the running max (v10 has an older timestamp than v9).
-    assert_eq!(p0.offset_for_timestamp(105), Some(5));
-    assert_eq!(p0.offset_for_timestamp(0), Some(0));
-    assert_eq!(p0.offset_for_timestamp(110), None);
+    assert_eq!(
+        p0.offset_for_timestamp(105).map_err(|e| e.to_string()),
+        Ok(Some(5))
+    );
+    assert_eq!(
+        p0.offset_for_timestamp(0).map_err(|e| e.to_string()),
+        Ok(Some(0))
+    );
+    assert_eq!(
+        p0.offset_for_timestamp(110).map_err(|e| e.to_string()),
+        Ok(None)
+    );
     // Appends continue after reopen.
     let bases = log
         .append(vec![(p0.clone(), vec![rec("v11", 1)])])

@@ -184,8 +184,15 @@ fn write_round(
                     m = m.max(r.timestamp);
                     max_ts.push(m);
                 }
-                d.append_frames(buf, lens, max_ts, roll, &mut files)
-                    .map(|()| base)
+                d.append_frames(
+                    buf,
+                    lens,
+                    max_ts,
+                    mark.map(|m| m.stored_at),
+                    roll,
+                    &mut files,
+                )
+                .map(|()| base)
             });
             match outcome {
                 Some(Ok(base)) => bases.push(base),
@@ -229,10 +236,16 @@ fn write_round(
 
     match synced {
         Ok(()) => {
+            let mut indexes = Vec::new();
             for t in &touched {
                 let end = with_disk(&t.part, |d| {
                     d.visible = d.next_offset();
                     rolled |= d.rolled_since(t.mark);
+                    // A segment followed by an acknowledged record is closed: its dense
+                    // entries give way to a sparse index, written below, outside the lock.
+                    if d.needs_seal() {
+                        indexes.extend(d.seal_closed());
+                    }
                     d.visible
                 });
                 if let Some(end) = end {
@@ -241,6 +254,9 @@ fn write_round(
             }
             for (job, result) in round.drain(..).zip(results) {
                 let _ = job.reply.send(result);
+            }
+            for (path, bytes) in indexes {
+                super::index::store_or_warn(&path, &bytes);
             }
         }
         Err(e) => {
