@@ -17,9 +17,15 @@
 //! were not removed yet), so a crash at any point leaves either the old segments or the new
 //! one, never half of either.
 //!
-//! The index is kept per segment (base offset, and per record its offset relative to the
-//! base, position, length and running max timestamp), so retention drops a segment with its
-//! entries and compaction replaces one segment's entries. Values are read back from the files,
+//! The index is kept per segment, so retention drops a segment with its index and compaction
+//! replaces one segment's. A segment that can still change (the active one, or one a failed
+//! write could make active again) holds one entry per record (its offset relative to the
+//! base, position, length and running max timestamp). Once closed (followed by a segment
+//! with an acknowledged record) it is *sealed*: those entries give way to a sparse index,
+//! kept in memory and written beside the segment as `<name>.index` (format, validation and
+//! the reads it leaves in [`super::index`]), and a restart reads the segment only if that
+//! file is missing, corrupt or stale. Reads in a sealed segment decode forward from its
+//! sparse point at or before the wanted offset ([`ReadPlan::Scan`]). Values are read back from the files,
 //! which are opened on demand through the log's [`FileCache`] (a partition holds no
 //! descriptor of its own). A read is planned under the partition lock with the open
 //! descriptors themselves ([`Run::file`]), so a segment deleted or replaced after planning is
@@ -572,7 +578,11 @@ impl DiskStore {
         store.visible = store.next_offset();
         // Everything before the last segment is closed now: index what had no valid index.
         for (path, bytes) in store.seal_closed() {
-            index::store(&path, &bytes)?;
+            index::store_or_warn(&path, &bytes);
+        }
+        // The scan grew the active segment's entries by doubling: give back the slack.
+        if let Some(active) = store.segments.last_mut() {
+            active.entries.shrink_to_fit();
         }
         Ok(store)
     }
