@@ -26,7 +26,8 @@ unset UPSTASH_KAFKA_REST_USERNAME UPSTASH_KAFKA_REST_PASSWORD UPSTASH_KAFKA_REST
 now() { date +%s.%N; }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$PID/status"; }
 
-# Starts the server on $DATA and prints the seconds until a /fetch of offset 0 is answered.
+# Starts the server on $DATA (its pid in PID) and sets ELAPSED to the seconds until a /fetch
+# of offset 0 is answered. Not run in a subshell, so that PID stays set.
 start_timed() {
   local t0 t1
   t0=$(now)
@@ -38,7 +39,7 @@ start_timed() {
     sleep 0.005
   done
   t1=$(now)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 }
 
 for BIN in "$@"; do
@@ -49,19 +50,21 @@ for BIN in "$@"; do
     >"$WORK/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 200); do curl -fs -o /dev/null "$URL/topics" && break; sleep 0.05; done
+  kill -0 "$PID" 2>/dev/null || { echo "restart.sh: the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1; }
   W0=$(now)
   seq 1 $((N / BATCH)) | xargs -P4 -n 100 sh -c \
     'for _ in "$@"; do curl -fsS -o /dev/null -H "Content-Type: application/json" --data-binary @'"$WORK/batch.json"' '"$URL/produce/restart"' || exit 255; done' _
   W1=$(now)
   sleep 2
+  kill -0 "$PID" 2>/dev/null || { echo "restart.sh: the server died while written to:" >&2; tail -20 "$WORK/server.log" >&2; exit 1; }
   RSS_WRITTEN=$(rss_mb)
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
   DISK=$(du -sm "$DATA" | cut -f1)
-  CLEAN=$(start_timed)
+  start_timed; CLEAN=$ELAPSED
   sleep 2
   RSS_CLEAN=$(rss_mb)
   kill -9 "$PID"; wait "$PID" 2>/dev/null || true
-  KILLED=$(start_timed)
+  start_timed; KILLED=$ELAPSED
   sleep 2
   RSS_KILLED=$(rss_mb)
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
