@@ -308,19 +308,18 @@ async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing
     }
     for (what, ended) in &faults {
         assert!(
-            r.produces
-                .iter()
-                .any(|a| a.status == 200 && a.at > *ended),
+            r.produces.iter().any(|a| a.status == 200 && a.at > *ended),
             "produce never recovered after {what}"
         );
         assert!(
-            r.consumes
-                .iter()
-                .any(|a| a.status == 200 && a.at > *ended),
+            r.consumes.iter().any(|a| a.status == 200 && a.at > *ended),
             "consume never recovered after {what}"
         );
     }
-    assert_eq!(unconsumed, 0, "the group consumed every acknowledged record");
+    assert_eq!(
+        unconsumed, 0,
+        "the group consumed every acknowledged record"
+    );
     drop(r);
     drop(server);
     drop(proxy);

@@ -104,7 +104,10 @@ async fn a_broker_outage_is_answered_503_with_retry_after_within_the_request_tim
         assert_eq!(s, StatusCode::OK, "{v}");
         consumed += v.as_array().map_or(0, Vec::len);
     }
-    assert_eq!(consumed, 20, "the consumer read everything before the outage");
+    assert_eq!(
+        consumed, 20,
+        "the consumer read everything before the outage"
+    );
 
     broker.stop();
     let mut unavailable = 0;
@@ -150,9 +153,16 @@ async fn a_broker_outage_is_answered_503_with_retry_after_within_the_request_tim
     let (s, retry, v) = consume(&http, &url).await;
     let took = sent.elapsed();
     eprintln!("outage: consume answered {s} after {took:?}");
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "consume during the outage: {v}");
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "consume during the outage: {v}"
+    );
     assert_eq!(retry.as_deref(), Some("1"), "503 says when to retry: {v}");
-    assert!(took < Duration::from_secs(12), "answered in {took:?}, not hung");
+    assert!(
+        took < Duration::from_secs(12),
+        "answered in {took:?}, not hung"
+    );
 
     // Not measured here: recovery once the broker is back. Tansu 0.6 restarted with
     // `kill -9` on its sqlite storage answers every request with a storage error

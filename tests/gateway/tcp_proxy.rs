@@ -124,7 +124,9 @@ async fn rebind(port: u16) -> Option<TcpListener> {
     for _ in 0..100 {
         let socket = TcpSocket::new_v4().ok()?;
         socket.set_reuseaddr(true).ok()?;
-        if socket.bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok()
+        if socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], port)))
+            .is_ok()
             && let Ok(l) = socket.listen(128)
         {
             return Some(l);
