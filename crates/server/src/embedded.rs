@@ -15,7 +15,7 @@ use upkafka_protocol::{
 use super::backend::batch::{ProduceTarget, TopicRules, plan_batch};
 use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
-use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch, fingerprint};
+use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch};
 use super::backend::{
     Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
 };
@@ -216,10 +216,10 @@ impl Inner {
     async fn produce_idempotent(
         self: &Arc<Self>,
         key: IdempotencyKey,
+        fp: Fingerprint,
         default_topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BackendResult<Produced> {
-        let fp = fingerprint(default_topic.as_deref(), &records);
         let inner = Arc::clone(self);
         let k = key.clone();
         self.dedup
@@ -519,10 +519,14 @@ impl Backend for EmbeddedBackend {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fingerprint: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
-        Box::pin(self.inner.produce_idempotent(key, topic, records))
+        Box::pin(
+            self.inner
+                .produce_idempotent(key, fingerprint, topic, records),
+        )
     }
 
     fn fetch(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::backend::batch::{ProduceTarget, plan_batch};
 use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
-use crate::backend::idempotency::{Dedup, fingerprint};
+use crate::backend::idempotency::{Dedup, Fingerprint};
 use crate::backend::{
     Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
 };
@@ -1122,11 +1122,11 @@ impl Backend for KafkaBackend {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fp: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
         Box::pin(async move {
-            let fp = fingerprint(topic.as_deref(), &records);
             let inner = Arc::clone(&self.inner);
             self.inner
                 .dedup
