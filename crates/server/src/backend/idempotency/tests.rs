@@ -78,7 +78,11 @@ fn the_body_fingerprint_is_of_the_bytes_and_the_route() {
     let body = br#"[{"value":"v","key":"k"}]"#;
     let fp = fingerprint_body(Some("t"), body);
     let copy = body.to_vec();
-    assert_eq!(fp, fingerprint_body(Some("t"), &copy), "the bytes, not where they live");
+    assert_eq!(
+        fp,
+        fingerprint_body(Some("t"), &copy),
+        "the bytes, not where they live"
+    );
     assert_ne!(
         fp,
         fingerprint_body(None, body),
