@@ -142,8 +142,8 @@ async fn relay(client: TcpStream, upstream: SocketAddr, mode: watch::Receiver<Mo
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
-    let _ = client.set_linger(Some(Duration::ZERO));
-    let _ = server.set_linger(Some(Duration::ZERO));
+    let _ = client.set_zero_linger();
+    let _ = server.set_zero_linger();
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     tokio::select! {
