@@ -344,24 +344,34 @@ pub fn tansu_binary() -> Option<std::path::PathBuf> {
 /// Tansu 0.6.0).
 #[derive(Debug)]
 pub struct TansuBroker {
-    /// The broker process; replaced by [`TansuBroker::restart`].
+    /// The broker process.
     child: std::sync::Mutex<std::process::Child>,
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` that clients are given: the advertised listener (the broker's own,
+    /// or a proxy in front of it, see [`TansuBroker::start_advertising`]).
     pub bootstrap: String,
+    /// `127.0.0.1:PORT` where the broker itself listens.
+    pub listen: String,
     _dir: tempfile::TempDir,
 }
 
-/// Starts Tansu on `port` with its storage in `dir`.
-fn spawn_tansu(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> std::process::Child {
+/// Starts Tansu on `port` with its storage in `dir`, telling clients to connect to
+/// `advertised`.
+fn spawn_tansu(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+    advertised: u16,
+) -> std::process::Child {
     use std::process::{Command, Stdio};
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised}");
     Command::new(bin)
         .args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
         ])
         // Relative to the working directory: the temporary one.
         .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
@@ -393,6 +403,17 @@ fn wait_listening(child: &mut std::process::Child, bootstrap: &str) -> bool {
 impl TansuBroker {
     /// Starts a broker and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a broker that tells its clients (in its metadata answers) to connect to
+    /// `127.0.0.1:advertised` instead of its own port: a proxy listening there sees all of
+    /// their traffic, not only the bootstrap connection.
+    pub fn start_advertising(advertised: u16) -> Self {
+        Self::start_with(Some(advertised))
+    }
+
+    fn start_with(advertised: Option<u16>) -> Self {
         let bin = tansu_binary().expect(
             "UPKAFKA_TEST_TANSU is not set: the gateway suite needs a Tansu binary (.ci/run installs one)",
         );
@@ -402,12 +423,13 @@ impl TansuBroker {
                 .and_then(|l| l.local_addr())
                 .expect("a free port")
                 .port();
-            let mut child = spawn_tansu(&bin, dir.path(), port);
-            let bootstrap = format!("127.0.0.1:{port}");
-            if wait_listening(&mut child, &bootstrap) {
+            let mut child = spawn_tansu(&bin, dir.path(), port, advertised.unwrap_or(port));
+            let listen = format!("127.0.0.1:{port}");
+            if wait_listening(&mut child, &listen) {
                 return Self {
                     child: std::sync::Mutex::new(child),
-                    bootstrap,
+                    bootstrap: format!("127.0.0.1:{}", advertised.unwrap_or(port)),
+                    listen,
                     _dir: dir,
                 };
             }

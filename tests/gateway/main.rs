@@ -99,4 +99,10 @@ fn console_pages_work_against_the_gateway() {}
 mod interop;
 
 #[cfg(all(feature = "kafka", upkafka_test_broker))]
+mod network_faults;
+
+#[cfg(all(feature = "kafka", upkafka_test_broker))]
 mod outage;
+
+#[cfg(all(feature = "kafka", upkafka_test_broker))]
+mod tcp_proxy;

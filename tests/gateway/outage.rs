@@ -1,7 +1,7 @@
 //! Faults on the Kafka side of the gateway (issue 16): the broker is killed (`kill -9`) while
-//! a producer runs through the gateway. During the outage produce is answered `503` with
-//! `Retry-After` within the request timeout (never a 200 for records Kafka did not
-//! acknowledge, never a hang), and `/metrics` shows no broker up.
+//! a producer and a consumer run through the gateway. During the outage produce and consume
+//! are answered `503` with `Retry-After` within the request timeout (never a 200 for records
+//! Kafka did not acknowledge, never a hang), and `/metrics` shows no broker up.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,31 @@ async fn produce(
         .basic_auth(USER, Some(PASS))
         .header("content-type", "application/json")
         .body(Value::from(body).to_string())
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = resp.bytes().await.unwrap_or_default();
+    (
+        status,
+        retry,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Consumes from `events` as `outage/c1`: the status, `Retry-After` and the body.
+async fn consume(http: &reqwest::Client, url: &str) -> (StatusCode, Option<String>, Value) {
+    let resp = http
+        .post(format!("{url}/consume/outage/c1"))
+        .basic_auth(USER, Some(PASS))
+        .header("content-type", "application/json")
+        .header("Kafka-Auto-Offset-Reset", "earliest")
+        .body(json!({"topic": "events", "timeout": 1000}).to_string())
         .send()
         .await
         .expect("the gateway answers");
@@ -72,6 +97,17 @@ async fn a_broker_outage_is_answered_503_with_retry_after_within_the_request_tim
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(brokers_up(&http, &url).await, Some(1), "connected before");
+    let mut consumed = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumed < 20 && Instant::now() < deadline {
+        let (s, _, v) = consume(&http, &url).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        consumed += v.as_array().map_or(0, Vec::len);
+    }
+    assert_eq!(
+        consumed, 20,
+        "the consumer read everything before the outage"
+    );
 
     broker.stop();
     let mut unavailable = 0;
@@ -112,6 +148,21 @@ async fn a_broker_outage_is_answered_503_with_retry_after_within_the_request_tim
         "/metrics shows the outage"
     );
     eprintln!("outage: {unavailable} of 2 produces answered 503 within the timeout");
+    // The consumer has read everything, so nothing buffered can answer for the cluster.
+    let sent = Instant::now();
+    let (s, retry, v) = consume(&http, &url).await;
+    let took = sent.elapsed();
+    eprintln!("outage: consume answered {s} after {took:?}");
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "consume during the outage: {v}"
+    );
+    assert_eq!(retry.as_deref(), Some("1"), "503 says when to retry: {v}");
+    assert!(
+        took < Duration::from_secs(12),
+        "answered in {took:?}, not hung"
+    );
 
     // Not measured here: recovery once the broker is back. Tansu 0.6 restarted with
     // `kill -9` on its sqlite storage answers every request with a storage error

@@ -215,7 +215,7 @@ async fn topics_messages_and_commits_survive_a_graceful_restart() {
     assert_eq!(msgs[0]["value"], "x");
     assert_eq!(msgs[0]["key"], "k");
     assert_eq!(msgs[0]["headers"], json!([{"key": "h", "value": "v"}]));
-    // The instance is gone after a restart, but the group's commit is not.
+    // The group's commit survives the restart (the instance too: restored_instances.rs).
     ok(client
         .post(server.at("/consume/g/i"))
         .json_body(&json!({"topic": "a", "timeout": 0}))

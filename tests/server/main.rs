@@ -16,6 +16,7 @@ mod idempotency;
 mod instances;
 mod metrics;
 mod quotas;
+mod restored_instances;
 mod retention;
 mod serving;
 mod streams;

@@ -15,7 +15,7 @@ use upkafka_protocol::{
 use super::backend::batch::{ProduceTarget, TopicRules, plan_batch};
 use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
-use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch, fingerprint};
+use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch};
 use super::backend::{
     Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
 };
@@ -66,14 +66,16 @@ struct Inner {
     log: Log,
     groups: Mutex<Groups>,
     opts: EmbeddedOptions,
-    offsets_io: tokio::sync::Mutex<()>,
+    /// Serialises writes of the groups' files (committed offsets, consumer instances), so
+    /// that the newest snapshot of each is the last one written.
+    meta_io: tokio::sync::Mutex<()>,
     rotate: AtomicUsize,
     /// Idempotency keys (issue 16), rebuilt from the log's batch marks on open.
     dedup: Dedup,
 }
 
 /// The embedded backend: topics in memory or in a data directory, consumer groups in memory
-/// with committed offsets persisted next to the log.
+/// with committed offsets and consumer instances persisted next to the log.
 #[derive(Debug)]
 pub struct EmbeddedBackend {
     inner: Arc<Inner>,
@@ -91,11 +93,41 @@ impl Inner {
         let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
             return Ok(());
         };
-        let _io = self.offsets_io.lock().await;
+        let _io = self.meta_io.lock().await;
         let snapshot = self.groups().snapshot_committed();
         tokio::task::spawn_blocking(move || meta::write_offsets(&dir, &snapshot))
             .await
             .map_err(|e| BackendError::Internal(format!("offset writer panicked: {e}")))?
+    }
+
+    /// Writes the consumer instances to the data directory if they changed since the last
+    /// write, or always with `force` (no-op in memory). A failed write is tried again by the
+    /// next housekeeping tick. The rules are in `groups/membership.rs`.
+    async fn persist_membership(self: &Arc<Self>, force: bool) -> BackendResult<()> {
+        let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
+            return Ok(());
+        };
+        let _io = self.meta_io.lock().await;
+        let snapshot = {
+            let mut groups = self.groups();
+            if force {
+                let _ = groups.take_membership();
+                Some(groups.membership())
+            } else {
+                groups.take_membership()
+            }
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(());
+        };
+        let written = tokio::task::spawn_blocking(move || meta::write_consumers(&dir, &snapshot))
+            .await
+            .map_err(|e| BackendError::Internal(format!("consumer writer panicked: {e}")))
+            .and_then(|r| r);
+        if written.is_err() {
+            self.groups().membership_unsaved();
+        }
+        written
     }
 
     /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).
@@ -184,10 +216,10 @@ impl Inner {
     async fn produce_idempotent(
         self: &Arc<Self>,
         key: IdempotencyKey,
+        fp: Fingerprint,
         default_topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BackendResult<Produced> {
-        let fp = fingerprint(default_topic.as_deref(), &records);
         let inner = Arc::clone(self);
         let k = key.clone();
         self.dedup
@@ -261,7 +293,7 @@ impl EmbeddedBackend {
         let log_opts = opts.log.clone();
         let limits = opts.limits.clone();
         let topics = opts.topics.clone();
-        let (log, committed) = tokio::task::spawn_blocking(move || {
+        let (log, committed, members) = tokio::task::spawn_blocking(move || {
             let log = Log::open(&log_opts, &limits)?;
             for t in &topics {
                 let settings = t.settings.apply(log.topic_defaults());
@@ -274,16 +306,20 @@ impl EmbeddedBackend {
                     log.alter_topic(&t.name, &t.settings)?;
                 }
             }
-            let committed = match log.data_dir() {
-                Some(dir) => meta::read_offsets(dir)?,
-                None => Vec::new(),
+            let (committed, members) = match log.data_dir() {
+                Some(dir) => (meta::read_offsets(dir)?, meta::read_consumers(dir)?),
+                None => (Vec::new(), Vec::new()),
             };
-            Ok::<_, BackendError>((log, committed))
+            Ok::<_, BackendError>((log, committed, members))
         })
         .await
         .map_err(|e| BackendError::Internal(format!("opening the log panicked: {e}")))??;
         let mut groups = Groups::new(InstanceCaps::of(&opts.limits));
         groups.load_committed(committed);
+        let restored = groups.restore_membership(members, &log, Instant::now());
+        if restored > 0 {
+            tracing::info!(instances = restored, "consumer instances restored");
+        }
         let dedup = Dedup::new(
             opts.limits.idempotency_window,
             opts.limits.max_idempotency_bytes,
@@ -301,7 +337,7 @@ impl EmbeddedBackend {
             log,
             groups: Mutex::new(groups),
             opts,
-            offsets_io: tokio::sync::Mutex::new(()),
+            meta_io: tokio::sync::Mutex::new(()),
             rotate: AtomicUsize::new(0),
             dedup,
         });
@@ -309,6 +345,9 @@ impl EmbeddedBackend {
             let changed = inner.groups().tick(Instant::now(), &inner.log);
             if changed && let Err(e) = inner.persist_offsets().await {
                 tracing::error!(error = %e, "persisting committed offsets failed");
+            }
+            if let Err(e) = inner.persist_membership(false).await {
+                tracing::error!(error = %e, "persisting consumer instances failed");
             }
         });
         Ok(Self {
@@ -480,10 +519,14 @@ impl Backend for EmbeddedBackend {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fingerprint: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
-        Box::pin(self.inner.produce_idempotent(key, topic, records))
+        Box::pin(
+            self.inner
+                .produce_idempotent(key, fingerprint, topic, records),
+        )
     }
 
     fn fetch(
@@ -712,7 +755,9 @@ impl Backend for EmbeddedBackend {
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         Box::pin(async move {
             self.housekeeping.stop();
+            self.inner.groups().commit_on_shutdown();
             self.inner.persist_offsets().await?;
+            self.inner.persist_membership(true).await?;
             self.inner.log.close().await
         })
     }

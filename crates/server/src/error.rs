@@ -127,6 +127,13 @@ pub enum BackendError {
     /// `Retry-After`: nothing of the request was acknowledged, and a retry may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// The gateway's Kafka cluster answered the request with an error code no other variant
+    /// covers (e.g. `UNKNOWN_SERVER_ERROR` from a broker whose storage failed); the text names
+    /// the operation and Kafka's error. Answered 502 Bad Gateway, not 500: the fault is
+    /// upstream and nothing was acknowledged, so a retry (with the same `Idempotency-Key`)
+    /// is safe.
+    #[error("{0}")]
+    Upstream(String),
     /// This backend cannot do what was asked (e.g. an event stream of a consumer group on the
     /// Kafka gateway); the text names the limitation and what to use instead.
     #[error("{0}")]
@@ -181,6 +188,7 @@ impl BackendError {
             | BackendError::ResourceExhausted(_)
             | BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BackendError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            BackendError::Upstream(_) => StatusCode::BAD_GATEWAY,
             BackendError::Io(_) | BackendError::Corrupt(_) | BackendError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -236,7 +244,8 @@ impl From<BackendError> for ApiError {
             let message = match e {
                 BackendError::ShuttingDown
                 | BackendError::ResourceExhausted(_)
-                | BackendError::Unavailable(_) => e.to_string(),
+                | BackendError::Unavailable(_)
+                | BackendError::Upstream(_) => e.to_string(),
                 _ => "internal server error".to_owned(),
             };
             return Self::new(status, message);

@@ -1,7 +1,8 @@
 //! Consumer groups: instances, partition assignment, positions and committed offsets.
 //!
 //! This is plain state (no I/O, no locking); the backend keeps it behind one mutex and persists
-//! the committed offsets when an operation reports a change.
+//! the committed offsets when an operation reports a change, and the instances as
+//! [`membership`] describes (kept across a restart with a data directory).
 //!
 //! Semantics (our choices for spec §12 open questions, each tested):
 //! - An instance is created by its first consume, which alone reads the `Kafka-*` headers; it is
@@ -53,6 +54,8 @@ use super::backend::checks::{InstanceCaps, check_consume_topics};
 use super::error::BackendError;
 use super::log::meta::CommittedEntry;
 use super::log::{Log, Partition};
+
+mod membership;
 
 type Tp = (String, i32);
 
@@ -135,6 +138,9 @@ pub(crate) struct Groups {
     caps: InstanceCaps,
     /// The last group the previous [`Groups::tick`] looked at.
     tick_cursor: Option<String>,
+    /// An instance was created, resubscribed or removed since the membership was last
+    /// persisted ([`membership`]).
+    membership_changed: bool,
 }
 
 /// Instances one housekeeping tick looks at, at most (whole groups: one group larger than this
@@ -170,6 +176,7 @@ impl Groups {
             instances: 0,
             caps,
             tick_cursor: None,
+            membership_changed: false,
         }
     }
 
@@ -324,6 +331,7 @@ impl Groups {
         for id in expired {
             if let Some(inst) = instances.remove(&id) {
                 self.instances = self.instances.saturating_sub(1);
+                self.membership_changed = true;
                 tracing::info!(group, instance = id, "consumer instance expired");
                 if inst.auto_commit {
                     changed |= commit_positions(&mut self.committed, group, &inst, None);
@@ -430,6 +438,7 @@ impl Groups {
                     Instance::new(config, params.topics.clone(), now),
                 );
                 self.instances += 1;
+                self.membership_changed = true;
                 need_rebalance = true;
             }
             Some(inst) => {
@@ -439,6 +448,7 @@ impl Groups {
                 new.sort();
                 if old != new {
                     inst.topics = params.topics.clone();
+                    self.membership_changed = true;
                     need_rebalance = true;
                 }
             }
@@ -663,6 +673,7 @@ impl Groups {
                 instance: instance.to_owned(),
             })?;
         self.instances = self.instances.saturating_sub(1);
+        self.membership_changed = true;
         if inst.auto_commit {
             changed |= commit_positions(&mut self.committed, group, &inst, None);
         }

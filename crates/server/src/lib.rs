@@ -125,7 +125,7 @@ mod tokens;
 pub use app::{router, service};
 pub use backend::{
     Backend, BackendResult, BoxFuture, ClusterConnection, ConsumeParams, ConsumerSettings,
-    IdempotencyKey, Produced, TopicInfo,
+    Fingerprint, IdempotencyKey, Produced, TopicInfo, fingerprint_body, fingerprint_records,
 };
 pub use config::{
     CredentialSpec, Credentials, Limits, MetricsAuth, Password, Permission, RateLimits,

@@ -43,7 +43,10 @@ use upkafka_protocol::{
     ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
-use super::backend::{ConsumeParams, ConsumerSettings, IdempotencyKey};
+use super::backend::{
+    ConsumeParams, ConsumerSettings, Fingerprint, IdempotencyKey, fingerprint_body,
+    fingerprint_records,
+};
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, PollWait, RawBody};
 use super::route_table::{Access, Need, Permit, Routes};
@@ -118,18 +121,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .map_err(ApiError::bad_request)
 }
 
-/// Stores a batch, under its idempotency key when it has one; records without a topic go to
-/// `topic`.
+/// Stores a batch, under its idempotency key and the request's fingerprint when it has a key;
+/// records without a topic go to `topic`.
 async fn store(
     s: &AppState,
-    key: Option<IdempotencyKey>,
+    key: Option<(IdempotencyKey, Fingerprint)>,
     topic: Option<String>,
     records: Vec<ProduceRecord>,
 ) -> Result<Vec<ProduceMetadata>, ApiError> {
     Ok(match (key, topic) {
-        (Some(key), topic) => {
+        (Some((key, fingerprint)), topic) => {
             s.backend
-                .produce_idempotent(key, topic, records)
+                .produce_idempotent(key, fingerprint, topic, records)
                 .await?
                 .metadata
         }
@@ -157,7 +160,9 @@ async fn produce_path(
     let key = idempotency_key(&headers)?;
     let mut record = ProduceRecord::new(message).topic(topic);
     record.key = q.key;
-    one(store(&s, key, None, vec![record]).await?)
+    let records = vec![record];
+    let key = key.map(|k| (k, fingerprint_records(None, &records)));
+    one(store(&s, key, None, records).await?)
 }
 
 /// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
@@ -177,6 +182,7 @@ async fn produce_topic(
             )));
         }
     }
+    let key = key.map(|k| (k, fingerprint_body(Some(&topic), &body)));
     Ok(Json(store(&s, key, Some(topic), records).await?).into_response())
 }
 
@@ -193,6 +199,7 @@ async fn produce(
             "record {i}: missing field `topic`"
         )));
     }
+    let key = key.map(|k| (k, fingerprint_body(None, &body)));
     Ok(Json(store(&s, key, None, records).await?).into_response())
 }
 
@@ -423,7 +430,9 @@ async fn webhook(
         })?;
         record.headers.push(Header::new(name.as_str(), v));
     }
-    one(store(&s, key, None, vec![record]).await?)
+    let records = vec![record];
+    let key = key.map(|k| (k, fingerprint_records(None, &records)));
+    one(store(&s, key, None, records).await?)
 }
 
 /// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams

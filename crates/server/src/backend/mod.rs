@@ -28,7 +28,9 @@ use upkafka_protocol::{
 
 use super::error::BackendError;
 use super::log::settings::{SettingsPatch, TopicSettings};
-pub use idempotency::{IdempotencyKey, Produced};
+pub use idempotency::{
+    Fingerprint, IdempotencyKey, Produced, fingerprint_body, fingerprint_records,
+};
 
 /// How the server is connected to the storage behind it (the gateway's Kafka cluster), for
 /// `/metrics`.
@@ -162,8 +164,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// [`Backend::produce`] (with `topic`: [`Backend::produce_to`]) under an idempotency key
-    /// (the `Idempotency-Key` header): a repeat of the key with the same batch answers the
-    /// first answer and stores nothing; with another batch it fails with
+    /// (the `Idempotency-Key` header) and the request's [`Fingerprint`]: a repeat of the key
+    /// with the same fingerprint answers the first answer and stores nothing; with another it
+    /// fails with
     /// [`BackendError::IdempotencyKeyReused`]. The rule is the backend core's
     /// (`backend/idempotency.rs`); each backend supplies the store.
     ///
@@ -172,10 +175,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fingerprint: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
-        let _ = (key, topic, records);
+        let _ = (key, fingerprint, topic, records);
         Box::pin(async {
             Err(BackendError::Unsupported(
                 "this backend does not support Idempotency-Key; send the produce without it"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::backend::batch::{ProduceTarget, plan_batch};
 use crate::backend::checks::{InstanceCaps, check_consume_topics, check_fetch};
 use crate::backend::housekeeping::Housekeeping;
-use crate::backend::idempotency::{Dedup, fingerprint};
+use crate::backend::idempotency::{Dedup, Fingerprint};
 use crate::backend::{
     Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
 };
@@ -794,9 +794,13 @@ impl Inner {
         Ok(instance)
     }
 
+    /// A consume: records when there are some; none after its timeout when the cluster is
+    /// reachable; and 503 when nothing came and no broker is connected (the producer's last
+    /// statistics, at most a second old), so that a client can tell an outage from an idle
+    /// topic, as it can on produce.
     async fn consume(self: &Arc<Self>, params: ConsumeParams) -> BackendResult<Vec<Message>> {
         let instance = self.join(&params).await?;
-        instance
+        let out = instance
             .poll(
                 params.timeout,
                 PollLimits {
@@ -804,7 +808,19 @@ impl Inner {
                     max_bytes: self.options.limits.poll_bytes(),
                 },
             )
-            .await
+            .await?;
+        let down = self
+            .brokers
+            .connection()
+            .is_some_and(|c| c.brokers_known > 0 && c.brokers_up == 0);
+        if out.is_empty() && down {
+            return Err(BackendError::Unavailable(
+                "the Kafka cluster is unavailable (consume: no broker connected); nothing was \
+                 delivered, retry later"
+                    .into(),
+            ));
+        }
+        Ok(out)
     }
 
     async fn open_stream(
@@ -1106,11 +1122,11 @@ impl Backend for KafkaBackend {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fp: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
         Box::pin(async move {
-            let fp = fingerprint(topic.as_deref(), &records);
             let inner = Arc::clone(&self.inner);
             self.inner
                 .dedup

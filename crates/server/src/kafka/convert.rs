@@ -46,7 +46,9 @@ pub(super) fn api_offset(offset: Offset) -> i64 {
 }
 
 /// A librdkafka error as a backend error. Unknown topics and partitions are the client's
-/// mistake (400); everything else is the cluster's (500, details in the server log).
+/// mistake (400); an unreachable or leaderless cluster is 503 (retry later); any other error
+/// code a broker answered is 502 naming it ([`BackendError::Upstream`]); a local librdkafka
+/// failure is 500 (details in the server log).
 pub(super) fn backend_error(context: &str, e: &KafkaError) -> BackendError {
     match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
@@ -77,6 +79,11 @@ pub(super) fn backend_error(context: &str, e: &KafkaError) -> BackendError {
             "the Kafka cluster is unavailable ({context}: {code}); nothing was acknowledged, \
              retry later"
         )),
+        // librdkafka's own (local) errors are below -1; -1 and above are codes a broker sent.
+        Some(code) if (code as i32) >= -1 => BackendError::Upstream(format!(
+            "the Kafka cluster answered an error ({context}: {code}); nothing was \
+             acknowledged"
+        )),
         _ => BackendError::Internal(format!("{context}: {e}")),
     }
 }
@@ -99,11 +106,28 @@ mod tests {
             backend_error("produce", &e),
             BackendError::InvalidRequest(_)
         ));
-        let e = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord);
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
         let BackendError::Internal(text) = backend_error("produce", &e) else {
             panic!("not internal");
         };
         assert!(text.starts_with("produce: "), "{text}");
+    }
+
+    /// Seen on Tansu 0.6 restarted on its sqlite storage: every produce is answered
+    /// `UNKNOWN_SERVER_ERROR`. That is the cluster's failure, named, not our 500.
+    #[test]
+    fn an_error_a_broker_answered_is_a_502_naming_it() {
+        for code in [RDKafkaErrorCode::Unknown, RDKafkaErrorCode::InvalidRecord] {
+            let got = backend_error("produce", &KafkaError::MessageProduction(code));
+            assert_eq!(got.status(), axum::http::StatusCode::BAD_GATEWAY, "{got:?}");
+            let api = crate::error::ApiError::from(got);
+            assert!(
+                api.message.contains("Kafka cluster answered an error")
+                    && api.message.contains(&code.to_string()),
+                "{}",
+                api.message
+            );
+        }
     }
 
     #[test]

@@ -540,7 +540,7 @@ async fn an_interrupted_compaction_swap_is_finished_or_discarded_on_open() {
             ..SettingsPatch::default()
         };
         log.alter_topic("c", &compact).unwrap();
-        cleaner::clean_partition(&p, &log.create_lock);
+        cleaner::clean_partition(&p, &log.create_lock, Duration::ZERO);
         let after = read_from(&p, 0);
         assert!(
             after.len() < before.len() && after.len() >= 3,
@@ -708,4 +708,49 @@ async fn a_hole_left_by_an_interrupted_deletion_drops_the_older_side() {
         "every record after the hole"
     );
     assert!(!pdir.join(&segs[0]).exists(), "the older side is removed");
+}
+
+/// Compaction backs off: a partition compacted less than the gap ago is left for a later
+/// pass even though segments closed meanwhile, and compacted once the gap has passed.
+#[tokio::test]
+async fn a_partition_is_compacted_at_most_once_per_gap() {
+    // An hour between the thread's passes: every pass here is made by hand.
+    let log = open(None, Duration::from_secs(3600), &Limits::default());
+    let settings = TopicSettings {
+        segment_bytes: 256,
+        cleanup_policy: CleanupPolicy::Compact,
+        ..TopicSettings::unlimited()
+    };
+    log.add_topic("c", 1, settings).unwrap();
+    let p = part(&log, "c");
+    let write = |from: usize| {
+        let log = &log;
+        let p = Arc::clone(&p);
+        async move {
+            for i in from..from + 40 {
+                let r = keyed(&format!("k{}", i % 3), Some(value_of(i, 30)));
+                log.append(vec![(Arc::clone(&p), vec![r])]).await.unwrap();
+            }
+        }
+    };
+    write(0).await;
+    let gap = Duration::from_millis(300);
+    cleaner::clean_partition(&p, &log.create_lock, gap);
+    let first = read_from(&p, 0).len();
+    assert!(first < 40, "the first pass compacts: {first} of 40 left");
+    write(40).await;
+    let grown = read_from(&p, 0).len();
+    cleaner::clean_partition(&p, &log.create_lock, gap);
+    assert_eq!(
+        read_from(&p, 0).len(),
+        grown,
+        "compacted again within the gap"
+    );
+    std::thread::sleep(gap);
+    cleaner::clean_partition(&p, &log.create_lock, gap);
+    let later = read_from(&p, 0).len();
+    assert!(
+        later < grown,
+        "compacted once the gap passed: {grown} → {later}"
+    );
 }

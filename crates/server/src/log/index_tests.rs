@@ -377,3 +377,76 @@ async fn a_sealed_segments_index_file_matches_its_memory() {
     let on_disk = SparseIndex::decode(&std::fs::read(index::path_for(&path)).unwrap());
     assert_eq!(on_disk, Some(sealed));
 }
+
+fn batch(n: usize, len: usize) -> Vec<StoredRecord> {
+    (0..n)
+        .map(|i| StoredRecord {
+            timestamp: 1000 + i as i64,
+            key: None,
+            value: Some(format!("{i}:{}", "m".repeat(len))),
+            headers: vec![],
+        })
+        .collect()
+}
+
+fn mark(key: &str, stored_at: i64, n: u32) -> record::BatchMark {
+    record::BatchMark {
+        key: key.to_owned(),
+        fingerprint: [7; 16],
+        stored_at,
+        request_len: n,
+        runs: vec![(0, n)],
+    }
+}
+
+/// Idempotency keys come back from sealed segments: a keyed batch spread over three segments
+/// by rolls is recovered whole, while a segment whose only mark is older than the window is
+/// not read at all on open.
+#[tokio::test]
+async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = crate::backend::clock::now_ms();
+    {
+        let log = open_log(dir.path());
+        log.create_topic("t", 1).unwrap();
+        let p = part(&log);
+        let old = mark("old", now - 2 * 3600 * 1000, 1);
+        log.append_marked(vec![(Arc::clone(&p), batch(1, 100))], vec![old])
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            log.append(vec![(Arc::clone(&p), batch(20, 12 * 1024))])
+                .await
+                .unwrap();
+        }
+        let recent = mark("recent", now, 60);
+        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], vec![recent])
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            log.append(vec![(Arc::clone(&p), batch(20, 12 * 1024))])
+                .await
+                .unwrap();
+        }
+        log.close().await.unwrap();
+    }
+    let segs = segments(dir.path());
+    let len_of = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let marked: Vec<&std::path::PathBuf> = segs[..segs.len() - 1]
+        .iter()
+        .filter(|s| {
+            index::load(s, len_of(s)).is_some_and(|i| i.marks_until.is_some_and(|m| m >= now))
+        })
+        .collect();
+    assert!(marked.len() >= 3, "{} segments hold the recent batch", marked.len());
+    let old_mark = index::load(&segs[0], len_of(&segs[0])).unwrap();
+    assert_eq!(old_mark.marks_until, Some(now - 2 * 3600 * 1000));
+    let log = open_log(dir.path());
+    let expected: u64 =
+        marked.iter().map(|s| len_of(s)).sum::<u64>() + len_of(segs.last().unwrap());
+    assert_eq!(scanned_on_open(&part(&log)), expected);
+    let recovered = log.take_recovered_batches();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].key, "recent");
+    assert_eq!(recovered[0].records.len(), 60);
+}

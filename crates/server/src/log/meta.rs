@@ -1,4 +1,5 @@
-//! Small metadata files (topic definitions with their settings, committed offsets), replaced atomically:
+//! Small metadata files (topic definitions with their settings, committed offsets, consumer
+//! instances), replaced atomically:
 //! write a temporary file, fsync it, rename it over the old one, fsync the directory.
 
 use std::collections::BTreeMap;
@@ -7,6 +8,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use upkafka_protocol::AutoOffsetReset;
 
 use super::segment::sync_dir;
 use super::settings::TopicSettings;
@@ -14,6 +16,7 @@ use crate::error::BackendError;
 
 const TOPICS: &str = "topics.json";
 const OFFSETS: &str = "offsets.json";
+const CONSUMERS: &str = "consumers.json";
 
 /// Writes `bytes` to `dir/name` so that after a crash the file is either old or new, never torn.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -116,4 +119,34 @@ pub(crate) fn write_offsets(dir: &Path, entries: &[CommittedEntry]) -> Result<()
         .map_err(|e| BackendError::Internal(format!("encoding offsets: {e}")))?;
     write_atomic(dir, OFFSETS, &bytes)
         .map_err(|e| BackendError::storage(format_args!("writing {OFFSETS}"), &e))
+}
+
+/// One consumer instance as `consumers.json` stores it: what its first consume set (group,
+/// id, subscription and the `Kafka-*` settings), not its positions, which restart from the
+/// group's committed offsets (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredInstance {
+    pub group: String,
+    pub instance: String,
+    pub topics: Vec<String>,
+    pub auto_commit: bool,
+    pub auto_commit_interval_ms: u64,
+    pub auto_offset_reset: AutoOffsetReset,
+    pub session_timeout_ms: u64,
+}
+
+/// Consumer instances of a data directory (none for one written before issue 16).
+pub(crate) fn read_consumers(dir: &Path) -> Result<Vec<StoredInstance>, BackendError> {
+    read_json(dir, CONSUMERS)
+}
+
+/// Replaces the consumer instances.
+pub(crate) fn write_consumers(
+    dir: &Path,
+    instances: &[StoredInstance],
+) -> Result<(), BackendError> {
+    let bytes = serde_json::to_vec(instances)
+        .map_err(|e| BackendError::Internal(format!("encoding consumer instances: {e}")))?;
+    write_atomic(dir, CONSUMERS, &bytes)
+        .map_err(|e| BackendError::storage(format_args!("writing {CONSUMERS}"), &e))
 }

@@ -12,7 +12,8 @@ use upkafka_protocol::{
 
 use super::{Metrics, ReadApi, message_bytes};
 use crate::backend::{
-    Backend, BackendResult, BoxFuture, ConsumeParams, IdempotencyKey, Produced, TopicInfo,
+    Backend, BackendResult, BoxFuture, ConsumeParams, Fingerprint, IdempotencyKey, Produced,
+    TopicInfo,
 };
 use crate::log::settings::SettingsPatch;
 
@@ -110,6 +111,7 @@ impl Backend for MeteredBackend {
     fn produce_idempotent(
         &self,
         key: IdempotencyKey,
+        fingerprint: Fingerprint,
         topic: Option<String>,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
@@ -120,7 +122,10 @@ impl Backend for MeteredBackend {
                     message_bytes(r.key.as_deref(), &r.value, &r.headers),
                 )
             }));
-            let produced = self.inner.produce_idempotent(key, topic, records).await?;
+            let produced = self
+                .inner
+                .produce_idempotent(key, fingerprint, topic, records)
+                .await?;
             // A repeat stored nothing: it is not counted again.
             if !produced.repeated {
                 self.metrics.record_produced(&per_topic);

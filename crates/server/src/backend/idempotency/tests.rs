@@ -45,12 +45,12 @@ fn keys_are_visible_ascii_bare_or_quoted() {
 #[test]
 fn the_fingerprint_tells_every_field_apart() {
     let base = vec![ProduceRecord::new("v").key("k").topic("t")];
-    let fp = fingerprint(None, &base);
-    assert_eq!(fp, fingerprint(None, &base.clone()));
+    let fp = fingerprint_records(None, &base);
+    assert_eq!(fp, fingerprint_records(None, &base.clone()));
     // The path's topic and the record's own are the same request.
     assert_eq!(
         fp,
-        fingerprint(Some("t"), &[ProduceRecord::new("v").key("k")])
+        fingerprint_records(Some("t"), &[ProduceRecord::new("v").key("k")])
     );
     let mut variants = vec![
         vec![ProduceRecord::new("w").key("k").topic("t")],
@@ -67,8 +67,43 @@ fn the_fingerprint_tells_every_field_apart() {
     timed[0].timestamp = Some(5);
     variants.push(timed);
     for v in variants {
-        assert_ne!(fp, fingerprint(None, &v), "{v:?}");
+        assert_ne!(fp, fingerprint_records(None, &v), "{v:?}");
     }
+}
+
+/// A JSON batch is fingerprinted by its bytes and the path's topic: the same bytes are the
+/// same request, anything else (another byte, another route) another one.
+#[test]
+fn the_body_fingerprint_is_of_the_bytes_and_the_route() {
+    let body = br#"[{"value":"v","key":"k"}]"#;
+    let fp = fingerprint_body(Some("t"), body);
+    let copy = body.to_vec();
+    assert_eq!(
+        fp,
+        fingerprint_body(Some("t"), &copy),
+        "the bytes, not where they live"
+    );
+    assert_ne!(
+        fp,
+        fingerprint_body(None, body),
+        "/produce is another route"
+    );
+    assert_ne!(fp, fingerprint_body(Some("u"), body), "another topic");
+    assert_ne!(
+        fp,
+        fingerprint_body(Some("t"), br#"[{"key":"k","value":"v"}]"#),
+        "another encoding is another request"
+    );
+    assert_ne!(
+        fingerprint_body(Some(""), body),
+        fingerprint_body(None, body)
+    );
+    let records = [ProduceRecord::new("v").key("k")];
+    assert_ne!(
+        fp,
+        fingerprint_records(Some("t"), &records),
+        "the two forms never meet"
+    );
 }
 
 #[test]
