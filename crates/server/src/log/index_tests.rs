@@ -438,7 +438,11 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
             index::load(s, len_of(s)).is_some_and(|i| i.marks_until.is_some_and(|m| m >= now))
         })
         .collect();
-    assert!(marked.len() >= 3, "{} segments hold the recent batch", marked.len());
+    assert!(
+        marked.len() >= 3,
+        "{} segments hold the recent batch",
+        marked.len()
+    );
     let old_mark = index::load(&segs[0], len_of(&segs[0])).unwrap();
     assert_eq!(old_mark.marks_until, Some(now - 2 * 3600 * 1000));
     let log = open_log(dir.path());
