@@ -324,7 +324,7 @@ async fn cleaned_segments_with_gaps_are_indexed_and_read_across_their_gaps() {
         ..SettingsPatch::default()
     };
     log.alter_topic("t", &compact).unwrap();
-    cleaner::clean_partition(&p, &log.create_lock);
+    cleaner::clean_partition(&p, &log.create_lock, Duration::ZERO);
     let check = |p: &Partition| {
         let mut all = Vec::new();
         p.read_into(0, usize::MAX, usize::MAX, &mut all).unwrap();
