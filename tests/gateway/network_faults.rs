@@ -1,6 +1,6 @@
 //! Faults on the network between the gateway and the broker (issue 16), injected by
 //! [`TcpFaultProxy`] while a producer and a consumer group run through the gateway: every
-//! connection reset, every byte stalled for 4 s, then connects refused for 4 s.
+//! connection reset, every byte stalled for 4 s, then new connects refused for 4 s.
 //!
 //! Not injected: a stall longer than the gateway's request timeout. Tried with 12 s, Tansu
 //! 0.6 (libsql storage) came out of it answering every request `UNKNOWN_SERVER_ERROR` and
@@ -227,7 +227,7 @@ async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing
     proxy.set(Mode::Refuse);
     tokio::time::sleep(Duration::from_secs(4)).await;
     proxy.set(Mode::Pass);
-    faults.push(("connects refused for 4 s", start.elapsed()));
+    faults.push(("new connects refused for 4 s", start.elapsed()));
     tokio::time::sleep(Duration::from_secs(12)).await;
     stop.store(true, Ordering::SeqCst);
     producer.await.expect("producer task");
