@@ -49,10 +49,14 @@ script() { # MODE: its wrk script
   printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [=[%s]=]\n' "$body"
   case $1 in
     *_key) cat <<'LUA' ;;
+-- Every wrk run gets its own key prefix (`run` passes one): a key of the warm-up run must
+-- not come back in the measured one, where it would be answered as a repeat, not stored.
 counter = 0
+prefix = "bench"
+init = function(args) prefix = args[1] or prefix end
 request = function()
   counter = counter + 1
-  wrk.headers["Idempotency-Key"] = string.format("bench-%d-%d", math.random(1, 1000000000), counter)
+  wrk.headers["Idempotency-Key"] = string.format("%s-%d", prefix, counter)
   return wrk.format()
 end
 LUA
@@ -77,7 +81,8 @@ start() { # MODE
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }
 run() { # MODE [wrk args]: the request count, refusing runs with errors
   local mode=$1; shift
-  wrk -t1 -c"$CONNS" -s "$WORK/$mode.lua" "$@" "http://127.0.0.1:$PORT$(path "$mode")" >"$WORK/wrk.out"
+  wrk -t1 -c"$CONNS" -s "$WORK/$mode.lua" "$@" "http://127.0.0.1:$PORT$(path "$mode")" \
+    -- "$mode-$(date +%s%N)" >"$WORK/wrk.out"
   if grep -qE 'Non-2xx|Socket errors' "$WORK/wrk.out"; then
     die "$mode: $(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.out")"
   fi
@@ -90,10 +95,17 @@ declare -A PER
 for mode in ${MODES:-one one_key batch batch_key disk disk_key}; do
   script "$mode" >"$WORK/$mode.lua"
   start "$mode"
-  run "$mode" -d2s >/dev/null
+  warm=$(run "$mode" -d2s)
   callgrind_control -z "$PID" >/dev/null 2>&1
   n=$(run "$mode" -d"${DURATION}s")
   callgrind_control -d "$PID" >/dev/null 2>&1
+  # Every request must have stored its records (none answered as a repeat); requests wrk
+  # cut off at its end may have stored theirs too, so more is fine.
+  topic=$(path "$mode"); topic=${topic#/produce/}
+  per=1; case $mode in one*) ;; *) per=$BATCH ;; esac
+  stored=$(curl -fs "http://127.0.0.1:$PORT/metrics" | sed -n "s/^upkafka_messages_produced_total{topic=\"$topic\"} //p")
+  [ "${stored:-0}" -ge $(((warm + n) * per)) ] \
+    || die "$mode: $stored records stored for $((warm + n)) requests of $per: some were not stored"
   stop
   f=$(ls "$WORK"/cg."$mode".*.1)
   total=$(callgrind_annotate "$f" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
