@@ -368,7 +368,7 @@ fn batch_marks(
     let stored_at = super::backend::clock::now_ms();
     let mut marks: Vec<BatchMark> = (0..groups)
         .map(|_| BatchMark {
-            key: key.as_str().to_owned(),
+            key: key.shared(),
             fingerprint,
             stored_at,
             request_len: slots.len() as u32,

@@ -10,7 +10,7 @@
 //! - a repeat that arrives while the first is still being stored waits for its answer, at
 //!   most [`WAIT_FOR_FIRST`]; past it the repeat is [`BackendError::IdempotencyKeyBusy`]
 //!   (409 with `Retry-After: 1`), which the upkafka client retries. When the first fails
-//!   (nothing stored), a waiting repeat stores the batch itself;
+//!   (nothing stored) or its store panics, a waiting repeat stores the batch itself;
 //! - the store runs to its end whatever happens to the request: in the request's task, handed
 //!   to a task of its own if the request is dropped first (a client that disconnects
 //!   mid-produce still leaves its answer for the retry);
@@ -28,7 +28,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use upkafka_protocol::{IDEMPOTENCY_KEY, ProduceMetadata, ProduceRecord};
 
 use super::BackendResult;
@@ -114,6 +115,11 @@ impl IdempotencyKey {
     /// The key (unquoted).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key, shared (for the log's batch marks, without a copy).
+    pub(crate) fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
 }
 
@@ -210,51 +216,83 @@ pub(crate) struct StoredBatch {
     pub answer: Vec<ProduceMetadata>,
 }
 
-/// A remembered answer, compact: the batch's topics once, and per record its topic (an index
-/// into them), partition, offset and timestamp. 24 bytes a record and no allocation per
-/// record, so that remembering and forgetting a large batch costs one allocation, not one
-/// per record (keeping whole `ProduceMetadata` lists made a keyed 500-record batch cost 14%
-/// more server CPU than an unkeyed one in `bench/compare.sh`; BENCHMARKS.md has the figure
-/// of this form).
+/// Where one record of a remembered answer went: its topic (an index into the answer's
+/// topics), partition, offset and timestamp.
+type Placed = (u32, i32, i64, i64);
+
+/// A remembered answer, compact: the batch's topics once, and 24 bytes per record. No
+/// allocation per record, so that remembering and forgetting a large batch costs one
+/// allocation, not one per record (keeping whole `ProduceMetadata` lists made a keyed
+/// 500-record batch cost 14% more server CPU than an unkeyed one in `bench/compare.sh`), and
+/// a one-record answer costs one allocation, its topic's name (allocations were most of what
+/// a key added to a single-message produce in `bench/idempotency_cost.sh`).
 pub(crate) struct Answer {
-    topics: Box<[Box<str>]>,
-    records: Box<[(u32, i32, i64, i64)]>,
+    /// The first record's topic, index 0: most batches name only this one.
+    topic: Box<str>,
+    /// The other topics, from index 1, in order of first appearance; empty (and not
+    /// allocated) for a batch to one topic.
+    more_topics: Box<[Box<str>]>,
+    records: Placements,
+}
+
+/// The records of an [`Answer`], in request order; one record is kept inline.
+enum Placements {
+    One(Placed),
+    Many(Box<[Placed]>),
+}
+
+impl Placements {
+    fn as_slice(&self) -> &[Placed] {
+        match self {
+            Self::One(p) => std::slice::from_ref(p),
+            Self::Many(ps) => ps,
+        }
+    }
 }
 
 impl Answer {
     /// The compact form of `metadata`.
     pub(crate) fn of(metadata: &[ProduceMetadata]) -> Self {
-        let mut topics: Vec<Box<str>> = Vec::new();
-        let records = metadata
-            .iter()
-            .map(|m| {
-                // A batch names one or a few topics: a linear search beats hashing.
-                let t = match topics.iter().rposition(|t| **t == *m.topic) {
-                    Some(t) => t,
-                    None => {
-                        topics.push(m.topic.as_str().into());
-                        topics.len() - 1
-                    }
-                };
-                (t as u32, m.partition, m.offset, m.timestamp)
-            })
-            .collect();
+        let topic: Box<str> = metadata.first().map_or("", |m| m.topic.as_str()).into();
+        let mut more_topics: Vec<Box<str>> = Vec::new();
+        let mut place = |m: &ProduceMetadata| -> Placed {
+            // A batch names one or a few topics: a linear search beats hashing.
+            let t = if *m.topic == *topic {
+                0
+            } else if let Some(i) = more_topics.iter().rposition(|t| **t == *m.topic) {
+                i + 1
+            } else {
+                more_topics.push(m.topic.as_str().into());
+                more_topics.len()
+            };
+            (t as u32, m.partition, m.offset, m.timestamp)
+        };
+        let records = match metadata {
+            [one] => Placements::One(place(one)),
+            _ => Placements::Many(metadata.iter().map(place).collect()),
+        };
         Self {
-            topics: topics.into(),
+            topic,
+            more_topics: more_topics.into(),
             records,
+        }
+    }
+
+    /// The name of topic `t` of this answer.
+    fn topic(&self, t: u32) -> &str {
+        match (t as usize).checked_sub(1) {
+            None => &self.topic,
+            Some(i) => self.more_topics.get(i).map_or("", |t| t),
         }
     }
 
     /// The answer as the produce gave it.
     pub(crate) fn metadata(&self) -> Vec<ProduceMetadata> {
         self.records
+            .as_slice()
             .iter()
             .map(|&(t, partition, offset, timestamp)| ProduceMetadata {
-                topic: self
-                    .topics
-                    .get(t as usize)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
+                topic: self.topic(t).to_owned(),
                 partition,
                 offset,
                 timestamp,
@@ -272,16 +310,21 @@ fn cost(key: &IdempotencyKey, answer: &Answer) -> usize {
     const ENTRY: usize = 160;
     ENTRY
         + key.as_str().len()
-        + answer.topics.iter().map(|t| 32 + t.len()).sum::<usize>()
-        + 24 * answer.records.len()
+        + std::iter::once(&answer.topic)
+            .chain(answer.more_topics.iter())
+            .map(|t| 32 + t.len())
+            .sum::<usize>()
+        + 24 * answer.records.as_slice().len()
 }
 
 enum State {
-    /// The first request is being stored; its sender is dropped when it is done.
-    Storing(watch::Receiver<()>),
+    /// The first request is being stored. The repeats waiting for it share `waiters`, made by
+    /// the first of them: a key nobody repeats (nearly every key) costs no allocation for it.
+    /// [`Table::finish`] wakes them.
+    Storing { waiters: Option<Arc<Notify>> },
     /// Stored and answered at `at_ms`.
     Done {
-        answer: Arc<Answer>,
+        answer: Answer,
         at_ms: i64,
         cost: usize,
     },
@@ -296,14 +339,16 @@ struct Entry {
 
 /// What [`Table::begin`] decided for a request.
 pub(crate) enum Begin {
-    /// A repeat of a stored batch: its answer.
-    Answer(Arc<Answer>),
+    /// A repeat of a stored batch: its answer (built under the lock; repeats are rare).
+    Answer(Vec<ProduceMetadata>),
     /// The key was used for another batch.
     Mismatch,
-    /// The first request is being stored: wait until the receiver's sender is gone, then ask
+    /// The first request is being stored: wait until this completes (it is registered
+    /// already, so a finish between the lock and the first poll still wakes it), then ask
     /// again.
-    Wait(watch::Receiver<()>),
-    /// New: this request stores the batch and reports with [`Table::finish`].
+    Wait(OwnedNotified),
+    /// New: this request stores the batch and must report with [`Table::finish`] (the key
+    /// stays "being stored" until then; [`Dedup`] makes sure it does, even on a panic).
     Store(Ticket),
 }
 
@@ -311,8 +356,6 @@ pub(crate) enum Begin {
 pub(crate) struct Ticket {
     key: IdempotencyKey,
     seq: u64,
-    /// Dropped after [`Table::finish`]: wakes the waiting repeats.
-    _done: watch::Sender<()>,
 }
 
 /// The table of keys, without locking or time of its own (the caller passes `now_ms`), so
@@ -360,45 +403,40 @@ impl Table {
         now_ms: i64,
     ) -> Begin {
         self.expire(now_ms);
-        if let Some(e) = self.entries.get(key) {
-            let abandoned = match &e.state {
-                // The storing task ended without reporting (it panicked): nothing to wait for.
-                State::Storing(rx) => rx.has_changed().is_err(),
-                State::Done { .. } => false,
-            };
-            if !abandoned {
+        // One hash for the lookup and the insert.
+        match self.entries.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let e = e.get_mut();
                 if e.fingerprint != fingerprint {
                     return Begin::Mismatch;
                 }
-                return match &e.state {
-                    State::Done { answer, .. } => Begin::Answer(Arc::clone(answer)),
-                    State::Storing(rx) => Begin::Wait(rx.clone()),
-                };
+                match &mut e.state {
+                    State::Done { answer, .. } => Begin::Answer(answer.metadata()),
+                    State::Storing { waiters } => Begin::Wait(
+                        Arc::clone(waiters.get_or_insert_with(Default::default)).notified_owned(),
+                    ),
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                slot.insert(Entry {
+                    fingerprint,
+                    state: State::Storing { waiters: None },
+                    seq,
+                });
+                Begin::Store(Ticket {
+                    key: key.clone(),
+                    seq,
+                })
             }
         }
-        let (tx, rx) = watch::channel(());
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.entries.insert(
-            key.clone(),
-            Entry {
-                fingerprint,
-                state: State::Storing(rx),
-                seq,
-            },
-        );
-        Begin::Store(Ticket {
-            key: key.clone(),
-            seq,
-            _done: tx,
-        })
     }
 
     /// Records how the store of `ticket` ended: its answer (`Some`) is kept, and older keys
     /// forgotten beyond the memory bound; after a failure (`None`) the key is forgotten, so
-    /// that a retry stores the batch. Drop the ticket after this call, to wake the waiting
-    /// repeats.
-    pub(crate) fn finish(&mut self, ticket: &Ticket, answer: Option<Answer>, now_ms: i64) {
+    /// that a retry stores the batch. Either way the repeats waiting for it are woken.
+    pub(crate) fn finish(&mut self, ticket: Ticket, answer: Option<Answer>, now_ms: i64) {
         let Some(entry) = self
             .entries
             .get_mut(&ticket.key)
@@ -406,16 +444,19 @@ impl Table {
         else {
             return;
         };
+        if let State::Storing { waiters: Some(w) } = &entry.state {
+            // They ask the table again, which they can only do once this lock is released.
+            w.notify_waiters();
+        }
         match answer {
             Some(answer) => {
                 let cost = cost(&ticket.key, &answer);
                 entry.state = State::Done {
-                    answer: Arc::new(answer),
+                    answer,
                     at_ms: now_ms,
                     cost,
                 };
-                self.order
-                    .push_back((ticket.key.clone(), ticket.seq, now_ms));
+                self.order.push_back((ticket.key, ticket.seq, now_ms));
                 self.bytes += cost;
                 self.evict_over_bound();
             }
@@ -433,7 +474,7 @@ impl Table {
         }
         let newer = self.entries.get(&batch.key).is_some_and(|e| match e.state {
             State::Done { at_ms, .. } => at_ms > batch.stored_at_ms,
-            State::Storing(_) => true,
+            State::Storing { .. } => true,
         });
         if newer {
             return;
@@ -452,7 +493,7 @@ impl Table {
             Entry {
                 fingerprint: batch.fingerprint,
                 state: State::Done {
-                    answer: Arc::new(answer),
+                    answer,
                     at_ms: batch.stored_at_ms,
                     cost,
                 },
@@ -561,9 +602,9 @@ impl Dedup {
         loop {
             let begin = self.lock().begin(&key, fingerprint, now_ms());
             match begin {
-                Begin::Answer(answer) => {
+                Begin::Answer(metadata) => {
                     return Ok(Produced {
-                        metadata: answer.metadata(),
+                        metadata,
                         repeated: true,
                     });
                 }
@@ -575,12 +616,8 @@ impl Dedup {
                         self.window.as_secs()
                     )));
                 }
-                Begin::Wait(mut rx) => {
-                    // The sender is only ever dropped: `changed` ends when the first is done.
-                    if tokio::time::timeout_at(deadline, rx.changed())
-                        .await
-                        .is_err()
-                    {
+                Begin::Wait(first_done) => {
+                    if tokio::time::timeout_at(deadline, first_done).await.is_err() {
                         return Err(BackendError::IdempotencyKeyBusy(format!(
                             "a request with {IDEMPOTENCY_KEY} `{}` is still being stored after \
                              {} s; retry later",
@@ -592,8 +629,10 @@ impl Dedup {
                 Begin::Store(ticket) => {
                     let storing = Storing {
                         work: Some(Box::pin(store())),
-                        ticket: Some(ticket),
-                        dedup: self.clone(),
+                        claim: Claim {
+                            dedup: self.clone(),
+                            ticket: Some(ticket),
+                        },
                     };
                     return Ok(Produced {
                         metadata: storing.await?,
@@ -611,15 +650,34 @@ impl Dedup {
 /// that the store still ends and its answer is still remembered for the retry.
 struct Storing<Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static> {
     work: Option<std::pin::Pin<Box<Fut>>>,
-    ticket: Option<Ticket>,
-    dedup: Dedup,
+    claim: Claim,
 }
 
-/// Remembers how a store ended, then wakes the repeats waiting for it.
-fn complete(dedup: &Dedup, ticket: Ticket, result: &BackendResult<Vec<ProduceMetadata>>) {
-    let answer = result.as_deref().ok().map(Answer::of);
-    dedup.lock().finish(&ticket, answer, now_ms());
-    drop(ticket);
+/// A [`Ticket`] that reports to its table however the store ends: with the store's result
+/// ([`Claim::complete`]), or as a failure when it is dropped unreported (the store panicked,
+/// or the runtime is shutting down), so that the key is never left "being stored" and its
+/// waiting repeats store the batch themselves.
+struct Claim {
+    dedup: Dedup,
+    ticket: Option<Ticket>,
+}
+
+impl Claim {
+    /// Remembers how the store ended and wakes the repeats waiting for it.
+    fn complete(&mut self, result: &BackendResult<Vec<ProduceMetadata>>) {
+        if let Some(ticket) = self.ticket.take() {
+            let answer = result.as_deref().ok().map(Answer::of);
+            self.dedup.lock().finish(ticket, answer, now_ms());
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.dedup.lock().finish(ticket, None, now_ms());
+        }
+    }
 }
 
 impl<Fut> Future for Storing<Fut>
@@ -639,9 +697,7 @@ where
         };
         let result = std::task::ready!(work.as_mut().poll(cx));
         self.work = None;
-        if let Some(ticket) = self.ticket.take() {
-            complete(&self.dedup, ticket, &result);
-        }
+        self.claim.complete(&result);
         std::task::Poll::Ready(result)
     }
 }
@@ -651,16 +707,22 @@ where
     Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
 {
     fn drop(&mut self) {
-        let (Some(work), Some(ticket)) = (self.work.take(), self.ticket.take()) else {
+        let Some(work) = self.work.take() else {
             return;
         };
-        // Outside a runtime (it is shutting down) the ticket is dropped unfinished: a repeat
-        // then finds the key abandoned and stores the batch itself.
+        // A store that panicked is not polled again, and outside a runtime (it is shutting
+        // down) it cannot be: the claim, dropped with this, reports a failure.
+        if std::thread::panicking() {
+            return;
+        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let dedup = self.dedup.clone();
+            let mut claim = Claim {
+                dedup: self.claim.dedup.clone(),
+                ticket: self.claim.ticket.take(),
+            };
             runtime.spawn(async move {
                 let result = work.await;
-                complete(&dedup, ticket, &result);
+                claim.complete(&result);
             });
         }
     }

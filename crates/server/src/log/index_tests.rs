@@ -391,7 +391,7 @@ fn batch(n: usize, len: usize) -> Vec<StoredRecord> {
 
 fn mark(key: &str, stored_at: i64, n: u32) -> record::BatchMark {
     record::BatchMark {
-        key: key.to_owned(),
+        key: key.into(),
         fingerprint: [7; 16],
         stored_at,
         request_len: n,
@@ -451,6 +451,6 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
     assert_eq!(scanned_on_open(&part(&log)), expected);
     let recovered = log.take_recovered_batches();
     assert_eq!(recovered.len(), 1);
-    assert_eq!(recovered[0].key, "recent");
+    assert_eq!(&*recovered[0].key, "recent");
     assert_eq!(recovered[0].records.len(), 60);
 }

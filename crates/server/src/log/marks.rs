@@ -89,7 +89,7 @@ impl Collector {
 pub(crate) type PartitionGroup = (Arc<str>, i32, MarkedGroup);
 
 /// What tells one keyed batch from another: its key, fingerprint and time.
-type BatchId = (String, [u8; 16], i64);
+type BatchId = (Arc<str>, [u8; 16], i64);
 
 /// Where one record of a recovered batch is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub(crate) struct RecoveredRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct RecoveredBatch {
     /// The `Idempotency-Key`.
-    pub key: String,
+    pub key: Arc<str>,
     /// The batch's fingerprint.
     pub fingerprint: [u8; 16],
     /// When it was stored, epoch ms.

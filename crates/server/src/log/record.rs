@@ -15,6 +15,8 @@
 //! the headers and decode as before; decoding a record ignores the trailer, so older servers
 //! read newer frames too.
 
+use std::sync::Arc;
+
 use upkafka_protocol::Header;
 
 /// Bytes before the payload: length and CRC.
@@ -62,8 +64,9 @@ const MARK_TAG: u8 = 1;
 /// rebuild the batch's answer from the log after a restart (see `log::marks`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BatchMark {
-    /// The `Idempotency-Key` (1–255 visible ASCII characters).
-    pub key: String,
+    /// The `Idempotency-Key` (1–255 visible ASCII characters), shared with the request's
+    /// key rather than copied.
+    pub key: Arc<str>,
     /// The batch's fingerprint.
     pub fingerprint: [u8; 16],
     /// When the batch was stored, epoch ms.
@@ -217,7 +220,7 @@ pub(crate) fn payload_mark(payload: &[u8]) -> Option<BatchMark> {
         return None;
     }
     let klen = r.take(1).ok()?[0] as usize;
-    let key = std::str::from_utf8(r.take(klen).ok()?).ok()?.to_owned();
+    let key = Arc::from(std::str::from_utf8(r.take(klen).ok()?).ok()?);
     let fingerprint: [u8; 16] = r.take(16).ok()?.try_into().ok()?;
     let stored_at = r.i64().ok()?;
     let request_len = r.u32().ok()?;

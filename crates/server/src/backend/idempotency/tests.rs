@@ -115,10 +115,9 @@ fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
     };
     assert!(matches!(t.begin(&k, [1; 16], 1), Begin::Wait(_)));
     assert!(matches!(t.begin(&k, [2; 16], 1), Begin::Mismatch));
-    t.finish(&ticket, Some(Answer::of(&meta(7))), 2);
-    drop(ticket);
+    t.finish(ticket, Some(Answer::of(&meta(7))), 2);
     match t.begin(&k, [1; 16], 3) {
-        Begin::Answer(a) => assert_eq!(a.metadata(), meta(7)),
+        Begin::Answer(a) => assert_eq!(a, meta(7)),
         _ => panic!("a repeat is answered"),
     }
     assert!(matches!(t.begin(&k, [2; 16], 3), Begin::Mismatch));
@@ -128,21 +127,70 @@ fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
 }
 
 #[test]
-fn a_failed_store_forgets_the_key_and_an_abandoned_one_is_taken_over() {
+fn a_failed_store_forgets_the_key_and_wakes_its_waiters() {
     let mut t = Table::new(Duration::from_secs(10), 1 << 20);
     let k = key("k");
     let Begin::Store(ticket) = t.begin(&k, [1; 16], 0) else {
         panic!()
     };
-    t.finish(&ticket, None, 1);
-    drop(ticket);
-    assert_eq!(t.len(), 0);
-    let Begin::Store(ticket) = t.begin(&k, [1; 16], 2) else {
-        panic!("stored again after a failure")
+    let Begin::Wait(waiting) = t.begin(&k, [1; 16], 0) else {
+        panic!("a repeat waits for the first")
     };
-    // Its task ended without a word (a panic): the next request stores instead of waiting.
-    drop(ticket);
-    assert!(matches!(t.begin(&k, [1; 16], 3), Begin::Store(_)));
+    t.finish(ticket, None, 1);
+    assert_eq!(t.len(), 0);
+    // Registered under the table's lock, so woken although it was never polled before.
+    assert_woken(waiting);
+    assert!(
+        matches!(t.begin(&k, [1; 16], 2), Begin::Store(_)),
+        "stored again after a failure"
+    );
+}
+
+/// Asserts that `waiting` is ready on its first poll.
+fn assert_woken(waiting: OwnedNotified) {
+    let mut waiting = std::pin::pin!(waiting);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(waiting.as_mut().poll(&mut cx).is_ready(), "the waiter was woken");
+}
+
+/// A store that panics (its request's task dies) must not leave its key "being stored":
+/// the repeat waiting for it is woken at once and stores the batch itself.
+#[tokio::test]
+async fn a_store_that_panics_hands_its_key_to_the_waiting_repeat() {
+    let dedup = Dedup::new(Duration::from_secs(60), 1 << 20);
+    let (release, gate) = oneshot::channel::<()>();
+    let (started_tx, started) = oneshot::channel::<()>();
+    let first = {
+        let dedup = dedup.clone();
+        tokio::spawn(async move {
+            dedup
+                .produce(key("k"), [1; 16], move || async move {
+                    let _ = started_tx.send(());
+                    let _ = gate.await;
+                    panic!("the store fails hard");
+                })
+                .await
+        })
+    };
+    started.await.expect("the first store runs");
+    let repeat = {
+        let dedup = dedup.clone();
+        tokio::spawn(async move {
+            dedup
+                .produce(key("k"), [1; 16], || async { Ok(meta(5)) })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    release.send(()).expect("store waiting");
+    assert!(first.await.is_err(), "the first request's task panicked");
+    let got = tokio::time::timeout(Duration::from_secs(5), repeat)
+        .await
+        .expect("woken well before WAIT_FOR_FIRST")
+        .expect("joined")
+        .expect("stored");
+    assert_eq!(got.metadata, meta(5));
+    assert!(!got.repeated, "the repeat stored the batch itself");
 }
 
 #[test]
@@ -154,7 +202,7 @@ fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
         let Begin::Store(ticket) = t.begin(&k, [0; 16], i) else {
             panic!()
         };
-        t.finish(&ticket, Some(Answer::of(&meta(i))), i);
+        t.finish(ticket, Some(Answer::of(&meta(i))), i);
     }
     assert_eq!((t.len(), t.bytes()), (3, 3 * one));
     assert!(matches!(t.begin(&key("k1"), [0; 16], 9), Begin::Store(_)));
@@ -174,7 +222,7 @@ fn restored_batches_count_from_their_own_time() {
     t.restore(batch("new", 15_000), 20_000);
     assert_eq!(t.len(), 1);
     match t.begin(&key("new"), [1; 16], 20_000) {
-        Begin::Answer(a) => assert_eq!(a.metadata()[0].offset, 15_000),
+        Begin::Answer(a) => assert_eq!(a[0].offset, 15_000),
         _ => panic!("a restored key is answered"),
     }
     assert!(matches!(
@@ -303,11 +351,11 @@ proptest! {
                     if ok {
                         let answer = meta(next_offset);
                         next_offset += 1;
-                        t.finish(&ticket, Some(Answer::of(&answer)), now);
+                        t.finish(ticket, Some(Answer::of(&answer)), now);
                         answered.push((k, b, answer, now));
                         stores_of[k as usize] += 1;
                     } else {
-                        t.finish(&ticket, None, now);
+                        t.finish(ticket, None, now);
                     }
                 }
                 Op::Request { k, b } => {
@@ -324,7 +372,7 @@ proptest! {
                         Begin::Answer(a) => {
                             let (_, body, answer, _) = remembered.expect("answers only a remembered key");
                             prop_assert_eq!(*body, b, "answered for another body");
-                            prop_assert_eq!(&a.metadata(), answer, "the first answer, unchanged");
+                            prop_assert_eq!(&a, answer, "the first answer, unchanged");
                         }
                         Begin::Mismatch => {
                             let body = storing.or(remembered.map(|r| r.1));
