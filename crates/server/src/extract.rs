@@ -10,6 +10,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hyper::body::Body as HttpBody;
 use serde::de::DeserializeOwned;
+use upkafka_protocol::IDEMPOTENCY_KEY;
+
+use super::backend::IdempotencyKey;
 
 use super::error::ApiError;
 
@@ -48,6 +51,33 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|Path(t)| ApiPath(t))
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// The produce's `Idempotency-Key`, if it sent one, read from the request without copying
+/// its header map (the produce routes that need no other header take only this).
+///
+/// Rejected with 400 naming the header when it is sent twice or is not 1–255 visible ASCII
+/// characters (bare or quoted).
+#[derive(Debug)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(Self(None));
+        };
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(format!(
+                "send one {IDEMPOTENCY_KEY} header, not several"
+            )));
+        }
+        IdempotencyKey::parse(value.as_bytes())
+            .map(|k| Self(Some(k)))
+            .map_err(ApiError::bad_request)
     }
 }
 

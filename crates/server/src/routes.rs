@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, FetchRequest, Header, IDEMPOTENCY_KEY, OffsetSpec, ProduceMetadata,
+    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceMetadata,
     ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
@@ -48,7 +48,7 @@ use super::backend::{
     fingerprint_records,
 };
 use super::error::ApiError;
-use super::extract::{ApiPath, ApiQuery, PollWait, RawBody};
+use super::extract::{ApiPath, ApiQuery, IdempotencyKeyHeader, PollWait, RawBody};
 use super::route_table::{Access, Need, Permit, Routes};
 use super::sse;
 use super::state::AppState;
@@ -101,26 +101,6 @@ fn parse_one<T: DeserializeOwned + Default>(body: &[u8], allow_empty: bool) -> R
     }
 }
 
-/// The produce's `Idempotency-Key`, if it sent one.
-///
-/// # Errors
-/// 400 naming the header when it is sent twice or is not 1–255 visible ASCII characters
-/// (bare or quoted).
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ApiError::bad_request(format!(
-            "send one {IDEMPOTENCY_KEY} header, not several"
-        )));
-    }
-    IdempotencyKey::parse(value.as_bytes())
-        .map(Some)
-        .map_err(ApiError::bad_request)
-}
-
 /// Stores a batch, under its idempotency key and the request's fingerprint when it has a key;
 /// records without a topic go to `topic`.
 async fn store(
@@ -142,9 +122,18 @@ async fn store(
     })
 }
 
-/// The answer of a one-record produce: its one metadata object.
-fn one(mut meta: Vec<ProduceMetadata>) -> Result<Response, ApiError> {
-    let one = meta
+/// Stores the one record of a route whose record is not a JSON body (the path's message, a
+/// webhook), under `key` with that record's fingerprint; the answer is its one metadata
+/// object.
+async fn store_one(
+    s: &AppState,
+    key: Option<IdempotencyKey>,
+    record: ProduceRecord,
+) -> Result<Response, ApiError> {
+    let records = vec![record];
+    let key = key.map(|k| (k, fingerprint_records(None, &records)));
+    let one = store(s, key, None, records)
+        .await?
         .pop()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))?;
     Ok(Json(one).into_response())
@@ -155,14 +144,11 @@ async fn produce_path(
     State(s): State<AppState>,
     ApiPath((topic, message)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<KeyQuery>,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let mut record = ProduceRecord::new(message).topic(topic);
     record.key = q.key;
-    let records = vec![record];
-    let key = key.map(|k| (k, fingerprint_records(None, &records)));
-    one(store(&s, key, None, records).await?)
+    store_one(&s, key, record).await
 }
 
 /// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
@@ -170,10 +156,9 @@ async fn produce_path(
 async fn produce_topic(
     State(s): State<AppState>,
     ApiPath(topic): ApiPath<String>,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let records: Vec<ProduceRecord> = parse_many(&body)?;
     for (i, r) in records.iter().enumerate() {
         if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
@@ -189,10 +174,9 @@ async fn produce_topic(
 /// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.
 async fn produce(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let records: Vec<ProduceRecord> = parse_many(&body)?;
     if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
         return Err(ApiError::bad_request(format!(
@@ -409,10 +393,10 @@ async fn offsets(
 async fn webhook(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<WebhookQuery>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let topic = q
         .topic
         .ok_or_else(|| ApiError::bad_request("webhook needs the query parameter `topic`"))?;
@@ -430,9 +414,7 @@ async fn webhook(
         })?;
         record.headers.push(Header::new(name.as_str(), v));
     }
-    let records = vec![record];
-    let key = key.map(|k| (k, fingerprint_records(None, &records)));
-    one(store(&s, key, None, records).await?)
+    store_one(&s, key, record).await
 }
 
 /// The OpenAPI 3.1 description of the data API (every route of [`api`], the event streams
@@ -531,6 +513,7 @@ pub(crate) fn api(r: Routes) -> Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use upkafka_protocol::IDEMPOTENCY_KEY;
 
     /// The OpenAPI document names only routes the server serves (data and management API),
     /// each method with an operation id and a 200.
