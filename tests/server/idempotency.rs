@@ -84,6 +84,32 @@ async fn a_repeated_key_answers_the_first_answer_and_stores_nothing() {
     assert_eq!(stored(&api, "idem", 3).await.len(), 12);
 }
 
+/// `/metrics` counts a keyed batch once, through either route (the path's topic, or topics
+/// in the records), and a repeat not again: it stored nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_batch_is_counted_once_in_metrics() {
+    let api = Api::topics(&[("m1", 1), ("m2", 1)]).await;
+    let to_path = json!([{"value": "ab"}, {"value": "cde", "topic": "m1"}]);
+    let named = json!([{"topic": "m1", "value": "f"}, {"topic": "m2", "value": "gh"}]);
+    for _ in 0..2 {
+        let (s, body) = produce(&api, "/produce/m1", &to_path, "count-1").await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, body) = produce(&api, "/produce", &named, "count-2").await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (s, text) = api.text("/metrics").await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+    };
+    assert_eq!(sample(r#"upkafka_messages_produced_total{topic="m1"}"#), 3.0);
+    assert_eq!(sample(r#"upkafka_bytes_produced_total{topic="m1"}"#), 6.0);
+    assert_eq!(sample(r#"upkafka_messages_produced_total{topic="m2"}"#), 1.0);
+    assert_eq!(sample(r#"upkafka_bytes_produced_total{topic="m2"}"#), 2.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_with_another_body_is_422_and_stores_nothing() {
     let api = Api::topics(&[("idem", 1)]).await;

@@ -169,6 +169,21 @@ impl Api {
         (status, value)
     }
 
+    /// GET `path` with this client's credentials; the body as text (for `/metrics`).
+    pub async fn text(&self, path: &str) -> (StatusCode, String) {
+        let mut req = Request::builder().uri(path);
+        if let Some(a) = &self.auth {
+            req = req.header("authorization", a);
+        }
+        let req = req.body(Body::empty()).expect("building the request");
+        let resp = self.response(req).await;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("reading the body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send("GET", path, "", &[]).await
     }

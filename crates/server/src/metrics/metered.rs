@@ -116,19 +116,39 @@ impl Backend for MeteredBackend {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
         Box::pin(async move {
-            let per_topic = tally(records.iter().map(|r| {
-                (
-                    r.topic.as_deref().or(topic.as_deref()).unwrap_or_default(),
-                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
-                )
-            }));
+            // With the path's topic every record goes there (the route refuses a record that
+            // names another): counted as `produce_to` does, without a tally per record, under
+            // the name the answer carries.
+            let per_topic = topic.is_none().then(|| {
+                tally(records.iter().map(|r| {
+                    (
+                        r.topic.as_deref().unwrap_or_default(),
+                        message_bytes(r.key.as_deref(), &r.value, &r.headers),
+                    )
+                }))
+            });
+            let messages = records.len() as u64;
+            let bytes: u64 = match per_topic {
+                Some(_) => 0,
+                None => records
+                    .iter()
+                    .map(|r| message_bytes(r.key.as_deref(), &r.value, &r.headers))
+                    .sum(),
+            };
             let produced = self
                 .inner
                 .produce_idempotent(key, fingerprint, topic, records)
                 .await?;
             // A repeat stored nothing: it is not counted again.
             if !produced.repeated {
-                self.metrics.record_produced(&per_topic);
+                match (&per_topic, produced.metadata.first()) {
+                    (Some(per_topic), _) => self.metrics.record_produced(per_topic),
+                    (None, Some(first)) => {
+                        self.metrics
+                            .record_produced_to(&first.topic, messages, bytes);
+                    }
+                    (None, None) => {}
+                }
             }
             Ok(produced)
         })
