@@ -290,6 +290,20 @@ impl Drop for ServeProcess {
     }
 }
 
+/// `upkafka serve --no-auth` on a free loopback port with `args` and `--data-dir dir` (the
+/// environment's credentials removed), started by [`spawn_serve`]: the server the restart
+/// and kill tests stop and start again on one directory.
+pub fn serve_durable(dir: &std::path::Path, args: &[&str]) -> ServeProcess {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_upkafka"));
+    cmd.args(["serve", "--no-auth", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("UPSTASH_KAFKA_REST_USERNAME")
+        .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
+    spawn_serve(cmd)
+}
+
 /// Spawns `cmd` (an `upkafka serve …` command; stdout and stderr are set here) and waits up to
 /// 20 s for its "listening on" line.
 pub fn spawn_serve(mut cmd: std::process::Command) -> ServeProcess {

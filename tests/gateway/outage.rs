@@ -27,18 +27,7 @@ async fn produce(
         .send()
         .await
         .expect("the gateway answers");
-    let status = resp.status();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = resp.bytes().await.unwrap_or_default();
-    (
-        status,
-        retry,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    answer(resp).await
 }
 
 /// Consumes from `events` as `outage/c1`: the status, `Retry-After` and the body.
@@ -52,6 +41,12 @@ async fn consume(http: &reqwest::Client, url: &str) -> (StatusCode, Option<Strin
         .send()
         .await
         .expect("the gateway answers");
+    answer(resp).await
+}
+
+/// An answer as the tests read it: the status, `Retry-After` and the JSON body (`null` when
+/// the body is not JSON).
+async fn answer(resp: reqwest::Response) -> (StatusCode, Option<String>, Value) {
     let status = resp.status();
     let retry = resp
         .headers()

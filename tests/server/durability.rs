@@ -9,24 +9,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use upkafka_server::{ServerConfig, TopicSpec};
 
-use crate::common::{JsonBody, JsonResponse, ServeProcess, TestServer, client, spawn_serve};
+use crate::common::{
+    JsonBody, JsonResponse, ServeProcess, TestServer, client, serve_durable, spawn_serve,
+};
 
-/// Starts `upkafka serve` on a free port and waits for its "listening on" line.
+/// Starts `upkafka serve` with topic `d` (2 partitions) on `dir`.
 fn start_binary(dir: &std::path::Path) -> ServeProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
-    cmd.args([
-        "serve",
-        "--no-auth",
-        "--bind",
-        "127.0.0.1:0",
-        "--topic",
-        "d:2",
-        "--data-dir",
-    ])
-    .arg(dir)
-    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
-    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
-    spawn_serve(cmd)
+    serve_durable(dir, &["--topic", "d:2"])
 }
 
 async fn fetch_all(client: &reqwest::Client, url: &str, partition: i32) -> Vec<Value> {
@@ -516,21 +505,8 @@ async fn topics_beyond_the_caps_get_429_naming_the_flag_and_the_rest_is_served()
 
 /// Starts `upkafka serve` on `dir` with extra arguments.
 fn start_binary_with(dir: &std::path::Path, extra: &[&str]) -> ServeProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
-    cmd.args([
-        "serve",
-        "--no-auth",
-        "--bind",
-        "127.0.0.1:0",
-        "--topic",
-        "d:2",
-    ])
-    .args(extra)
-    .arg("--data-dir")
-    .arg(dir)
-    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
-    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
-    spawn_serve(cmd)
+    let args: Vec<&str> = ["--topic", "d:2"].iter().chain(extra).copied().collect();
+    serve_durable(dir, &args)
 }
 
 async fn keyed(client: &reqwest::Client, url: &str, key: &str, body: &Value) -> (u16, Value) {

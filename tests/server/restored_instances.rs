@@ -2,13 +2,12 @@
 //! (issue 16): `/consumers` lists them again, they resume at their group's committed offsets
 //! with the settings their first consume set, and their session timeout still applies.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use upkafka_server::{ServerConfig, TopicSpec};
 
-use crate::common::{JsonBody, JsonResponse, ServeProcess, TestServer, client, spawn_serve};
+use crate::common::{JsonBody, JsonResponse, ServeProcess, TestServer, client, serve_durable};
 
 const EARLIEST: (&str, &str) = ("Kafka-Auto-Offset-Reset", "earliest");
 const NO_AUTO_COMMIT: (&str, &str) = ("Kafka-Enable-Auto-Commit", "false");
@@ -155,20 +154,7 @@ async fn instances_come_back_after_a_graceful_restart_with_their_settings() {
 
 /// Starts `upkafka serve` with topic `a:2` on `dir`.
 fn start_binary(dir: &std::path::Path) -> ServeProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkafka"));
-    cmd.args([
-        "serve",
-        "--no-auth",
-        "--bind",
-        "127.0.0.1:0",
-        "--topic",
-        "a:2",
-        "--data-dir",
-    ])
-    .arg(dir)
-    .env_remove("UPSTASH_KAFKA_REST_USERNAME")
-    .env_remove("UPSTASH_KAFKA_REST_PASSWORD");
-    spawn_serve(cmd)
+    serve_durable(dir, &["--topic", "a:2"])
 }
 
 /// After `kill -9` the instances come back too (once housekeeping wrote them, within its

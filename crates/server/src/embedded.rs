@@ -87,47 +87,53 @@ impl Inner {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes committed offsets to the data directory (no-op in memory). The I/O lock makes
-    /// the newest snapshot the last one written.
+    /// Writes committed offsets to the data directory (no-op in memory).
     async fn persist_offsets(self: &Arc<Self>) -> BackendResult<()> {
-        let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
-            return Ok(());
-        };
-        let _io = self.meta_io.lock().await;
-        let snapshot = self.groups().snapshot_committed();
-        tokio::task::spawn_blocking(move || meta::write_offsets(&dir, &snapshot))
-            .await
-            .map_err(|e| BackendError::Internal(format!("offset writer panicked: {e}")))?
+        self.persist(
+            "offset",
+            |g| Some(g.snapshot_committed()),
+            |dir, s: &Vec<_>| meta::write_offsets(dir, s),
+        )
+        .await
     }
 
     /// Writes the consumer instances to the data directory if they changed since the last
     /// write, or always with `force` (no-op in memory). A failed write is tried again by the
     /// next housekeeping tick. The rules are in `groups/membership.rs`.
     async fn persist_membership(self: &Arc<Self>, force: bool) -> BackendResult<()> {
-        let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
-            return Ok(());
-        };
-        let _io = self.meta_io.lock().await;
-        let snapshot = {
-            let mut groups = self.groups();
-            if force {
-                let _ = groups.take_membership();
-                Some(groups.membership())
-            } else {
-                groups.take_membership()
-            }
-        };
-        let Some(snapshot) = snapshot else {
-            return Ok(());
-        };
-        let written = tokio::task::spawn_blocking(move || meta::write_consumers(&dir, &snapshot))
-            .await
-            .map_err(|e| BackendError::Internal(format!("consumer writer panicked: {e}")))
-            .and_then(|r| r);
+        let written = self
+            .persist(
+                "consumer",
+                |g| g.take_membership(force),
+                |dir, s: &Vec<_>| meta::write_consumers(dir, s),
+            )
+            .await;
         if written.is_err() {
             self.groups().membership_unsaved();
         }
         written
+    }
+
+    /// Writes one metadata file of the data directory (no-op in memory, or when `snapshot`
+    /// has nothing to write). The snapshot is taken under the groups lock while the I/O lock
+    /// is held, so that writes of a file land in the order of their snapshots and an older
+    /// snapshot never overwrites a newer one; `write` runs on the blocking pool.
+    async fn persist<T: Send + 'static>(
+        self: &Arc<Self>,
+        what: &'static str,
+        snapshot: impl FnOnce(&mut Groups) -> Option<T>,
+        write: impl FnOnce(&std::path::Path, &T) -> BackendResult<()> + Send + 'static,
+    ) -> BackendResult<()> {
+        let Some(dir) = self.log.data_dir().map(ToOwned::to_owned) else {
+            return Ok(());
+        };
+        let _io = self.meta_io.lock().await;
+        let Some(snapshot) = snapshot(&mut self.groups()) else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || write(&dir, &snapshot))
+            .await
+            .map_err(|e| BackendError::Internal(format!("{what} writer panicked: {e}")))?
     }
 
     /// Produces `records`; those without a topic go to `default_topic` (an error if `None`).

@@ -34,13 +34,12 @@ use crate::log::Log;
 use crate::log::meta::StoredInstance;
 
 impl Groups {
-    /// The instances to persist, if the membership changed since the last call (which then
-    /// counts as persisted; [`Groups::membership_unsaved`] undoes that when the write fails).
-    pub fn take_membership(&mut self) -> Option<Vec<StoredInstance>> {
-        if !std::mem::take(&mut self.membership_changed) {
-            return None;
-        }
-        Some(self.membership())
+    /// The instances to persist, if the membership changed since the last call or `always`
+    /// (it then counts as persisted; [`Groups::membership_unsaved`] undoes that when the
+    /// write fails).
+    pub fn take_membership(&mut self, always: bool) -> Option<Vec<StoredInstance>> {
+        let changed = std::mem::take(&mut self.membership_changed);
+        (changed || always).then(|| self.membership())
     }
 
     /// Marks the membership as not persisted, so that the next housekeeping tick tries again.
@@ -208,7 +207,7 @@ mod tests {
             .collect();
         assert_eq!(parts, [vec![0], vec![1]]);
         // Restoring is not a change to write back; a later join is.
-        assert!(groups.take_membership().is_none());
+        assert!(groups.take_membership(false).is_none());
     }
 
     #[test]
@@ -218,11 +217,11 @@ mod tests {
             per_server: 3,
         });
         groups.membership_changed = true;
-        assert_eq!(groups.take_membership(), Some(Vec::new()));
-        assert!(groups.take_membership().is_none(), "taken once");
+        assert_eq!(groups.take_membership(false), Some(Vec::new()));
+        assert!(groups.take_membership(false).is_none(), "taken once");
         groups.membership_unsaved();
         assert!(
-            groups.take_membership().is_some(),
+            groups.take_membership(false).is_some(),
             "offered again after a failure"
         );
     }
