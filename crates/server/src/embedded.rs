@@ -202,8 +202,10 @@ impl Inner {
         let bases = match key {
             None => self.log.append(groups).await?,
             Some((key, fingerprint)) => {
-                let marks = batch_marks(key, fingerprint, &slots, groups.len());
-                self.log.append_marked(groups, marks).await?
+                let n = groups.len();
+                self.log
+                    .append_marked(groups, || batch_marks(key, fingerprint, &slots, n))
+                    .await?
             }
         };
         Ok(placements

@@ -22,9 +22,10 @@
 //! key into the batch's frames (so the table is rebuilt from the log after a crash, see
 //! [`Dedup::restore`]); the gateway keeps it in memory (see `kafka::backend`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -100,7 +101,11 @@ impl IdempotencyKey {
                 key.len()
             ));
         }
-        if let Some(b) = key.iter().find(|b| !b.is_ascii_graphic()) {
+        // One branch-free pass for the usual valid key; the byte is looked for only to name
+        // it in the error.
+        if !key.iter().fold(true, |ok, b| ok & b.is_ascii_graphic())
+            && let Some(b) = key.iter().find(|b| !b.is_ascii_graphic())
+        {
             return Err(format!(
                 "{IDEMPOTENCY_KEY} must be visible ASCII characters (no spaces or control \
                  characters); found byte 0x{b:02x}"
@@ -224,15 +229,40 @@ type Placed = (u32, i32, i64, i64);
 /// allocation per record, so that remembering and forgetting a large batch costs one
 /// allocation, not one per record (keeping whole `ProduceMetadata` lists made a keyed
 /// 500-record batch cost 14% more server CPU than an unkeyed one in `bench/compare.sh`), and
-/// a one-record answer costs one allocation, its topic's name (allocations were most of what
-/// a key added to a single-message produce in `bench/idempotency_cost.sh`).
+/// a one-record answer costs none: its topic's name is shared through [`TopicNames`] and its
+/// one placement is inline (allocations were most of what a key added to a single-message
+/// produce in `bench/idempotency_cost.sh`).
 pub(crate) struct Answer {
     /// The first record's topic, index 0: most batches name only this one.
-    topic: Box<str>,
+    topic: Arc<str>,
     /// The other topics, from index 1, in order of first appearance; empty (and not
     /// allocated) for a batch to one topic.
-    more_topics: Box<[Box<str>]>,
+    more_topics: Box<[Arc<str>]>,
     records: Placements,
+}
+
+/// The topic names of the remembered answers, each allocated once and shared by every
+/// answer naming it. Bounded: past [`TopicNames::MAX`] names it starts again empty (the
+/// answers keep theirs), so a server whose topics come and go does not grow it forever.
+#[derive(Default)]
+pub(crate) struct TopicNames(std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>);
+
+impl TopicNames {
+    /// Names kept before the set starts again.
+    const MAX: usize = 4096;
+
+    /// The shared copy of `name`.
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return Arc::clone(n);
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.insert(Arc::clone(&n));
+        n
+    }
 }
 
 /// The records of an [`Answer`], in request order; one record is kept inline.
@@ -251,10 +281,10 @@ impl Placements {
 }
 
 impl Answer {
-    /// The compact form of `metadata`.
-    pub(crate) fn of(metadata: &[ProduceMetadata]) -> Self {
-        let topic: Box<str> = metadata.first().map_or("", |m| m.topic.as_str()).into();
-        let mut more_topics: Vec<Box<str>> = Vec::new();
+    /// The compact form of `metadata`, its topic names shared through `names`.
+    pub(crate) fn of(metadata: &[ProduceMetadata], names: &mut TopicNames) -> Self {
+        let topic = names.get(metadata.first().map_or("", |m| m.topic.as_str()));
+        let mut more_topics: Vec<Arc<str>> = Vec::new();
         let mut place = |m: &ProduceMetadata| -> Placed {
             // A batch names one or a few topics: a linear search beats hashing.
             let t = if *m.topic == *topic {
@@ -262,7 +292,7 @@ impl Answer {
             } else if let Some(i) = more_topics.iter().rposition(|t| **t == *m.topic) {
                 i + 1
             } else {
-                more_topics.push(m.topic.as_str().into());
+                more_topics.push(names.get(&m.topic));
                 more_topics.len()
             };
             (t as u32, m.partition, m.offset, m.timestamp)
@@ -331,9 +361,11 @@ enum State {
 }
 
 struct Entry {
+    key: IdempotencyKey,
     fingerprint: Fingerprint,
     state: State,
-    /// Tells this entry from a later one of the same key in `order`.
+    /// Unique per entry: how a [`Ticket`] and `order` find it again (by its hash, without
+    /// hashing or comparing the key again), and tell it from a later entry of the same key.
     seq: u64,
 }
 
@@ -354,7 +386,8 @@ pub(crate) enum Begin {
 
 /// The right and duty of the request that stores a key's batch.
 pub(crate) struct Ticket {
-    key: IdempotencyKey,
+    /// The key's hash and the entry's sequence number.
+    hash: u64,
     seq: u64,
 }
 
@@ -363,13 +396,18 @@ pub(crate) struct Ticket {
 pub(crate) struct Table {
     window_ms: i64,
     max_bytes: usize,
+    /// The entries, each key hashed once: a key's store, its end and its eviction find it by
+    /// the hash and `seq` they keep.
+    entries: hashbrown::HashTable<Entry>,
     /// Keys are the clients', so the hasher is seeded per process (foldhash's `RandomState`).
-    entries: HashMap<IdempotencyKey, Entry, foldhash::fast::RandomState>,
-    /// Answered keys, oldest first: (key, seq, answered at).
-    order: VecDeque<(IdempotencyKey, u64, i64)>,
+    hasher: foldhash::fast::RandomState,
+    /// Answered keys, oldest first: (hash, seq, answered at).
+    order: VecDeque<(u64, u64, i64)>,
     /// Sum of the costs of the answered keys.
     bytes: usize,
     next_seq: u64,
+    /// The answers' topic names, shared.
+    names: TopicNames,
 }
 
 impl Table {
@@ -378,10 +416,12 @@ impl Table {
         Self {
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
             max_bytes,
-            entries: HashMap::default(),
+            entries: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             order: VecDeque::new(),
             bytes: 0,
             next_seq: 0,
+            names: TopicNames::default(),
         }
     }
 
@@ -403,9 +443,14 @@ impl Table {
         now_ms: i64,
     ) -> Begin {
         self.expire(now_ms);
-        // One hash for the lookup and the insert.
-        match self.entries.entry(key.clone()) {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
+        let hash = self.hasher.hash_one(key);
+        let hasher = &self.hasher;
+        // One hash and one probe for the lookup and the insert.
+        match self
+            .entries
+            .entry(hash, |e| e.key == *key, |e| hasher.hash_one(&e.key))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
                 let e = e.get_mut();
                 if e.fingerprint != fingerprint {
                     return Begin::Mismatch;
@@ -417,18 +462,16 @@ impl Table {
                     ),
                 }
             }
-            std::collections::hash_map::Entry::Vacant(slot) => {
+            hashbrown::hash_table::Entry::Vacant(slot) => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 slot.insert(Entry {
+                    key: key.clone(),
                     fingerprint,
                     state: State::Storing { waiters: None },
                     seq,
                 });
-                Begin::Store(Ticket {
-                    key: key.clone(),
-                    seq,
-                })
+                Begin::Store(Ticket { hash, seq })
             }
         }
     }
@@ -436,32 +479,38 @@ impl Table {
     /// Records how the store of `ticket` ended: its answer (`Some`) is kept, and older keys
     /// forgotten beyond the memory bound; after a failure (`None`) the key is forgotten, so
     /// that a retry stores the batch. Either way the repeats waiting for it are woken.
-    pub(crate) fn finish(&mut self, ticket: Ticket, answer: Option<Answer>, now_ms: i64) {
-        let Some(entry) = self
+    pub(crate) fn finish(
+        &mut self,
+        ticket: Ticket,
+        answer: Option<&[ProduceMetadata]>,
+        now_ms: i64,
+    ) {
+        let Ok(mut found) = self
             .entries
-            .get_mut(&ticket.key)
-            .filter(|e| e.seq == ticket.seq)
+            .find_entry(ticket.hash, |e| e.seq == ticket.seq)
         else {
             return;
         };
+        let entry = found.get_mut();
         if let State::Storing { waiters: Some(w) } = &entry.state {
             // They ask the table again, which they can only do once this lock is released.
             w.notify_waiters();
         }
         match answer {
-            Some(answer) => {
-                let cost = cost(&ticket.key, &answer);
+            Some(metadata) => {
+                let answer = Answer::of(metadata, &mut self.names);
+                let cost = cost(&entry.key, &answer);
                 entry.state = State::Done {
                     answer,
                     at_ms: now_ms,
                     cost,
                 };
-                self.order.push_back((ticket.key, ticket.seq, now_ms));
+                self.order.push_back((ticket.hash, ticket.seq, now_ms));
                 self.bytes += cost;
                 self.evict_over_bound();
             }
             None => {
-                self.entries.remove(&ticket.key);
+                found.remove();
             }
         }
     }
@@ -472,25 +521,29 @@ impl Table {
         if batch.stored_at_ms.saturating_add(self.window_ms) <= now_ms {
             return;
         }
-        let newer = self.entries.get(&batch.key).is_some_and(|e| match e.state {
-            State::Done { at_ms, .. } => at_ms > batch.stored_at_ms,
-            State::Storing { .. } => true,
-        });
-        if newer {
-            return;
-        }
-        if let Some(old) = self.entries.remove(&batch.key)
-            && let State::Done { cost, .. } = old.state
-        {
-            self.bytes -= cost;
+        let hash = self.hasher.hash_one(&batch.key);
+        if let Ok(old) = self.entries.find_entry(hash, |e| e.key == batch.key) {
+            let newer = match old.get().state {
+                State::Done { at_ms, .. } => at_ms > batch.stored_at_ms,
+                State::Storing { .. } => true,
+            };
+            if newer {
+                return;
+            }
+            let (old, _) = old.remove();
+            if let State::Done { cost, .. } = old.state {
+                self.bytes -= cost;
+            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let answer = Answer::of(&batch.answer);
+        let answer = Answer::of(&batch.answer, &mut self.names);
         let cost = cost(&batch.key, &answer);
-        self.entries.insert(
-            batch.key.clone(),
+        let hasher = &self.hasher;
+        self.entries.insert_unique(
+            hash,
             Entry {
+                key: batch.key,
                 fingerprint: batch.fingerprint,
                 state: State::Done {
                     answer,
@@ -499,8 +552,9 @@ impl Table {
                 },
                 seq,
             },
+            |e| hasher.hash_one(&e.key),
         );
-        self.order.push_back((batch.key, seq, batch.stored_at_ms));
+        self.order.push_back((hash, seq, batch.stored_at_ms));
         self.bytes += cost;
         self.evict_over_bound();
     }
@@ -523,15 +577,13 @@ impl Table {
     }
 
     fn pop_oldest(&mut self) {
-        let Some((key, seq, _)) = self.order.pop_front() else {
+        let Some((hash, seq, _)) = self.order.pop_front() else {
             return;
         };
-        if self.entries.get(&key).is_some_and(|e| e.seq == seq)
-            && let Some(Entry {
-                state: State::Done { cost, .. },
-                ..
-            }) = self.entries.remove(&key)
+        if let Ok(entry) = self.entries.find_entry(hash, |e| e.seq == seq)
+            && let State::Done { cost, .. } = entry.get().state
         {
+            entry.remove();
             self.bytes -= cost;
         }
     }
@@ -598,7 +650,8 @@ impl Dedup {
         F: FnOnce() -> Fut,
         Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send + 'static,
     {
-        let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+        // Read the clock only for a repeat that waits (nearly never).
+        let mut deadline = None;
         loop {
             let begin = self.lock().begin(&key, fingerprint, now_ms());
             match begin {
@@ -617,6 +670,8 @@ impl Dedup {
                     )));
                 }
                 Begin::Wait(first_done) => {
+                    let deadline = *deadline
+                        .get_or_insert_with(|| tokio::time::Instant::now() + WAIT_FOR_FIRST);
                     if tokio::time::timeout_at(deadline, first_done).await.is_err() {
                         return Err(BackendError::IdempotencyKeyBusy(format!(
                             "a request with {IDEMPOTENCY_KEY} `{}` is still being stored after \
@@ -666,7 +721,7 @@ impl Claim {
     /// Remembers how the store ended and wakes the repeats waiting for it.
     fn complete(&mut self, result: &BackendResult<Vec<ProduceMetadata>>) {
         if let Some(ticket) = self.ticket.take() {
-            let answer = result.as_deref().ok().map(Answer::of);
+            let answer = result.as_deref().ok();
             self.dedup.lock().finish(ticket, answer, now_ms());
         }
     }

@@ -411,7 +411,7 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
         log.create_topic("t", 1).unwrap();
         let p = part(&log);
         let old = mark("old", now - 2 * 3600 * 1000, 1);
-        log.append_marked(vec![(Arc::clone(&p), batch(1, 100))], vec![old])
+        log.append_marked(vec![(Arc::clone(&p), batch(1, 100))], move || vec![old])
             .await
             .unwrap();
         for _ in 0..3 {
@@ -420,7 +420,7 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
                 .unwrap();
         }
         let recent = mark("recent", now, 60);
-        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], vec![recent])
+        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], move || vec![recent])
             .await
             .unwrap();
         for _ in 0..3 {

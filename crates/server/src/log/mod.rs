@@ -850,17 +850,17 @@ impl Log {
     }
 
     /// [`Log::append`] of a batch that came with an idempotency key: the first record of each
-    /// group carries that group's mark (`marks[i]` for `groups[i]`), so that the key is
+    /// group carries that group's mark (`marks()[i]` for `groups[i]`), so that the key is
     /// rebuilt from the log after a restart ([`Log::take_recovered_batches`]). In memory the
-    /// marks are not kept (nothing outlives the process).
+    /// marks are not kept (nothing outlives the process), so they are not even built.
     pub(crate) async fn append_marked(
         &self,
         groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
-        marks: Vec<BatchMark>,
+        marks: impl FnOnce() -> Vec<BatchMark>,
     ) -> Result<Vec<i64>, BackendError> {
         match &self.writer {
             None => self.append(groups).await,
-            Some(w) => w.submit_marked(groups, Some(marks)).await,
+            Some(w) => w.submit_marked(groups, Some(marks())).await,
         }
     }
 

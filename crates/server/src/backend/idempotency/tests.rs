@@ -115,7 +115,7 @@ fn a_repeat_gets_the_first_answer_and_another_batch_is_refused() {
     };
     assert!(matches!(t.begin(&k, [1; 16], 1), Begin::Wait(_)));
     assert!(matches!(t.begin(&k, [2; 16], 1), Begin::Mismatch));
-    t.finish(ticket, Some(Answer::of(&meta(7))), 2);
+    t.finish(ticket, Some(&meta(7)), 2);
     match t.begin(&k, [1; 16], 3) {
         Begin::Answer(a) => assert_eq!(a, meta(7)),
         _ => panic!("a repeat is answered"),
@@ -195,14 +195,14 @@ async fn a_store_that_panics_hands_its_key_to_the_waiting_repeat() {
 
 #[test]
 fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
-    let one = cost(&key("k0"), &Answer::of(&meta(0)));
+    let one = cost(&key("k0"), &Answer::of(&meta(0), &mut TopicNames::default()));
     let mut t = Table::new(Duration::from_secs(3600), 3 * one);
     for i in 0..5 {
         let k = key(&format!("k{i}"));
         let Begin::Store(ticket) = t.begin(&k, [0; 16], i) else {
             panic!()
         };
-        t.finish(ticket, Some(Answer::of(&meta(i))), i);
+        t.finish(ticket, Some(&meta(i)), i);
     }
     assert_eq!((t.len(), t.bytes()), (3, 3 * one));
     assert!(matches!(t.begin(&key("k1"), [0; 16], 9), Begin::Store(_)));
@@ -333,7 +333,7 @@ proptest! {
         cap in 1usize..5,
     ) {
         let window = 1000;
-        let one = cost(&key("k0"), &Answer::of(&meta(0)));
+        let one = cost(&key("k0"), &Answer::of(&meta(0), &mut TopicNames::default()));
         let mut t = Table::new(Duration::from_millis(window as u64), cap * one);
         let mut now = 0i64;
         let mut next_offset = 0i64;
@@ -351,7 +351,7 @@ proptest! {
                     if ok {
                         let answer = meta(next_offset);
                         next_offset += 1;
-                        t.finish(ticket, Some(Answer::of(&answer)), now);
+                        t.finish(ticket, Some(&answer), now);
                         answered.push((k, b, answer, now));
                         stores_of[k as usize] += 1;
                     } else {
@@ -392,4 +392,28 @@ proptest! {
         // Every acknowledged store is a real one: offsets were handed out once each.
         prop_assert_eq!(stores_of.iter().sum::<usize>() as i64, next_offset);
     }
+}
+
+#[test]
+fn answers_keep_every_topic_and_share_the_names() {
+    let mut names = TopicNames::default();
+    let at = |topic: &str, offset: i64| ProduceMetadata {
+        topic: topic.into(),
+        partition: 1,
+        offset,
+        timestamp: 9,
+    };
+    let mixed = vec![at("a", 0), at("b", 0), at("a", 1), at("c", 0), at("b", 1)];
+    let answer = Answer::of(&mixed, &mut names);
+    assert_eq!(answer.metadata(), mixed, "topics, order and places as given");
+    let one = Answer::of(&meta(4), &mut names);
+    let again = Answer::of(&meta(5), &mut names);
+    assert!(Arc::ptr_eq(&one.topic, &again.topic), "one copy of a name");
+    assert_eq!(Answer::of(&[], &mut names).metadata(), []);
+    // Bounded: it starts again past MAX names, and the answers keep theirs.
+    for i in 0..=TopicNames::MAX {
+        names.get(&format!("t{i}"));
+    }
+    assert!(names.0.len() <= TopicNames::MAX);
+    assert_eq!(again.metadata(), meta(5));
 }
