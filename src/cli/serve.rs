@@ -198,9 +198,9 @@ pub struct ServeArgs {
     pub idempotency_window: Option<HumanDuration>,
 
     #[arg(long, value_name = "SIZE", help = with_default(
-        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 260 bytes for \
-         a one-message batch, 12KB for one of 500); beyond it the oldest are forgotten first, and a forgotten \
-         key's repeat is stored again.",
+        "Memory the remembered Idempotency-Keys may take, at least 64KiB (about 270 bytes for \
+         a batch to one partition, whatever its size, and 32 more per other partition); beyond \
+         it the oldest are forgotten first, and a forgotten key's repeat is stored again.",
         ByteSize(Limits::default().max_idempotency_bytes as u64),
     ))]
     pub idempotency_memory: Option<ByteSize>,

@@ -104,9 +104,15 @@ async fn a_keyed_batch_is_counted_once_in_metrics() {
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
             .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
     };
-    assert_eq!(sample(r#"upkafka_messages_produced_total{topic="m1"}"#), 3.0);
+    assert_eq!(
+        sample(r#"upkafka_messages_produced_total{topic="m1"}"#),
+        3.0
+    );
     assert_eq!(sample(r#"upkafka_bytes_produced_total{topic="m1"}"#), 6.0);
-    assert_eq!(sample(r#"upkafka_messages_produced_total{topic="m2"}"#), 1.0);
+    assert_eq!(
+        sample(r#"upkafka_messages_produced_total{topic="m2"}"#),
+        1.0
+    );
     assert_eq!(sample(r#"upkafka_bytes_produced_total{topic="m2"}"#), 2.0);
 }
 

@@ -297,9 +297,10 @@ pub struct Limits {
     pub idempotency_window: Duration,
     /// Memory the remembered keys may take (default 64 MiB, `--idempotency-memory`, at least
     /// 64 KiB), as counted by the table: 160 bytes per key, the key, each topic name with 32
-    /// bytes, and 24 bytes per record, so 258 for a one-record batch with the client's
-    /// 36-character key (the default holds about 260,000 of them) and about 12 KB for a
-    /// batch of 500. Beyond it the oldest keys are forgotten first; a forgotten
+    /// bytes, and 32 bytes per run of records to one partition (consecutive offsets, one
+    /// timestamp), so 266 for a batch to one partition with the client's 36-character key,
+    /// whatever its size (the default holds about 250,000 of them), and 32 bytes more per
+    /// partition a batch spreads over. Beyond it the oldest keys are forgotten first; a forgotten
     /// key's repeat is stored again (at-least-once at worst).
     pub max_idempotency_bytes: usize,
 }

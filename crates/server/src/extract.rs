@@ -67,7 +67,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // A `HeaderName` made once: looking up by `&str` parses the name on every request.
-        static NAME: axum::http::HeaderName = axum::http::HeaderName::from_static("idempotency-key");
+        static NAME: axum::http::HeaderName =
+            axum::http::HeaderName::from_static("idempotency-key");
         let mut values = parts.headers.get_all(&NAME).iter();
         let Some(value) = values.next() else {
             return Ok(Self(None));

@@ -39,8 +39,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceMetadata,
-    ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceMetadata, ProduceRecord, SuccessBody,
+    TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
 };
 
 use super::backend::{

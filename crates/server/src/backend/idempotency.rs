@@ -221,24 +221,45 @@ pub(crate) struct StoredBatch {
     pub answer: Vec<ProduceMetadata>,
 }
 
-/// Where one record of a remembered answer went: its topic (an index into the answer's
-/// topics), partition, offset and timestamp.
-type Placed = (u32, i32, i64, i64);
+/// Consecutive records of a remembered answer that went to one topic (an index into the
+/// answer's topics) and partition, at consecutive offsets from `offset`, with one timestamp:
+/// a whole batch to one partition is usually one run.
+#[derive(Clone, Copy)]
+struct Run {
+    topic: u32,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    len: u32,
+}
 
-/// A remembered answer, compact: the batch's topics once, and 24 bytes per record. No
-/// allocation per record, so that remembering and forgetting a large batch costs one
-/// allocation, not one per record (keeping whole `ProduceMetadata` lists made a keyed
-/// 500-record batch cost 14% more server CPU than an unkeyed one in `bench/compare.sh`), and
-/// a one-record answer costs none: its topic's name is shared through [`TopicNames`] and its
-/// one placement is inline (allocations were most of what a key added to a single-message
-/// produce in `bench/idempotency_cost.sh`).
+/// A remembered answer, compact: the batch's topics once, and its records as [`Run`]s. A
+/// batch to one partition is one run, kept inline: remembering it allocates nothing, whatever
+/// its size (a 12 KB list of placements per 500-record batch was most of what a key added to
+/// a batch in `bench/idempotency_cost.sh`), and a batch spread over partitions costs one
+/// allocation, 32 bytes a run. Topic names are shared through [`TopicNames`].
 pub(crate) struct Answer {
     /// The first record's topic, index 0: most batches name only this one.
     topic: Arc<str>,
     /// The other topics, from index 1, in order of first appearance; empty (and not
     /// allocated) for a batch to one topic.
     more_topics: Box<[Arc<str>]>,
-    records: Placements,
+    runs: Runs,
+}
+
+/// The runs of an [`Answer`], in request order; one run is kept inline.
+enum Runs {
+    One(Run),
+    Many(Box<[Run]>),
+}
+
+impl Runs {
+    fn as_slice(&self) -> &[Run] {
+        match self {
+            Self::One(r) => std::slice::from_ref(r),
+            Self::Many(rs) => rs,
+        }
+    }
 }
 
 /// The topic names of the remembered answers, each allocated once and shared by every
@@ -265,27 +286,15 @@ impl TopicNames {
     }
 }
 
-/// The records of an [`Answer`], in request order; one record is kept inline.
-enum Placements {
-    One(Placed),
-    Many(Box<[Placed]>),
-}
-
-impl Placements {
-    fn as_slice(&self) -> &[Placed] {
-        match self {
-            Self::One(p) => std::slice::from_ref(p),
-            Self::Many(ps) => ps,
-        }
-    }
-}
-
 impl Answer {
     /// The compact form of `metadata`, its topic names shared through `names`.
     pub(crate) fn of(metadata: &[ProduceMetadata], names: &mut TopicNames) -> Self {
         let topic = names.get(metadata.first().map_or("", |m| m.topic.as_str()));
         let mut more_topics: Vec<Arc<str>> = Vec::new();
-        let mut place = |m: &ProduceMetadata| -> Placed {
+        // The run being extended, and the finished ones (allocated from the second run on).
+        let mut current: Option<Run> = None;
+        let mut done: Vec<Run> = Vec::new();
+        for m in metadata {
             // A batch names one or a few topics: a linear search beats hashing.
             let t = if *m.topic == *topic {
                 0
@@ -294,17 +303,42 @@ impl Answer {
             } else {
                 more_topics.push(names.get(&m.topic));
                 more_topics.len()
-            };
-            (t as u32, m.partition, m.offset, m.timestamp)
-        };
-        let records = match metadata {
-            [one] => Placements::One(place(one)),
-            _ => Placements::Many(metadata.iter().map(place).collect()),
+            } as u32;
+            match &mut current {
+                Some(r)
+                    if r.topic == t
+                        && r.partition == m.partition
+                        && r.timestamp == m.timestamp
+                        && r.offset.checked_add(i64::from(r.len)) == Some(m.offset)
+                        && r.len < u32::MAX =>
+                {
+                    r.len += 1;
+                }
+                _ => {
+                    let next = Run {
+                        topic: t,
+                        partition: m.partition,
+                        offset: m.offset,
+                        timestamp: m.timestamp,
+                        len: 1,
+                    };
+                    if let Some(r) = current.replace(next) {
+                        done.push(r);
+                    }
+                }
+            }
+        }
+        let runs = match (current, done.is_empty()) {
+            (Some(r), true) => Runs::One(r),
+            (last, _) => {
+                done.extend(last);
+                Runs::Many(done.into())
+            }
         };
         Self {
             topic,
             more_topics: more_topics.into(),
-            records,
+            runs,
         }
     }
 
@@ -318,24 +352,25 @@ impl Answer {
 
     /// The answer as the produce gave it.
     pub(crate) fn metadata(&self) -> Vec<ProduceMetadata> {
-        self.records
-            .as_slice()
-            .iter()
-            .map(|&(t, partition, offset, timestamp)| ProduceMetadata {
-                topic: self.topic(t).to_owned(),
-                partition,
-                offset,
-                timestamp,
-            })
-            .collect()
+        let runs = self.runs.as_slice();
+        let mut out = Vec::with_capacity(runs.iter().map(|r| r.len as usize).sum());
+        for r in runs {
+            out.extend((0..i64::from(r.len)).map(|i| ProduceMetadata {
+                topic: self.topic(r.topic).to_owned(),
+                partition: r.partition,
+                offset: r.offset + i,
+                timestamp: r.timestamp,
+            }));
+        }
+        out
     }
 }
 
 /// Bytes a remembered answer counts against `max_idempotency_bytes`: 160 for the table's own
-/// bookkeeping (hash-map slot, queue slot, allocation headers; an estimate from the types'
-/// sizes, not a measurement), the key, each topic name with 32 bytes of overhead, and 24
-/// bytes per record. A one-record batch with a 36-character key and a 6-character topic
-/// counts 258 bytes; a batch of 500, about 12.2 KB.
+/// bookkeeping (hash-table slot, queue slot, allocation headers; an estimate from the types'
+/// sizes, not a measurement), the key, each topic name with 32 bytes of overhead (counted in
+/// full although answers share names), and 32 bytes per run. A batch to one partition with a
+/// 36-character key and a 6-character topic counts 266 bytes, whatever its size.
 fn cost(key: &IdempotencyKey, answer: &Answer) -> usize {
     const ENTRY: usize = 160;
     ENTRY
@@ -344,7 +379,7 @@ fn cost(key: &IdempotencyKey, answer: &Answer) -> usize {
             .chain(answer.more_topics.iter())
             .map(|t| 32 + t.len())
             .sum::<usize>()
-        + 24 * answer.records.as_slice().len()
+        + 32 * answer.runs.as_slice().len()
 }
 
 enum State {

@@ -420,9 +420,11 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
                 .unwrap();
         }
         let recent = mark("recent", now, 60);
-        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], move || vec![recent])
-            .await
-            .unwrap();
+        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], move || {
+            vec![recent]
+        })
+        .await
+        .unwrap();
         for _ in 0..3 {
             log.append(vec![(Arc::clone(&p), batch(20, 12 * 1024))])
                 .await

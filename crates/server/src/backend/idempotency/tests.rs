@@ -150,7 +150,10 @@ fn a_failed_store_forgets_the_key_and_wakes_its_waiters() {
 fn assert_woken(waiting: OwnedNotified) {
     let mut waiting = std::pin::pin!(waiting);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(waiting.as_mut().poll(&mut cx).is_ready(), "the waiter was woken");
+    assert!(
+        waiting.as_mut().poll(&mut cx).is_ready(),
+        "the waiter was woken"
+    );
 }
 
 /// A store that panics (its request's task dies) must not leave its key "being stored":
@@ -195,7 +198,10 @@ async fn a_store_that_panics_hands_its_key_to_the_waiting_repeat() {
 
 #[test]
 fn the_oldest_keys_are_forgotten_beyond_the_memory_bound() {
-    let one = cost(&key("k0"), &Answer::of(&meta(0), &mut TopicNames::default()));
+    let one = cost(
+        &key("k0"),
+        &Answer::of(&meta(0), &mut TopicNames::default()),
+    );
     let mut t = Table::new(Duration::from_secs(3600), 3 * one);
     for i in 0..5 {
         let k = key(&format!("k{i}"));
@@ -405,7 +411,33 @@ fn answers_keep_every_topic_and_share_the_names() {
     };
     let mixed = vec![at("a", 0), at("b", 0), at("a", 1), at("c", 0), at("b", 1)];
     let answer = Answer::of(&mixed, &mut names);
-    assert_eq!(answer.metadata(), mixed, "topics, order and places as given");
+    assert_eq!(
+        answer.metadata(),
+        mixed,
+        "topics, order and places as given"
+    );
+    // A batch to one partition is one run, inline, whatever its size; a gap in the offsets,
+    // another partition or another timestamp starts a new run.
+    let batch: Vec<ProduceMetadata> = (0..500).map(|i| at("a", 1000 + i)).collect();
+    let one_run = Answer::of(&batch, &mut names);
+    assert!(matches!(one_run.runs, Runs::One(Run { len: 500, .. })));
+    assert_eq!(one_run.metadata(), batch);
+    let mut broken = batch.clone();
+    broken[100].offset += 7;
+    broken[200].partition = 2;
+    broken[300].timestamp = 10;
+    let runs = Answer::of(&broken, &mut names);
+    assert_eq!(
+        runs.runs.as_slice().len(),
+        7,
+        "each break starts a run, and ends one"
+    );
+    assert_eq!(runs.metadata(), broken);
+    assert_eq!(
+        cost(&key("k"), &one_run),
+        cost(&key("k"), &Answer::of(&batch[..1], &mut names)),
+        "counted by runs, not records"
+    );
     let one = Answer::of(&meta(4), &mut names);
     let again = Answer::of(&meta(5), &mut names);
     assert!(Arc::ptr_eq(&one.topic, &again.topic), "one copy of a name");
