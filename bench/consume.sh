@@ -16,6 +16,7 @@
 #   bench/consume.sh                       # defaults below
 #   MESSAGES=200000 ROUNDS=5 bench/consume.sh
 #   OLD=/path/to/old/upkafka bench/consume.sh   # also that binary's `consume` CLI, same rounds
+#   SERVE_BIN=/path/to/old/upkafka bench/consume.sh   # serve with that binary instead
 #
 # The order of the three rotates from round to round so that drift on a shared machine weighs
 # on all alike; the table gives the median of the rounds (and min..max). Needs node + npm
@@ -55,7 +56,7 @@ TOPIC=drain
 
 SERVE_ARGS=(serve --no-auth --bind "127.0.0.1:$PORT" --topic "$TOPIC:1")
 [ "$DATA_DIR" = 1 ] && SERVE_ARGS+=(--data-dir "$WORK/data")
-"$BIN" "${SERVE_ARGS[@]}" >"$WORK/serve.log" 2>&1 &
+"${SERVE_BIN:-$BIN}" "${SERVE_ARGS[@]}" >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null "$URL/topics" && break; sleep 0.1; done
 curl -fs -o /dev/null "$URL/topics" || die "the server does not answer: $(cat "$WORK/serve.log")"

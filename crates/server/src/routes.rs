@@ -39,8 +39,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, FetchRequest, Header, IDEMPOTENCY_KEY, OffsetSpec, ProduceMetadata,
+    ConsumeRequest, FetchRequest, Header, IDEMPOTENCY_KEY, Message, OffsetSpec, ProduceMetadata,
     ProduceRecord, SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    messages_to_vec,
 };
 
 use super::backend::{
@@ -203,6 +204,19 @@ async fn produce(
     Ok(Json(store(&s, key, None, records).await?).into_response())
 }
 
+/// The `Message[]` answer of a fetch or consume: the same bytes and `Content-Type` as
+/// `Json(msgs)`, written by the protocol's direct encoder into one buffer sized up front.
+fn messages(msgs: &[Message]) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        messages_to_vec(msgs),
+    )
+        .into_response()
+}
+
 /// `[GET|POST] /fetch` → `Message[]`.
 async fn fetch(
     State(s): State<AppState>,
@@ -222,7 +236,7 @@ async fn fetch(
         return sse::fetch(&s, entries, &headers).await;
     }
     let timeout = wait.timeout(&s, q.timeout, req.timeout);
-    Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
+    Ok(messages(&s.backend.fetch(entries, timeout).await?))
 }
 
 /// The `Kafka-*` settings of a consume, parsed (see [`ConsumerSettings`] for when they apply).
@@ -248,7 +262,7 @@ async fn consume_topic(
     if sse::wants_events(&headers) {
         return sse::consume(&s, params, &headers).await;
     }
-    Ok(Json(s.backend.consume(params).await?).into_response())
+    Ok(messages(&s.backend.consume(params).await?))
 }
 
 /// `[GET|POST] /consume/{group}/{instance}` with `{topic}` or `{topics}` → `Message[]`.
@@ -271,7 +285,7 @@ async fn consume(
     if sse::wants_events(&headers) {
         return sse::consume(&s, params, &headers).await;
     }
-    Ok(Json(s.backend.consume(params).await?).into_response())
+    Ok(messages(&s.backend.consume(params).await?))
 }
 
 /// For a scoped caller, 403 unless every topic the instance is assigned is in its scope. An
