@@ -721,7 +721,15 @@ async fn run(args: Args) -> Res<()> {
         } => stream_latency(&client, &topic, *size, *rate, *seconds).await,
         Cmd::Streams { count, hold } => streams(&url, &topic, *count, *hold).await,
         Cmd::Ceiling { group, messages } => {
-            ceiling(&url, &args.username, &args.password, &topic, group, *messages).await
+            ceiling(
+                &url,
+                &args.username,
+                &args.password,
+                &topic,
+                group,
+                *messages,
+            )
+            .await
         }
     };
     if let Some(server) = server {
