@@ -12,6 +12,7 @@
 mod admin;
 mod body;
 mod consumer;
+mod decode;
 mod encode;
 mod headers;
 mod message;
@@ -30,6 +31,7 @@ pub use consumer::{
     ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments, InstanceAssignments,
     TopicAssignments,
 };
+pub use decode::decode_messages;
 pub use encode::{encoded_len_hint, messages_to_vec, write_messages};
 pub use headers::{
     AutoOffsetReset, IDEMPOTENCY_KEY, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
