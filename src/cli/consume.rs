@@ -295,6 +295,9 @@ async fn consume_loop(
             .is_none_or(|c| written + (batch.len() as u64) < c)
         {
             ahead = Some(NextPoll::start(&poller, opts));
+            // Let the poll go out before the batch is written: on the single-threaded
+            // runtime `consume` runs on, the new task would otherwise wait for the commit.
+            tokio::task::yield_now().await;
         }
         for m in batch {
             ctx.out.message(m, style).map_err(stdout_err)?;
