@@ -8,12 +8,14 @@
 //! cargo run --release --example load -- [--url URL] stream --messages 200000
 //! cargo run --release --example load -- [--url URL] stream-latency --rate 1000 --seconds 5
 //! cargo run --release --example load -- --url URL streams --count 1000 --hold 5
+//! cargo run --release --example load -- --url URL --topic T ceiling --group G --messages 500000
 //! ```
 //!
 //! `consume` and `stream` drain the same kind of topic through a consumer group, by polls and
 //! by a server-sent event stream; `latency` and `stream-latency` measure produce→delivery by a
 //! waiting fetch and by a fetch stream; `streams` holds idle event streams open (to measure
-//! what they cost the server).
+//! what they cost the server); `ceiling` drains a filled topic through a group with a bare
+//! HTTP loop that decodes nothing (the server's ceiling on the consume route, bench/consume.sh).
 //!
 //! Without `--url` an in-process server is started (in memory, or on `--data-dir`); its CPU
 //! time is then counted with the client's. `bench/compare.sh` runs it against a separate

@@ -436,7 +436,9 @@ async fn the_next_poll_is_sent_while_the_last_batch_is_committed() {
     // The first commit takes 600 ms to answer: the second poll must not wait for it.
     Mock::given(method("POST"))
         .and(path("/commit/g/i"))
-        .and(body_json(json!([{"topic": "t", "partition": 0, "offset": 1}])))
+        .and(body_json(
+            json!([{"topic": "t", "partition": 0, "offset": 1}]),
+        ))
         .respond_with(timed(
             "commit 1",
             success().set_delay(std::time::Duration::from_millis(600)),
