@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of issues 6, 16 and 17, in one run on one machine: every number that a target
+# Side-by-side benchmark of issues 6, 16, 17 and 19, in one run on one machine: every number that a target
 # compares is measured here, back to back, against the same `upkafka serve` binary.
 #
 #   bench/compare.sh                 # defaults below; override with environment variables
@@ -20,6 +20,7 @@ RATE=${RATE:-1000}             # latency run: messages/s
 LINES=${LINES:-1000000}        # RSS runs: lines produced and consumed by the CLI
 DRAIN=${DRAIN:-200000}         # messages drained through a group, by polls and by a stream
 STREAMS=${STREAMS:-1000}       # idle event streams whose server memory is measured
+CONSUME=${CONSUME:-500000}     # messages drained through a group by @upstash/kafka, upkafka consume, the ceiling
 PORT=${PORT:-18080}
 HPORT=${HPORT:-18090}
 
@@ -165,6 +166,24 @@ SLAT=$(logged stream_latency "$LOAD" --url "$URL" --topic stream-latency stream-
 say "drain: $DRAIN messages through a consumer group, by polls, then by an event stream"
 POLL_DRAIN=$(logged poll_drain "$LOAD" --url "$URL" --topic drain-poll consume --size "$SIZE" --messages "$DRAIN" | result)
 STREAM_DRAIN=$(logged stream_drain "$LOAD" --url "$URL" --topic drain-stream stream --size "$SIZE" --messages "$DRAIN" | result)
+# Issue 19: one topic of CONSUME messages drained through a fresh group each, auto-commit off
+# and a commit after each poll (the server's poll size for all): the official client's loop
+# (bench/official_consume.mjs), `upkafka consume` to a file, and the raw-HTTP ceiling
+# (load.rs ceiling). bench/consume.sh does the same over interleaved rounds.
+say "consume: $CONSUME messages through a group: @upstash/kafka, upkafka consume, ceiling"
+"$LOAD" --url "$URL" --topic consume-drain produce --size "$SIZE" --batch "$BATCH" --in-flight "$INFLIGHT" \
+  --messages "$CONSUME" --to-topic >/dev/null
+CONSUME_TOTAL=$(( (CONSUME + BATCH - 1) / BATCH * BATCH ))
+NODE_CONSUME=$(logged node_consume env UPSTASH_KAFKA_REST_URL="$URL" TOPIC=consume-drain GROUP=consume-node \
+  MESSAGES="$CONSUME_TOTAL" node bench/official_consume.mjs | result)
+CLI_T0=$(date +%s%N)
+"$BIN" consume --url "$URL" --username b --password b consume-drain -g consume-cli --from earliest \
+  -c "$CONSUME_TOTAL" >"$WORK/consume-cli.txt" 2>"$WORK/consume-cli.err" \
+  || { cat "$WORK/consume-cli.err" >&2; die "upkafka consume failed"; }
+CLI_CONSUME_S=$(awk -v a="$CLI_T0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+[ "$(wc -l <"$WORK/consume-cli.txt")" -eq "$CONSUME_TOTAL" ] || die "upkafka consume wrote too few lines"
+CEIL_CONSUME=$(logged ceil_consume "$LOAD" --url "$URL" --topic consume-drain ceiling --group consume-ceiling \
+  --messages "$CONSUME_TOTAL" | result)
 say "memory: $STREAMS idle event streams held open"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
 RSS_IDLE=$(rss_kb)
@@ -329,6 +348,11 @@ DRAIN_RATIO=$(div "$S_DRAIN" "$P_DRAIN")
 PER_STREAM_KB=$(awk -v a="$RSS_STREAMS" -v b="$RSS_IDLE" -v n="$STREAMS" 'BEGIN { printf "%.1f", (a - b) / n }')
 printf '%-52s %-28s %-12s %s\n' "produce->event p99 ms at $RATE msg/s (p50, max)" "$SP99 ($(get p50_ms "$SLAT"), $(get max_ms "$SLAT"))" "<= 1" "$(lev "$SP99" 1)"
 printf '%-52s %-28s %-12s %s\n' "group drain msg/s: event stream / polls" "$DRAIN_RATIO ($S_DRAIN / $P_DRAIN)" ">= 1" "$(verdict "$DRAIN_RATIO" 1)"
+N_CONS_S=$(get seconds "$NODE_CONSUME"); W_CONS_S=$(get seconds "$CEIL_CONSUME")
+CONS_RATIO=$(div "$N_CONS_S" "$CLI_CONSUME_S")
+CONS_CEIL=$(div "$W_CONS_S" "$CLI_CONSUME_S")
+printf '%-52s %-28s %-12s %s\n' "group consume+commit: upkafka consume / @upstash/kafka" "$CONS_RATIO ($CLI_CONSUME_S / $N_CONS_S s)" ">= 5" "$(verdict "$CONS_RATIO" 5)"
+printf '%-52s %-28s %-12s %s\n' "  upkafka consume / server ceiling (msg/s)" "$CONS_CEIL ($CLI_CONSUME_S / $W_CONS_S s)" ">= 0.8" "$(verdict "$CONS_CEIL" 0.8)"
 printf '%-52s %-28s %-12s %s\n' "server memory per idle event stream, KB ($STREAMS)" "$PER_STREAM_KB ($RSS_IDLE -> $RSS_STREAMS KB)" "(info)" ""
 printf '%-52s %-28s %-12s %s\n' "upkafka produce $LINES lines: peak RSS MB" "$PROD_RSS" "<= 20" "$(lev "$PROD_RSS" 20)"
 printf '%-52s %-28s %-12s %s\n' "upkafka consume $LINES messages: peak RSS MB" "$CONS_RSS" "<= 20" "$(lev "$CONS_RSS" 20)"

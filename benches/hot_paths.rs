@@ -117,6 +117,14 @@ fn codec(c: &mut Criterion) {
     g.bench_function("client_decode_consume_answer", |b| {
         b.iter(|| serde_json::from_slice::<Vec<Message>>(black_box(&msgs_body)).map(|v| v.len()))
     });
+    // What the server and the client use since issue 19: the protocol's direct encoder and
+    // decoder (the same bytes and values as the two serde rows above).
+    g.bench_function("server_encode_consume_answer_direct", |b| {
+        b.iter(|| upkafka_protocol::messages_to_vec(black_box(&msgs)).len())
+    });
+    g.bench_function("client_decode_consume_answer_direct", |b| {
+        b.iter(|| upkafka_protocol::decode_messages(black_box(&msgs_body)).map(|v| v.len()))
+    });
     g.finish();
 }
 

@@ -8,12 +8,14 @@
 //! cargo run --release --example load -- [--url URL] stream --messages 200000
 //! cargo run --release --example load -- [--url URL] stream-latency --rate 1000 --seconds 5
 //! cargo run --release --example load -- --url URL streams --count 1000 --hold 5
+//! cargo run --release --example load -- --url URL --topic T ceiling --group G --messages 500000
 //! ```
 //!
 //! `consume` and `stream` drain the same kind of topic through a consumer group, by polls and
 //! by a server-sent event stream; `latency` and `stream-latency` measure produce→delivery by a
 //! waiting fetch and by a fetch stream; `streams` holds idle event streams open (to measure
-//! what they cost the server).
+//! what they cost the server); `ceiling` drains a filled topic through a group with a bare
+//! HTTP loop that decodes nothing (the server's ceiling on the consume route, bench/consume.sh).
 //!
 //! Without `--url` an in-process server is started (in memory, or on `--data-dir`); its CPU
 //! time is then counted with the client's. `bench/compare.sh` runs it against a separate
@@ -115,6 +117,19 @@ enum Cmd {
         /// Duration of the run.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// The server's ceiling on the consume route (issue 19): drain `messages` already in the
+    /// topic through group `group` with a bare HTTP/1.1 loop on one keep-alive connection,
+    /// `POST /consume` (no wait, auto-commit off) then `POST /commit` (what was consumed),
+    /// reading each answer's bytes without decoding them: what a client that costs nothing
+    /// would get. Records are counted by their opening `{` (the bench's values have none).
+    Ceiling {
+        /// Consumer group (a fresh one reads from `earliest`).
+        #[arg(long)]
+        group: String,
+        /// Messages to drain.
+        #[arg(long, default_value_t = 500_000)]
+        messages: u64,
     },
     /// Open `count` fetch event streams on an empty topic and hold them idle for `hold`
     /// seconds; prints `RESULT mode=streams open=N` once all are open (a script then reads the
@@ -553,6 +568,117 @@ async fn streams(url: &str, topic: &str, count: usize, hold: u64) -> Res<()> {
     Ok(())
 }
 
+/// Sends one HTTP/1.1 request on `conn` and reads the answer's body into `body` (which is
+/// cleared first); the answer must be a 200 with a `Content-Length`.
+async fn raw_call(
+    conn: &mut tokio::net::TcpStream,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> Res<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    conn.write_all(request).await?;
+    // `buf` holds what was read past the previous answer (nothing, without pipelining).
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err("an answer head over 64 KiB".into());
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Err("the server closed the connection".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end])?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("answer: {}", head.lines().next().unwrap_or("")).into());
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .ok_or("an answer without Content-Length")?;
+    body.clear();
+    body.extend_from_slice(&buf[head_end..(head_end + len).min(buf.len())]);
+    buf.drain(..(head_end + len).min(buf.len()));
+    let mut have = body.len();
+    body.resize(len, 0);
+    while have < len {
+        let n = conn.read(&mut body[have..]).await?;
+        if n == 0 {
+            return Err("the server closed the connection mid-answer".into());
+        }
+        have += n;
+    }
+    Ok(())
+}
+
+/// `ceiling`: see [`Cmd::Ceiling`].
+async fn ceiling(
+    url: &str,
+    username: &str,
+    password: &str,
+    topic: &str,
+    group: &str,
+    messages: u64,
+) -> Res<()> {
+    use base64::Engine as _;
+    let addr = url
+        .strip_prefix("http://")
+        .ok_or("ceiling needs an http:// URL")?
+        .trim_end_matches('/');
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    conn.set_nodelay(true)?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let body = format!(r#"{{"topic":"{topic}","timeout":0}}"#);
+    let consume_req = format!(
+        "POST /consume/{group}/ceiling-1 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/json\r\nKafka-Auto-Offset-Reset: earliest\r\n\
+         Kafka-Enable-Auto-Commit: false\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let commit_req = format!(
+        "POST /commit/{group}/ceiling-1 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let (mut buf, mut answer) = (Vec::new(), Vec::with_capacity(2 << 20));
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let (mut got, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
+    while got < messages {
+        let t = Instant::now();
+        raw_call(&mut conn, consume_req.as_bytes(), &mut buf, &mut answer).await?;
+        let records = answer.iter().filter(|&&b| b == b'{').count() as u64;
+        if records == 0 {
+            return Err(format!("only {got} of {messages} messages came back").into());
+        }
+        got += records;
+        bytes += answer.len() as u64;
+        raw_call(&mut conn, commit_req.as_bytes(), &mut buf, &mut answer).await?;
+        latencies.push(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    Report {
+        what: "consume-ceiling",
+        messages: got,
+        bytes,
+        elapsed,
+        cpu: cpu_time().saturating_sub(cpu0),
+        latencies,
+        latency_of: "poll+commit",
+    }
+    .print();
+    Ok(())
+}
+
 async fn run(args: Args) -> Res<()> {
     let mut server: Option<RunningServer> = None;
     let url = match &args.url {
@@ -596,6 +722,17 @@ async fn run(args: Args) -> Res<()> {
             seconds,
         } => stream_latency(&client, &topic, *size, *rate, *seconds).await,
         Cmd::Streams { count, hold } => streams(&url, &topic, *count, *hold).await,
+        Cmd::Ceiling { group, messages } => {
+            ceiling(
+                &url,
+                &args.username,
+                &args.password,
+                &topic,
+                group,
+                *messages,
+            )
+            .await
+        }
     };
     if let Some(server) = server {
         server.shutdown().await?;

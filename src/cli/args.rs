@@ -222,6 +222,13 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// `upkafka consume`, which `main` runs on a single-threaded runtime.
+    pub fn is_consume(&self) -> bool {
+        matches!(self, Command::Consume(_))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

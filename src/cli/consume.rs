@@ -202,6 +202,30 @@ async fn move_group_to(ms: i64, opts: &ConsumeOptions, ctx: &mut Ctx) -> Result<
     Ok(())
 }
 
+/// A poll running on its own task: started before the previous poll's messages are written out
+/// and committed, so that the server reads and encodes the next answer meanwhile. Dropping it
+/// abandons the poll (as a Ctrl-C during a poll always did).
+struct NextPoll(tokio::task::JoinHandle<upkafka_client::Result<Vec<Message>>>);
+
+impl NextPoll {
+    fn start(poller: &Client, opts: &ConsumeOptions) -> Self {
+        let (poller, opts) = (poller.clone(), opts.clone());
+        Self(tokio::spawn(async move { poller.consume(&opts).await }))
+    }
+
+    async fn answer(&mut self) -> Result<upkafka_client::Result<Vec<Message>>, CliError> {
+        (&mut self.0)
+            .await
+            .map_err(|e| CliError::Runtime(format!("the poll task failed: {e}")))
+    }
+}
+
+impl Drop for NextPoll {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn consume_loop(
     args: &ConsumeArgs,
     opts: &ConsumeOptions,
@@ -216,17 +240,27 @@ async fn consume_loop(
     tokio::pin!(shutdown);
     let mut written: u64 = 0;
     let mut failures = PollFailures::default();
+    // The poll after the one being written out. A poll moves only the instance's position,
+    // never the group's committed offsets, and each commit names the offsets of the messages
+    // just written: so polling ahead never lets a commit cover what was not written. A poll
+    // that fails is looked at only after the previous batch is written and committed, so the
+    // instance is recreated at offsets that include that batch.
+    let mut ahead: Option<NextPoll> = None;
     loop {
         if args.count.is_some_and(|c| written >= c) {
             break;
         }
+        let mut poll = match ahead.take() {
+            Some(p) => p,
+            None => NextPoll::start(&poller, opts),
+        };
         let polled = tokio::select! {
             biased;
             () = &mut shutdown => {
                 tracing::debug!("signal received, stopping");
                 break;
             }
-            r = poller.consume(opts) => r,
+            r = poll.answer() => r?,
         };
         let messages = match polled {
             Ok(m) => {
@@ -254,14 +288,24 @@ async fn consume_loop(
             Some(c) => usize::try_from(c - written).unwrap_or(usize::MAX),
             None => usize::MAX,
         };
-        let batch: Vec<&Message> = messages.iter().take(take).collect();
-        for m in &batch {
+        let batch = &messages[..take.min(messages.len())];
+        // Poll ahead unless this batch completes the count.
+        if args
+            .count
+            .is_none_or(|c| written + (batch.len() as u64) < c)
+        {
+            ahead = Some(NextPoll::start(&poller, opts));
+            // Let the poll go out before the batch is written: on the single-threaded
+            // runtime `consume` runs on, the new task would otherwise wait for the commit.
+            tokio::task::yield_now().await;
+        }
+        for m in batch {
             ctx.out.message(m, style).map_err(stdout_err)?;
         }
         ctx.out.flush().map_err(stdout_err)?;
         written += batch.len() as u64;
         if !args.auto_commit {
-            let offsets = next_offsets(batch.iter().copied());
+            let offsets = next_offsets(batch);
             tracing::debug!(?offsets, "committing what was written");
             ctx.client
                 .commit(&opts.group, &opts.instance, &offsets)

@@ -387,3 +387,135 @@ async fn follow_streams_records_prints_them_as_polls_do_and_commits_what_was_wri
     assert!(commits.contains(&json!({"topic": "t", "partition": 0, "offset": 6})));
     assert!(commits.contains(&json!({"topic": "t", "partition": 1, "offset": 3})));
 }
+
+/// Answers with `template` and notes when each request arrived, under `label`.
+struct Timed {
+    label: &'static str,
+    template: ResponseTemplate,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, std::time::Instant)>>>,
+}
+
+impl wiremock::Respond for Timed {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        if let Ok(mut log) = self.log.lock() {
+            log.push((self.label, std::time::Instant::now()));
+        }
+        self.template.clone()
+    }
+}
+
+#[tokio::test]
+async fn the_next_poll_is_sent_while_the_last_batch_is_committed() {
+    let server = MockServer::start().await;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let timed = |label, template| Timed {
+        label,
+        template,
+        log: std::sync::Arc::clone(&log),
+    };
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .respond_with(timed(
+            "poll 1",
+            ResponseTemplate::new(200).set_body_json(json!([message("t", 0, 0, "", "a")])),
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .respond_with(timed(
+            "poll 2",
+            ResponseTemplate::new(200).set_body_json(json!([message("t", 0, 1, "", "b")])),
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The first commit takes 600 ms to answer: the second poll must not wait for it.
+    Mock::given(method("POST"))
+        .and(path("/commit/g/i"))
+        .and(body_json(
+            json!([{"topic": "t", "partition": 0, "offset": 1}]),
+        ))
+        .respond_with(timed(
+            "commit 1",
+            success().set_delay(std::time::Duration::from_millis(600)),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    commit(json!([{"topic": "t", "partition": 0, "offset": 2}]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    removal().expect(2).mount(&server).await;
+    against(&server)
+        .args(&["consume", "t", "-g", "g", "-i", "i", "-c", "2"])
+        .run()
+        .await
+        .success()
+        .stdout_is("a\nb\n");
+    let log = log.lock().unwrap().clone();
+    let at = |label| {
+        log.iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, t)| *t)
+            .unwrap_or_else(|| panic!("no {label} in {log:?}"))
+    };
+    // Sent before the first commit was answered (600 ms after it arrived), not after.
+    let (poll2, commit1) = (at("poll 2"), at("commit 1"));
+    assert!(
+        poll2 < commit1 + std::time::Duration::from_millis(400),
+        "the second poll came {:?} after the first commit",
+        poll2.duration_since(commit1)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_poll_ahead_recreates_the_instance_only_after_the_batch_is_committed() {
+    let server = MockServer::start().await;
+    poll(json!([message("t", 0, 3, "", "x")]), 1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The poll sent ahead while "x" is written and committed fails.
+    Mock::given(method("POST"))
+        .and(path("/consume/g/i"))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(json!({"error": "busy", "status": 503})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    poll(json!([]), 1).expect(1).mount(&server).await;
+    commit(json!([{"topic": "t", "partition": 0, "offset": 4}]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    removal().expect(3).mount(&server).await;
+    against(&server)
+        .args(&["consume", "t", "-g", "g", "-i", "i", "-e"])
+        .run()
+        .await
+        .success()
+        .stdout_is("x\n")
+        .stderr_has(&["poll failed", "recreating the consumer instance"]);
+    // The instance is recreated (removed, so that the next one resumes at the committed
+    // offsets) only once "x" is committed: else "x" would be read again.
+    let requests = server.received_requests().await.unwrap_or_default();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    let commit = paths.iter().position(|p| *p == "/commit/g/i");
+    let removals: Vec<usize> = paths
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p == "/delete-consumer/g/i")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        commit.is_some_and(|c| removals.get(1).is_some_and(|r| *r > c)),
+        "{paths:?}"
+    );
+}

@@ -130,7 +130,7 @@ impl Client {
         call.server_wait = opts
             .timeout
             .unwrap_or(Duration::from_millis(DEFAULT_POLL_TIMEOUT_MS));
-        self.call(call).await
+        self.call_messages(call).await
     }
 
     /// Polls one topic through the URL form (`GET /consume/{group}/{instance}/{topic}?timeout=`),
@@ -167,7 +167,7 @@ impl Client {
         }
         call.headers = owned_headers(config);
         call.server_wait = timeout.unwrap_or(Duration::from_millis(DEFAULT_POLL_TIMEOUT_MS));
-        self.call(call).await
+        self.call_messages(call).await
     }
 
     /// Commits explicit offsets for an instance (`POST /commit/{group}/{instance}`). The server

@@ -73,7 +73,7 @@ impl Client {
         if !opts.parallel {
             let mut call = Call::new(Method::POST, "/fetch".to_owned()).json(req)?;
             call.server_wait = wait;
-            return self.call(call).await;
+            return self.call_messages(call).await;
         }
         let calls = entries.into_iter().map(|e| {
             let one = FetchRequest {
@@ -83,7 +83,7 @@ impl Client {
             async move {
                 let mut call = Call::new(Method::POST, "/fetch".to_owned()).json(&one)?;
                 call.server_wait = wait;
-                self.call::<Vec<Message>>(call).await
+                self.call_messages(call).await
             }
         });
         Ok(try_join_all(calls).await?.into_iter().flatten().collect())

@@ -12,6 +12,8 @@
 mod admin;
 mod body;
 mod consumer;
+mod decode;
+mod encode;
 mod headers;
 mod message;
 mod names;
@@ -29,6 +31,8 @@ pub use consumer::{
     ConsumeRequest, ConsumerConfig, FetchRequest, GroupAssignments, InstanceAssignments,
     TopicAssignments,
 };
+pub use decode::decode_messages;
+pub use encode::{encoded_len_hint, messages_to_vec, write_messages};
 pub use headers::{
     AutoOffsetReset, IDEMPOTENCY_KEY, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
     KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,

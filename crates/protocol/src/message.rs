@@ -26,8 +26,8 @@ impl Header {
 ///
 /// `key` is `""` for a record without a key and `headers` is `[]` when there are none: the API
 /// never sends `null` for either, and missing fields decode to those values too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "WireMessage", into = "WireMessage")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "WireMessage")]
 pub struct Message {
     /// Topic the record was read from.
     pub topic: String,
@@ -49,7 +49,7 @@ pub struct Message {
 }
 
 /// [`Message`] as it is on the wire, where a tombstone's value is `null`.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireMessage {
     topic: String,
     partition: i32,
@@ -84,17 +84,30 @@ impl From<WireMessage> for Message {
     }
 }
 
-impl From<Message> for WireMessage {
-    fn from(m: Message) -> Self {
-        Self {
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: m.timestamp,
-            key: m.key,
-            value: (!m.tombstone).then_some(m.value),
-            headers: m.headers,
+/// [`WireMessage`] borrowed from a [`Message`], to serialise one without copying its strings.
+#[derive(Serialize)]
+struct WireMessageRef<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: &'a str,
+    value: Option<&'a str>,
+    headers: &'a [Header],
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireMessageRef {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: &self.key,
+            value: (!self.tombstone).then_some(self.value.as_str()),
+            headers: &self.headers,
         }
+        .serialize(serializer)
     }
 }
 

@@ -39,8 +39,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use upkafka_protocol::{
-    ConsumeRequest, FetchRequest, Header, OffsetSpec, ProduceMetadata, ProduceRecord, SuccessBody,
-    TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS,
+    ConsumeRequest, FetchRequest, Header, Message, OffsetSpec, ProduceMetadata, ProduceRecord,
+    SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS, messages_to_vec,
 };
 
 use super::backend::{
@@ -187,6 +187,19 @@ async fn produce(
     Ok(Json(store(&s, key, None, records).await?).into_response())
 }
 
+/// The `Message[]` answer of a fetch or consume: the same bytes and `Content-Type` as
+/// `Json(msgs)`, written by the protocol's direct encoder into one buffer sized up front.
+fn messages(msgs: &[Message]) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        messages_to_vec(msgs),
+    )
+        .into_response()
+}
+
 /// `[GET|POST] /fetch` → `Message[]`.
 async fn fetch(
     State(s): State<AppState>,
@@ -206,7 +219,7 @@ async fn fetch(
         return sse::fetch(&s, entries, &headers).await;
     }
     let timeout = wait.timeout(&s, q.timeout, req.timeout);
-    Ok(Json(s.backend.fetch(entries, timeout).await?).into_response())
+    Ok(messages(&s.backend.fetch(entries, timeout).await?))
 }
 
 /// The `Kafka-*` settings of a consume, parsed (see [`ConsumerSettings`] for when they apply).
@@ -232,7 +245,7 @@ async fn consume_topic(
     if sse::wants_events(&headers) {
         return sse::consume(&s, params, &headers).await;
     }
-    Ok(Json(s.backend.consume(params).await?).into_response())
+    Ok(messages(&s.backend.consume(params).await?))
 }
 
 /// `[GET|POST] /consume/{group}/{instance}` with `{topic}` or `{topics}` → `Message[]`.
@@ -255,7 +268,7 @@ async fn consume(
     if sse::wants_events(&headers) {
         return sse::consume(&s, params, &headers).await;
     }
-    Ok(Json(s.backend.consume(params).await?).into_response())
+    Ok(messages(&s.backend.consume(params).await?))
 }
 
 /// For a scoped caller, 403 unless every topic the instance is assigned is in its scope. An

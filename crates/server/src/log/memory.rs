@@ -131,15 +131,16 @@ impl MemStore {
     }
 
     /// The records from `from` on (from the start if below it), at most `max_records` and
-    /// about `max_bytes` (at least one), with their offsets and sizes.
+    /// about `max_bytes` (at least one), handed to `each` with their offsets and sizes (no
+    /// list in between: a 500-record poll allocated and grew one).
     pub fn read(
         &self,
         from: i64,
         max_records: usize,
         max_bytes: usize,
-    ) -> Vec<(i64, StoredRecord, usize)> {
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
+        mut each: impl FnMut(i64, &StoredRecord, usize),
+    ) {
+        let (mut n, mut bytes) = (0usize, 0usize);
         let first = self
             .segments
             .partition_point(|s| s.base <= from)
@@ -148,14 +149,14 @@ impl MemStore {
             let skip = seg.records.partition_point(|e| e.offset < from);
             for e in &seg.records[skip..] {
                 let size = e.record.size();
-                if out.len() >= max_records || (bytes > 0 && bytes + size > max_bytes) {
-                    return out;
+                if n >= max_records || (bytes > 0 && bytes + size > max_bytes) {
+                    return;
                 }
                 bytes += size;
-                out.push((e.offset, e.record.clone(), size));
+                n += 1;
+                each(e.offset, &e.record, size);
             }
         }
-        out
     }
 
     /// First offset whose record timestamp is ≥ `ts`, if any.

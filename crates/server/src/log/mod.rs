@@ -296,6 +296,17 @@ impl Partition {
         if from < 0 || max_records == 0 {
             return Ok(0);
         }
+        // At the first record, room for all the answer may hold (up to 1024: beyond, it
+        // grows): growing a 500-record answer by doubling cost a large allocation at every
+        // step, each also consolidating glibc's freed small chunks. Nothing is reserved for a
+        // read that finds nothing (a waiting poll reads on every append).
+        let room = max_records.min(1024);
+        let push = |out: &mut Vec<Message>, m: Message| {
+            if out.len() == out.capacity() {
+                out.reserve(room);
+            }
+            out.push(m);
+        };
         let message = |offset: i64, r: StoredRecord| Message {
             topic: self.topic.to_string(),
             partition: self.id,
@@ -317,10 +328,10 @@ impl Partition {
                 let guard = self.lock();
                 match &*guard {
                     Store::Mem(m) => {
-                        for (offset, r, size) in m.read(from, max_records, max_bytes) {
+                        m.read(from, max_records, max_bytes, |offset, r, size| {
                             bytes += size;
-                            out.push(message(offset, r));
-                        }
+                            push(out, message(offset, r.clone()));
+                        });
                         return Ok(bytes);
                     }
                     Store::Disk(d) => d
@@ -352,7 +363,7 @@ impl Partition {
                             }
                             at += flen;
                             bytes += flen;
-                            out.push(message(offset, r));
+                            push(out, message(offset, r));
                         }
                     }
                     return Ok(bytes);
@@ -365,7 +376,7 @@ impl Partition {
                         max_records - records,
                         max_bytes,
                         bytes,
-                        |offset, r| out.push(message(offset, r)),
+                        |offset, r| push(out, message(offset, r)),
                     )
                     .map_err(|e| match e.kind() {
                         io::ErrorKind::InvalidData => {
