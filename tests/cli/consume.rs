@@ -413,26 +413,20 @@ async fn the_next_poll_is_sent_while_the_last_batch_is_committed() {
         template,
         log: std::sync::Arc::clone(&log),
     };
-    Mock::given(method("POST"))
-        .and(path("/consume/g/i"))
-        .respond_with(timed(
-            "poll 1",
-            ResponseTemplate::new(200).set_body_json(json!([message("t", 0, 0, "", "a")])),
-        ))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/consume/g/i"))
-        .respond_with(timed(
-            "poll 2",
-            ResponseTemplate::new(200).set_body_json(json!([message("t", 0, 1, "", "b")])),
-        ))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
+    // Mounted in order, each answers once: poll 1 gets "a", poll 2 "b".
+    for (label, offset, value) in [("poll 1", 0, "a"), ("poll 2", 1, "b")] {
+        Mock::given(method("POST"))
+            .and(path("/consume/g/i"))
+            .respond_with(timed(
+                label,
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([message("t", 0, offset, "", value)])),
+            ))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
     // The first commit takes 600 ms to answer: the second poll must not wait for it.
     Mock::given(method("POST"))
         .and(path("/commit/g/i"))

@@ -415,37 +415,9 @@ mod tests {
         assert!(decode_messages(body).is_err());
     }
 
-    fn any_message() -> impl Strategy<Value = Message> {
-        (
-            any::<String>(),
-            any::<i32>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<String>(),
-            any::<String>(),
-            proptest::collection::vec((any::<String>(), any::<String>()), 0..3),
-            any::<bool>(),
-        )
-            .prop_map(
-                |(topic, partition, offset, timestamp, key, value, headers, tombstone)| Message {
-                    topic,
-                    partition,
-                    offset,
-                    timestamp,
-                    key,
-                    value: if tombstone { String::new() } else { value },
-                    headers: headers
-                        .into_iter()
-                        .map(|(k, v)| Header::new(k, v))
-                        .collect(),
-                    tombstone,
-                },
-            )
-    }
-
     proptest! {
         #[test]
-        fn it_reads_back_what_the_encoders_write(ms in proptest::collection::vec(any_message(), 0..6)) {
+        fn it_reads_back_what_the_encoders_write(ms in proptest::collection::vec(crate::message::any_message(any::<String>()), 0..6)) {
             let compact = serde_json::to_string(&ms).unwrap();
             prop_assert_eq!(read_fast(&compact), ms.clone());
             let pretty = serde_json::to_string_pretty(&ms).unwrap();
@@ -460,7 +432,7 @@ mod tests {
 
         #[test]
         fn on_a_damaged_answer_it_answers_as_serde_json(
-            ms in proptest::collection::vec(any_message(), 1..3),
+            ms in proptest::collection::vec(crate::message::any_message(any::<String>()), 1..3),
             cut in any::<prop::sample::Index>(),
             byte in any::<u8>(),
         ) {

@@ -215,37 +215,9 @@ mod tests {
         assert_eq!(out, serde_bytes(&ms));
     }
 
-    fn any_message() -> impl Strategy<Value = Message> {
-        (
-            ".{0,12}",
-            any::<i32>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<String>(),
-            any::<String>(),
-            proptest::collection::vec((any::<String>(), any::<String>()), 0..3),
-            any::<bool>(),
-        )
-            .prop_map(
-                |(topic, partition, offset, timestamp, key, value, headers, tombstone)| Message {
-                    topic,
-                    partition,
-                    offset,
-                    timestamp,
-                    key,
-                    value: if tombstone { String::new() } else { value },
-                    headers: headers
-                        .into_iter()
-                        .map(|(k, v)| Header::new(k, v))
-                        .collect(),
-                    tombstone,
-                },
-            )
-    }
-
     proptest! {
         #[test]
-        fn the_encoder_writes_what_serde_json_writes(ms in proptest::collection::vec(any_message(), 0..6)) {
+        fn the_encoder_writes_what_serde_json_writes(ms in proptest::collection::vec(crate::message::any_message(".{0,12}"), 0..6)) {
             prop_assert_eq!(messages_to_vec(&ms), serde_bytes(&ms));
         }
     }

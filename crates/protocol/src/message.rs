@@ -171,6 +171,40 @@ pub fn next_offsets<'a>(
         .collect()
 }
 
+/// Any [`Message`], its topic drawn from `topic`: the encoder's and the decoder's proptests
+/// share it (a tombstone has an empty value, as the server sends one).
+#[cfg(test)]
+pub(crate) fn any_message(
+    topic: impl proptest::strategy::Strategy<Value = String>,
+) -> impl proptest::strategy::Strategy<Value = Message> {
+    use proptest::prelude::*;
+    (
+        topic,
+        any::<i32>(),
+        any::<i64>(),
+        any::<i64>(),
+        any::<String>(),
+        any::<String>(),
+        proptest::collection::vec((any::<String>(), any::<String>()), 0..3),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(topic, partition, offset, timestamp, key, value, headers, tombstone)| Message {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                key,
+                value: if tombstone { String::new() } else { value },
+                headers: headers
+                    .into_iter()
+                    .map(|(k, v)| Header::new(k, v))
+                    .collect(),
+                tombstone,
+            },
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
