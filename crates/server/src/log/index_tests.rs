@@ -41,6 +41,15 @@ struct Written {
 /// Writes 1,500 records of sizes from 1 B to 12 KiB (a fixed pseudo-random sequence) with
 /// timestamps that go back and forth, in batches of 1 to 20: several segments, each with
 /// several sparse points, and frames across every position relative to them.
+/// [`write_varied`] into a fresh log in `dir`, closed cleanly: the data directory the
+/// restart tests open again.
+async fn written_and_closed(dir: &Path) -> Written {
+    let log = open_log(dir);
+    let w = write_varied(&log).await;
+    log.close().await.unwrap();
+    w
+}
+
 async fn write_varied(log: &Log) -> Written {
     log.create_topic("t", 1).unwrap();
     let p = part(log);
@@ -191,12 +200,7 @@ async fn reads_by_offset_and_time_cross_sparse_points_before_and_after_a_restart
 #[tokio::test]
 async fn a_restart_reads_only_the_active_segment_when_every_index_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let w = {
-        let log = open_log(dir.path());
-        let w = write_varied(&log).await;
-        log.close().await.unwrap();
-        w
-    };
+    let w = written_and_closed(dir.path()).await;
     let segs = segments(dir.path());
     let active_len = std::fs::metadata(segs.last().unwrap()).unwrap().len();
     let log = open_log(dir.path());
@@ -208,12 +212,7 @@ async fn a_restart_reads_only_the_active_segment_when_every_index_is_valid() {
 #[tokio::test]
 async fn a_corrupt_missing_or_stale_index_is_rebuilt_from_its_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let w = {
-        let log = open_log(dir.path());
-        let w = write_varied(&log).await;
-        log.close().await.unwrap();
-        w
-    };
+    let w = written_and_closed(dir.path()).await;
     let segs = segments(dir.path());
     assert!(segs.len() >= 6);
     let len_of = |p: &Path| std::fs::metadata(p).unwrap().len();
@@ -249,12 +248,7 @@ async fn a_corrupt_missing_or_stale_index_is_rebuilt_from_its_segment() {
 #[tokio::test]
 async fn a_data_dir_without_indexes_opens_and_gets_them_once() {
     let dir = tempfile::tempdir().unwrap();
-    let w = {
-        let log = open_log(dir.path());
-        let w = write_varied(&log).await;
-        log.close().await.unwrap();
-        w
-    };
+    let w = written_and_closed(dir.path()).await;
     for entry in std::fs::read_dir(pdir(dir.path())).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "index") {

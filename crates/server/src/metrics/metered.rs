@@ -55,6 +55,46 @@ pub(super) fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<Tall
     out
 }
 
+/// What a produce request will count once stored, taken from its records before they go to
+/// the backend (which consumes them).
+enum ProducedCount {
+    /// Every record goes to the path's topic (`/produce/{topic}`: the route refuses a record
+    /// naming another), counted without a tally per record, under the name the answer
+    /// carries (no copy of it).
+    ToPath { messages: u64, bytes: u64 },
+    /// Records that name their topics.
+    PerTopic(Vec<Tally>),
+}
+
+impl ProducedCount {
+    fn of(to_path: bool, records: &[ProduceRecord]) -> Self {
+        let bytes = |r: &ProduceRecord| message_bytes(r.key.as_deref(), &r.value, &r.headers);
+        if to_path {
+            Self::ToPath {
+                messages: records.len() as u64,
+                bytes: records.iter().map(bytes).sum(),
+            }
+        } else {
+            Self::PerTopic(tally(
+                records
+                    .iter()
+                    .map(|r| (r.topic.as_deref().unwrap_or_default(), bytes(r))),
+            ))
+        }
+    }
+
+    /// Counts the stored request whose answer is `meta`.
+    fn record(&self, metrics: &Metrics, meta: &[ProduceMetadata]) {
+        match (self, meta.first()) {
+            (Self::PerTopic(per_topic), _) => metrics.record_produced(per_topic),
+            (Self::ToPath { messages, bytes }, Some(first)) => {
+                metrics.record_produced_to(&first.topic, *messages, *bytes);
+            }
+            (Self::ToPath { .. }, None) => {}
+        }
+    }
+}
+
 impl MeteredBackend {
     /// Counts the traffic of `inner` into `metrics`.
     pub fn new(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Self {
@@ -72,14 +112,9 @@ impl Backend for MeteredBackend {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
         Box::pin(async move {
-            let per_topic = tally(records.iter().map(|r| {
-                (
-                    r.topic.as_deref().unwrap_or_default(),
-                    message_bytes(r.key.as_deref(), &r.value, &r.headers),
-                )
-            }));
+            let count = ProducedCount::of(false, &records);
             let meta = self.inner.produce(records).await?;
-            self.metrics.record_produced(&per_topic);
+            count.record(&self.metrics, &meta);
             Ok(meta)
         })
     }
@@ -92,18 +127,9 @@ impl Backend for MeteredBackend {
         // Forwarded, not left to the trait default, so the inner backend's own `produce_to`
         // (which avoids a topic copy per record) is used.
         Box::pin(async move {
-            let bytes = records
-                .iter()
-                .map(|r| message_bytes(r.key.as_deref(), &r.value, &r.headers))
-                .sum();
-            let messages = records.len() as u64;
+            let count = ProducedCount::of(true, &records);
             let meta = self.inner.produce_to(topic, records).await?;
-            // Every record went to the path's topic, which the answer names (no copy of the
-            // name to count it).
-            if let Some(first) = meta.first() {
-                self.metrics
-                    .record_produced_to(&first.topic, messages, bytes);
-            }
+            count.record(&self.metrics, &meta);
             Ok(meta)
         })
     }
@@ -116,39 +142,14 @@ impl Backend for MeteredBackend {
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Produced>> {
         Box::pin(async move {
-            // With the path's topic every record goes there (the route refuses a record that
-            // names another): counted as `produce_to` does, without a tally per record, under
-            // the name the answer carries.
-            let per_topic = topic.is_none().then(|| {
-                tally(records.iter().map(|r| {
-                    (
-                        r.topic.as_deref().unwrap_or_default(),
-                        message_bytes(r.key.as_deref(), &r.value, &r.headers),
-                    )
-                }))
-            });
-            let messages = records.len() as u64;
-            let bytes: u64 = match per_topic {
-                Some(_) => 0,
-                None => records
-                    .iter()
-                    .map(|r| message_bytes(r.key.as_deref(), &r.value, &r.headers))
-                    .sum(),
-            };
+            let count = ProducedCount::of(topic.is_some(), &records);
             let produced = self
                 .inner
                 .produce_idempotent(key, fingerprint, topic, records)
                 .await?;
             // A repeat stored nothing: it is not counted again.
             if !produced.repeated {
-                match (&per_topic, produced.metadata.first()) {
-                    (Some(per_topic), _) => self.metrics.record_produced(per_topic),
-                    (None, Some(first)) => {
-                        self.metrics
-                            .record_produced_to(&first.topic, messages, bytes);
-                    }
-                    (None, None) => {}
-                }
+                count.record(&self.metrics, &produced.metadata);
             }
             Ok(produced)
         })
