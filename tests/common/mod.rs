@@ -365,7 +365,8 @@ pub struct TansuBroker {
     pub bootstrap: String,
     /// `127.0.0.1:PORT` where the broker itself listens.
     pub listen: String,
-    _dir: tempfile::TempDir,
+    /// The storage directory, kept for [`TansuBroker::start_again`].
+    dir: tempfile::TempDir,
 }
 
 /// Starts Tansu on `port` with its storage in `dir`, telling clients to connect to
@@ -379,7 +380,8 @@ fn spawn_tansu(
     use std::process::{Command, Stdio};
     let url = format!("tcp://127.0.0.1:{port}");
     let advertised = format!("tcp://127.0.0.1:{advertised}");
-    Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .args([
             "broker",
             "--listener-url",
@@ -388,15 +390,42 @@ fn spawn_tansu(
             &advertised,
         ])
         // Relative to the working directory: the temporary one.
-        .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+        .args(["--storage-engine", "sqlite://tansu.db"])
         .current_dir(dir)
         .env_remove("CLUSTER_ID")
         .env_remove("STORAGE_ENGINE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    // To see what the broker did: `UPKAFKA_TEST_TANSU_LOG=FILE` appends its log (at
+    // `RUST_LOG`'s level) to FILE; otherwise it is silent.
+    match std::env::var_os("UPKAFKA_TEST_TANSU_LOG").and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    }) {
+        Some(log) => {
+            let out = log.try_clone().map_or_else(|_| Stdio::null(), Stdio::from);
+            command.stdout(out).stderr(log);
+        }
+        None => {
+            command
+                .arg("--silent")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+    }
+    command
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()))
+}
+
+/// The port of a `127.0.0.1:PORT` address.
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a 127.0.0.1:PORT address")
 }
 
 /// Waits until `child` accepts connections on `bootstrap`; false if it exited or 30 s passed.
@@ -444,7 +473,7 @@ impl TansuBroker {
                     child: std::sync::Mutex::new(child),
                     bootstrap: format!("127.0.0.1:{}", advertised.unwrap_or(port)),
                     listen,
-                    _dir: dir,
+                    dir,
                 };
             }
             let _ = child.kill();
@@ -458,6 +487,25 @@ impl TansuBroker {
         let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Starts the broker again after [`TansuBroker::stop`], on the same storage, port and
+    /// advertised listener, and waits until it accepts connections: with `stop`, a broker
+    /// restart as clients see it.
+    ///
+    /// # Panics
+    /// If the broker does not listen again within 30 s (its port was taken meanwhile).
+    pub fn start_again(&self) {
+        let bin = tansu_binary().expect("UPKAFKA_TEST_TANSU is set: the broker started once");
+        let port = port_of(&self.listen);
+        let advertised = port_of(&self.bootstrap);
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        *child = spawn_tansu(&bin, self.dir.path(), port, advertised);
+        assert!(
+            wait_listening(&mut child, &self.listen),
+            "Tansu did not listen on {} again",
+            self.listen
+        );
     }
 
     /// Gateway options for this broker with the topics and limits of `config`, as

@@ -1,17 +1,19 @@
-//! Faults on the network between the gateway and the broker (issue 16), injected by
-//! [`TcpFaultProxy`] while a producer and a consumer group run through the gateway: every
-//! connection reset, every byte stalled for 4 s, then new connects refused for 4 s.
+//! Faults on the Kafka side of the gateway (issue 16) while a producer and a consumer group
+//! run through it: on the network, injected by [`TcpFaultProxy`] (every connection reset,
+//! every byte stalled for 4 s, then new connects refused for 4 s); and the broker itself
+//! killed (`kill -9`) and started again on its storage, twice.
 //!
-//! Not injected: a stall longer than the gateway's request timeout. Tried with 12 s, Tansu
-//! 0.6 (libsql storage) came out of it answering every request `UNKNOWN_SERVER_ERROR` and
-//! serving none of the records it had acknowledged before, so the test broker, not the
-//! gateway, would be measured. The gateway's side of it held: every produce was answered
-//! within 10.2 s, with 502 naming Kafka's error, never 500 (RELIABILITY.md).
+//! Not injected: an outage longer than the gateway's request timeout (10 s). The records in
+//! flight time out and librdkafka's idempotent producer bumps its epoch (KIP-360); Tansu 0.6's
+//! sqlite storage then panics on its next produce (it has no row for the new epoch) and
+//! answers every request `UNKNOWN_SERVER_ERROR`, so the test broker, not the gateway, would
+//! be measured. The gateway's side of it held: every produce was answered within 10.2 s,
+//! with 502 naming Kafka's error, never 500 (RELIABILITY.md).
 //!
 //! Asserted: no acknowledged record is lost; no produce takes longer than the gateway's
 //! request timeout (10 s) plus the answer, no consume longer than the wait for a group join
 //! (15 s) plus its own timeout plus the answer; a request that fails is answered 502 or 503, never 500; and
-//! once the network is back both directions work again. Reported (RELIABILITY.md): requests
+//! once the network or the broker is back both directions work again. Reported (RELIABILITY.md): requests
 //! answered per status, duplicates stored, and how long after each fault the first produce
 //! succeeded.
 
@@ -183,72 +185,90 @@ fn by_status(attempts: &[Attempt]) -> BTreeMap<u16, usize> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing() {
-    let (mut proxy, listener) = TcpFaultProxy::bind().await;
-    let broker = Arc::new(TansuBroker::start_advertising(proxy.port));
-    proxy.forward_to(listener, broker.listen.parse().expect("broker address"));
-    let server = TestServer::start_gateway_on(config(&[(TOPIC, 2)]), Arc::clone(&broker)).await;
-    crate::common::install_crypto();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client");
-    let record = Arc::new(Mutex::new(Record::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_consuming = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let producer = tokio::spawn(produce_until(
-        http.clone(),
-        server.url.clone(),
-        Arc::clone(&record),
-        Arc::clone(&stop),
-        start,
-    ));
-    let consumer = tokio::spawn(consume_until(
-        http.clone(),
-        server.url.clone(),
-        Arc::clone(&record),
-        Arc::clone(&stop_consuming),
-        start,
-    ));
+/// A producer ([`produce_until`]) and a consumer group ([`consume_until`]) running through
+/// one gateway while a test injects faults.
+struct Workload {
+    http: reqwest::Client,
+    url: String,
+    record: Arc<Mutex<Record>>,
+    stop: Arc<AtomicBool>,
+    stop_consuming: Arc<AtomicBool>,
+    producer: tokio::task::JoinHandle<()>,
+    consumer: tokio::task::JoinHandle<()>,
+    start: Instant,
+}
 
-    // (fault, when it ended)
-    let mut faults: Vec<(&str, Duration)> = Vec::new();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    proxy.reset();
-    faults.push(("every connection reset", start.elapsed()));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    proxy.set(Mode::Stall);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    proxy.set(Mode::Pass);
-    faults.push(("every byte stalled for 4 s", start.elapsed()));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    proxy.set(Mode::Refuse);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    proxy.set(Mode::Pass);
-    faults.push(("new connects refused for 4 s", start.elapsed()));
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    stop.store(true, Ordering::SeqCst);
-    producer.await.expect("producer task");
-    // The group catches up with what was acknowledged last (or the assertion below says
-    // how much it missed).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let caught_up = {
-            let r = record.lock().unwrap_or_else(|p| p.into_inner());
-            r.acknowledged.iter().all(|v| r.consumed.contains(v))
-        };
-        if caught_up {
-            break;
+impl Workload {
+    fn start(url: &str) -> Self {
+        crate::common::install_crypto();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        let record = Arc::new(Mutex::new(Record::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_consuming = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let producer = tokio::spawn(produce_until(
+            http.clone(),
+            url.to_owned(),
+            Arc::clone(&record),
+            Arc::clone(&stop),
+            start,
+        ));
+        let consumer = tokio::spawn(consume_until(
+            http.clone(),
+            url.to_owned(),
+            Arc::clone(&record),
+            Arc::clone(&stop_consuming),
+            start,
+        ));
+        Self {
+            http,
+            url: url.to_owned(),
+            record,
+            stop,
+            stop_consuming,
+            producer,
+            consumer,
+            start,
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    stop_consuming.store(true, Ordering::SeqCst);
-    consumer.await.expect("consumer task");
 
-    let stored = stored(&http, &server.url).await;
-    let r = record.lock().unwrap_or_else(|p| p.into_inner());
+    /// Time since the workload started: when a fault ended, on the requests' clock.
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Stops the producer, lets the group catch up with what was acknowledged last, stops
+    /// it, and checks what the topic holds against what was acknowledged: `faults` are
+    /// (what, when it ended), `label` names the run in the report.
+    async fn finish_and_check(self, label: &str, faults: &[(&str, Duration)]) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.producer.await.expect("producer task");
+        // The group catches up with what was acknowledged last (or the assertion below says
+        // how much it missed).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let caught_up = {
+                let r = self.record.lock().unwrap_or_else(|p| p.into_inner());
+                r.acknowledged.iter().all(|v| r.consumed.contains(v))
+            };
+            if caught_up {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.stop_consuming.store(true, Ordering::SeqCst);
+        self.consumer.await.expect("consumer task");
+        let stored = stored(&self.http, &self.url).await;
+        let r = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        check(label, &r, &stored, faults);
+    }
+}
+
+/// The assertions and the report of one run (see the module's documentation).
+fn check(label: &str, r: &Record, stored: &[String], faults: &[(&str, Duration)]) {
     let distinct: BTreeSet<&String> = stored.iter().collect();
     let lost: Vec<&String> = r
         .acknowledged
@@ -264,16 +284,21 @@ async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing
     let recovery: Vec<String> = faults
         .iter()
         .map(|(what, ended)| {
-            let first_ok = r
-                .produces
-                .iter()
-                .find(|a| a.status == 200 && a.at + a.took > *ended)
-                .map(|a| (a.at + a.took).saturating_sub(*ended));
-            format!("{what}: first produce acknowledged {first_ok:?} after")
+            let first_ok = |attempts: &[Attempt]| {
+                attempts
+                    .iter()
+                    .find(|a| a.status == 200 && a.at + a.took > *ended)
+                    .map(|a| (a.at + a.took).saturating_sub(*ended))
+            };
+            format!(
+                "{what}: first produce acknowledged {:?} after, first consume {:?} after",
+                first_ok(&r.produces),
+                first_ok(&r.consumes)
+            )
         })
         .collect();
     eprintln!(
-        "network faults: {} acknowledged, {} stored, {} lost, {duplicates} duplicates, \
+        "{label}: {} acknowledged, {} stored, {} lost, {duplicates} duplicates, \
          {unconsumed} acknowledged but never consumed; produce {:?}, consume+commit {:?}; \
          slowest produce {:?}, slowest consume {:?}; {recovery:?}",
         r.acknowledged.len(),
@@ -306,7 +331,7 @@ async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing
             a.status
         );
     }
-    for (what, ended) in &faults {
+    for (what, ended) in faults {
         assert!(
             r.produces.iter().any(|a| a.status == 200 && a.at > *ended),
             "produce never recovered after {what}"
@@ -320,7 +345,57 @@ async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing
         unconsumed, 0,
         "the group consumed every acknowledged record"
     );
-    drop(r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_faults_to_the_broker_lose_nothing_acknowledged_and_hang_nothing() {
+    let (mut proxy, listener) = TcpFaultProxy::bind().await;
+    let broker = Arc::new(TansuBroker::start_advertising(proxy.port));
+    proxy.forward_to(listener, broker.listen.parse().expect("broker address"));
+    let server = TestServer::start_gateway_on(config(&[(TOPIC, 2)]), Arc::clone(&broker)).await;
+    let run = Workload::start(&server.url);
+
+    // (fault, when it ended)
+    let mut faults: Vec<(&str, Duration)> = Vec::new();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.reset();
+    faults.push(("every connection reset", run.elapsed()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.set(Mode::Stall);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.set(Mode::Pass);
+    faults.push(("every byte stalled for 4 s", run.elapsed()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.set(Mode::Refuse);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.set(Mode::Pass);
+    faults.push(("new connects refused for 4 s", run.elapsed()));
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    run.finish_and_check("network faults", &faults).await;
     drop(server);
     drop(proxy);
+}
+
+/// The broker is killed (`kill -9`) and started again on its storage 4 s later, twice,
+/// while the producer and the group run. The outage is kept shorter than the request
+/// timeout: see the module's documentation for what a longer one does to Tansu 0.6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_and_restarted_on_its_storage_loses_nothing_acknowledged() {
+    let server = TestServer::start_gateway(config(&[(TOPIC, 2)])).await;
+    let broker = Arc::clone(server.broker.as_ref().expect("gateway broker"));
+    let run = Workload::start(&server.url);
+    let mut faults: Vec<(&str, Duration)> = Vec::new();
+    for what in [
+        "broker killed, restarted on its storage 4 s later",
+        "broker killed again, restarted 4 s later",
+    ] {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        broker.stop();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        broker.start_again();
+        faults.push((what, run.elapsed()));
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    run.finish_and_check("broker restart", &faults).await;
+    drop(server);
 }

@@ -230,10 +230,18 @@ impl KafkaBackend {
     }
 }
 
+/// The longest wait between two connection attempts to a broker, in milliseconds.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
 /// Base properties of every client: bootstrap servers, then the user's `--kafka-config`.
 fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &settings.bootstrap);
+    // librdkafka backs off reconnects up to 10 s by default, so a broker back after a short
+    // restart could go unused for most of a request timeout, long enough for the producer's
+    // records to time out (503) and its epoch to be bumped. Kafka's Java client caps the
+    // backoff at 1 s; so does the gateway (`--kafka-config` may set another).
+    c.set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
     // librdkafka logs through `tracing` (target `librdkafka`); its debug contexts
     // (`--kafka-config debug=fetch,cgrp`) are only worth setting with debug logging on.
     let debug = settings.config.iter().any(|s| s.key == "debug");
@@ -1204,5 +1212,23 @@ impl Backend for KafkaBackend {
             self.housekeeping.stop();
             self.inner.close().await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker back after a restart is reconnected to within about a second, not after
+    /// librdkafka's default 10 s backoff, which outlasted the request timeout and made the
+    /// producer bump its epoch (found by `tests/gateway/network_faults.rs`, restart test).
+    #[test]
+    fn clients_reconnect_within_a_second_unless_told_otherwise() {
+        let default = client_config(&KafkaSettings::new("127.0.0.1:9092"));
+        assert_eq!(default.get("reconnect.backoff.max.ms"), Some("1000"));
+        let told = client_config(
+            &KafkaSettings::new("127.0.0.1:9092").with("reconnect.backoff.max.ms", "5000"),
+        );
+        assert_eq!(told.get("reconnect.backoff.max.ms"), Some("5000"));
     }
 }
