@@ -266,7 +266,12 @@ impl Runs {
 /// answer naming it. Bounded: past [`TopicNames::MAX`] names it starts again empty (the
 /// answers keep theirs), so a server whose topics come and go does not grow it forever.
 #[derive(Default)]
-pub(crate) struct TopicNames(std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>);
+pub(crate) struct TopicNames {
+    names: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
+    /// The name asked for last: most answers in a row name the same topic, and comparing
+    /// it costs less than hashing.
+    last: Option<Arc<str>>,
+}
 
 impl TopicNames {
     /// Names kept before the set starts again.
@@ -274,14 +279,21 @@ impl TopicNames {
 
     /// The shared copy of `name`.
     fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.0.get(name) {
-            return Arc::clone(n);
+        if let Some(last) = self.last.as_ref().filter(|l| ***l == *name) {
+            return Arc::clone(last);
         }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        let n: Arc<str> = Arc::from(name);
-        self.0.insert(Arc::clone(&n));
+        let n = match self.names.get(name) {
+            Some(n) => Arc::clone(n),
+            None => {
+                if self.names.len() >= Self::MAX {
+                    self.names.clear();
+                }
+                let n: Arc<str> = Arc::from(name);
+                self.names.insert(Arc::clone(&n));
+                n
+            }
+        };
+        self.last = Some(Arc::clone(&n));
         n
     }
 }
@@ -289,6 +301,20 @@ impl TopicNames {
 impl Answer {
     /// The compact form of `metadata`, its topic names shared through `names`.
     pub(crate) fn of(metadata: &[ProduceMetadata], names: &mut TopicNames) -> Self {
+        // The answer of a single-record produce, the commonest, without the loop below.
+        if let [m] = metadata {
+            return Self {
+                topic: names.get(&m.topic),
+                more_topics: Box::default(),
+                runs: Runs::One(Run {
+                    topic: 0,
+                    partition: m.partition,
+                    offset: m.offset,
+                    timestamp: m.timestamp,
+                    len: 1,
+                }),
+            };
+        }
         let topic = names.get(metadata.first().map_or("", |m| m.topic.as_str()));
         let mut more_topics: Vec<Arc<str>> = Vec::new();
         // The run being extended, and the finished ones (allocated from the second run on).
@@ -397,6 +423,9 @@ enum State {
 
 struct Entry {
     key: IdempotencyKey,
+    /// The key's hash, kept so that growing the table moves entries without hashing their
+    /// keys again.
+    hash: u64,
     fingerprint: Fingerprint,
     state: State,
     /// Unique per entry: how a [`Ticket`] and `order` find it again (by its hash, without
@@ -479,12 +508,8 @@ impl Table {
     ) -> Begin {
         self.expire(now_ms);
         let hash = self.hasher.hash_one(key);
-        let hasher = &self.hasher;
         // One hash and one probe for the lookup and the insert.
-        match self
-            .entries
-            .entry(hash, |e| e.key == *key, |e| hasher.hash_one(&e.key))
-        {
+        match self.entries.entry(hash, |e| e.key == *key, |e| e.hash) {
             hashbrown::hash_table::Entry::Occupied(mut e) => {
                 let e = e.get_mut();
                 if e.fingerprint != fingerprint {
@@ -502,6 +527,7 @@ impl Table {
                 self.next_seq += 1;
                 slot.insert(Entry {
                     key: key.clone(),
+                    hash,
                     fingerprint,
                     state: State::Storing { waiters: None },
                     seq,
@@ -509,6 +535,15 @@ impl Table {
                 Begin::Store(Ticket { hash, seq })
             }
         }
+    }
+
+    /// Whether a repeat of `key` waits for its store (tests: a repeat is known to wait
+    /// before the store is let go).
+    #[cfg(test)]
+    pub(crate) fn has_waiters(&self, key: &IdempotencyKey) -> bool {
+        self.entries
+            .find(self.hasher.hash_one(key), |e| e.key == *key)
+            .is_some_and(|e| matches!(e.state, State::Storing { waiters: Some(_) }))
     }
 
     /// Records how the store of `ticket` ended: its answer (`Some`) is kept, and older keys
@@ -574,11 +609,11 @@ impl Table {
         self.next_seq += 1;
         let answer = Answer::of(&batch.answer, &mut self.names);
         let cost = cost(&batch.key, &answer);
-        let hasher = &self.hasher;
         self.entries.insert_unique(
             hash,
             Entry {
                 key: batch.key,
+                hash,
                 fingerprint: batch.fingerprint,
                 state: State::Done {
                     answer,
@@ -587,7 +622,7 @@ impl Table {
                 },
                 seq,
             },
-            |e| hasher.hash_one(&e.key),
+            |e| e.hash,
         );
         self.order.push_back((hash, seq, batch.stored_at_ms));
         self.bytes += cost;
@@ -688,7 +723,10 @@ impl Dedup {
         // Read the clock only for a repeat that waits (nearly never).
         let mut deadline = None;
         loop {
-            let begin = self.lock().begin(&key, fingerprint, now_ms());
+            // One clock read per attempt: a key's window is counted from when its stored
+            // request began, not from when its store ended (earlier by the store's time).
+            let began_ms = now_ms();
+            let begin = self.lock().begin(&key, fingerprint, began_ms);
             match begin {
                 Begin::Answer(metadata) => {
                     return Ok(Produced {
@@ -722,6 +760,7 @@ impl Dedup {
                         claim: Claim {
                             dedup: self.clone(),
                             ticket: Some(ticket),
+                            began_ms,
                         },
                     };
                     return Ok(Produced {
@@ -750,6 +789,8 @@ struct Storing<Fut: Future<Output = BackendResult<Vec<ProduceMetadata>>> + Send 
 struct Claim {
     dedup: Dedup,
     ticket: Option<Ticket>,
+    /// When the request began: the start of its answer's window.
+    began_ms: i64,
 }
 
 impl Claim {
@@ -757,7 +798,7 @@ impl Claim {
     fn complete(&mut self, result: &BackendResult<Vec<ProduceMetadata>>) {
         if let Some(ticket) = self.ticket.take() {
             let answer = result.as_deref().ok();
-            self.dedup.lock().finish(ticket, answer, now_ms());
+            self.dedup.lock().finish(ticket, answer, self.began_ms);
         }
     }
 }
@@ -765,7 +806,7 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.dedup.lock().finish(ticket, None, now_ms());
+            self.dedup.lock().finish(ticket, None, self.began_ms);
         }
     }
 }
@@ -809,6 +850,7 @@ where
             let mut claim = Claim {
                 dedup: self.claim.dedup.clone(),
                 ticket: self.claim.ticket.take(),
+                began_ms: self.claim.began_ms,
             };
             runtime.spawn(async move {
                 let result = work.await;

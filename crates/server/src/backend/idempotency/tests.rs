@@ -18,6 +18,19 @@ fn meta(offset: i64) -> Vec<ProduceMetadata> {
     }]
 }
 
+/// Waits until a repeat of `k` is waiting for its first request's store: the tests below
+/// let that store go only then, so the repeat cannot arrive after it and store directly.
+async fn until_a_repeat_waits(dedup: &Dedup, k: &str) {
+    let k = key(k);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !dedup.lock().has_waiters(&k) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the repeat waits for the first store");
+}
+
 #[test]
 fn keys_are_visible_ascii_bare_or_quoted() {
     assert_eq!(key("abc-123_XYZ").as_str(), "abc-123_XYZ");
@@ -136,6 +149,7 @@ fn a_failed_store_forgets_the_key_and_wakes_its_waiters() {
     let Begin::Wait(waiting) = t.begin(&k, [1; 16], 0) else {
         panic!("a repeat waits for the first")
     };
+    assert!(t.has_waiters(&k));
     t.finish(ticket, None, 1);
     assert_eq!(t.len(), 0);
     // Registered under the table's lock, so woken although it was never polled before.
@@ -184,7 +198,7 @@ async fn a_store_that_panics_hands_its_key_to_the_waiting_repeat() {
                 .await
         })
     };
-    tokio::task::yield_now().await;
+    until_a_repeat_waits(&dedup, "k").await;
     release.send(()).expect("store waiting");
     assert!(first.await.is_err(), "the first request's task panicked");
     let got = tokio::time::timeout(Duration::from_secs(5), repeat)
@@ -271,7 +285,7 @@ async fn a_repeat_waits_for_the_first_and_a_dropped_request_still_stores() {
                 .await
         })
     };
-    tokio::task::yield_now().await;
+    until_a_repeat_waits(&dedup, "k").await;
     // The first request goes away (a client that disconnected); its store does not.
     first.abort();
     release.send(()).expect("store waiting");
@@ -442,10 +456,25 @@ fn answers_keep_every_topic_and_share_the_names() {
     let again = Answer::of(&meta(5), &mut names);
     assert!(Arc::ptr_eq(&one.topic, &again.topic), "one copy of a name");
     assert_eq!(Answer::of(&[], &mut names).metadata(), []);
+    assert_eq!(
+        Answer::of(&batch[..1], &mut names).metadata(),
+        batch[..1],
+        "a single record's answer"
+    );
+    // Another topic in between: the name is still found (in the set, not as the last one).
+    let mut other = meta(1);
+    other[0].topic = "other".to_owned();
+    let between = Answer::of(&other, &mut names);
+    let after = Answer::of(&meta(1), &mut names);
+    assert!(
+        Arc::ptr_eq(&one.topic, &after.topic),
+        "one copy after another name"
+    );
+    assert_eq!(between.metadata(), other);
     // Bounded: it starts again past MAX names, and the answers keep theirs.
     for i in 0..=TopicNames::MAX {
         names.get(&format!("t{i}"));
     }
-    assert!(names.0.len() <= TopicNames::MAX);
+    assert!(names.names.len() <= TopicNames::MAX);
     assert_eq!(again.metadata(), meta(5));
 }
