@@ -594,6 +594,9 @@ impl Table {
         let hash = self.hasher.hash_one(&batch.key);
         if let Ok(old) = self.entries.find_entry(hash, |e| e.key == batch.key) {
             let newer = match old.get().state {
+                // The same request known already (a gateway reading back its own shared
+                // answer): the answer it has stays.
+                State::Done { .. } if old.get().fingerprint == batch.fingerprint => true,
                 State::Done { at_ms, .. } => at_ms > batch.stored_at_ms,
                 State::Storing { .. } => true,
             };
@@ -700,6 +703,14 @@ impl Dedup {
         for b in batches {
             t.restore(b, now);
         }
+    }
+
+    /// Puts one batch answered elsewhere into the table (another gateway's shared answer, see
+    /// `kafka::shared_keys`), with the rule of [`Table::restore`].
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn remember(&self, batch: StoredBatch) {
+        let now = now_ms();
+        self.lock().restore(batch, now);
     }
 
     /// Produces under `key`: answers a repeat from the table, or runs `store` and remembers

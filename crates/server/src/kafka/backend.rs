@@ -35,6 +35,7 @@ use super::instances::{
     Settle, close_in_background, poll_consumer,
 };
 use super::settings::KafkaSettings;
+use super::shared_keys::{KeyReader, KeyWriter};
 
 /// Options of the gateway backend, mirroring [`EmbeddedOptions`](crate::EmbeddedOptions)
 /// where the two overlap.
@@ -97,6 +98,9 @@ const FETCH_POOL: usize = 8;
 pub struct KafkaBackend {
     inner: Arc<Inner>,
     housekeeping: Housekeeping,
+    /// Reads the answers other gateways share (`shared_keys`); `None` once closed, or when
+    /// the cluster refused its topic.
+    key_reader: tokio::sync::Mutex<Option<KeyReader>>,
 }
 
 impl std::fmt::Debug for KafkaBackend {
@@ -121,9 +125,11 @@ pub(super) struct Inner {
     round_robin: Mutex<HashMap<String, AtomicU32>>,
     pub(super) instances: Instances,
     closed: AtomicBool,
-    /// Idempotency keys answered by this gateway (issue 16), in memory only: a retry that
-    /// reaches another gateway, or this one after a restart, is stored again.
+    /// Idempotency keys answered by this gateway or shared by the others of its cluster
+    /// (issue 16, `shared_keys`).
     dedup: Dedup,
+    /// Shares this gateway's answers, once their topic exists.
+    key_writer: std::sync::OnceLock<KeyWriter>,
 }
 
 impl KafkaBackend {
@@ -178,6 +184,7 @@ impl KafkaBackend {
             instances: Instances::new(caps),
             closed: AtomicBool::new(false),
             dedup,
+            key_writer: std::sync::OnceLock::new(),
         });
         let topics = inner.metadata(None).await.map_err(|e| {
             BackendError::Internal(format!(
@@ -212,6 +219,7 @@ impl KafkaBackend {
         {
             inner.alter_managed(&t.name, &t.settings).await?;
         }
+        let key_reader = share_keys(&inner).await;
         let interval = inner.options.housekeeping_interval;
         let housekeeping = Housekeeping::spawn(&inner, interval, |inner| async move {
             for instance in inner.instances.take_expired(Instant::now()) {
@@ -226,7 +234,71 @@ impl KafkaBackend {
         Ok(Self {
             inner,
             housekeeping,
+            key_reader: tokio::sync::Mutex::new(key_reader),
         })
+    }
+}
+
+/// Creates the topic of shared idempotency answers if it is missing, starts sharing this
+/// gateway's answers and reading the others'. A cluster that refuses the topic leaves the
+/// keys to this gateway alone, and says so.
+async fn share_keys(inner: &Arc<Inner>) -> Option<KeyReader> {
+    let window_ms = inner
+        .options
+        .limits
+        .idempotency_window
+        .as_millis()
+        .to_string();
+    let created = inner
+        .create_topic(
+            super::shared_keys::TOPIC,
+            1,
+            &[("retention.ms", window_ms.as_str())],
+            true,
+        )
+        .await;
+    if let Err(e) = created {
+        tracing::warn!(
+            error = %e,
+            topic = super::shared_keys::TOPIC,
+            "cannot create the topic of shared Idempotency-Key answers: keys are recognised \
+             only by the gateway that answered them"
+        );
+        return None;
+    }
+    let consumer: StreamConsumer = match client_config(&inner.options.settings)
+        .set("group.id", "upkafka-idempotency-keys")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "fetch.wait.max.ms",
+            inner
+                .options
+                .settings
+                .get("fetch.wait.max.ms")
+                .unwrap_or("100"),
+        )
+        .create()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %inner.options.settings.redact(&e.to_string()), "cannot create the reader of shared Idempotency-Key answers");
+            return None;
+        }
+    };
+    let reader = KeyReader::start(consumer, inner.dedup.clone(), inner.timeout()).await;
+    match reader {
+        Ok(reader) => {
+            let _ = inner
+                .key_writer
+                .set(KeyWriter::new(inner.producer.clone(), inner.timeout()));
+            Some(reader)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the shared Idempotency-Key answers");
+            None
+        }
     }
 }
 
@@ -453,6 +525,11 @@ impl Inner {
             partitions,
             "created topic in the Kafka cluster"
         );
+        // Internal topics (`__…`) never show in the metadata this backend reads, which leaves
+        // them out; their one reader (`shared_keys`) waits for its topic by itself.
+        if name.starts_with("__") {
+            return Ok(());
+        }
         // The new topic may take a moment to show in metadata.
         let deadline = Instant::now() + self.timeout();
         loop {
@@ -1136,10 +1213,15 @@ impl Backend for KafkaBackend {
     ) -> BoxFuture<'_, BackendResult<Produced>> {
         Box::pin(async move {
             let inner = Arc::clone(&self.inner);
+            let k = key.clone();
             self.inner
                 .dedup
                 .produce(key, fp, move || async move {
-                    inner.produce(topic, records).await
+                    let answer = inner.produce_in_time(topic, records).await?;
+                    if let Some(writer) = inner.key_writer.get() {
+                        writer.share(&k, fp, &answer).await;
+                    }
+                    Ok(answer)
                 })
                 .await
         })
@@ -1210,6 +1292,9 @@ impl Backend for KafkaBackend {
     fn close(&self) -> BoxFuture<'_, BackendResult<()>> {
         Box::pin(async move {
             self.housekeeping.stop();
+            if let Some(reader) = self.key_reader.lock().await.take() {
+                reader.stop().await;
+            }
             self.inner.close().await
         })
     }

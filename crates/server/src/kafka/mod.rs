@@ -26,6 +26,7 @@
 //! | REST | Kafka |
 //! |------|-------|
 //! | produce (all forms) | idempotent producer, `acks=all`; answered after every record is acknowledged |
+//! | produce with `Idempotency-Key` | the same, then the answer written to `__upkafka_idempotency_keys`, which every gateway reads (`shared_keys`) |
 //! | fetch | group-less consumer assigned to the given offsets (inclusive) |
 //! | consume | one consumer per `(group, instance)`, `group.instance.id` = instance id |
 //! | commit / committed | the instance's consumer: `commit` / `committed_offsets` |
@@ -63,6 +64,8 @@ mod convert;
 mod health;
 #[cfg(feature = "kafka")]
 mod instances;
+#[cfg(feature = "kafka")]
+mod shared_keys;
 #[cfg(feature = "kafka")]
 mod topics;
 

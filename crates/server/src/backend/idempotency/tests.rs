@@ -240,6 +240,9 @@ fn restored_batches_count_from_their_own_time() {
     };
     t.restore(batch("old", 0), 20_000);
     t.restore(batch("new", 15_000), 20_000);
+    // The same request read back (a gateway's own shared answer, written a little later):
+    // the answer it has stays.
+    t.restore(batch("new", 15_500), 20_000);
     assert_eq!(t.len(), 1);
     match t.begin(&key("new"), [1; 16], 20_000) {
         Begin::Answer(a) => assert_eq!(a[0].offset, 15_000),
