@@ -14,8 +14,8 @@
 #   bench/idempotency_cost.sh            # needs valgrind, wrk, curl
 #
 # Both sides of each pair build every request in Lua (`request()`), so wrk does the same
-# work; the server's instructions are counted over DURATION seconds inside one wrk run, per
-# request the server stored in that time.
+# work; the server's instructions are counted from before a measured wrk run to a second
+# after it, per request the log stored in that time.
 # Rounds: every mode runs once per round, the modes of a round one after another, and each
 # pair's ratio is taken within a round (side by side); the figure is the median over the
 # rounds, as one run's scheduling (wake-ups, batching under 16 connections) moves a single
@@ -86,9 +86,9 @@ start() { # MODE
   die "the server for $1 does not answer (see $WORK/$1.log)"
 }
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }
-produced() { # TOPIC: records stored to it so far (the server's /metrics)
-  curl -fs "http://127.0.0.1:$PORT/metrics" \
-    | sed -n "s/^upkafka_messages_produced_total{topic=\"$1\"} //p"
+stored() { # TOPIC: records its partitions hold (the sum of their latest offsets)
+  curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v t="topic=\"$1\"" '
+    /^upkafka_partition_latest_offset\{/ && index($0, t) { n += $NF } END { print n + 0 }'
 }
 run() { # MODE [wrk args]: the request count, refusing runs with errors
   local mode=$1; shift
@@ -101,7 +101,7 @@ run() { # MODE [wrk args]: the request count, refusing runs with errors
 }
 
 echo "machine: $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
-echo "callgrind: server user-space instructions per stored request over ${DURATION}s inside a wrk -t1 -c$CONNS run; batches of $BATCH x $SIZE B"
+echo "callgrind: server user-space instructions per stored request, wrk -t1 -c$CONNS -d${DURATION}s (+1 s to settle); batches of $BATCH x $SIZE B"
 declare -A PER
 for round in $(seq 1 "$ROUNDS"); do
 for mode in ${MODES:-one one_key batch batch_key disk disk_key}; do
@@ -110,28 +110,23 @@ for mode in ${MODES:-one one_key batch batch_key disk disk_key}; do
   warm=$(run "$mode" -d2s)
   topic=$(path "$mode"); topic=${topic#/produce/}
   per=1; case $mode in one*) ;; *) per=$BATCH ;; esac
-  # The measured window lies inside one wrk run, a second away from its start and its end,
-  # and counts requests as the server stored them (its /metrics). Counting wrk's requests
-  # over a whole run instead charged the keyed modes for the requests wrk cuts off when it
-  # stops: their stores run on by design, and with --data-dir that was up to 16 batches
-  # more work over ~150 counted. Zeroing before the first count and dumping before the
-  # second put the few requests between each pair on the same side of both.
-  run "$mode" -d"$((DURATION + 2))s" >"$WORK/wrk.n" &
-  WRK=$!
-  sleep 1
+  # The window: from before the measured wrk run to a second after it, so that the
+  # requests wrk cuts off when it stops (a key lets their stores run on, by design) end
+  # inside it, and every request is counted as the log stored it (its latest offsets).
+  # Counting wrk's answered requests instead charged the keyed modes for those stores:
+  # with --data-dir up to 16 batches more work over ~150 counted.
+  sleep 1 # the warm-up's cut-off requests end before the window
+  before=$(stored "$topic")
   callgrind_control -z "$PID" >/dev/null 2>&1
-  before=$(produced "$topic")
-  sleep "$DURATION"
+  answered=$(run "$mode" -d"${DURATION}s")
+  sleep 1
   callgrind_control -d "$PID" >/dev/null 2>&1
-  after=$(produced "$topic")
-  wait "$WRK" || die "$mode: wrk failed (see above)"
+  after=$(stored "$topic")
   n=$(((after - before) / per))
-  [ "$n" -gt 0 ] || die "$mode: nothing was stored in the measured window"
   # Every request must have stored its records (none answered as a repeat); requests wrk
   # cut off at its end may have stored theirs too, so more is fine.
-  stored=$(produced "$topic")
-  [ "${stored:-0}" -ge $(((warm + $(cat "$WORK/wrk.n")) * per)) ] \
-    || die "$mode: $stored records stored for $((warm + $(cat "$WORK/wrk.n"))) requests of $per: some were not stored"
+  [ "$after" -ge $(((warm + answered) * per)) ] \
+    || die "$mode: $after records stored for $((warm + answered)) requests of $per: some were not stored"
   stop
   f=$(ls "$WORK"/cg."$mode".*.1)
   total=$(callgrind_annotate "$f" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)

@@ -190,9 +190,10 @@ pub struct ServeArgs {
     pub max_partitions: Option<usize>,
 
     #[arg(long, value_name = "DURATION", help = with_default(
-        "How long an Idempotency-Key is remembered after its answer, from 1s to 168h: a repeat \
-         within it gets the first answer and stores nothing. With --data-dir the keys are \
-         stored with their batches and survive a restart.",
+        "How long an Idempotency-Key is remembered after its request, from 1s to 168h: a \
+         repeat within it gets the first answer and stores nothing. With --data-dir the keys \
+         are stored with their batches and survive a restart; with --kafka the gateways of a \
+         cluster share them through the topic __upkafka_idempotency_keys, kept this long.",
         HumanDuration(Limits::default().idempotency_window),
     ))]
     pub idempotency_window: Option<HumanDuration>,
