@@ -1182,7 +1182,26 @@ impl Backend for KafkaBackend {
     }
 
     fn delete_topic(&self, name: String) -> BoxFuture<'_, BackendResult<()>> {
-        Box::pin(async move { self.inner.delete_managed(&name).await })
+        Box::pin(async move {
+            // A librdkafka 2.12 consumer holding an assignment crashed the process when a
+            // topic was deleted on Tansu 0.6 (RELIABILITY.md; `delete_managed` closes the
+            // instances and idle fetchers first for the same reason). The reader of shared
+            // keys is one: it is stopped for the deletion and started again, reading its
+            // topic from the beginning.
+            let mut reader = self.key_reader.lock().await;
+            let was_reading = match reader.take() {
+                Some(r) => {
+                    r.stop().await;
+                    true
+                }
+                None => false,
+            };
+            let deleted = self.inner.delete_managed(&name).await;
+            if was_reading {
+                *reader = share_keys(&self.inner).await;
+            }
+            deleted
+        })
     }
 
     fn cluster_connection(&self) -> Option<crate::backend::ClusterConnection> {
