@@ -39,7 +39,7 @@ start_timed() {
     sleep 0.005
   done
   t1=$(now)
-  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
 for BIN in "$@"; do
@@ -60,6 +60,8 @@ for BIN in "$@"; do
   RSS_WRITTEN=$(rss_mb)
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
   DISK=$(du -sm "$DATA" | cut -f1)
+  # The active (last) segment: the part a restart scans, so its size sets the restart time.
+  ACTIVE=$(find "$DATA" -name '*.log' -printf '%f %s\n' | sort | tail -1 | awk '{ printf "%.0f", $2 / 1048576 }')
   start_timed; CLEAN=$ELAPSED
   sleep 2
   RSS_CLEAN=$(rss_mb)
@@ -69,8 +71,8 @@ for BIN in "$@"; do
   RSS_KILLED=$(rss_mb)
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
   awk -v bin="$BIN" -v n="$N" -v d="$DISK" -v w="$(awk -v a="$W0" -v b="$W1" 'BEGIN { print b - a }')" \
-    -v rw="$RSS_WRITTEN" -v c="$CLEAN" -v rc="$RSS_CLEAN" -v k="$KILLED" -v rk="$RSS_KILLED" 'BEGIN {
-    printf "%s: %d records (%d MB on disk, written in %.1f s): RSS %d MB after writing; clean restart: first answer %.2f s, RSS idle %d MB; after kill -9: first answer %.2f s, RSS idle %d MB\n",
-      bin, n, d, w, rw, c, rc, k, rk }'
+    -v a="$ACTIVE" -v rw="$RSS_WRITTEN" -v c="$CLEAN" -v rc="$RSS_CLEAN" -v k="$KILLED" -v rk="$RSS_KILLED" 'BEGIN {
+    printf "%s: %d records (%d MB on disk, active segment %d MiB, written in %.1f s): RSS %d MB after writing; clean restart: first answer %.3f s, RSS idle %d MB; after kill -9: first answer %.3f s, RSS idle %d MB\n",
+      bin, n, d, a, w, rw, c, rc, k, rk }'
   rm -rf "$DATA"
 done

@@ -82,6 +82,10 @@ enum Cmd {
         /// Messages to fill and consume.
         #[arg(long, default_value_t = 200_000)]
         messages: u64,
+        /// Messages per produce request of the fill (lower it for large values: a request
+        /// body is at most 16 MiB by default).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
     },
     /// Produce single messages at a fixed rate while a long-polling fetch waits for them;
     /// reports the produce→consume latency.
@@ -130,6 +134,29 @@ enum Cmd {
         /// Messages to drain.
         #[arg(long, default_value_t = 500_000)]
         messages: u64,
+    },
+    /// Open `count` keep-alive connections, send one `GET /topics` on each, then hold them
+    /// idle for `hold` seconds; prints `RESULT mode=connections open=N` once all are open (a
+    /// script then reads the server's memory, bench/curves.sh).
+    Connections {
+        /// Connections to open.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Seconds to hold them open.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+    },
+    /// Create `count` consumer instances (one empty poll each, 1,000 per group, groups
+    /// `<topic>-instances-<n>`), then hold for `hold` seconds; prints
+    /// `RESULT mode=instances created=N` once all exist (bench/curves.sh reads the server's
+    /// memory then). The topic must exist.
+    Instances {
+        /// Instances to create.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Seconds to hold before removing them.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
     },
     /// Open `count` fetch event streams on an empty topic and hold them idle for `hold`
     /// seconds; prints `RESULT mode=streams open=N` once all are open (a script then reads the
@@ -308,8 +335,14 @@ async fn produce(client: &Client, topic: &str, cmd: &Cmd) -> Res<()> {
     Ok(())
 }
 
-async fn consume(client: &Client, topic: &str, size: usize, messages: u64) -> Res<()> {
-    let batch = 500;
+async fn consume(
+    client: &Client,
+    topic: &str,
+    size: usize,
+    messages: u64,
+    batch: usize,
+) -> Res<()> {
+    let batch = batch.max(1);
     produce_load(client, topic, size, batch, 4, messages, true).await?;
     let total = messages.div_ceil(batch as u64) * batch as u64;
     let consumer = client
@@ -568,6 +601,89 @@ async fn streams(url: &str, topic: &str, count: usize, hold: u64) -> Res<()> {
     Ok(())
 }
 
+/// `connections`: see [`Cmd::Connections`]. Raw TCP, so each connection is exactly one
+/// socket the server holds, with one request served on it (as a client's pooled connection).
+async fn connections(
+    url: &str,
+    username: &str,
+    password: &str,
+    count: usize,
+    hold: u64,
+) -> Res<()> {
+    use base64::Engine as _;
+    use futures::StreamExt as _;
+    let addr = url
+        .strip_prefix("http://")
+        .ok_or("connections needs an http:// URL")?
+        .trim_end_matches('/')
+        .to_owned();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let request =
+        format!("GET /topics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\n\r\n");
+    let started = Instant::now();
+    let open: Vec<tokio::net::TcpStream> = futures::stream::iter(0..count)
+        .map(|_| {
+            let (addr, request) = (addr.as_str(), request.as_bytes());
+            async move {
+                let mut conn = tokio::net::TcpStream::connect(addr).await?;
+                let (mut buf, mut body) = (Vec::new(), Vec::new());
+                raw_call(&mut conn, request, &mut buf, &mut body).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(conn)
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    println!(
+        "RESULT mode=connections open={} seconds={:.3}",
+        open.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    drop(open);
+    Ok(())
+}
+
+/// `instances`: see [`Cmd::Instances`].
+async fn instances(client: &Client, topic: &str, count: usize, hold: u64) -> Res<()> {
+    use futures::StreamExt as _;
+    const PER_GROUP: usize = 1000;
+    let started = Instant::now();
+    let consumers: Vec<_> = futures::stream::iter(0..count)
+        .map(|i| {
+            let consumer = client
+                .consumer(
+                    format!("{topic}-instances-{}", i / PER_GROUP),
+                    format!("instance-{i}"),
+                    [topic],
+                )
+                .with_timeout(Duration::ZERO);
+            async move {
+                consumer.poll().await?;
+                Ok::<_, upkafka_client::Error>(consumer)
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    println!(
+        "RESULT mode=instances created={} seconds={:.3}",
+        consumers.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    futures::stream::iter(consumers)
+        .for_each_concurrent(32, |c| async move {
+            let _ = c.remove().await;
+        })
+        .await;
+    Ok(())
+}
+
 /// Sends one HTTP/1.1 request on `conn` and reads the answer's body into `body` (which is
 /// cleared first); the answer must be a 200 with a `Content-Length`.
 async fn raw_call(
@@ -709,7 +825,11 @@ async fn run(args: Args) -> Res<()> {
     });
     let outcome = match &args.cmd {
         cmd @ Cmd::Produce { .. } => produce(&client, &topic, cmd).await,
-        Cmd::Consume { size, messages } => consume(&client, &topic, *size, *messages).await,
+        Cmd::Consume {
+            size,
+            messages,
+            batch,
+        } => consume(&client, &topic, *size, *messages, *batch).await,
         Cmd::Latency {
             size,
             rate,
@@ -722,6 +842,10 @@ async fn run(args: Args) -> Res<()> {
             seconds,
         } => stream_latency(&client, &topic, *size, *rate, *seconds).await,
         Cmd::Streams { count, hold } => streams(&url, &topic, *count, *hold).await,
+        Cmd::Connections { count, hold } => {
+            connections(&url, &args.username, &args.password, *count, *hold).await
+        }
+        Cmd::Instances { count, hold } => instances(&client, &topic, *count, *hold).await,
         Cmd::Ceiling { group, messages } => {
             ceiling(
                 &url,
