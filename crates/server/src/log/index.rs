@@ -1,5 +1,6 @@
 //! The sparse index of a closed segment (issue 19): what the log keeps in memory for a segment
-//! that no longer changes, and the file beside the segment that lets a restart skip scanning it.
+//! that no longer changes (or for the checkpointed start of the active one), and the file
+//! beside the segment that lets a restart skip scanning it.
 //!
 //! Without it every record ever retained cost 24 bytes of memory and every start read every
 //! segment. A closed segment now holds a [`SparseIndex`]: one [`Point`] per
@@ -22,6 +23,10 @@
 //! `stored_at` of an idempotency mark written into the segment (see [`super::marks`]): on open
 //! a segment is scanned for marks only if it is at or after the start of the idempotency
 //! window, so the marks of the window are all found without reading older segments.
+//!
+//! The same file beside the *active* segment is its checkpoint: the index of its first
+//! records, all acknowledged, with `size` where they end (at most the file's length; see
+//! [`super::segment::DiskStore::checkpoint_active`] and [`load_prefix`]).
 //!
 //! The file is written to `<stem>.index.tmp`, fsynced and renamed, when a segment closes (the
 //! writer, after the fsync that made its successor's first record acknowledged), when
@@ -76,11 +81,30 @@ pub(crate) struct SparseIndex {
 impl SparseIndex {
     /// The sparse index of a segment from its dense entries (`size`: its bytes).
     pub fn from_entries(entries: &[IndexEntry], size: u64, marks_until: Option<i64>) -> Self {
-        let mut points = Vec::new();
-        let mut next_pos = 0u64;
+        let mut index = SparseIndex {
+            points: Vec::new(),
+            records: 0,
+            size: 0,
+            max_ts: None,
+            marks_until: None,
+        };
+        index.extend(entries, size, marks_until);
+        index.points.shrink_to_fit();
+        index
+    }
+
+    /// Adds the dense entries of the records that follow the ones it covers (the tail of an
+    /// active segment being checkpointed, or sealed), keeping one point per
+    /// [`INTERVAL_BYTES`]: the result is the index [`SparseIndex::from_entries`] would give
+    /// for all of them. `size`: the segment's bytes up to the end of `entries`.
+    pub fn extend(&mut self, entries: &[IndexEntry], size: u64, marks_until: Option<i64>) {
+        let mut next_pos = self
+            .points
+            .last()
+            .map_or(0, |p| p.pos.saturating_add(INTERVAL_BYTES));
         for e in entries {
-            if points.is_empty() || e.pos >= next_pos {
-                points.push(Point {
+            if self.points.is_empty() || e.pos >= next_pos {
+                self.points.push(Point {
                     delta: e.delta,
                     pos: e.pos,
                     max_ts: e.max_ts,
@@ -88,14 +112,12 @@ impl SparseIndex {
                 next_pos = e.pos.saturating_add(INTERVAL_BYTES);
             }
         }
-        points.shrink_to_fit();
-        SparseIndex {
-            points,
-            records: entries.len() as u64,
-            size,
-            max_ts: entries.last().map(|e| e.max_ts),
-            marks_until,
+        self.records += entries.len() as u64;
+        self.size = size;
+        if let Some(last) = entries.last() {
+            self.max_ts = Some(last.max_ts);
         }
+        self.marks_until = self.marks_until.max(marks_until);
     }
 
     /// The last point at or before offset delta `delta` (the first point if none is).
@@ -208,6 +230,25 @@ pub(crate) fn load(segment: &Path, segment_len: u64) -> Option<SparseIndex> {
         let fits = i.size == segment_len;
         if !fits {
             tracing::warn!(path = %path_for(segment).display(), "segment index does not match its segment's size; rebuilding it");
+        }
+        fits
+    })
+}
+
+/// Reads the checkpoint of the active segment at `segment`: an index of its first records,
+/// written by [`super::segment::DiskStore::checkpoint_active`]. Valid if it decodes and
+/// covers no more than the `segment_len` bytes the file has; the caller still checks it
+/// against the frames at its last point before trusting it.
+pub(crate) fn load_prefix(segment: &Path, segment_len: u64) -> Option<SparseIndex> {
+    let buf = fs::read(path_for(segment)).ok()?;
+    let index = SparseIndex::decode(&buf);
+    if index.is_none() {
+        tracing::warn!(path = %path_for(segment).display(), "corrupt checkpoint of the active segment; scanning the segment");
+    }
+    index.filter(|i| {
+        let fits = i.size <= segment_len;
+        if !fits {
+            tracing::warn!(path = %path_for(segment).display(), "checkpoint of the active segment covers more than its segment holds; scanning the segment");
         }
         fits
     })

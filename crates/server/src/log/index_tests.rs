@@ -14,11 +14,16 @@ use crate::log::settings::CleanupPolicy;
 
 /// A data directory of one topic `t` with segments of 256 KiB, kept whole.
 fn open_log(dir: &Path) -> Log {
+    open_log_with(dir, 256 * 1024)
+}
+
+/// [`open_log`] with segments of `segment_bytes`.
+fn open_log_with(dir: &Path, segment_bytes: u64) -> Log {
     Log::open(
         &LogOptions {
             data_dir: Some(dir.to_owned()),
             topic_defaults: TopicSettings {
-                segment_bytes: 256 * 1024,
+                segment_bytes,
                 ..TopicSettings::unlimited()
             },
             cleaner_interval: Duration::from_secs(3600),
@@ -51,6 +56,11 @@ async fn written_and_closed(dir: &Path) -> Written {
 }
 
 async fn write_varied(log: &Log) -> Written {
+    write_varied_n(log, 1500).await
+}
+
+/// [`write_varied`] of at least `records` records (≈ 6 KiB each on average).
+async fn write_varied_n(log: &Log, records: usize) -> Written {
     log.create_topic("t", 1).unwrap();
     let p = part(log);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -64,7 +74,7 @@ async fn write_varied(log: &Log) -> Written {
         values: Vec::new(),
         timestamps: Vec::new(),
     };
-    while written.values.len() < 1500 {
+    while written.values.len() < records {
         let n = 1 + (next() % 20) as usize;
         let batch: Vec<StoredRecord> = (0..n)
             .map(|_| {
@@ -197,15 +207,15 @@ async fn reads_by_offset_and_time_cross_sparse_points_before_and_after_a_restart
     check_reads(&part(&log), &w);
 }
 
+/// After a graceful stop every closed segment has its index and the active one its
+/// checkpoint: a restart reads no segment at all, and everything reads back.
 #[tokio::test]
-async fn a_restart_reads_only_the_active_segment_when_every_index_is_valid() {
+async fn a_restart_after_a_graceful_stop_reads_no_segment() {
     let dir = tempfile::tempdir().unwrap();
     let w = written_and_closed(dir.path()).await;
-    let segs = segments(dir.path());
-    let active_len = std::fs::metadata(segs.last().unwrap()).unwrap().len();
     let log = open_log(dir.path());
     let p = part(&log);
-    assert_eq!(scanned_on_open(&p), active_len);
+    assert_eq!(scanned_on_open(&p), 0);
     check_reads(&p, &w);
 }
 
@@ -227,8 +237,8 @@ async fn a_corrupt_missing_or_stale_index_is_rebuilt_from_its_segment() {
     std::fs::remove_file(idx(2)).unwrap();
     std::fs::copy(idx(4), idx(3)).unwrap();
     assert_ne!(len_of(&segs[3]), len_of(&segs[4]));
-    let expected_scan: u64 =
-        (0..4).map(|i| len_of(&segs[i])).sum::<u64>() + len_of(segs.last().unwrap());
+    // The active segment's checkpoint is valid: only the four damaged ones are read.
+    let expected_scan: u64 = (0..4).map(|i| len_of(&segs[i])).sum::<u64>();
     {
         let log = open_log(dir.path());
         let p = part(&log);
@@ -239,7 +249,7 @@ async fn a_corrupt_missing_or_stale_index_is_rebuilt_from_its_segment() {
     assert!(all_closed_indexed(dir.path()));
     let log = open_log(dir.path());
     let p = part(&log);
-    assert_eq!(scanned_on_open(&p), len_of(segs.last().unwrap()));
+    assert_eq!(scanned_on_open(&p), 0);
     check_reads(&p, &w);
 }
 
@@ -441,12 +451,221 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
     );
     let old_mark = index::load(&segs[0], len_of(&segs[0])).unwrap();
     assert_eq!(old_mark.marks_until, Some(now - 2 * 3600 * 1000));
+    // The active segment is read only if its checkpoint says it holds a mark of the window.
+    let active = segs.last().unwrap();
+    let active_marked = index::load_prefix(active, len_of(active))
+        .is_some_and(|i| i.marks_until.is_some_and(|m| m >= now));
     let log = open_log(dir.path());
-    let expected: u64 =
-        marked.iter().map(|s| len_of(s)).sum::<u64>() + len_of(segs.last().unwrap());
+    let expected: u64 = marked.iter().map(|s| len_of(s)).sum::<u64>()
+        + if active_marked { len_of(active) } else { 0 };
     assert_eq!(scanned_on_open(&part(&log)), expected);
     let recovered = log.take_recovered_batches();
     assert_eq!(recovered.len(), 1);
     assert_eq!(&*recovered[0].key, "recent");
     assert_eq!(recovered[0].records.len(), 60);
+}
+
+/// 4,000 varied records (≈ 24 MiB) into one active segment of a log that is then dropped
+/// without a graceful stop (as by `kill -9`: the writer had fsynced and acknowledged them
+/// all). Returns what was written and the checkpoint the writer left.
+async fn written_then_killed(dir: &Path) -> (Written, SparseIndex) {
+    let log = open_log_with(dir, 1 << 30);
+    let w = write_varied_n(&log, 4000).await;
+    drop(log);
+    let segs = segments(dir);
+    assert_eq!(segs.len(), 1, "one active segment");
+    let len = std::fs::metadata(&segs[0]).unwrap().len();
+    let checkpoint = index::load_prefix(&segs[0], len).expect("a checkpoint after 16 MiB");
+    assert!(checkpoint.size >= segment::CHECKPOINT_BYTES && checkpoint.size < len);
+    (w, checkpoint)
+}
+
+fn active_dense_entries(p: &Partition) -> usize {
+    match &*p.lock() {
+        Store::Disk(d) => d.segments.last().map_or(0, |s| s.entries.len()),
+        Store::Mem(_) => panic!("not durable"),
+    }
+}
+
+/// The writer checkpoints the active segment every 16 MiB: its records before the checkpoint
+/// cost sparse points, not an entry each, and a restart after `kill -9` scans only the frames
+/// written after it; reads by offset and time are the same on both sides of it.
+#[tokio::test]
+async fn a_kill_9_restart_scans_only_what_follows_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, checkpoint) = written_then_killed(dir.path()).await;
+    let len = std::fs::metadata(&segments(dir.path())[0]).unwrap().len();
+    let log = open_log_with(dir.path(), 1 << 30);
+    let p = part(&log);
+    assert_eq!(scanned_on_open(&p), len - checkpoint.size);
+    let tail = w.values.len() - checkpoint.records as usize;
+    assert_eq!(active_dense_entries(&p), tail);
+    check_reads(&p, &w);
+    // A graceful stop checkpoints the rest: the next start reads nothing.
+    log.close().await.unwrap();
+    drop(log);
+    let log = open_log_with(dir.path(), 1 << 30);
+    let p = part(&log);
+    assert_eq!(scanned_on_open(&p), 0);
+    assert_eq!(active_dense_entries(&p), 0);
+    check_reads(&p, &w);
+    // Appends go on after a checkpointed prefix, and a rollback-free restart finds them.
+    let more = batch(3, 10);
+    assert_eq!(
+        log.append(vec![(Arc::clone(&p), more)]).await.unwrap(),
+        vec![w.values.len() as i64]
+    );
+    log.close().await.unwrap();
+    drop(log);
+    let log = open_log_with(dir.path(), 1 << 30);
+    assert_eq!(part(&log).end_offset(), w.values.len() as i64 + 3);
+}
+
+/// A way of damaging a copy of a data directory.
+type Damage<'a> = Box<dyn Fn(&Path) + 'a>;
+
+/// What a crash can leave behind a checkpoint is cut as before (an exact prefix of the
+/// records); a checkpoint the file does not bear out (the file is shorter, the frames at its
+/// last point differ, or the checkpoint itself is damaged) is not trusted: the whole
+/// segment is scanned and nothing valid is lost.
+#[tokio::test]
+async fn damage_behind_or_under_a_checkpoint_never_loses_a_valid_record() {
+    let template = tempfile::tempdir().unwrap();
+    let (w, checkpoint) = written_then_killed(template.path()).await;
+    let seg_of = |dir: &Path| segments(dir)[0].clone();
+    let seg = seg_of(template.path());
+    let bytes = std::fs::read(&seg).unwrap();
+    // Where each frame of the segment ends.
+    let mut ends = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let head: [u8; super::record::FRAME_HEADER] = bytes[at..at + super::record::FRAME_HEADER]
+            .try_into()
+            .unwrap();
+        at += super::record::FRAME_HEADER + super::record::frame_header(&head).0;
+        ends.push(at as u64);
+    }
+    assert_eq!(ends.len(), w.values.len());
+    // Records left by damage at byte `pos`: those whose frames end at or before it.
+    let kept_before = |pos: u64| ends.iter().take_while(|e| **e <= pos).count();
+    let last_point = checkpoint.points.last().unwrap().pos;
+    let flip_at = (last_point + checkpoint.size) / 2;
+    // (what, the damage, whether the whole segment is scanned, records left)
+    let cases: Vec<(&str, Damage, bool, usize)> = vec![
+        (
+            "cut behind the checkpoint",
+            Box::new(|d: &Path| {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(seg_of(d))
+                    .unwrap();
+                f.set_len(checkpoint.size + 1000).unwrap();
+            }),
+            false,
+            kept_before(checkpoint.size + 1000),
+        ),
+        (
+            "cut under the checkpoint",
+            Box::new(|d: &Path| {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(seg_of(d))
+                    .unwrap();
+                f.set_len(checkpoint.size - 1000).unwrap();
+            }),
+            true,
+            kept_before(checkpoint.size - 1000),
+        ),
+        (
+            "a flipped byte after its last point",
+            Box::new(|d: &Path| {
+                let mut b = bytes.clone();
+                b[flip_at as usize] ^= 0x01;
+                std::fs::write(seg_of(d), b).unwrap();
+            }),
+            true,
+            kept_before(flip_at),
+        ),
+        (
+            "a damaged checkpoint",
+            Box::new(|d: &Path| {
+                let idx = index::path_for(&seg_of(d));
+                let mut b = std::fs::read(&idx).unwrap();
+                b[20] ^= 0x01;
+                std::fs::write(idx, b).unwrap();
+            }),
+            true,
+            w.values.len(),
+        ),
+    ];
+    for (what, damage, full_scan, kept) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(pdir(dir.path())).unwrap();
+        for entry in std::fs::read_dir(template.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        for entry in std::fs::read_dir(pdir(template.path())).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), pdir(dir.path()).join(entry.file_name())).unwrap();
+        }
+        damage(dir.path());
+        let len = std::fs::metadata(seg_of(dir.path())).unwrap().len();
+        let log = open_log_with(dir.path(), 1 << 30);
+        let p = part(&log);
+        let scanned = scanned_on_open(&p);
+        if full_scan {
+            assert_eq!(scanned, len, "{what}: the whole segment is scanned");
+        } else {
+            assert_eq!(
+                scanned,
+                len - checkpoint.size,
+                "{what}: only past the checkpoint"
+            );
+        }
+        let mut all = Vec::new();
+        p.read_into(0, usize::MAX, usize::MAX, &mut all).unwrap();
+        assert_eq!(all.len(), kept, "{what}: an exact prefix is left");
+        for (i, m) in all.iter().enumerate() {
+            assert_eq!(m.offset, i as i64, "{what}");
+            assert_eq!(m.value, w.values[i], "{what}: offset {i}");
+        }
+        // The log goes on at the next offset.
+        let next = log
+            .append(vec![(Arc::clone(&p), batch(1, 10))])
+            .await
+            .unwrap();
+        assert_eq!(next, vec![all.len() as i64], "{what}");
+    }
+}
+
+/// The active segment's checkpoint records its idempotency marks: when one is within the
+/// window, a restart scans the segment (only a scan finds the marks) and the keyed batch is
+/// recovered.
+#[tokio::test]
+async fn a_checkpointed_active_segment_with_a_recent_mark_is_scanned_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = crate::backend::clock::now_ms();
+    {
+        let log = open_log_with(dir.path(), 1 << 30);
+        log.create_topic("t", 1).unwrap();
+        let p = part(&log);
+        let recent = mark("recent", now, 5);
+        log.append_marked(vec![(Arc::clone(&p), batch(5, 100))], move || vec![recent])
+            .await
+            .unwrap();
+        log.close().await.unwrap();
+    }
+    let seg = segments(dir.path())[0].clone();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let checkpoint = index::load_prefix(&seg, len).expect("a checkpoint on a graceful stop");
+    assert_eq!(checkpoint.records, 5);
+    assert_eq!(checkpoint.marks_until, Some(now));
+    let log = open_log_with(dir.path(), 1 << 30);
+    assert_eq!(scanned_on_open(&part(&log)), len);
+    let recovered = log.take_recovered_batches();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].records.len(), 5);
 }

@@ -897,8 +897,31 @@ impl Log {
         }
         if let Some(w) = &self.writer {
             w.close().await?;
+            // Nothing is written any more: checkpoint every active segment, so that the next
+            // start reads none of them (see `DiskStore::checkpoint_active`).
+            let topics = self.all_topics();
+            tokio::task::spawn_blocking(move || checkpoint_all(&topics))
+                .await
+                .map_err(|e| BackendError::Internal(format!("checkpointing the log: {e}")))?;
         }
         Ok(())
+    }
+}
+
+/// Writes the checkpoint of every partition's active segment (on a graceful stop, after the
+/// writer has stopped). A checkpoint that cannot be written only means that the next start
+/// scans that segment.
+fn checkpoint_all(topics: &[Arc<Topic>]) {
+    for topic in topics {
+        for part in &topic.partitions {
+            let checkpoint = match &mut *part.lock() {
+                Store::Disk(d) => d.checkpoint_active(),
+                Store::Mem(_) => None,
+            };
+            if let Some((path, bytes)) = checkpoint {
+                index::store_or_warn(&path, &bytes);
+            }
+        }
     }
 }
 

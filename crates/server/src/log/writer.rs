@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cleaner::Signal;
-use super::segment::{DiskStore, Mark};
+use super::segment::{CHECKPOINT_BYTES, DiskStore, Mark};
 use super::{BatchMark, Partition, Store, StoredRecord, record};
 use crate::error::BackendError;
 
@@ -290,6 +290,11 @@ fn write_round(
                     // entries give way to a sparse index, written below, outside the lock.
                     if d.needs_seal() {
                         indexes.extend(d.seal_closed());
+                    }
+                    // Past a checkpoint interval of acknowledged frames, the active
+                    // segment's dense entries give way to its sparse prefix the same way.
+                    if d.needs_checkpoint(CHECKPOINT_BYTES) {
+                        indexes.extend(d.checkpoint_active());
                     }
                     d.visible
                 });
