@@ -259,7 +259,13 @@ pub(crate) fn read_scan(
     let (mut records, mut bytes) = (0usize, 0usize);
     let mut last: Option<i64> = None;
     while let Some(frame) = frames.next_frame()? {
-        let (offset, rec, flen) = record::decode(frame).map_err(corrupt)?;
+        // Frames before the wanted offset (up to a sparse interval of them, for a consumer
+        // reading on from where its last poll ended) are only stepped over: their offset is
+        // all that is needed, not a decoded record.
+        let (offset, _) = frame
+            .get(FRAME_HEADER..)
+            .and_then(record::payload_offset_timestamp)
+            .ok_or_else(|| corrupt("a frame without offset and timestamp"))?;
         if last.is_some_and(|l| offset <= l) {
             return Err(corrupt(format!("offset {offset} out of order")));
         }
@@ -267,6 +273,7 @@ pub(crate) fn read_scan(
         if offset < run.from {
             continue;
         }
+        let (offset, rec, flen) = record::decode(frame).map_err(corrupt)?;
         if offset >= run.visible || records >= max_records {
             return Ok((records, bytes, false));
         }
@@ -293,21 +300,28 @@ struct FrameReader<'a> {
     buf: Vec<u8>,
     /// Start of the next frame in `buf`.
     next: usize,
+    /// Bytes of the next read from the file: doubles from 64 KiB up to `max_chunk`, so a read
+    /// that wants a few records does not copy a whole poll's byte limit.
     chunk: usize,
+    max_chunk: usize,
 }
 
 impl<'a> FrameReader<'a> {
+    /// `hint`: how many bytes the caller may want past the sparse point's interval (it
+    /// bounds the size of one read, not how far the reader goes).
     fn new(file: &'a File, pos: u64, end: u64, hint: usize) -> Self {
-        let chunk = hint
+        const MIN_CHUNK: usize = 64 * 1024;
+        let max_chunk = hint
             .saturating_add(index::INTERVAL_BYTES as usize)
-            .clamp(64 * 1024, 4 << 20);
+            .clamp(MIN_CHUNK, 4 << 20);
         FrameReader {
             file,
             at: pos,
             end,
             buf: Vec::new(),
             next: 0,
-            chunk,
+            chunk: MIN_CHUNK,
+            max_chunk,
         }
     }
 
@@ -352,6 +366,7 @@ impl<'a> FrameReader<'a> {
         self.buf = read_at(self.file, from, want)?;
         self.at = from;
         self.next = 0;
+        self.chunk = self.chunk.saturating_mul(2).min(self.max_chunk);
         Ok(true)
     }
 }
