@@ -221,18 +221,12 @@ pub(crate) fn path_for(segment: &Path) -> PathBuf {
 /// Reads the index of the segment at `segment`, if there is a valid one for a segment file
 /// of `segment_len` bytes; a missing, unreadable, corrupt or stale one gives `None`.
 pub(crate) fn load(segment: &Path, segment_len: u64) -> Option<SparseIndex> {
-    let buf = fs::read(path_for(segment)).ok()?;
-    let index = SparseIndex::decode(&buf);
-    if index.is_none() {
-        tracing::warn!(path = %path_for(segment).display(), "corrupt segment index; rebuilding it from its segment");
-    }
-    index.filter(|i| {
-        let fits = i.size == segment_len;
-        if !fits {
-            tracing::warn!(path = %path_for(segment).display(), "segment index does not match its segment's size; rebuilding it");
-        }
-        fits
-    })
+    read_checked(
+        segment,
+        "segment index",
+        "rebuilding it from its segment",
+        |i| i.size == segment_len,
+    )
 }
 
 /// Reads the checkpoint of the active segment at `segment`: an index of its first records,
@@ -240,18 +234,33 @@ pub(crate) fn load(segment: &Path, segment_len: u64) -> Option<SparseIndex> {
 /// covers no more than the `segment_len` bytes the file has; the caller still checks it
 /// against the frames at its last point before trusting it.
 pub(crate) fn load_prefix(segment: &Path, segment_len: u64) -> Option<SparseIndex> {
-    let buf = fs::read(path_for(segment)).ok()?;
-    let index = SparseIndex::decode(&buf);
-    if index.is_none() {
-        tracing::warn!(path = %path_for(segment).display(), "corrupt checkpoint of the active segment; scanning the segment");
+    read_checked(
+        segment,
+        "checkpoint of the active segment",
+        "scanning the segment",
+        |i| i.size <= segment_len,
+    )
+}
+
+/// The index file beside `segment`, decoded, if it exists, is intact and `fits` its segment;
+/// a corrupt or unfitting one is logged as `what`, with what happens `instead`.
+fn read_checked(
+    segment: &Path,
+    what: &str,
+    instead: &str,
+    fits: impl FnOnce(&SparseIndex) -> bool,
+) -> Option<SparseIndex> {
+    let path = path_for(segment);
+    let buf = fs::read(&path).ok()?;
+    let Some(index) = SparseIndex::decode(&buf) else {
+        tracing::warn!(path = %path.display(), "corrupt {what}; {instead}");
+        return None;
+    };
+    if !fits(&index) {
+        tracing::warn!(path = %path.display(), "{what} does not match its segment's size; {instead}");
+        return None;
     }
-    index.filter(|i| {
-        let fits = i.size <= segment_len;
-        if !fits {
-            tracing::warn!(path = %path_for(segment).display(), "checkpoint of the active segment covers more than its segment holds; scanning the segment");
-        }
-        fits
-    })
+    Some(index)
 }
 
 /// Writes `bytes` as the index of the segment at `segment`: a temporary file, fsynced, then
