@@ -84,6 +84,26 @@ rss_while() {
   wait $lp || die "load $* failed while holding: $(tail -3 "$WORK/hold.out")"
 }
 
+# `rss_curve CURVE UNIT POINTS SERVE_FLAGS HOLD LOAD_ARGS...`: for each N in POINTS, a fresh
+# server (SERVE_FLAGS, word-split), its idle RSS, then its RSS while `load LOAD_ARGS --count N
+# --hold HOLD` holds N of UNIT open; one TSV row per point with the cost per UNIT.
+rss_curve() {
+  local curve=$1 unit=$2 points=$3 flags=$4 hold=$5 n base with per
+  shift 5
+  TSV="$OUT/$curve.tsv"
+  printf '%s\tRSS idle MB\tRSS with them MB\tKiB per %s\n' "$curve" "$unit" >"$TSV"
+  for n in $points; do
+    # shellcheck disable=SC2086 # the flags are meant to split into words
+    serve $flags
+    sleep 1; base=$(rss_mb)
+    with=$(rss_while "$@" --count "$n" --hold "$hold")
+    stop
+    per=$(awk -v a="$base" -v b="$with" -v c="$n" 'BEGIN { printf "%.1f", (b - a) * 1024 / c }')
+    say "$curve=$n: RSS $base -> $with MB ($per KiB each)"
+    printf '%s\t%s\t%s\t%s\n' "$n" "$base" "$with" "$per" >>"$TSV"
+  done
+}
+
 # Markdown table of a TSV (header line first).
 table() { awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" }; print h; print s; next }
   { r = "|"; for (i = 1; i <= NF; i++) r = r " " $i " |"; print r }' "$1"; }
@@ -136,30 +156,11 @@ for CURVE in $CURVES; do
     done
     ;;
   connections)
-    TSV="$OUT/connections.tsv"
-    printf 'connections\tRSS idle MB\tRSS with them MB\tKiB per connection\n' >"$TSV"
-    for C in $CONNECTIONS; do
-      serve --max-connections 8192 --max-connections-per-address 8192
-      sleep 1; base=$(rss_mb)
-      with=$(rss_while connections --count "$C" --hold 3)
-      stop
-      per=$(awk -v a="$base" -v b="$with" -v c="$C" 'BEGIN { printf "%.1f", (b - a) * 1024 / c }')
-      say "connections=$C: RSS $base -> $with MB ($per KiB each)"
-      printf '%s\t%s\t%s\t%s\n' "$C" "$base" "$with" "$per" >>"$TSV"
-    done
+    rss_curve connections connection "$CONNECTIONS" "--max-connections 8192 --max-connections-per-address 8192" 3 \
+      connections
     ;;
   instances)
-    TSV="$OUT/instances.tsv"
-    printf 'instances\tRSS idle MB\tRSS with them MB\tKiB per instance\n' >"$TSV"
-    for I in $INSTANCES; do
-      serve --topic i:1
-      sleep 1; base=$(rss_mb)
-      with=$(rss_while --topic i instances --count "$I" --hold 2)
-      stop
-      per=$(awk -v a="$base" -v b="$with" -v c="$I" 'BEGIN { printf "%.1f", (b - a) * 1024 / c }')
-      say "instances=$I: RSS $base -> $with MB ($per KiB each)"
-      printf '%s\t%s\t%s\t%s\n' "$I" "$base" "$with" "$per" >>"$TSV"
-    done
+    rss_curve instances instance "$INSTANCES" "--topic i:1" 2 --topic i instances
     ;;
   retained)
     TSV="$OUT/retained.tsv"
