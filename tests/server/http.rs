@@ -96,6 +96,65 @@ async fn produce_variants_answer_the_documented_shapes() {
 /// A batch spread over more partitions than the backend groups by linear search (8): every
 /// record lands on its partition, offsets are contiguous per partition in request order, and
 /// fetch gives back the values in that order.
+/// The body produces are served by the pipeline without the router (issue 19); they keep the
+/// router's contract: percent-decoded topics, the JSON 405 with `Allow`, and HEAD refused (a
+/// HEAD must not write, and an empty body is no message).
+#[tokio::test]
+async fn the_body_produce_routes_keep_the_routers_contract() {
+    let api = Api::topics(&[("t", 1)]).await;
+    // `%74` is `t`: the topic segment is decoded as the router's `Path` decodes it.
+    let v = api.ok("/produce/%74", &json!({"value": "a"})).await;
+    assert_eq!(
+        (v[0]["topic"].clone(), v[0]["offset"].clone()),
+        (json!("t"), json!(0))
+    );
+    for (method, path) in [
+        ("HEAD", "/produce/t"),
+        ("DELETE", "/produce/t/"),
+        ("PATCH", "/produce"),
+        ("HEAD", "/produce/"),
+    ] {
+        let mut req = Request::builder().method(method).uri(path);
+        req = req.header("content-type", "application/json");
+        let resp = api
+            .response(
+                req.body(Body::from(r#"{"topic":"t","value":"x"}"#))
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            resp.headers().get("allow"),
+            Some(&HeaderValue::from_static("GET,POST")),
+            "{method} {path}"
+        );
+        if method != "HEAD" {
+            let got = api
+                .send(method, path, r#"{"topic":"t","value":"x"}"#, &[])
+                .await;
+            assert_error(&got, 405, "method not allowed");
+        }
+    }
+    // Nothing above was written: the next offset is still 1.
+    assert_eq!(latest(&api, "t", 1).await, vec![1]);
+    // The Idempotency-Key header is read on both routes, and a bad one names itself.
+    for path in ["/produce/t", "/produce"] {
+        let got = api
+            .send(
+                "POST",
+                path,
+                r#"{"topic":"t","value":"x"}"#,
+                &[("Idempotency-Key", "")],
+            )
+            .await;
+        assert_error(&got, 400, "Idempotency-Key");
+    }
+}
+
 #[tokio::test]
 async fn a_batch_over_many_partitions_keeps_per_partition_order() {
     let api = Api::topics(&[("wide", 12)]).await;

@@ -32,7 +32,7 @@ pub use consumer::{
     TopicAssignments,
 };
 pub use decode::decode_messages;
-pub use encode::{encoded_len_hint, messages_to_vec, write_messages};
+pub use encode::{encoded_len_hint, messages_to_vec, produce_metadata_to_vec, write_messages};
 pub use headers::{
     AutoOffsetReset, IDEMPOTENCY_KEY, KAFKA_AUTO_COMMIT_INTERVAL, KAFKA_AUTO_OFFSET_RESET,
     KAFKA_ENABLE_AUTO_COMMIT, KAFKA_SESSION_TIMEOUT_MS, WEBHOOK_EXCLUDED_HEADERS,

@@ -66,22 +66,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // A `HeaderName` made once: looking up by `&str` parses the name on every request.
-        static NAME: axum::http::HeaderName =
-            axum::http::HeaderName::from_static("idempotency-key");
-        let mut values = parts.headers.get_all(&NAME).iter();
-        let Some(value) = values.next() else {
-            return Ok(Self(None));
-        };
-        if values.next().is_some() {
-            return Err(ApiError::bad_request(format!(
-                "send one {IDEMPOTENCY_KEY} header, not several"
-            )));
-        }
-        IdempotencyKey::parse(value.as_bytes())
-            .map(|k| Self(Some(k)))
-            .map_err(ApiError::bad_request)
+        idempotency_key(&parts.headers).map(Self)
     }
+}
+
+/// The `Idempotency-Key` of `headers`, if there is one; 400 naming the header when it is sent
+/// twice or is not 1–255 visible ASCII characters (bare or quoted).
+pub(crate) fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    // A `HeaderName` made once: looking up by `&str` parses the name on every request.
+    static NAME: axum::http::HeaderName = axum::http::HeaderName::from_static("idempotency-key");
+    let mut values = headers.get_all(&NAME).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "send one {IDEMPOTENCY_KEY} header, not several"
+        )));
+    }
+    IdempotencyKey::parse(value.as_bytes())
+        .map(Some)
+        .map_err(ApiError::bad_request)
 }
 
 /// `Query` with our error body (400 on a bad parameter).

@@ -26,7 +26,9 @@
 //!    route that [waits](super::route_table::Permit::waits) for records) takes one of
 //!    `Limits::max_waiting_polls` instead, so that waiting holds no slot that work needs, and
 //!    answers at once when that budget is spent;
-//! 5. the axum router of the endpoints;
+//! 5. the axum router of the endpoints, or, for the routes the table marks
+//!    [`Direct`](super::route_table::Direct) (the body produces), their handler called here
+//!    with the body already read;
 //! 6. error responses that are not JSON yet (405 from method routing, …) rewritten into
 //!    `{"error", "status"}`, keeping `Allow`; then, when CORS is configured, the CORS headers
 //!    of the request's origin, on every answer of steps 2–6;
@@ -60,7 +62,7 @@ use super::connections::Connection;
 use super::cors::CorsCheck;
 use super::error::ApiError;
 use super::extract::collect_body;
-use super::route_table::{Access, Lookup, Need, RouteTable, Routes};
+use super::route_table::{Access, DirectRequest, Lookup, Need, RouteTable, Routes, decode_param};
 use super::slowdown::Slowdown;
 use super::state::AppState;
 use super::tenancy::{self, Grant};
@@ -327,8 +329,21 @@ impl ApiService {
                 }
             },
         };
-        self.route(Request::from_parts(parts, Body::from(bytes)))
-            .await
+        match &route.direct {
+            Some((direct, params)) => {
+                let req = DirectRequest {
+                    method: &parts.method,
+                    headers: &parts.headers,
+                    params,
+                    body: bytes,
+                };
+                direct.call(state, req).await
+            }
+            None => {
+                self.route(Request::from_parts(parts, Body::from(bytes)))
+                    .await
+            }
+        }
     }
 
     async fn route(&self, req: Request<Body>) -> Response {
@@ -422,13 +437,7 @@ fn check_head(grant: &Grant, route: &Lookup<'_>, uri: &axum::http::Uri) -> Resul
     // Decoded as axum decodes path parameters, so the check sees the handler's topic; borrowed
     // unless it has escapes.
     let path = match route.path_topic {
-        // Most topics have no escapes (and a path is ASCII): nothing to decode.
-        Some(raw) if !raw.contains('%') => Some(std::borrow::Cow::Borrowed(raw)),
-        Some(raw) => Some(
-            percent_encoding::percent_decode_str(raw)
-                .decode_utf8()
-                .map_err(|_| ApiError::bad_request("the topic in the path is not UTF-8"))?,
-        ),
+        Some(raw) => Some(decode_param("topic", raw)?),
         None => None,
     };
     let query: Vec<std::borrow::Cow<'_, str>> = match permit.query_topic {

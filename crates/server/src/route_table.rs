@@ -1,10 +1,18 @@
 //! The route table: every endpoint's path pattern, its handlers, and who may call it, declared
 //! once. The axum router and the table the request pipeline reads (metrics label, access
-//! policy, permit) are built from the same declarations, so they cannot disagree.
+//! policy, permit, a [`Direct`] handler) are built from the same declarations, so they cannot
+//! disagree.
+
+use std::borrow::Cow;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 
+use super::backend::BoxFuture;
+use super::error::ApiError;
 use super::metrics::RouteLabel;
 use super::state::AppState;
 
@@ -106,8 +114,108 @@ impl Permit {
     }
 }
 
+/// A route the request pipeline serves itself, without the axum router: its handler is called
+/// with the body the pipeline has read and the path parameters of the pipeline's own lookup.
+///
+/// For the hot routes (the body produces): on a single-message produce, the router's work
+/// around the handler (rebuilding the request with the read body, routing the path a second
+/// time, the extractors reading the body once more, the boxed handler service) was a fifth of
+/// the server's instructions per request (issue 19, `bench/ceiling.sh`). Every other route
+/// keeps the router and its extractors.
+#[derive(Clone, Copy)]
+pub(crate) struct Direct {
+    /// The methods it takes; any other is a 405 with these in `Allow`.
+    methods: &'static [Method],
+    /// `Allow` of that 405.
+    allow: &'static str,
+    handler: DirectHandler,
+}
+
+/// A [`Direct`] route's handler: an error is answered as it would be from an extractor.
+pub(crate) type DirectHandler =
+    for<'a> fn(&'a AppState, DirectRequest<'a>) -> BoxFuture<'a, Result<Response, ApiError>>;
+
+impl Direct {
+    /// `handler` for the `methods` (listed in `allow`, comma-separated, for a 405).
+    pub(crate) const fn new(
+        methods: &'static [Method],
+        allow: &'static str,
+        handler: DirectHandler,
+    ) -> Self {
+        Self {
+            methods,
+            allow,
+            handler,
+        }
+    }
+
+    /// The answer to `req`: the handler's, or 405 (left for the pipeline to put in the JSON
+    /// error shape, as it does the router's).
+    pub(crate) async fn call(&self, state: &AppState, req: DirectRequest<'_>) -> Response {
+        if !self.methods.contains(req.method) {
+            let mut resp = Response::new(axum::body::Body::empty());
+            *resp.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+            resp.headers_mut().insert(
+                axum::http::header::ALLOW,
+                HeaderValue::from_static(self.allow),
+            );
+            return resp;
+        }
+        match (self.handler)(state, req).await {
+            Ok(resp) => resp,
+            Err(e) => axum::response::IntoResponse::into_response(e),
+        }
+    }
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("methods", &self.methods)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`Direct`] handler gets of its request.
+pub(crate) struct DirectRequest<'a> {
+    /// The request method (one of the route's).
+    pub(crate) method: &'a Method,
+    /// Its headers.
+    pub(crate) headers: &'a HeaderMap,
+    /// The path parameters, raw (percent-encoded); [`DirectRequest::param`] decodes one.
+    pub(crate) params: &'a matchit::Params<'a, 'a>,
+    /// The body, read whole within the limits.
+    pub(crate) body: Bytes,
+}
+
+impl<'a> DirectRequest<'a> {
+    /// The path parameter `name`, percent-decoded as axum's `Path` decodes it; 400 when it is
+    /// missing, empty or not UTF-8, naming it.
+    pub(crate) fn param(&self, name: &str) -> Result<Cow<'a, str>, ApiError> {
+        let raw = self.params.get(name).unwrap_or("");
+        if raw.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "invalid path: the {name} must not be empty"
+            )));
+        }
+        decode_param(name, raw)
+    }
+}
+
+/// A path parameter percent-decoded (borrowed unless it has escapes); 400 naming it when the
+/// decoded bytes are not UTF-8.
+pub(crate) fn decode_param<'a>(name: &str, raw: &'a str) -> Result<Cow<'a, str>, ApiError> {
+    // Most values have no escapes (and a path is ASCII): nothing to decode.
+    if !raw.contains('%') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request(format!("invalid path: the {name} is not UTF-8")))
+}
+
 /// What the pipeline knows of a route before routing: its metrics label, access policy and
-/// permit.
+/// permit, and its handler when the pipeline calls it itself.
 #[derive(Debug)]
 pub(crate) struct RouteInfo {
     /// The route pattern with a trailing `/` folded (`/produce/{topic}`).
@@ -116,6 +224,8 @@ pub(crate) struct RouteInfo {
     pub(crate) access: Access,
     /// What the caller's credential must allow.
     pub(crate) permit: Permit,
+    /// Served by the pipeline, not the router.
+    pub(crate) direct: Option<Direct>,
 }
 
 /// A looked-up request path.
@@ -129,6 +239,8 @@ pub(crate) struct Lookup<'a> {
     pub(crate) permit: Permit,
     /// The raw (percent-encoded) value of the permit's path topic parameter.
     pub(crate) path_topic: Option<&'a str>,
+    /// The route's handler and the raw path parameters, when the pipeline calls it itself.
+    pub(crate) direct: Option<(&'a Direct, matchit::Params<'a, 'a>)>,
 }
 
 /// The table the pipeline looks a request's path up in.
@@ -145,14 +257,37 @@ impl RouteTable {
                 access: m.value.access,
                 permit: m.value.permit,
                 path_topic: m.value.permit.path_topic.and_then(|p| m.params.get(p)),
+                direct: m.value.direct.as_ref().map(|d| (d, m.params)),
             },
             Err(_) => Lookup {
                 label: &UNMATCHED,
                 access: Access::Credentials,
                 permit: Permit::new(Need::Authenticated),
                 path_topic: None,
+                direct: None,
             },
         }
+    }
+}
+
+/// How a route is served: by the axum router (most routes), or by the pipeline itself.
+pub(crate) enum Handler {
+    /// The router's method router for the path (boxed: the enum lives only while routes are
+    /// built, and the direct variant is a few words).
+    Router(Box<MethodRouter<AppState>>),
+    /// The pipeline's own call ([`Direct`]); the router never sees the path.
+    Direct(Direct),
+}
+
+impl From<MethodRouter<AppState>> for Handler {
+    fn from(m: MethodRouter<AppState>) -> Self {
+        Self::Router(Box::new(m))
+    }
+}
+
+impl From<Direct> for Handler {
+    fn from(d: Direct) -> Self {
+        Self::Direct(d)
     }
 }
 
@@ -171,38 +306,55 @@ impl Routes {
         }
     }
 
-    /// Serves `path` with `m`, callable as `access` and `permit` say.
+    /// Serves `path` with `handler`, callable as `access` and `permit` say.
     pub(crate) fn route(
         mut self,
         path: &str,
         access: Access,
         permit: Permit,
-        m: MethodRouter<AppState>,
+        handler: impl Into<Handler>,
     ) -> Self {
-        self.router = self.router.route(path, m);
+        let direct = match handler.into() {
+            Handler::Router(m) => {
+                self.router = self.router.route(path, *m);
+                None
+            }
+            // The pipeline hands `Access::Handler` routes to the router before any check.
+            Handler::Direct(_) if access == Access::Handler => {
+                panic!("route {path}: a direct route cannot leave its access to the handler")
+            }
+            Handler::Direct(d) => Some(d),
+        };
         let info = RouteInfo {
             label: fold_trailing_slash(path).into(),
             access,
             permit,
+            direct,
         };
-        // The router above panics on a conflicting pattern first. A route missing from the
-        // table would be `unmatched` and skip its permit check: never serve that.
+        // The router above panics on a conflicting pattern first (a direct route's conflict is
+        // found here). A route missing from the table would be `unmatched` and skip its permit
+        // check: never serve that.
         if let Err(e) = self.table.insert(path, info) {
             panic!("route {path} is served but cannot be entered in the route table: {e}");
         }
         self
     }
 
-    /// Serves `path` and `path/` with `m`.
+    /// Serves `path` and `path/` with `handler`.
     pub(crate) fn both(
         self,
         path: &str,
         access: Access,
         permit: Permit,
-        m: MethodRouter<AppState>,
+        handler: impl Into<Handler>,
     ) -> Self {
-        self.route(path, access, permit, m.clone())
-            .route(&format!("{path}/"), access, permit, m)
+        let handler = handler.into();
+        let again = match &handler {
+            Handler::Router(m) => Handler::Router(m.clone()),
+            Handler::Direct(d) => Handler::Direct(*d),
+        };
+        self.route(path, access, permit, handler)
+            .route(&format!("{path}/"), access, permit, again)
     }
 
     /// The router and the table, for the pipeline.

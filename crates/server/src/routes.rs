@@ -32,7 +32,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -41,15 +41,16 @@ use serde::de::DeserializeOwned;
 use upkafka_protocol::{
     ConsumeRequest, FetchRequest, Header, Message, OffsetSpec, ProduceMetadata, ProduceRecord,
     SuccessBody, TopicPartition, TopicPartitionOffset, WEBHOOK_EXCLUDED_HEADERS, messages_to_vec,
+    produce_metadata_to_vec,
 };
 
 use super::backend::{
-    ConsumeParams, ConsumerSettings, Fingerprint, IdempotencyKey, fingerprint_body,
+    BoxFuture, ConsumeParams, ConsumerSettings, Fingerprint, IdempotencyKey, fingerprint_body,
     fingerprint_records,
 };
 use super::error::ApiError;
-use super::extract::{ApiPath, ApiQuery, IdempotencyKeyHeader, PollWait, RawBody};
-use super::route_table::{Access, Need, Permit, Routes};
+use super::extract::{ApiPath, ApiQuery, IdempotencyKeyHeader, PollWait, RawBody, idempotency_key};
+use super::route_table::{Access, Direct, DirectRequest, Need, Permit, Routes};
 use super::sse;
 use super::state::AppState;
 use super::tenancy::{self, Grant};
@@ -152,52 +153,73 @@ async fn produce_path(
 }
 
 /// `[GET|POST] /produce/{topic}` → `ProduceMetadata[]`. A record naming another topic than
-/// the path is refused.
-async fn produce_topic(
-    State(s): State<AppState>,
-    ApiPath(topic): ApiPath<String>,
-    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    let records: Vec<ProduceRecord> = parse_many(&body)?;
-    for (i, r) in records.iter().enumerate() {
-        if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
+/// the path is refused. Served by the pipeline itself ([`Direct`]).
+fn produce_topic<'a>(
+    s: &'a AppState,
+    req: DirectRequest<'a>,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    Box::pin(async move {
+        let topic = req.param("topic")?.into_owned();
+        let key = idempotency_key(req.headers)?;
+        let body = req.body;
+        let records: Vec<ProduceRecord> = parse_many(&body)?;
+        for (i, r) in records.iter().enumerate() {
+            if let Some(t) = r.topic.as_ref().filter(|t| **t != topic) {
+                return Err(ApiError::bad_request(format!(
+                    "record {i} names topic `{t}` but the path names `{topic}`"
+                )));
+            }
+        }
+        let key = key.map(|k| (k, fingerprint_body(Some(&topic), &body)));
+        Ok(produced(&store(s, key, Some(topic), records).await?))
+    })
+}
+
+/// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`. Served by the
+/// pipeline itself ([`Direct`]).
+fn produce<'a>(
+    s: &'a AppState,
+    req: DirectRequest<'a>,
+) -> BoxFuture<'a, Result<Response, ApiError>> {
+    Box::pin(async move {
+        let key = idempotency_key(req.headers)?;
+        let body = req.body;
+        let records: Vec<ProduceRecord> = parse_many(&body)?;
+        if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
             return Err(ApiError::bad_request(format!(
-                "record {i} names topic `{t}` but the path names `{topic}`"
+                "record {i}: missing field `topic`"
             )));
         }
-    }
-    let key = key.map(|k| (k, fingerprint_body(Some(&topic), &body)));
-    Ok(Json(store(&s, key, Some(topic), records).await?).into_response())
+        let key = key.map(|k| (k, fingerprint_body(None, &body)));
+        Ok(produced(&store(s, key, None, records).await?))
+    })
 }
 
-/// `[GET|POST] /produce` → `ProduceMetadata[]`; every record needs `topic`.
-async fn produce(
-    State(s): State<AppState>,
-    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    let records: Vec<ProduceRecord> = parse_many(&body)?;
-    if let Some(i) = records.iter().position(|r| r.topic.is_none()) {
-        return Err(ApiError::bad_request(format!(
-            "record {i}: missing field `topic`"
-        )));
-    }
-    let key = key.map(|k| (k, fingerprint_body(None, &body)));
-    Ok(Json(store(&s, key, None, records).await?).into_response())
+/// The methods of the body produces (a `GET` with a body too, spec §2.2).
+const PRODUCE_METHODS: &[Method] = &[Method::GET, Method::POST];
+
+/// The `ProduceMetadata[]` answer of a body produce: the same bytes and `Content-Type` as
+/// `Json(metadata)`, by the protocol's direct encoder.
+fn produced(metadata: &[ProduceMetadata]) -> Response {
+    json_bytes(produce_metadata_to_vec(metadata))
 }
 
-/// The `Message[]` answer of a fetch or consume: the same bytes and `Content-Type` as
-/// `Json(msgs)`, written by the protocol's direct encoder into one buffer sized up front.
-fn messages(msgs: &[Message]) -> Response {
+/// `body` (JSON) as a 200 answer.
+fn json_bytes(body: Vec<u8>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         )],
-        messages_to_vec(msgs),
+        body,
     )
         .into_response()
+}
+
+/// The `Message[]` answer of a fetch or consume: the same bytes and `Content-Type` as
+/// `Json(msgs)`, written by the protocol's direct encoder into one buffer sized up front.
+fn messages(msgs: &[Message]) -> Response {
+    json_bytes(messages_to_vec(msgs))
 }
 
 /// `[GET|POST] /fetch` → `Message[]`.
@@ -467,9 +489,14 @@ pub(crate) fn api(r: Routes) -> Routes {
         // The path's topic is the only one: a record naming another is refused (400) before
         // anything is written, so the scope check needs no look into the body.
         producing.path("topic"),
-        get(produce_topic).post(produce_topic),
+        Direct::new(PRODUCE_METHODS, "GET,POST", produce_topic),
     )
-    .both("/produce", C, producing.body(), get(produce).post(produce))
+    .both(
+        "/produce",
+        C,
+        producing.body(),
+        Direct::new(PRODUCE_METHODS, "GET,POST", produce),
+    )
     .both(
         "/fetch",
         C,
