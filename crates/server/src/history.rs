@@ -7,9 +7,11 @@
 //! seconds kept for it. [`crate::metrics::Metrics`] feeds it from the same events that drive
 //! the counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::by_name::ByName;
 
 /// How many seconds of per-second produce/consume counts are kept for the console.
 pub const HISTORY_SECONDS: u64 = 300;
@@ -77,7 +79,7 @@ impl Series {
 #[derive(Debug, Default)]
 pub struct History {
     all: Mutex<Series>,
-    topics: Mutex<HashMap<String, Series>>,
+    topics: Mutex<ByName<String, Series>>,
 }
 
 fn unix_now() -> u64 {

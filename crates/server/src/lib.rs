@@ -98,6 +98,7 @@ mod admin_topics;
 mod app;
 mod auth;
 mod backend;
+mod by_name;
 mod config;
 pub mod connections;
 mod console;

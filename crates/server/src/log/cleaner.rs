@@ -55,6 +55,7 @@ use super::record;
 use super::segment::{self, ClosedSegment, IndexEntry};
 use super::settings::{CleanupPolicy, TopicSettings};
 use super::{Partition, Store, Topic};
+use crate::by_name::ByName;
 
 /// How often the cleaner visits every partition unless the log is opened with another
 /// interval: 1 s, so that retention and compaction act within seconds of a segment closing.
@@ -268,7 +269,7 @@ pub(crate) struct Cleaner {
 }
 
 /// The topics of a log, as the cleaner reaches them.
-pub(crate) type Topics = RwLock<HashMap<String, Arc<Topic>>>;
+pub(crate) type Topics = RwLock<ByName<String, Arc<Topic>>>;
 
 impl Cleaner {
     /// Starts the thread: a pass over every partition every `interval` and whenever

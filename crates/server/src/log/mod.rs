@@ -55,7 +55,6 @@ pub mod settings;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -65,6 +64,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::by_name::ByName;
 use crate::config::Limits;
 use crate::error::BackendError;
 use upkafka_protocol::{Message, validate_topic_name};
@@ -513,7 +513,7 @@ impl Log {
     /// and `max_partitions`; topics already stored open even beyond the caps (nothing stored
     /// is ever hidden), only new ones are refused.
     pub fn open(options: &LogOptions, limits: &Limits) -> Result<Self, BackendError> {
-        let mut topics = HashMap::new();
+        let mut topics = ByName::default();
         let mut dir_lock = None;
         let cleaner_signal = Arc::new(Signal::default());
         let files = Arc::new(FileCache::new(limits.max_open_files));

@@ -8,7 +8,7 @@
 //! looked up by `&str` and copies a name only when a topic is first seen. Per request that is
 //! one read lock (as a `Family` takes) and relaxed atomic adds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
@@ -18,6 +18,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 
 use super::ReadApi;
+use crate::by_name::ByName;
 
 /// Counters of one topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -73,7 +74,7 @@ pub(super) enum Traffic {
 /// The per-topic counters; registered as a [`Collector`] on the metrics registry.
 #[derive(Debug)]
 pub(super) struct TopicTable {
-    topics: RwLock<HashMap<Box<str>, Cells>>,
+    topics: RwLock<ByName<Box<str>, Cells>>,
     /// Most series one family shows (`Limits::max_metric_series`); the topics after are
     /// still counted, only left out of the exposition.
     max_series: usize,
@@ -97,7 +98,7 @@ impl TopicTable {
     /// An empty table whose families show at most `max_series` series each.
     pub(super) fn new(max_series: usize) -> Self {
         Self {
-            topics: RwLock::new(HashMap::new()),
+            topics: RwLock::new(ByName::default()),
             max_series,
         }
     }
