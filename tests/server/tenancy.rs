@@ -2,6 +2,8 @@
 //! status, the scope of `/topics`, `/offsets`, `/consumers`, the 403 body, and the management
 //! API. Backend-agnostic: `tests/gateway` can run it as is.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use upkafka_server::{Credentials, ServerConfig};
@@ -554,6 +556,10 @@ async fn the_management_api_lists_deletes_and_presents_one_cluster() {
     );
 }
 
+/// The backend's own cost cancels out: produces with the scoped credential are interleaved
+/// with the same produces under the server's credential (a constant-time compare, no hash),
+/// and only the difference is held against the hash. (Compared with the hash alone, a
+/// gateway's broker round trips on a loaded machine read as a missing cache.)
 #[tokio::test]
 async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
     let api = Api::new(tenancy_config()).await;
@@ -561,19 +567,25 @@ async fn a_verified_credential_does_not_pay_a_password_hash_per_request() {
     let writer = api.as_user(&user, &pass);
     // The first request verifies the hash (and caches the verified pair).
     assert_eq!(writer.get("/produce/a/first").await.0, StatusCode::OK);
+    assert_eq!(api.get("/produce/a/warm").await.0, StatusCode::OK);
     let hash_started = std::time::Instant::now();
     let _ = upkafka_server::hash_password("one hash, for scale").expect("hash");
     let one_hash = hash_started.elapsed();
     const N: u32 = 40;
-    let started = std::time::Instant::now();
+    let (mut scoped, mut server) = (Duration::ZERO, Duration::ZERO);
     for i in 0..N {
-        let (s, v) = writer.get(&format!("/produce/a/m{i}")).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        for (who, total) in [(&writer, &mut scoped), (&api, &mut server)] {
+            let started = std::time::Instant::now();
+            let (s, v) = who.get(&format!("/produce/a/m{i}")).await;
+            *total += started.elapsed();
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
     }
-    let elapsed = started.elapsed();
+    let extra = scoped.saturating_sub(server);
     assert!(
-        elapsed < one_hash * N / 4,
-        "{N} produces took {elapsed:?}; one hash takes {one_hash:?}: the verified credential is not cached"
+        extra < one_hash * N / 4,
+        "{N} produces took {scoped:?} with the scoped credential, {server:?} with the server's: \
+         {extra:?} more, and one hash takes {one_hash:?}: the verified credential is not cached"
     );
 }
 
