@@ -90,31 +90,29 @@ pub fn produce_metadata_to_vec(metadata: &[ProduceMetadata]) -> Vec<u8> {
         if i > 0 {
             out.push(b',');
         }
-        let mut num = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"topic\":");
-        write_str(&m.topic, &mut out);
-        out.extend_from_slice(b",\"partition\":");
-        out.extend_from_slice(num.format(m.partition).as_bytes());
-        out.extend_from_slice(b",\"offset\":");
-        out.extend_from_slice(num.format(m.offset).as_bytes());
-        out.extend_from_slice(b",\"timestamp\":");
-        out.extend_from_slice(num.format(m.timestamp).as_bytes());
+        write_position(&m.topic, m.partition, m.offset, m.timestamp, &mut out);
         out.push(b'}');
     }
     out.push(b']');
     out
 }
 
-fn write_message(m: &Message, out: &mut Vec<u8>) {
+/// The fields a message and a produce answer entry share, in their order, from the opening
+/// brace on (the object is left open).
+fn write_position(topic: &str, partition: i32, offset: i64, timestamp: i64, out: &mut Vec<u8>) {
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"{\"topic\":");
-    write_str(&m.topic, out);
+    write_str(topic, out);
     out.extend_from_slice(b",\"partition\":");
-    out.extend_from_slice(num.format(m.partition).as_bytes());
+    out.extend_from_slice(num.format(partition).as_bytes());
     out.extend_from_slice(b",\"offset\":");
-    out.extend_from_slice(num.format(m.offset).as_bytes());
+    out.extend_from_slice(num.format(offset).as_bytes());
     out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(num.format(m.timestamp).as_bytes());
+    out.extend_from_slice(num.format(timestamp).as_bytes());
+}
+
+fn write_message(m: &Message, out: &mut Vec<u8>) {
+    write_position(&m.topic, m.partition, m.offset, m.timestamp, out);
     out.extend_from_slice(b",\"key\":");
     write_str(&m.key, out);
     out.extend_from_slice(b",\"value\":");
