@@ -12,7 +12,7 @@ use upkafka_protocol::{
     TopicPartitionOffset, Topics,
 };
 
-use super::backend::batch::{Placement, ProduceTarget, TopicRules, plan_batch};
+use super::backend::batch::{ProduceTarget, TopicRules, plan_batch};
 use super::backend::checks::{InstanceCaps, check_fetch};
 use super::backend::housekeeping::Housekeeping;
 use super::backend::idempotency::{Dedup, Fingerprint, StoredBatch};
@@ -154,19 +154,15 @@ impl Inner {
         )
         .await?;
         let (topics, placements) = (plan.topics, plan.placements);
-        if let Some(first) = placements.first()
-            && placements
-                .iter()
-                .all(|p| (p.topic, p.partition) == (first.topic, first.partition))
-        {
-            return self
-                .produce_to_one_partition(&topics[first.topic], records, &placements, key)
-                .await;
-        }
-        let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::new();
+        // Sized for the usual request, one partition (every single message): room for its one
+        // group from the start, and that group has room for the whole batch, so nothing grows
+        // (growing vectors from empty was a tenth of a single-message produce's instructions,
+        // issue 19). A batch over several partitions over-reserves its first group by at most
+        // the batch.
+        let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::with_capacity(1);
         // Group of each (topic index, partition): a request usually has one or a few, found by
         // a linear search; the map is built only once there are many.
-        let mut keys: Vec<(usize, i32)> = Vec::new();
+        let mut keys: Vec<(usize, i32)> = Vec::with_capacity(1);
         let mut group_of: HashMap<(usize, i32), usize> = HashMap::new();
         // Per record: (group index, index in group).
         let mut slots: Vec<(usize, usize)> = Vec::with_capacity(placements.len());
@@ -192,7 +188,12 @@ impl Inner {
                                 place.partition
                             ))
                         })?;
-                    groups.push((part, Vec::new()));
+                    let room = if groups.is_empty() {
+                        placements.len()
+                    } else {
+                        0
+                    };
+                    groups.push((part, Vec::with_capacity(room)));
                     keys.push(key);
                     if !group_of.is_empty() {
                         group_of.insert(key, groups.len() - 1);
@@ -224,56 +225,6 @@ impl Inner {
                 topic: topics[place.topic].name().to_owned(),
                 partition: place.partition,
                 offset: bases[gi] + idx as i64,
-                timestamp: place.timestamp,
-            })
-            .collect())
-    }
-
-    /// [`Inner::produce`] of a batch whose records all go to one partition: a single
-    /// message, or a batch for one partition (the common case). The same records, offsets
-    /// and marks as the general path, without its grouping (a search, a slot per record and
-    /// two growing vectors: a tenth of a single-message produce's instructions, issue 19).
-    async fn produce_to_one_partition(
-        &self,
-        topic: &Arc<Topic>,
-        records: Vec<ProduceRecord>,
-        placements: &[Placement],
-        key: Option<(&IdempotencyKey, Fingerprint)>,
-    ) -> BackendResult<Vec<ProduceMetadata>> {
-        let partition = placements.first().map_or(0, |p| p.partition);
-        let part = topic
-            .partition(partition)
-            .cloned()
-            .ok_or_else(|| BackendError::Internal(format!("partition {partition} vanished")))?;
-        let stored: Vec<StoredRecord> = records
-            .into_iter()
-            .zip(placements)
-            .map(|(r, place)| StoredRecord {
-                timestamp: place.timestamp,
-                key: r.key,
-                value: (!r.tombstone).then_some(r.value),
-                headers: r.headers,
-            })
-            .collect();
-        let n = stored.len();
-        let groups = vec![(part, stored)];
-        let bases = match key {
-            None => self.log.append(groups).await?,
-            Some((key, fingerprint)) => {
-                let slots = || (0..n).map(|i| (0, i)).collect::<Vec<_>>();
-                self.log
-                    .append_marked(groups, || batch_marks(key, fingerprint, &slots(), 1))
-                    .await?
-            }
-        };
-        let base = bases.first().copied().unwrap_or(0);
-        Ok(placements
-            .iter()
-            .zip(0i64..)
-            .map(|(place, idx)| ProduceMetadata {
-                topic: topic.name().to_owned(),
-                partition: place.partition,
-                offset: base + idx,
                 timestamp: place.timestamp,
             })
             .collect())
