@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::future::select_all;
+use smallvec::SmallVec;
 
 use upkafka_protocol::{
     GroupAssignments, Message, OffsetSpec, ProduceMetadata, ProduceRecord, TopicPartition,
@@ -22,7 +23,9 @@ use super::backend::{
 use super::config::{Limits, TopicSpec};
 use super::error::BackendError;
 use super::groups::{Groups, check_partition};
-use super::log::{BatchMark, Log, LogOptions, Partition, SettingsPatch, StoredRecord, Topic, meta};
+use super::log::{
+    Append, BatchMark, Log, LogOptions, Partition, SettingsPatch, StoredRecord, Topic, meta,
+};
 
 /// Up to this many partitions in one produce request, a record finds its partition's group by a
 /// linear search (no hashing); beyond, through a map.
@@ -154,18 +157,18 @@ impl Inner {
         )
         .await?;
         let (topics, placements) = (plan.topics, plan.placements);
-        // Sized for the usual request, one partition (every single message): room for its one
-        // group from the start, and that group has room for the whole batch, so nothing grows
-        // (growing vectors from empty was a tenth of a single-message produce's instructions,
-        // issue 19). A batch over several partitions over-reserves its first group by at most
-        // the batch.
-        let mut groups: Vec<(Arc<Partition>, Vec<StoredRecord>)> = Vec::with_capacity(1);
+        // Sized for the usual request, one partition (every single message): its one group
+        // inline, and that group has room for the whole batch, so nothing grows (growing
+        // vectors from empty was a tenth of a single-message produce's instructions, issue
+        // 19). A batch over several partitions over-reserves its first group by at most the
+        // batch.
+        let mut groups = Append::new();
         // Group of each (topic index, partition): a request usually has one or a few, found by
         // a linear search; the map is built only once there are many.
-        let mut keys: Vec<(usize, i32)> = Vec::with_capacity(1);
+        let mut keys: SmallVec<[(usize, i32); 1]> = SmallVec::new();
         let mut group_of: HashMap<(usize, i32), usize> = HashMap::new();
         // Per record: (group index, index in group).
-        let mut slots: Vec<(usize, usize)> = Vec::with_capacity(placements.len());
+        let mut slots: SmallVec<[(usize, usize); 1]> = SmallVec::with_capacity(placements.len());
         for (r, place) in records.into_iter().zip(&placements) {
             let key = (place.topic, place.partition);
             let found = if keys.len() <= LINEAR_GROUPS {

@@ -512,8 +512,8 @@ async fn a_kill_9_restart_scans_only_what_follows_the_last_checkpoint() {
     // Appends go on after a checkpointed prefix, and a rollback-free restart finds them.
     let more = batch(3, 10);
     assert_eq!(
-        log.append(vec![(Arc::clone(&p), more)]).await.unwrap(),
-        vec![w.values.len() as i64]
+        log.append(vec![(Arc::clone(&p), more)]).await.unwrap()[..],
+        [w.values.len() as i64]
     );
     log.close().await.unwrap();
     drop(log);
@@ -637,7 +637,7 @@ async fn damage_behind_or_under_a_checkpoint_never_loses_a_valid_record() {
             .append(vec![(Arc::clone(&p), batch(1, 10))])
             .await
             .unwrap();
-        assert_eq!(next, vec![all.len() as i64], "{what}");
+        assert_eq!(next[..], [all.len() as i64], "{what}");
     }
 }
 

@@ -79,6 +79,15 @@ use segment::{DiskStore, RollPolicy};
 #[cfg(test)]
 pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
 pub use settings::{SettingsPatch, TopicSettings};
+use smallvec::SmallVec;
+
+/// One append ([`Log::append`]): per partition, its records in order. Room for one partition
+/// inline, where every single-message produce lands: its groups and their [`Bases`] allocate
+/// nothing of their own (issue 19). A `Vec` of groups converts into it.
+pub(crate) type Append = SmallVec<[(Arc<Partition>, Vec<StoredRecord>); 1]>;
+
+/// The base offset of each group of an append, in the order of its [`Append`].
+pub(crate) type Bases = SmallVec<[i64; 1]>;
 
 /// How to open the embedded log: where it is stored, the settings of topics created
 /// without their own (`serve --topic`, auto-created topics), and how often retention and
@@ -847,10 +856,8 @@ impl Log {
     /// Appends record groups, one per partition (each group gets contiguous offsets).
     /// Returns each group's base offset, in input order. With a data directory this resolves
     /// only after the records are fsynced.
-    pub(crate) async fn append(
-        &self,
-        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
-    ) -> Result<Vec<i64>, BackendError> {
+    pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
+        let groups = groups.into();
         match &self.writer {
             None => groups
                 .into_iter()
@@ -866,9 +873,10 @@ impl Log {
     /// marks are not kept (nothing outlives the process), so they are not even built.
     pub(crate) async fn append_marked(
         &self,
-        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+        groups: impl Into<Append>,
         marks: impl FnOnce() -> Vec<BatchMark>,
-    ) -> Result<Vec<i64>, BackendError> {
+    ) -> Result<Bases, BackendError> {
+        let groups = groups.into();
         match &self.writer {
             None => self.append(groups).await,
             Some(w) => w.submit_marked(groups, Some(marks())).await,

@@ -59,12 +59,12 @@ async fn durable_appends_survive_reopen_across_segments() {
             )])
             .await
             .unwrap();
-        assert_eq!(bases, vec![0]);
+        assert_eq!(bases[..], [0]);
         let bases = log
             .append(vec![(p0.clone(), vec![rec("v10", 50)])])
             .await
             .unwrap();
-        assert_eq!(bases, vec![10]);
+        assert_eq!(bases[..], [10]);
         assert_eq!(p0.end_offset(), 11);
         log.close().await.unwrap();
     }
@@ -100,7 +100,7 @@ async fn durable_appends_survive_reopen_across_segments() {
         .append(vec![(p0.clone(), vec![rec("v11", 1)])])
         .await
         .unwrap();
-    assert_eq!(bases, vec![11]);
+    assert_eq!(bases[..], [11]);
     assert_eq!(read_all(&p0).len(), 12);
 }
 
@@ -137,7 +137,7 @@ async fn torn_or_corrupt_tail_is_truncated_and_appends_continue() {
             .append(vec![(p.clone(), vec![rec("after", 10)])])
             .await
             .unwrap();
-        assert_eq!(b, vec![5]);
+        assert_eq!(b[..], [5]);
         log.close().await.unwrap();
     }
     // Garbage (bad CRC) after the valid records.
@@ -155,7 +155,7 @@ async fn torn_or_corrupt_tail_is_truncated_and_appends_continue() {
         .append(vec![(p.clone(), vec![rec("again", 11)])])
         .await
         .unwrap();
-    assert_eq!(b, vec![6]);
+    assert_eq!(b[..], [6]);
     assert_eq!(read_all(&p)[6].value, "again");
 }
 
@@ -358,7 +358,7 @@ mod recovery_props {
             let earlier: u64 = segs[..segs.len() - 1].iter().map(|s| std::fs::metadata(s).unwrap().len()).sum();
             prop_assert!(earlier == 0 || !got.is_empty());
             let next = rt.block_on(log.append(vec![(p.clone(), vec![written[0].clone()])])).unwrap();
-            prop_assert_eq!(next, vec![got.len() as i64]);
+            prop_assert_eq!(&next[..], &[got.len() as i64]);
         }
     }
 }
@@ -506,7 +506,7 @@ async fn a_failed_append_is_taken_back_alone_and_the_next_one_continues() {
         matches!(err, BackendError::Io(_)) && err.to_string().contains("writing to a/0"),
         "{err}"
     );
-    assert_eq!(fb.unwrap(), vec![1]);
+    assert_eq!(fb.unwrap()[..], [1]);
     assert_eq!(a.end_offset(), 1, "nothing of the failed batch is visible");
     std::fs::remove_dir(&seg).unwrap();
     std::fs::rename(&aside, &seg).unwrap();
@@ -514,8 +514,8 @@ async fn a_failed_append_is_taken_back_alone_and_the_next_one_continues() {
     assert_eq!(
         log.append(vec![(a.clone(), vec![rec("a1", 3)])])
             .await
-            .unwrap(),
-        vec![1]
+            .unwrap()[..],
+        [1]
     );
     assert_eq!(values(&a), ["a0", "a1"]);
     assert_eq!(values(&b), ["b0", "b1"]);

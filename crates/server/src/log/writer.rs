@@ -18,16 +18,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cleaner::Signal;
 use super::segment::{CHECKPOINT_BYTES, DiskStore, Mark};
-use super::{BatchMark, Partition, Store, StoredRecord, record};
+use super::{Append, Bases, BatchMark, Partition, Store, record};
 use crate::error::BackendError;
 
 /// Most batches drained into one round (bounds the latency of the first one).
 const MAX_BATCHES_PER_ROUND: usize = 4096;
 
-type Reply = oneshot::Sender<Result<Vec<i64>, BackendError>>;
+type Reply = oneshot::Sender<Result<Bases, BackendError>>;
 
 struct Job {
-    groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+    groups: Append,
     /// The idempotency mark of each group's first record (issue 16), when keyed.
     marks: Option<Vec<BatchMark>>,
     reply: Reply,
@@ -67,19 +67,16 @@ impl Writer {
         }
     }
 
-    pub(super) async fn submit(
-        &self,
-        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
-    ) -> Result<Vec<i64>, BackendError> {
+    pub(super) async fn submit(&self, groups: Append) -> Result<Bases, BackendError> {
         self.submit_marked(groups, None).await
     }
 
     /// [`Writer::submit`] with the idempotency mark of each group (`marks[i]` for `groups[i]`).
     pub(super) async fn submit_marked(
         &self,
-        groups: Vec<(Arc<Partition>, Vec<StoredRecord>)>,
+        groups: Append,
         marks: Option<Vec<BatchMark>>,
-    ) -> Result<Vec<i64>, BackendError> {
+    ) -> Result<Bases, BackendError> {
         let (reply, rx) = oneshot::channel();
         {
             let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,10 +196,10 @@ fn write_round(
     // Every file written, kept open until it is fsynced through this very descriptor (the
     // file cache may close its own reference meanwhile).
     let mut files: Vec<Arc<File>> = Vec::new();
-    let mut results: Vec<Result<Vec<i64>, BackendError>> = Vec::with_capacity(round.len());
+    let mut results: Vec<Result<Bases, BackendError>> = Vec::with_capacity(round.len());
 
     for job in round.iter() {
-        let mut bases = Vec::with_capacity(job.groups.len());
+        let mut bases = Bases::with_capacity(job.groups.len());
         // Where this job's partitions stood before it: a job that fails is taken back alone,
         // so one partition that cannot be written (e.g. its file cannot be opened) does not
         // fail the other producers of the round.
@@ -329,8 +326,8 @@ fn write_round(
 /// returns each one's answer (for tests that need several batches in the same round).
 #[cfg(test)]
 pub(super) fn write_as_one_round(
-    jobs: Vec<Vec<(Arc<Partition>, Vec<StoredRecord>)>>,
-) -> Vec<Result<Vec<i64>, BackendError>> {
+    jobs: Vec<Vec<(Arc<Partition>, Vec<super::StoredRecord>)>>,
+) -> Vec<Result<Bases, BackendError>> {
     let mut rxs = Vec::new();
     let mut round: Vec<Job> = jobs
         .into_iter()
@@ -338,7 +335,7 @@ pub(super) fn write_as_one_round(
             let (reply, rx) = oneshot::channel();
             rxs.push(rx);
             Job {
-                groups,
+                groups: groups.into(),
                 marks: None,
                 reply,
             }
