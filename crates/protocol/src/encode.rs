@@ -67,9 +67,42 @@ pub fn messages_to_vec(messages: &[Message]) -> Vec<u8> {
     out
 }
 
-/// Bytes of JSON per produce answer entry besides its topic (field names, punctuation, three
-/// numbers at their longest).
-const PER_METADATA: usize = 96;
+/// Bytes of JSON per produce answer entry besides its topic string and numbers: the field
+/// names, punctuation and braces of `{"topic":…,"partition":…,"offset":…,"timestamp":…}`.
+const PER_METADATA: usize = 9 + 13 + 10 + 13 + 1;
+
+/// The length of `s` as [`write_str`] writes it, quotes included.
+fn str_len(s: &str) -> usize {
+    let escapes: usize = s
+        .bytes()
+        .filter(|&b| needs_escape(b))
+        .map(|b| if short_escape(b).is_some() { 1 } else { 5 })
+        .sum();
+    2 + s.len() + escapes
+}
+
+/// The length of `n` in decimal, sign included.
+fn int_len(n: i64) -> usize {
+    usize::from(n < 0)
+        + n.unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1)
+}
+
+/// The exact length of [`produce_metadata_to_vec`]'s answer for `metadata`.
+fn produce_answer_len(metadata: &[ProduceMetadata]) -> usize {
+    let entries: usize = metadata
+        .iter()
+        .map(|m| {
+            PER_METADATA
+                + str_len(&m.topic)
+                + int_len(m.partition.into())
+                + int_len(m.offset)
+                + int_len(m.timestamp)
+        })
+        .sum();
+    2 + entries + metadata.len().saturating_sub(1)
+}
 
 /// The JSON array of `metadata` as a produce answers it: exactly `serde_json::to_vec(metadata)`.
 ///
@@ -80,11 +113,10 @@ const PER_METADATA: usize = 96;
 /// assert_eq!(out, serde_json::to_vec(&[m]).unwrap());
 /// ```
 pub fn produce_metadata_to_vec(metadata: &[ProduceMetadata]) -> Vec<u8> {
-    let hint = 2 + metadata
-        .iter()
-        .map(|m| PER_METADATA + m.topic.len())
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(hint);
+    // Exactly the answer's length, not an estimate: a buffer with no spare room becomes the
+    // response body (`Bytes::from`) without the shared header a vector with spare capacity
+    // needs, one allocation less per produce (issue 19).
+    let mut out = Vec::with_capacity(produce_answer_len(metadata));
     out.push(b'[');
     for (i, m) in metadata.iter().enumerate() {
         if i > 0 {
@@ -176,9 +208,9 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn write_escape(b: u8, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match b {
+/// The letter of `b`'s two-byte escape (`\\n`, …), if it has one (else it is `\\u00XX`).
+fn short_escape(b: u8) -> Option<u8> {
+    Some(match b {
         b'"' => b'"',
         b'\\' => b'\\',
         0x08 => b'b',
@@ -186,15 +218,20 @@ fn write_escape(b: u8, out: &mut Vec<u8>) {
         b'\n' => b'n',
         b'\r' => b'r',
         b'\t' => b't',
-        _ => {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-            return;
-        }
-    };
-    out.push(b'\\');
-    out.push(short);
+        _ => return None,
+    })
+}
+
+fn write_escape(b: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if let Some(short) = short_escape(b) {
+        out.push(b'\\');
+        out.push(short);
+    } else {
+        out.extend_from_slice(b"\\u00");
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
 }
 
 #[cfg(test)]
@@ -273,14 +310,29 @@ mod tests {
         assert_eq!(produce_metadata_to_vec(&[]), b"[]");
         let out = produce_metadata_to_vec(&extremes);
         assert_eq!(out, serde_json::to_vec(&extremes).unwrap());
-        // Without escapes (topic names never need them) one allocation holds the answer.
-        let plain = &extremes[1..];
-        let out = produce_metadata_to_vec(plain);
-        assert_eq!(out.capacity(), 2 + PER_METADATA + 1, "no regrowth");
-        assert!(out.len() <= out.capacity());
+        // The buffer is sized exactly, escapes and signs included: no regrowth, and no spare
+        // room for `Bytes::from` to keep a shared header for.
+        for ms in [&extremes[..], &extremes[1..], &extremes[..1], &[]] {
+            let out = produce_metadata_to_vec(ms);
+            assert_eq!(out.len(), out.capacity(), "{ms:?}");
+        }
     }
 
     proptest! {
+        #[test]
+        fn the_produce_answer_is_sized_exactly(
+            ms in proptest::collection::vec(
+                (".{0,12}", any::<i32>(), any::<i64>(), any::<i64>()).prop_map(
+                    |(topic, partition, offset, timestamp)| ProduceMetadata { topic, partition, offset, timestamp },
+                ),
+                0..6,
+            )
+        ) {
+            let out = produce_metadata_to_vec(&ms);
+            prop_assert_eq!(&out, &serde_json::to_vec(&ms).unwrap());
+            prop_assert_eq!(out.len(), out.capacity());
+        }
+
         #[test]
         fn the_encoder_writes_what_serde_json_writes(ms in proptest::collection::vec(crate::message::any_message(".{0,12}"), 0..6)) {
             prop_assert_eq!(messages_to_vec(&ms), serde_bytes(&ms));
