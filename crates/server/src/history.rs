@@ -114,6 +114,14 @@ impl History {
         self.record_topic_at(unix_now(), topic, produced, consumed);
     }
 
+    /// [`History::record_topic`] and [`History::record`] of the traffic of one topic, at one
+    /// reading of the clock (a single-message produce read it twice, issue 19).
+    pub fn record_with_topic(&self, topic: &str, produced: u64, consumed: u64) {
+        let now = unix_now();
+        self.record_topic_at(now, topic, produced, consumed);
+        self.record_at(now, produced, consumed);
+    }
+
     fn record_topic_at(&self, now: u64, topic: &str, produced: u64, consumed: u64) {
         let mut topics = lock(&self.topics);
         if let Some(series) = topics.get_mut(topic) {
@@ -188,6 +196,21 @@ mod tests {
                 consumed: 0
             }]
         );
+    }
+
+    #[test]
+    fn one_topics_traffic_counts_in_its_history_and_the_total() {
+        let h = History::new();
+        h.record_with_topic("a", 2, 1);
+        h.record_topic("b", 5, 0);
+        let sum = |s: Vec<Second>| {
+            s.iter()
+                .fold((0, 0), |(p, c), s| (p + s.produced, c + s.consumed))
+        };
+        assert_eq!(sum(h.topic_seconds("a")), (2, 1));
+        // `b` went to its own history only; the total has `a`'s traffic.
+        assert_eq!(sum(h.seconds()), (2, 1));
+        assert_eq!(sum(h.topic_seconds("b")), (5, 0));
     }
 
     #[test]

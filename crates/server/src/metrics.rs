@@ -157,8 +157,7 @@ impl Metrics {
     /// Counts `messages` produced messages of `bytes` bytes to one topic.
     pub fn record_produced_to(&self, topic: &str, messages: u64, bytes: u64) {
         self.topics.add(topic, Traffic::Produced, messages, bytes);
-        self.history.record_topic(topic, messages, 0);
-        self.history.record(messages, 0);
+        self.history.record_with_topic(topic, messages, 0);
     }
 
     /// Counts delivered messages.
