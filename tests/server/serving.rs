@@ -103,6 +103,9 @@ on_both_transports!(
     graceful_shutdown_finishes_in_flight_requests,
     shutdown_closes_idle_keep_alive_connections_at_once,
     slow_clients_are_cut_off_by_the_header_read_timeout,
+    a_head_trickled_byte_by_byte_is_cut_off_too,
+    idle_keep_alive_connections_are_closed_after_the_header_read_timeout,
+    a_long_poll_outlives_the_header_read_timeout,
     connections_over_the_limit_are_refused,
     idle_connections_give_way_to_a_new_client,
     slow_bodies_cannot_pin_the_request_slots,
@@ -281,6 +284,126 @@ async fn slow_clients_are_cut_off_by_the_header_read_timeout(t: Transport) {
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "{text}"
+    );
+}
+
+/// The header read timeout bounds the whole head, not the gaps between its bytes: a client
+/// that trickles one byte every 50 ms (a slowloris) is closed at the deadline all the same.
+async fn a_head_trickled_byte_by_byte_is_cut_off_too(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            limits: Limits {
+                header_read_timeout: Duration::from_millis(400),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+    let mut stream = t.connect(&server).await.expect("connect");
+    let started = Instant::now();
+    let head = b"GET /topics HTTP/1.1\r\nHost: x\r\nX-Padding: ";
+    let mut closed = false;
+    for i in 0.. {
+        let byte = head.get(i).copied().unwrap_or(b'a');
+        if stream.write_all(&[byte]).await.is_err() || stream.flush().await.is_err() {
+            closed = true;
+            break;
+        }
+        // A closed connection shows as the end of the stream (or a reset) on a read.
+        let mut one = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut one)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => panic!("an answer to a head that never ended"),
+            Err(_) => {}
+        }
+        if started.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        closed,
+        "a trickling client was still connected after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(350),
+        "closed before the timeout: {took:?}"
+    );
+}
+
+/// A keep-alive connection that sends nothing after its answer is closed once the header
+/// read timeout has passed (the wait for the next head), as hyper's own timeout did.
+async fn idle_keep_alive_connections_are_closed_after_the_header_read_timeout(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            limits: Limits {
+                header_read_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+    let mut stream = t.connect(&server).await.expect("connect");
+    stream
+        .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    // The whole answer (a short one: its head and body come in the first reads).
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let answered = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    let took = answered.elapsed();
+    assert!(read.is_ok(), "an idle keep-alive connection stayed open");
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed before the timeout: {took:?}"
+    );
+}
+
+/// A long poll waiting longer than the header read timeout is a request in flight: it gets
+/// its answer (`[]` at its own timeout), not a closed connection.
+async fn a_long_poll_outlives_the_header_read_timeout(t: Transport) {
+    let server = t
+        .start(ServerConfig {
+            topics: vec![TopicSpec::new("t", 1)],
+            limits: Limits {
+                header_read_timeout: Duration::from_millis(200),
+                ..Limits::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+    let started = Instant::now();
+    let resp = server
+        .request(&t.client(), reqwest::Method::POST, "/fetch")
+        .json_body(&json!({"topic": "t", "partition": 0, "offset": 0, "timeout": 1000}))
+        .send()
+        .await
+        .expect("a long poll answered");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json_value::<Value>().await.expect("JSON"), json!([]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the poll did not wait: {:?}",
+        started.elapsed()
     );
 }
 

@@ -414,3 +414,23 @@ async fn a_group_stream_over_the_instance_cap_is_a_429_naming_it() {
     drop(first);
     server.stop().await;
 }
+
+/// A connection is closed when it idles past the header read timeout, but an open event
+/// stream is a request in flight however quiet it is: one quieter than the timeout (no record,
+/// no heartbeat yet) still delivers the record that comes after.
+#[tokio::test]
+async fn a_quiet_stream_outlives_the_header_read_timeout() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(200),
+        stream_heartbeat: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let server = TestServer::start(config(&[("t", 1)], limits)).await;
+    let body = json!({"topic": "t", "partition": 0, "offset": 0});
+    let mut stream = Reader::new(open(&server, "/fetch", &body, &[]).await);
+    // Five times the timeout without a byte on the stream.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    produce(&server, "t", json!({"value": "late"})).await;
+    let ev = stream.record(Duration::from_secs(5)).await;
+    assert_eq!(ev.json()["value"], "late");
+}

@@ -234,7 +234,10 @@ pub struct Limits {
     /// never holds a slot that work needs; with the budget spent, a poll answers at once with
     /// what is there, or `[]`.
     pub max_waiting_polls: usize,
-    /// Time a client has to send its request headers (default 10 s; against slow clients).
+    /// Time a client has to send its request headers (default 10 s; against slow clients),
+    /// counted from the connection's start or the end of its previous answer; also the
+    /// longest an answer may stall on a client that does not read. A request in flight is
+    /// never cut. Kept within a quarter of itself ([`crate::connections::Connection::idle_for`]).
     pub header_read_timeout: Duration,
     /// Time a client has to send its whole request body once the headers are in (default
     /// 30 s; against slow clients). Bodies are read before a request takes one of the

@@ -20,17 +20,26 @@
 //!   `Limits::header_read_timeout` while the server is at most half full, then shrinks linearly
 //!   with the free room, to [`MIN_HEAD_DEADLINE`] at the limit: an idle flood recycles fast.
 //!
+//! The deadline is kept by [`Connection::idle_for`], not by hyper's header read timeout: hyper
+//! arms and cancels a timer around every request head, a sixteenth of a single-message
+//! produce's instructions (issue 19), where one timer per connection re-armed every quarter
+//! deadline does the same job (see `idle_for` for the rule and its precision).
+//!
 //! A given-way connection is shut down gracefully (a request that started in the meantime is
 //! answered) and dropped after [`EVICTION_GRACE`] at the latest. Its slot passes to the new
 //! connection at once, so the number of open sockets may exceed `max_connections` by the
 //! connections still closing, for at most that grace.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 /// The shortest first-byte and request-head deadline, reached when the server is full.
@@ -56,6 +65,9 @@ pub struct Connection {
     stage: AtomicU8,
     /// Requests in flight; [`EVICTED`] once the table took the slot back.
     busy: AtomicU32,
+    /// Bumped when a request ends and when the server writes to the connection: a connection
+    /// whose count stands still, with no request in flight, is idle ([`Connection::idle_for`]).
+    activity: AtomicU32,
     evict: Notify,
     table: Arc<ConnectionTable>,
 }
@@ -114,6 +126,40 @@ impl Connection {
         }
     }
 
+    /// Resolves once the connection has been idle for `deadline`: no request in flight
+    /// (an answer whose body is still streaming counts as one) and nothing written to it.
+    /// That is the time a client has for a request head, counted from the connection's start
+    /// or from the last byte of the previous answer (as hyper's header read timeout counts
+    /// it; a head trickled in byte by byte does not reset it), and also the longest an answer
+    /// may stall on a client that does not read.
+    ///
+    /// It checks every quarter of `deadline` and resolves at the fourth check in a row that
+    /// finds the connection idle and nothing changed: between `deadline` and 1.25 × `deadline`
+    /// after the connection fell idle. Per request this costs two counter increments, against
+    /// a timer armed and cancelled around every head.
+    pub async fn idle_for(&self, deadline: Duration) {
+        let tick = (deadline / 4).max(Duration::from_millis(1));
+        let mut seen = self.activity.load(Ordering::Acquire);
+        let mut quiet = 0;
+        loop {
+            tokio::time::sleep(tick).await;
+            let now = self.activity.load(Ordering::Acquire);
+            if now != seen || self.busy.load(Ordering::Acquire) & !EVICTED != 0 {
+                seen = now;
+                quiet = 0;
+                continue;
+            }
+            quiet += 1;
+            if quiet >= 4 {
+                return;
+            }
+        }
+    }
+
+    fn active(&self) {
+        self.activity.fetch_add(1, Ordering::Release);
+    }
+
     /// Takes the slot back if the connection is idle; whether it did.
     fn try_evict(&self) -> bool {
         if self
@@ -135,7 +181,76 @@ pub struct Busy(Arc<Connection>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        // First the activity, then the request's end: `idle_for` never sees the connection
+        // free without seeing that something happened.
+        self.0.active();
         self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection's byte stream, counting the server's writes as activity for
+/// [`Connection::idle_for`] (an answer being written is not an idle connection).
+#[derive(Debug)]
+pub struct Watched<I> {
+    io: I,
+    conn: Arc<Connection>,
+}
+
+impl<I> Watched<I> {
+    /// `io`, its writes counted on `conn`.
+    pub fn new(io: I, conn: Arc<Connection>) -> Self {
+        Self { io, conn }
+    }
+
+    fn counted(&self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = written
+            && n > 0
+        {
+            self.conn.active();
+        }
+        written
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.counted(written)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.counted(written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -285,6 +400,7 @@ impl ConnectionTable {
             peer,
             stage: AtomicU8::new(SILENT),
             busy: AtomicU32::new(0),
+            activity: AtomicU32::new(0),
             evict: Notify::new(),
             table: Arc::clone(self),
         });
@@ -319,10 +435,80 @@ fn deadline_at(base: Duration, open: usize, max: usize) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+
     use super::*;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    /// When `idle_for(deadline)` resolves, from now, if nothing happens meanwhile but
+    /// `during` (run alongside it, on the same paused clock).
+    async fn idle_after(conn: &Arc<Connection>, during: impl Future<Output = ()>) -> Duration {
+        let started = tokio::time::Instant::now();
+        let idle = conn.idle_for(Duration::from_millis(400));
+        tokio::join!(idle, during);
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idles_out_between_its_deadline_and_a_quarter_more() {
+        let table = ConnectionTable::new(8, 8);
+        let slot = table.admit(A).unwrap();
+        let conn = slot.connection();
+        let took = idle_after(conn, async {}).await;
+        assert!((400..=500).contains(&took.as_millis()), "{took:?}");
+        // Activity (a request that ended, a write) restarts the count.
+        let took = idle_after(conn, async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(conn.busy());
+        })
+        .await;
+        assert!((700..=850).contains(&took.as_millis()), "{took:?}");
+        // A request in flight is never idle, however long it takes.
+        let took = idle_after(conn, async {
+            let busy = conn.busy();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(busy);
+        })
+        .await;
+        assert!((5_400..=5_600).contains(&took.as_millis()), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_to_a_watched_stream_keep_its_connection_from_idling_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let table = ConnectionTable::new(8, 8);
+        let slot = table.admit(A).unwrap();
+        let conn = slot.connection();
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut watched = Watched::new(near, Arc::clone(conn));
+        let took = idle_after(conn, async {
+            // An answer written slowly, every 200 ms for a second: never idle meanwhile.
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                watched.write_all(b"x").await.unwrap();
+                let mut one = [0u8; 1];
+                far.read_exact(&mut one).await.unwrap();
+            }
+        })
+        .await;
+        assert!((1_400..=1_550).contains(&took.as_millis()), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_watched_socket_keeps_its_vectored_writes() {
+        // hyper writes an answer's head and body with one `writev` only where the stream
+        // says it can; a wrapper that hid it would copy every answer into one buffer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert!(tcp.is_write_vectored());
+        let table = ConnectionTable::new(8, 8);
+        let slot = table.admit(A).unwrap();
+        assert!(Watched::new(tcp, Arc::clone(slot.connection())).is_write_vectored());
+    }
 
     fn evicted(slot: &Slot) -> bool {
         slot.connection().busy.load(Ordering::Acquire) & EVICTED != 0

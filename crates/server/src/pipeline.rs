@@ -58,7 +58,7 @@ use hyper::body::Body as HttpBody;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use super::connections::Connection;
+use super::connections::{Busy, Connection};
 use super::cors::CorsCheck;
 use super::error::ApiError;
 use super::extract::collect_body;
@@ -376,18 +376,51 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let this = self.clone();
-        // In flight until answered: a busy connection is never closed to make room.
+        // In flight until answered: a busy connection is never closed to make room, nor for
+        // idling (`Connection::idle_for`).
         let busy = self.connection.as_ref().map(Connection::busy);
         Box::pin(async move {
-            let _busy = busy;
             if let Err(e) = check_framing(&req) {
                 let mut resp = e.into_response();
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return Ok(resp);
             }
-            Ok(this.handle(req).await)
+            let resp = this.handle(req).await;
+            // An answer that streams (an event stream) is in flight until its body ends.
+            Ok(match busy {
+                Some(busy) if resp.body().size_hint().exact().is_none() => {
+                    resp.map(|body| Body::new(Streaming { body, _busy: busy }))
+                }
+                _ => resp,
+            })
         })
+    }
+}
+
+/// The body of a streaming answer, holding its connection busy until it is dropped.
+struct Streaming {
+    body: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for Streaming {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

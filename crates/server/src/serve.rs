@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use super::app::service;
 use super::backend::Backend;
 use super::config::{Limits, ServerConfig, TlsPaths};
-use super::connections::{Connection, ConnectionTable, EVICTION_GRACE, Refusal};
+use super::connections::{Connection, ConnectionTable, EVICTION_GRACE, Refusal, Watched};
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
@@ -260,15 +260,13 @@ struct Http {
 }
 
 impl Http {
-    /// `header_timeout` bounds the wait for a request head on HTTP/1 (hyper closes the
-    /// connection past it; each connection may get a shorter one, see
-    /// [`ConnectionTable::head_deadline`]); on HTTP/2 the same time is the keep-alive ping
-    /// interval and its answer timeout, so a silent peer is dropped.
+    /// On HTTP/2 `header_timeout` is the keep-alive ping interval and its answer timeout, so
+    /// a silent peer is dropped. On HTTP/1 the wait for a request head is not hyper's to keep
+    /// (its header read timeout is off): [`Connection::idle_for`] closes a connection that
+    /// idles past its deadline, for a fraction of the cost per request.
     fn new(header_timeout: Duration) -> Self {
         let mut http1 = http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+        http1.header_read_timeout(None);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -393,7 +391,6 @@ async fn serve_connections(
             let served = Served {
                 http: &http,
                 deadline,
-                header_timeout,
                 conn: &conn,
                 stop,
             };
@@ -459,7 +456,6 @@ struct Served<'a> {
     /// This connection's head deadline (tighter than `header_timeout` when the server is
     /// nearly full).
     deadline: Duration,
-    header_timeout: Duration,
     conn: &'a Arc<Connection>,
     stop: oneshot::Receiver<()>,
 }
@@ -474,29 +470,29 @@ impl Served<'_> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.conn.sent_bytes();
-        let io = TokioIo::new(io);
         let evicted = self.conn.evicted();
         if h2 {
-            let conn = self.http.http2.serve_connection(io, app);
-            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
-        } else if self.deadline < self.header_timeout {
-            let mut http1 = self.http.http1.clone();
-            http1.header_read_timeout(self.deadline);
-            let conn = http1.serve_connection(io, app);
-            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
+            let conn = self.http.http2.serve_connection(TokioIo::new(io), app);
+            let idle = std::future::pending();
+            until_stopped(conn, self.stop, evicted, idle, |c| c.graceful_shutdown()).await;
         } else {
+            let io = TokioIo::new(Watched::new(io, Arc::clone(self.conn)));
             let conn = self.http.http1.serve_connection(io, app);
-            until_stopped(conn, self.stop, evicted, |c| c.graceful_shutdown()).await;
+            let idle = self.conn.idle_for(self.deadline);
+            until_stopped(conn, self.stop, evicted, idle, |c| c.graceful_shutdown()).await;
         }
     }
 }
 
 /// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and drives
-/// it to its end; when `evicted` resolves first, the same within [`EVICTION_GRACE`].
+/// it to its end; when `evicted` resolves first, the same within [`EVICTION_GRACE`]; when
+/// `idle` resolves first (the connection idled past its deadline, so no request is in
+/// flight), drops it, which closes it.
 async fn until_stopped<C: Future>(
     conn: C,
     mut stop: oneshot::Receiver<()>,
     evicted: impl Future<Output = ()>,
+    idle: impl Future<Output = ()>,
     graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
 ) {
     let mut conn = std::pin::pin!(conn);
@@ -511,6 +507,7 @@ async fn until_stopped<C: Future>(
             graceful_shutdown(conn.as_mut());
             let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;
         }
+        () = idle => tracing::debug!("no request head in time; connection closed"),
     }
 }
 
