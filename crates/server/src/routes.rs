@@ -204,16 +204,15 @@ fn produced(metadata: &[ProduceMetadata]) -> Response {
     json_bytes(produce_metadata_to_vec(metadata))
 }
 
-/// `body` (JSON) as a 200 answer.
+/// `body` (JSON) as a 200 answer, built directly rather than through `IntoResponse` for a
+/// header tuple (which goes through the generic header-pair conversion on every answer).
 fn json_bytes(body: Vec<u8>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    let mut resp = Response::new(axum::body::Body::from(body));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// The `Message[]` answer of a fetch or consume: the same bytes and `Content-Type` as
