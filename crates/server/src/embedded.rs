@@ -145,14 +145,14 @@ impl Inner {
     /// partition's group carries the batch's mark, so that the key outlives a restart.
     async fn produce(
         &self,
-        default_topic: Option<&str>,
+        default_topic: Option<String>,
         records: Vec<ProduceRecord>,
         key: Option<(&IdempotencyKey, Fingerprint)>,
     ) -> BackendResult<Vec<ProduceMetadata>> {
         let plan = plan_batch(
             self,
             &records,
-            default_topic,
+            default_topic.as_deref(),
             self.opts.limits.max_message_bytes,
         )
         .await?;
@@ -221,11 +221,19 @@ impl Inner {
                     .await?
             }
         };
+        // The caller's copy of the path's topic name names the first record stored to it:
+        // one copy of the name less per `/produce/{topic}` (issue 19).
+        let mut spare = default_topic;
         Ok(placements
             .iter()
             .zip(slots)
             .map(|(place, (gi, idx))| ProduceMetadata {
-                topic: topics[place.topic].name().to_owned(),
+                topic: {
+                    let name = topics[place.topic].name();
+                    spare
+                        .take_if(|t| t == name)
+                        .unwrap_or_else(|| name.to_owned())
+                },
                 partition: place.partition,
                 offset: bases[gi] + idx as i64,
                 timestamp: place.timestamp,
@@ -245,9 +253,7 @@ impl Inner {
         let k = key.clone();
         self.dedup
             .produce(key, fp, move || async move {
-                inner
-                    .produce(default_topic.as_deref(), records, Some((&k, fp)))
-                    .await
+                inner.produce(default_topic, records, Some((&k, fp))).await
             })
             .await
     }
@@ -534,7 +540,7 @@ impl Backend for EmbeddedBackend {
         topic: String,
         records: Vec<ProduceRecord>,
     ) -> BoxFuture<'_, BackendResult<Vec<ProduceMetadata>>> {
-        Box::pin(async move { self.inner.produce(Some(&topic), records, None).await })
+        Box::pin(self.inner.produce(Some(topic), records, None))
     }
 
     fn produce_idempotent(
@@ -781,5 +787,41 @@ impl Backend for EmbeddedBackend {
             self.inner.persist_membership(true).await?;
             self.inner.log.close().await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `produce_to` hands its topic name to the first record's answer (no copy): every record
+    /// of the batch is still answered with the topic it went to, in request order, including
+    /// records that name the topic themselves.
+    #[tokio::test]
+    async fn every_record_to_the_path_topic_is_answered_with_its_name() {
+        let backend = EmbeddedBackend::open(EmbeddedOptions {
+            topics: vec![TopicSpec::new("t", 2), TopicSpec::new("u", 1)],
+            ..EmbeddedOptions::default()
+        })
+        .await
+        .unwrap();
+        let records = vec![
+            ProduceRecord::new("a").partition(1),
+            ProduceRecord::new("b").topic("t"),
+            ProduceRecord::new("c").partition(0),
+        ];
+        let meta = backend.produce_to("t".into(), records).await.unwrap();
+        let got: Vec<(&str, i32)> = meta
+            .iter()
+            .map(|m| (m.topic.as_str(), m.partition))
+            .collect();
+        assert_eq!(got[0], ("t", 1));
+        assert_eq!(got[1].0, "t");
+        assert_eq!(got[2], ("t", 0));
+        // Records of another topic (as `/produce` sends them) keep their own names.
+        let mixed = vec![ProduceRecord::new("d").topic("u"), ProduceRecord::new("e")];
+        let meta = backend.produce_to("t".into(), mixed).await.unwrap();
+        let names: Vec<&str> = meta.iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(names, ["u", "t"]);
     }
 }
