@@ -20,10 +20,12 @@
 //!   `Limits::header_read_timeout` while the server is at most half full, then shrinks linearly
 //!   with the free room, to [`MIN_HEAD_DEADLINE`] at the limit: an idle flood recycles fast.
 //!
-//! The deadline is kept by [`Connection::idle_for`], not by hyper's header read timeout: hyper
+//! The deadline is kept by [`Connection::watch_idle`], not by hyper's header read timeout: hyper
 //! arms and cancels a timer around every request head, a sixteenth of a single-message
-//! produce's instructions (issue 19), where one timer per connection re-armed every quarter
-//! deadline does the same job (see `idle_for` for the rule and its precision).
+//! produce's instructions (issue 19), where one watcher task per connection, waking every
+//! quarter deadline, does the same job (see [`Connection::idle_for`] for the rule and its
+//! precision). The watcher and the table reach the connection's task through one
+//! [`Leave`] signal, the only thing that task polls besides the connection and shutdown.
 //!
 //! A given-way connection is shut down gracefully (a request that started in the meantime is
 //! answered) and dropped after [`EVICTION_GRACE`] at the latest. Its slot passes to the new
@@ -40,7 +42,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 /// The shortest first-byte and request-head deadline, reached when the server is full.
 pub const MIN_HEAD_DEADLINE: Duration = Duration::from_secs(1);
@@ -65,11 +67,21 @@ pub struct Connection {
     stage: AtomicU8,
     /// Requests in flight; [`EVICTED`] once the table took the slot back.
     busy: AtomicU32,
+    /// Asks the connection's task to end (see [`Slot::take_leave`]); taken when sent.
+    leave: Mutex<Option<oneshot::Sender<Leave>>>,
     /// Bumped when a request ends and when the server writes to the connection: a connection
     /// whose count stands still, with no request in flight, is idle ([`Connection::idle_for`]).
     activity: AtomicU32,
-    evict: Notify,
     table: Arc<ConnectionTable>,
+}
+
+/// Why a connection's task is asked to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// The table gave its place to a new connection: finish what started, then close.
+    Evicted,
+    /// It idled past its deadline ([`Connection::idle_for`]): close now, nothing is in flight.
+    Idle,
 }
 
 /// Set in [`Connection::busy`] when the connection gave way.
@@ -115,14 +127,36 @@ impl Connection {
         Busy(Arc::clone(self))
     }
 
-    /// Resolves when the table asks this connection to give way.
-    pub async fn evicted(&self) {
-        loop {
-            let notified = self.evict.notified();
-            if self.busy.load(Ordering::Acquire) & EVICTED != 0 {
-                return;
-            }
-            notified.await;
+    /// Sends `why` to the connection's task, unless something was sent before.
+    fn ask_to_leave(&self, why: Leave) {
+        let sender = self
+            .leave
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tx) = sender {
+            let _ = tx.send(why);
+        }
+    }
+
+    /// Whether the connection's task is gone (its [`Leave`] receiver dropped) or was asked
+    /// to leave already.
+    fn leaving(&self) -> bool {
+        self.leave
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(oneshot::Sender::is_closed)
+    }
+
+    /// Watches the connection (a task of its own, spawned by the server for each HTTP/1
+    /// connection): once it idles for `deadline` ([`Connection::idle_for`]) asks its task to
+    /// leave ([`Leave::Idle`]); ends by itself, within a quarter deadline, once the connection
+    /// is gone. A task apart, so that the connection's own task polls no timer on each of its
+    /// wake-ups.
+    pub async fn watch_idle(self: Arc<Self>, deadline: Duration) {
+        if self.idle_for(deadline).await {
+            self.ask_to_leave(Leave::Idle);
         }
     }
 
@@ -136,13 +170,17 @@ impl Connection {
     /// It checks every quarter of `deadline` and resolves at the fourth check in a row that
     /// finds the connection idle and nothing changed: between `deadline` and 1.25 × `deadline`
     /// after the connection fell idle. Per request this costs two counter increments, against
-    /// a timer armed and cancelled around every head.
-    pub async fn idle_for(&self, deadline: Duration) {
+    /// a timer armed and cancelled around every head. `true` when idle; `false` as soon as a
+    /// check finds the connection gone or already asked to leave.
+    pub async fn idle_for(&self, deadline: Duration) -> bool {
         let tick = (deadline / 4).max(Duration::from_millis(1));
         let mut seen = self.activity.load(Ordering::Acquire);
         let mut quiet = 0;
         loop {
             tokio::time::sleep(tick).await;
+            if self.leaving() {
+                return false;
+            }
             let now = self.activity.load(Ordering::Acquire);
             if now != seen || self.busy.load(Ordering::Acquire) & !EVICTED != 0 {
                 seen = now;
@@ -151,7 +189,7 @@ impl Connection {
             }
             quiet += 1;
             if quiet >= 4 {
-                return;
+                return true;
             }
         }
     }
@@ -167,7 +205,7 @@ impl Connection {
             .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.evict.notify_one();
+            self.ask_to_leave(Leave::Evicted);
             true
         } else {
             false
@@ -256,18 +294,26 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
 /// A connection's place in the table; dropping it (when the connection ends) frees the place.
 #[derive(Debug)]
-pub struct Slot(Arc<Connection>);
+pub struct Slot {
+    conn: Arc<Connection>,
+    leave: Option<oneshot::Receiver<Leave>>,
+}
 
 impl Slot {
     /// The connection.
     pub fn connection(&self) -> &Arc<Connection> {
-        &self.0
+        &self.conn
+    }
+
+    /// The connection's [`Leave`] signal, for its task to poll (once: `None` after).
+    pub fn take_leave(&mut self) -> Option<oneshot::Receiver<Leave>> {
+        self.leave.take()
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let conn = &self.0;
+        let conn = &self.conn;
         let mut inner = conn.table.lock();
         inner.silent.remove(&conn.id);
         inner.active.remove(&conn.id);
@@ -395,17 +441,21 @@ impl ConnectionTable {
         *inner.per_address.entry(peer).or_default() += 1;
         let id = inner.next_id;
         inner.next_id += 1;
+        let (leave_tx, leave_rx) = oneshot::channel();
         let conn = Arc::new(Connection {
             id,
             peer,
             stage: AtomicU8::new(SILENT),
             busy: AtomicU32::new(0),
+            leave: Mutex::new(Some(leave_tx)),
             activity: AtomicU32::new(0),
-            evict: Notify::new(),
             table: Arc::clone(self),
         });
         inner.silent.insert(id, Arc::clone(&conn));
-        Ok(Slot(conn))
+        Ok(Slot {
+            conn,
+            leave: Some(leave_rx),
+        })
     }
 
     /// The deadline a new connection has for its first byte and its request head, given the
@@ -447,7 +497,8 @@ mod tests {
     async fn idle_after(conn: &Arc<Connection>, during: impl Future<Output = ()>) -> Duration {
         let started = tokio::time::Instant::now();
         let idle = conn.idle_for(Duration::from_millis(400));
-        tokio::join!(idle, during);
+        let (idle, ()) = tokio::join!(idle, during);
+        assert!(idle, "the connection is still there");
         started.elapsed()
     }
 
@@ -473,6 +524,31 @@ mod tests {
         })
         .await;
         assert!((5_400..=5_600).contains(&took.as_millis()), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_watcher_tells_the_task_and_ends_with_the_connection() {
+        let table = ConnectionTable::new(8, 8);
+        let mut slot = table.admit(A).unwrap();
+        let leave = slot.take_leave().unwrap();
+        let watcher =
+            tokio::spawn(Arc::clone(slot.connection()).watch_idle(Duration::from_millis(400)));
+        assert_eq!(leave.await, Ok(Leave::Idle));
+        watcher.await.unwrap();
+        // A connection whose task is gone is not watched for long: the watcher ends at its
+        // next check.
+        let mut slot = table.admit(B).unwrap();
+        drop(slot.take_leave());
+        let started = tokio::time::Instant::now();
+        Arc::clone(slot.connection())
+            .watch_idle(Duration::from_secs(40))
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        // Eviction goes through the same signal.
+        let mut slot = table.admit(A).unwrap();
+        let leave = slot.take_leave().unwrap();
+        assert!(slot.connection().try_evict());
+        assert_eq!(leave.await, Ok(Leave::Evicted));
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use super::app::service;
 use super::backend::Backend;
 use super::config::{Limits, ServerConfig, TlsPaths};
-use super::connections::{Connection, ConnectionTable, EVICTION_GRACE, Refusal, Watched};
+use super::connections::{Connection, ConnectionTable, EVICTION_GRACE, Leave, Refusal, Watched};
 use super::embedded::{EmbeddedBackend, EmbeddedOptions};
 use super::error::BackendError;
 use super::log::LogOptions;
@@ -262,7 +262,7 @@ struct Http {
 impl Http {
     /// On HTTP/2 `header_timeout` is the keep-alive ping interval and its answer timeout, so
     /// a silent peer is dropped. On HTTP/1 the wait for a request head is not hyper's to keep
-    /// (its header read timeout is off): [`Connection::idle_for`] closes a connection that
+    /// (its header read timeout is off): [`Connection::watch_idle`] closes a connection that
     /// idles past its deadline, for a fraction of the cost per request.
     fn new(header_timeout: Duration) -> Self {
         let mut http1 = http1::Builder::new();
@@ -386,17 +386,22 @@ async fn serve_connections(
         let app = app.clone();
         let tls = tls.clone();
         connections.spawn(async move {
+            let mut slot = slot;
             let conn = Arc::clone(slot.connection());
+            let Some(leave) = slot.take_leave() else {
+                return;
+            };
             let app = app.for_connection(Arc::clone(&conn));
-            let served = Served {
+            let mut served = Served {
                 http: &http,
                 deadline,
                 conn: &conn,
                 stop,
+                leave,
             };
             let first = tokio::select! {
                 biased;
-                () = conn.evicted() => return,
+                _ = &mut served.leave => return,
                 first = tokio::time::timeout(deadline, accept(stream, tls)) => first,
             };
             match first {
@@ -458,6 +463,8 @@ struct Served<'a> {
     deadline: Duration,
     conn: &'a Arc<Connection>,
     stop: oneshot::Receiver<()>,
+    /// The table's and the idle watcher's requests to end ([`Leave`]).
+    leave: oneshot::Receiver<Leave>,
 }
 
 impl Served<'_> {
@@ -470,29 +477,26 @@ impl Served<'_> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.conn.sent_bytes();
-        let evicted = self.conn.evicted();
         if h2 {
             let conn = self.http.http2.serve_connection(TokioIo::new(io), app);
-            let idle = std::future::pending();
-            until_stopped(conn, self.stop, evicted, idle, |c| c.graceful_shutdown()).await;
+            until_stopped(conn, self.stop, self.leave, |c| c.graceful_shutdown()).await;
         } else {
+            tokio::spawn(Arc::clone(self.conn).watch_idle(self.deadline));
             let io = TokioIo::new(Watched::new(io, Arc::clone(self.conn)));
             let conn = self.http.http1.serve_connection(io, app);
-            let idle = self.conn.idle_for(self.deadline);
-            until_stopped(conn, self.stop, evicted, idle, |c| c.graceful_shutdown()).await;
+            until_stopped(conn, self.stop, self.leave, |c| c.graceful_shutdown()).await;
         }
     }
 }
 
 /// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and drives
-/// it to its end; when `evicted` resolves first, the same within [`EVICTION_GRACE`]; when
-/// `idle` resolves first (the connection idled past its deadline, so no request is in
-/// flight), drops it, which closes it.
+/// it to its end; when `leave` says [`Leave::Evicted`] first, the same within
+/// [`EVICTION_GRACE`]; when it says [`Leave::Idle`] (the connection idled past its deadline,
+/// so no request is in flight), drops it, which closes it.
 async fn until_stopped<C: Future>(
     conn: C,
     mut stop: oneshot::Receiver<()>,
-    evicted: impl Future<Output = ()>,
-    idle: impl Future<Output = ()>,
+    leave: oneshot::Receiver<Leave>,
     graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
 ) {
     let mut conn = std::pin::pin!(conn);
@@ -503,11 +507,17 @@ async fn until_stopped<C: Future>(
             graceful_shutdown(conn.as_mut());
             let _ = conn.await;
         }
-        () = evicted => {
-            graceful_shutdown(conn.as_mut());
-            let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;
-        }
-        () = idle => tracing::debug!("no request head in time; connection closed"),
+        why = leave => match why {
+            Ok(Leave::Evicted) => {
+                graceful_shutdown(conn.as_mut());
+                let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;
+            }
+            Ok(Leave::Idle) => tracing::debug!("no request head in time; connection closed"),
+            // Never sent and dropped while the connection lives; if it were, serve on.
+            Err(_) => {
+                let _ = conn.await;
+            }
+        },
     }
 }
 
