@@ -168,6 +168,10 @@ where
     if first.len() > limit {
         return Err(too_large());
     }
+    // All of it already (a body of known length, fully arrived): no second poll to learn so.
+    if body.is_end_stream() {
+        return Ok(first);
+    }
     let Some(second) = next_chunk(body.as_mut())
         .await
         .transpose()

@@ -441,11 +441,16 @@ pub(crate) struct PollsSpent;
 /// connection (not for in-process calls of the router): an HTTP/1.1 request needs `Host`
 /// (400, §3.2), and `chunked` is the only transfer coding served (501, §6.1), so that a body
 /// is never read as something it is not.
-fn check_framing<B>(req: &Request<B>) -> Result<(), ApiError> {
+fn check_framing<B: HttpBody>(req: &Request<B>) -> Result<(), ApiError> {
     if req.version() == axum::http::Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
         return Err(ApiError::bad_request(
             "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)",
         ));
+    }
+    // A body of known length has no transfer coding: hyper reads a `Transfer-Encoding` body
+    // as chunked (no exact size) or refuses the request itself when chunked is not last.
+    if req.body().size_hint().exact().is_some() {
+        return Ok(());
     }
     for value in req.headers().get_all(header::TRANSFER_ENCODING) {
         let text = value.to_str().unwrap_or("");
