@@ -253,16 +253,19 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once(t: Transport) {
     }
 }
 
+/// A server whose `header_read_timeout` is `ms` milliseconds.
+fn header_timeout(ms: u64) -> ServerConfig {
+    ServerConfig {
+        limits: Limits {
+            header_read_timeout: Duration::from_millis(ms),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    }
+}
+
 async fn slow_clients_are_cut_off_by_the_header_read_timeout(t: Transport) {
-    let server = t
-        .start(ServerConfig {
-            limits: Limits {
-                header_read_timeout: Duration::from_millis(300),
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        })
-        .await;
+    let server = t.start(header_timeout(300)).await;
     let mut stream = t.connect(&server).await.expect("connect");
     stream
         .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n")
@@ -290,15 +293,7 @@ async fn slow_clients_are_cut_off_by_the_header_read_timeout(t: Transport) {
 /// The header read timeout bounds the whole head, not the gaps between its bytes: a client
 /// that trickles one byte every 50 ms (a slowloris) is closed at the deadline all the same.
 async fn a_head_trickled_byte_by_byte_is_cut_off_too(t: Transport) {
-    let server = t
-        .start(ServerConfig {
-            limits: Limits {
-                header_read_timeout: Duration::from_millis(400),
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        })
-        .await;
+    let server = t.start(header_timeout(400)).await;
     let mut stream = t.connect(&server).await.expect("connect");
     let started = Instant::now();
     let head = b"GET /topics HTTP/1.1\r\nHost: x\r\nX-Padding: ";
@@ -337,15 +332,7 @@ async fn a_head_trickled_byte_by_byte_is_cut_off_too(t: Transport) {
 /// A keep-alive connection that sends nothing after its answer is closed once the header
 /// read timeout has passed (the wait for the next head), as hyper's own timeout did.
 async fn idle_keep_alive_connections_are_closed_after_the_header_read_timeout(t: Transport) {
-    let server = t
-        .start(ServerConfig {
-            limits: Limits {
-                header_read_timeout: Duration::from_millis(300),
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
-        })
-        .await;
+    let server = t.start(header_timeout(300)).await;
     let mut stream = t.connect(&server).await.expect("connect");
     stream
         .write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -384,11 +371,7 @@ async fn a_long_poll_outlives_the_header_read_timeout(t: Transport) {
     let server = t
         .start(ServerConfig {
             topics: vec![TopicSpec::new("t", 1)],
-            limits: Limits {
-                header_read_timeout: Duration::from_millis(200),
-                ..Limits::default()
-            },
-            ..ServerConfig::default()
+            ..header_timeout(200)
         })
         .await;
     let started = Instant::now();
