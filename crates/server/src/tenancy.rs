@@ -1114,11 +1114,15 @@ mod tests {
 
     #[test]
     fn hashes_are_salted_and_verify() {
-        let a = hash_password("pw").unwrap();
-        let b = hash_password("pw").unwrap();
+        // A password with a space, which no field of the PHC string (base64 salt and hash,
+        // `$`-separated) can hold: `!a.contains("pw$")` failed whenever the random salt
+        // happened to end in "pw" (about one run in 4,096).
+        let pw = "pass word";
+        let a = hash_password(pw).unwrap();
+        let b = hash_password(pw).unwrap();
         assert_ne!(a, b);
-        assert!(a.starts_with("$argon2id$") && !a.contains("pw$"));
-        assert!(verify_password(&a, b"pw"));
-        assert!(!verify_password(&a, b"pW"));
+        assert!(a.starts_with("$argon2id$") && !a.contains(pw), "{a}");
+        assert!(verify_password(&a, pw.as_bytes()));
+        assert!(!verify_password(&a, b"pass Word"));
     }
 }
