@@ -140,7 +140,17 @@ impl ApiService {
         self.connection.as_ref().map(|c| c.peer())
     }
 
-    async fn handle<B>(self, req: Request<B>) -> Response
+    /// The pipeline, steps 1–7, for one request; `busy` (off a connection) keeps the
+    /// connection in flight until the answer is written, or its body ends when it streams.
+    ///
+    /// One `async fn`, not one per step: every nesting level of async functions keeps its own
+    /// copy of the request it was handed, and the future is allocated and moved once per
+    /// request (at 3 KB it was over the allocator's thread cache; issue 19).
+    async fn handle<B>(
+        self,
+        req: Request<B>,
+        busy: Option<Busy>,
+    ) -> Result<Response, std::convert::Infallible>
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Display + Into<axum::BoxError>,
@@ -161,7 +171,177 @@ impl ApiService {
             .map(|c| c.check(&method, req.headers()));
         let mut resp = match cors.as_ref().and_then(CorsCheck::preflight) {
             Some(answer) => answer,
-            None => json_errors(self.respond(req, route).await),
+            // Steps 2–5; each refusal breaks out with its answer.
+            None => json_errors('answer: {
+                let shared = &*self.shared;
+                let state = &shared.state;
+                let query_allowed = match route.access {
+                    Access::Handler => break 'answer self.route(req.map(Body::new)).await,
+                    Access::Credentials => false,
+                    Access::CredentialsOrQuery => true,
+                };
+                // `?token=` where an `EventSource` needs it: the routes that only read.
+                let token_query = route.permit.query_token;
+                let grant = match state
+                    .tenancy
+                    .authenticate(req.headers(), req.uri(), query_allowed, token_query)
+                    .await
+                {
+                    Ok(grant) => {
+                        if let Some(connection) = &self.connection {
+                            connection.proven();
+                        }
+                        grant
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            path = req.uri().path(),
+                            "rejected request without valid credentials"
+                        );
+                        if let Some(peer) = self.peer() {
+                            let wait = shared.slowdown.failed(peer, Instant::now());
+                            if !wait.is_zero() {
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                        break 'answer e.into_response();
+                    }
+                };
+                if let Grant::Scoped(s) = &grant {
+                    if let Err(e) = check_head(&grant, &route, req.uri()) {
+                        break 'answer e.into_response();
+                    }
+                    if s.quota.limits().requests_per_day.is_some() {
+                        let now = u64::try_from(crate::backend::clock::now_secs()).unwrap_or(0);
+                        if let Err(over) = s.quota.request(&s.credential_name, now) {
+                            break 'answer over.into_response();
+                        }
+                    }
+                }
+                let limits = &state.limits;
+                if let Some(declared) = declared_length(req.body())
+                    && declared > limits.max_body_bytes as u64
+                {
+                    // Refused before a byte of it is read: the client waits for nothing, and one that
+                    // sent `Expect: 100-continue` is never told to go on (hyper sends the 100 only
+                    // when the body is first read).
+                    let mut resp = ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request body too large: {declared} bytes declared, over the limit of {} \
+                         bytes (--max-body)",
+                        limits.max_body_bytes
+                    ),
+                )
+                .into_response();
+                    resp.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    break 'answer resp;
+                }
+                let (mut parts, body) = req.into_parts();
+                let read = tokio::time::timeout(
+                    limits.body_read_timeout,
+                    collect_body(body, limits.max_body_bytes),
+                )
+                .await;
+                let bytes = match read {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(e)) => break 'answer e.into_response(),
+                    Err(_) => {
+                        let mut resp = ApiError::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "the request body did not arrive in time",
+                        )
+                        .into_response();
+                        resp.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        break 'answer resp;
+                    }
+                };
+                if let Grant::Scoped(s) = &grant {
+                    if route.permit.body_topics {
+                        let permit = route.permit;
+                        let checked = tenancy::body_topics(&bytes).and_then(|topics| {
+                            tenancy::authorize(
+                                &grant,
+                                permit.need,
+                                topics.iter().map(String::as_str),
+                            )
+                        });
+                        if let Err(e) = checked {
+                            break 'answer e.into_response();
+                        }
+                    }
+                    if route.permit.need == Need::Produce
+                        && s.quota.limits().messages_per_second.is_some()
+                    {
+                        // The webhook (the route with a query topic) is one message whatever its body.
+                        let records = if route.permit.query_topic.is_some() {
+                            1
+                        } else {
+                            record_count(&bytes)
+                        };
+                        if let Err(over) = s.quota.messages(&s.credential_name, records) {
+                            break 'answer over.into_response();
+                        }
+                    }
+                }
+                // Only for scoped callers: the server's own requests carry no extension (and allocate
+                // nothing for it); handlers that filter read its absence as "everything". Produce
+                // handlers never look (the checks above are all a produce needs), so their requests
+                // are spared the extension map's allocation.
+                if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
+                    parts.extensions.insert(grant);
+                }
+                // A long poll waits on its own budget, so that waiting holds no slot that work needs;
+                // with that budget spent it answers at once, with what is there (or `[]`).
+                let waiting = if route.permit.waits {
+                    let permit = shared.waiting.try_acquire().ok();
+                    if permit.is_none() {
+                        parts.extensions.insert(PollsSpent);
+                    }
+                    permit
+                } else {
+                    None
+                };
+                let _slot = match waiting {
+                    Some(_) => None,
+                    // Taken at once when one is free (no waiter node to queue; never ahead of a waiter,
+                    // since tokio hands a released permit to the waiters first), else waited for. The
+                    // semaphore is never closed; an error cannot happen, but is a 503 if it did.
+                    None => {
+                        let slot = match shared.slots.try_acquire() {
+                            Ok(slot) => Ok(slot),
+                            Err(_) => shared.slots.acquire().await,
+                        };
+                        match slot {
+                            Ok(slot) => Some(slot),
+                            Err(_) => {
+                                break 'answer ApiError::new(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    "the server is shutting down",
+                                )
+                                .into_response();
+                            }
+                        }
+                    }
+                };
+                match &route.direct {
+                    Some((direct, params)) => {
+                        let req = DirectRequest {
+                            method: &parts.method,
+                            headers: &parts.headers,
+                            params,
+                            body: bytes,
+                        };
+                        direct.call(state, req).await
+                    }
+                    None => {
+                        self.route(Request::from_parts(parts, Body::from(bytes)))
+                            .await
+                    }
+                }
+            }),
         };
         if let Some(cors) = cors {
             cors.decorate(&mut resp);
@@ -180,178 +360,13 @@ impl ApiService {
             latency_ms = latency.as_secs_f64() * 1000.0,
             "request"
         );
-        resp
-    }
-
-    /// Steps 2–5 of the pipeline.
-    async fn respond<B>(&self, req: Request<B>, route: Lookup<'_>) -> Response
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Display + Into<axum::BoxError>,
-    {
-        let shared = &*self.shared;
-        let state = &shared.state;
-        let query_allowed = match route.access {
-            Access::Handler => return self.route(req.map(Body::new)).await,
-            Access::Credentials => false,
-            Access::CredentialsOrQuery => true,
-        };
-        // `?token=` where an `EventSource` needs it: the routes that only read.
-        let token_query = route.permit.query_token;
-        let grant = match state
-            .tenancy
-            .authenticate(req.headers(), req.uri(), query_allowed, token_query)
-            .await
-        {
-            Ok(grant) => {
-                if let Some(connection) = &self.connection {
-                    connection.proven();
-                }
-                grant
+        // An answer that streams (an event stream) is in flight until its body ends.
+        Ok(match busy {
+            Some(busy) if resp.body().size_hint().exact().is_none() => {
+                resp.map(|body| Body::new(Streaming { body, _busy: busy }))
             }
-            Err(e) => {
-                tracing::debug!(
-                    path = req.uri().path(),
-                    "rejected request without valid credentials"
-                );
-                if let Some(peer) = self.peer() {
-                    let wait = shared.slowdown.failed(peer, Instant::now());
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                return e.into_response();
-            }
-        };
-        if let Grant::Scoped(s) = &grant {
-            if let Err(e) = check_head(&grant, &route, req.uri()) {
-                return e.into_response();
-            }
-            if s.quota.limits().requests_per_day.is_some() {
-                let now = u64::try_from(crate::backend::clock::now_secs()).unwrap_or(0);
-                if let Err(over) = s.quota.request(&s.credential_name, now) {
-                    return over.into_response();
-                }
-            }
-        }
-        let limits = &state.limits;
-        if let Some(declared) = declared_length(req.body())
-            && declared > limits.max_body_bytes as u64
-        {
-            // Refused before a byte of it is read: the client waits for nothing, and one that
-            // sent `Expect: 100-continue` is never told to go on (hyper sends the 100 only
-            // when the body is first read).
-            let mut resp = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body too large: {declared} bytes declared, over the limit of {} \
-                     bytes (--max-body)",
-                    limits.max_body_bytes
-                ),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return resp;
-        }
-        let (mut parts, body) = req.into_parts();
-        let read = tokio::time::timeout(
-            limits.body_read_timeout,
-            collect_body(body, limits.max_body_bytes),
-        )
-        .await;
-        let bytes = match read {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(e)) => return e.into_response(),
-            Err(_) => {
-                let mut resp = ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body did not arrive in time",
-                )
-                .into_response();
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return resp;
-            }
-        };
-        if let Grant::Scoped(s) = &grant {
-            if route.permit.body_topics {
-                let permit = route.permit;
-                let checked = tenancy::body_topics(&bytes).and_then(|topics| {
-                    tenancy::authorize(&grant, permit.need, topics.iter().map(String::as_str))
-                });
-                if let Err(e) = checked {
-                    return e.into_response();
-                }
-            }
-            if route.permit.need == Need::Produce && s.quota.limits().messages_per_second.is_some()
-            {
-                // The webhook (the route with a query topic) is one message whatever its body.
-                let records = if route.permit.query_topic.is_some() {
-                    1
-                } else {
-                    record_count(&bytes)
-                };
-                if let Err(over) = s.quota.messages(&s.credential_name, records) {
-                    return over.into_response();
-                }
-            }
-        }
-        // Only for scoped callers: the server's own requests carry no extension (and allocate
-        // nothing for it); handlers that filter read its absence as "everything". Produce
-        // handlers never look (the checks above are all a produce needs), so their requests
-        // are spared the extension map's allocation.
-        if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
-            parts.extensions.insert(grant);
-        }
-        // A long poll waits on its own budget, so that waiting holds no slot that work needs;
-        // with that budget spent it answers at once, with what is there (or `[]`).
-        let waiting = if route.permit.waits {
-            let permit = shared.waiting.try_acquire().ok();
-            if permit.is_none() {
-                parts.extensions.insert(PollsSpent);
-            }
-            permit
-        } else {
-            None
-        };
-        let _slot = match waiting {
-            Some(_) => None,
-            // Taken at once when one is free (no waiter node to queue; never ahead of a waiter,
-            // since tokio hands a released permit to the waiters first), else waited for. The
-            // semaphore is never closed; an error cannot happen, but is a 503 if it did.
-            None => {
-                let slot = match shared.slots.try_acquire() {
-                    Ok(slot) => Ok(slot),
-                    Err(_) => shared.slots.acquire().await,
-                };
-                match slot {
-                    Ok(slot) => Some(slot),
-                    Err(_) => {
-                        return ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the server is shutting down",
-                        )
-                        .into_response();
-                    }
-                }
-            }
-        };
-        match &route.direct {
-            Some((direct, params)) => {
-                let req = DirectRequest {
-                    method: &parts.method,
-                    headers: &parts.headers,
-                    params,
-                    body: bytes,
-                };
-                direct.call(state, req).await
-            }
-            None => {
-                self.route(Request::from_parts(parts, Body::from(bytes)))
-                    .await
-            }
-        }
+            _ => resp,
+        })
     }
 
     async fn route(&self, req: Request<Body>) -> Response {
@@ -372,8 +387,7 @@ impl tower::Service<Request<Body>> for ApiService {
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        Box::pin(self.clone().handle(req, None))
     }
 }
 
@@ -383,26 +397,16 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ApiService {
     type Future = ApiFuture;
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
-        let this = self.clone();
+        if let Err(e) = check_framing(&req) {
+            let mut resp = e.into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Box::pin(std::future::ready(Ok(resp)));
+        }
         // In flight until answered: a busy connection is never closed to make room, nor for
         // idling (`Connection::idle_for`).
         let busy = self.connection.as_ref().map(Connection::busy);
-        Box::pin(async move {
-            if let Err(e) = check_framing(&req) {
-                let mut resp = e.into_response();
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return Ok(resp);
-            }
-            let resp = this.handle(req).await;
-            // An answer that streams (an event stream) is in flight until its body ends.
-            Ok(match busy {
-                Some(busy) if resp.body().size_hint().exact().is_none() => {
-                    resp.map(|body| Body::new(Streaming { body, _busy: busy }))
-                }
-                _ => resp,
-            })
-        })
+        Box::pin(self.clone().handle(req, busy))
     }
 }
 
