@@ -143,89 +143,98 @@ impl ApiService {
     /// The pipeline, steps 1–7, for one request; `busy` (off a connection) keeps the
     /// connection in flight until the answer is written, or its body ends when it streams.
     ///
-    /// One `async fn`, not one per step: every nesting level of async functions keeps its own
-    /// copy of the request it was handed, and the future is allocated and moved once per
-    /// request (at 3 KB it was over the allocator's thread cache; issue 19).
-    async fn handle<B>(
+    /// One future, not one per step, holding the request's parts and body only: every level
+    /// of nested async functions kept its own copy of the request it was handed (an `async fn`
+    /// keeps its arguments and their moved copies), and this future is allocated and moved
+    /// once per request (at 3 KB it was over the allocator's thread cache; issue 19).
+    fn handle<B>(
         self,
         req: Request<B>,
         busy: Option<Busy>,
-    ) -> Result<Response, std::convert::Infallible>
+    ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Display + Into<axum::BoxError>,
     {
-        let start = Instant::now();
-        // A cheap clone (shared bytes): the lookup borrows the path while the request moves on.
-        let uri = req.uri().clone();
-        let route = self.shared.table.lookup(uri.path());
-        let label = route.label;
-        let method = req.method().clone();
-        // CORS, when configured: a preflight is answered here, before auth (browsers send it
-        // without credentials); every other answer gets its origin's headers, errors included.
-        let cors = self
-            .shared
-            .state
-            .cors
-            .as_deref()
-            .map(|c| c.check(&method, req.headers()));
-        let mut resp = match cors.as_ref().and_then(CorsCheck::preflight) {
-            Some(answer) => answer,
-            // Steps 2–5; each refusal breaks out with its answer.
-            None => json_errors('answer: {
-                let shared = &*self.shared;
-                let state = &shared.state;
-                let query_allowed = match route.access {
-                    Access::Handler => break 'answer self.route(req.map(Body::new)).await,
-                    Access::Credentials => false,
-                    Access::CredentialsOrQuery => true,
-                };
-                // `?token=` where an `EventSource` needs it: the routes that only read.
-                let token_query = route.permit.query_token;
-                let grant = match state
-                    .tenancy
-                    .authenticate(req.headers(), req.uri(), query_allowed, token_query)
-                    .await
-                {
-                    Ok(grant) => {
-                        if let Some(connection) = &self.connection {
-                            connection.proven();
+        let (parts, body) = req.into_parts();
+        async move {
+            let mut parts = parts;
+            let start = Instant::now();
+            // The path is borrowed from the parts, which the router path moves on: the label and
+            // policy borrow only the table.
+            let route = self.shared.table.lookup(parts.uri.path());
+            let label = route.label;
+            let method = parts.method.clone();
+            // CORS, when configured: a preflight is answered here, before auth (browsers send it
+            // without credentials); every other answer gets its origin's headers, errors included.
+            let cors = self
+                .shared
+                .state
+                .cors
+                .as_deref()
+                .map(|c| c.check(&method, &parts.headers));
+            // `if let`, not `match`: the preflight's `None` is not kept across the awaits below.
+            let mut resp = if let Some(answer) = cors.as_ref().and_then(CorsCheck::preflight) {
+                answer
+            } else {
+                // Steps 2–5; each refusal breaks out with its answer.
+                json_errors('answer: {
+                    let shared = &*self.shared;
+                    let state = &shared.state;
+                    let query_allowed = match route.access {
+                        Access::Handler => {
+                            let req = Request::from_parts(parts, Body::new(body));
+                            break 'answer Box::pin(self.route(req)).await;
                         }
-                        grant
-                    }
-                    Err(e) => {
-                        tracing::debug!(
-                            path = req.uri().path(),
-                            "rejected request without valid credentials"
-                        );
-                        if let Some(peer) = self.peer() {
-                            let wait = shared.slowdown.failed(peer, Instant::now());
-                            if !wait.is_zero() {
-                                tokio::time::sleep(wait).await;
+                        Access::Credentials => false,
+                        Access::CredentialsOrQuery => true,
+                    };
+                    // `?token=` where an `EventSource` needs it: the routes that only read.
+                    let token_query = route.permit.query_token;
+                    let grant = match state
+                        .tenancy
+                        .authenticate(&parts.headers, &parts.uri, query_allowed, token_query)
+                        .await
+                    {
+                        Ok(grant) => {
+                            if let Some(connection) = &self.connection {
+                                connection.proven();
+                            }
+                            grant
+                        }
+                        Err(e) => {
+                            tracing::debug!(
+                                path = parts.uri.path(),
+                                "rejected request without valid credentials"
+                            );
+                            if let Some(peer) = self.peer() {
+                                let wait = shared.slowdown.failed(peer, Instant::now());
+                                if !wait.is_zero() {
+                                    tokio::time::sleep(wait).await;
+                                }
+                            }
+                            break 'answer e.into_response();
+                        }
+                    };
+                    if let Grant::Scoped(s) = &grant {
+                        if let Err(e) = check_head(&grant, &route, &parts.uri) {
+                            break 'answer e.into_response();
+                        }
+                        if s.quota.limits().requests_per_day.is_some() {
+                            let now = u64::try_from(crate::backend::clock::now_secs()).unwrap_or(0);
+                            if let Err(over) = s.quota.request(&s.credential_name, now) {
+                                break 'answer over.into_response();
                             }
                         }
-                        break 'answer e.into_response();
                     }
-                };
-                if let Grant::Scoped(s) = &grant {
-                    if let Err(e) = check_head(&grant, &route, req.uri()) {
-                        break 'answer e.into_response();
-                    }
-                    if s.quota.limits().requests_per_day.is_some() {
-                        let now = u64::try_from(crate::backend::clock::now_secs()).unwrap_or(0);
-                        if let Err(over) = s.quota.request(&s.credential_name, now) {
-                            break 'answer over.into_response();
-                        }
-                    }
-                }
-                let limits = &state.limits;
-                if let Some(declared) = declared_length(req.body())
-                    && declared > limits.max_body_bytes as u64
-                {
-                    // Refused before a byte of it is read: the client waits for nothing, and one that
-                    // sent `Expect: 100-continue` is never told to go on (hyper sends the 100 only
-                    // when the body is first read).
-                    let mut resp = ApiError::new(
+                    let limits = &state.limits;
+                    if let Some(declared) = declared_length(&body)
+                        && declared > limits.max_body_bytes as u64
+                    {
+                        // Refused before a byte of it is read: the client waits for nothing, and one that
+                        // sent `Expect: 100-continue` is never told to go on (hyper sends the 100 only
+                        // when the body is first read).
+                        let mut resp = ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "request body too large: {declared} bytes declared, over the limit of {} \
@@ -234,139 +243,141 @@ impl ApiService {
                     ),
                 )
                 .into_response();
-                    resp.headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                    break 'answer resp;
-                }
-                let (mut parts, body) = req.into_parts();
-                let read = tokio::time::timeout(
-                    limits.body_read_timeout,
-                    collect_body(body, limits.max_body_bytes),
-                )
-                .await;
-                let bytes = match read {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(e)) => break 'answer e.into_response(),
-                    Err(_) => {
-                        let mut resp = ApiError::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "the request body did not arrive in time",
-                        )
-                        .into_response();
                         resp.headers_mut()
                             .insert(header::CONNECTION, HeaderValue::from_static("close"));
                         break 'answer resp;
                     }
-                };
-                if let Grant::Scoped(s) = &grant {
-                    if route.permit.body_topics {
-                        let permit = route.permit;
-                        let checked = tenancy::body_topics(&bytes).and_then(|topics| {
-                            tenancy::authorize(
-                                &grant,
-                                permit.need,
-                                topics.iter().map(String::as_str),
+                    let read = tokio::time::timeout(
+                        limits.body_read_timeout,
+                        collect_body(body, limits.max_body_bytes),
+                    )
+                    .await;
+                    let bytes = match read {
+                        Ok(Ok(bytes)) => bytes,
+                        Ok(Err(e)) => break 'answer e.into_response(),
+                        Err(_) => {
+                            let mut resp = ApiError::new(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "the request body did not arrive in time",
                             )
-                        });
-                        if let Err(e) = checked {
-                            break 'answer e.into_response();
+                            .into_response();
+                            resp.headers_mut()
+                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            break 'answer resp;
                         }
-                    }
-                    if route.permit.need == Need::Produce
-                        && s.quota.limits().messages_per_second.is_some()
-                    {
-                        // The webhook (the route with a query topic) is one message whatever its body.
-                        let records = if route.permit.query_topic.is_some() {
-                            1
-                        } else {
-                            record_count(&bytes)
-                        };
-                        if let Err(over) = s.quota.messages(&s.credential_name, records) {
-                            break 'answer over.into_response();
-                        }
-                    }
-                }
-                // Only for scoped callers: the server's own requests carry no extension (and allocate
-                // nothing for it); handlers that filter read its absence as "everything". Produce
-                // handlers never look (the checks above are all a produce needs), so their requests
-                // are spared the extension map's allocation.
-                if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
-                    parts.extensions.insert(grant);
-                }
-                // A long poll waits on its own budget, so that waiting holds no slot that work needs;
-                // with that budget spent it answers at once, with what is there (or `[]`).
-                let waiting = if route.permit.waits {
-                    let permit = shared.waiting.try_acquire().ok();
-                    if permit.is_none() {
-                        parts.extensions.insert(PollsSpent);
-                    }
-                    permit
-                } else {
-                    None
-                };
-                let _slot = match waiting {
-                    Some(_) => None,
-                    // Taken at once when one is free (no waiter node to queue; never ahead of a waiter,
-                    // since tokio hands a released permit to the waiters first), else waited for. The
-                    // semaphore is never closed; an error cannot happen, but is a 503 if it did.
-                    None => {
-                        let slot = match shared.slots.try_acquire() {
-                            Ok(slot) => Ok(slot),
-                            Err(_) => shared.slots.acquire().await,
-                        };
-                        match slot {
-                            Ok(slot) => Some(slot),
-                            Err(_) => {
-                                break 'answer ApiError::new(
-                                    StatusCode::SERVICE_UNAVAILABLE,
-                                    "the server is shutting down",
+                    };
+                    if let Grant::Scoped(s) = &grant {
+                        if route.permit.body_topics {
+                            let permit = route.permit;
+                            let checked = tenancy::body_topics(&bytes).and_then(|topics| {
+                                tenancy::authorize(
+                                    &grant,
+                                    permit.need,
+                                    topics.iter().map(String::as_str),
                                 )
-                                .into_response();
+                            });
+                            if let Err(e) = checked {
+                                break 'answer e.into_response();
+                            }
+                        }
+                        if route.permit.need == Need::Produce
+                            && s.quota.limits().messages_per_second.is_some()
+                        {
+                            // The webhook (the route with a query topic) is one message whatever its body.
+                            let records = if route.permit.query_topic.is_some() {
+                                1
+                            } else {
+                                record_count(&bytes)
+                            };
+                            if let Err(over) = s.quota.messages(&s.credential_name, records) {
+                                break 'answer over.into_response();
                             }
                         }
                     }
-                };
-                match &route.direct {
-                    Some((direct, params)) => {
-                        let req = DirectRequest {
-                            method: &parts.method,
-                            headers: &parts.headers,
-                            params,
-                            body: bytes,
-                        };
-                        direct.call(state, req).await
+                    // Only for scoped callers: the server's own requests carry no extension (and allocate
+                    // nothing for it); handlers that filter read its absence as "everything". Produce
+                    // handlers never look (the checks above are all a produce needs), so their requests
+                    // are spared the extension map's allocation.
+                    if matches!(grant, Grant::Scoped(_)) && route.permit.need != Need::Produce {
+                        parts.extensions.insert(grant);
                     }
-                    None => {
-                        self.route(Request::from_parts(parts, Body::from(bytes)))
-                            .await
+                    // A long poll waits on its own budget, so that waiting holds no slot that work needs;
+                    // with that budget spent it answers at once, with what is there (or `[]`).
+                    let waiting = if route.permit.waits {
+                        let permit = shared.waiting.try_acquire().ok();
+                        if permit.is_none() {
+                            parts.extensions.insert(PollsSpent);
+                        }
+                        permit
+                    } else {
+                        None
+                    };
+                    let _slot = match waiting {
+                        Some(_) => None,
+                        // Taken at once when one is free (no waiter node to queue; never ahead of a waiter,
+                        // since tokio hands a released permit to the waiters first), else waited for. The
+                        // semaphore is never closed; an error cannot happen, but is a 503 if it did.
+                        None => {
+                            let slot = match shared.slots.try_acquire() {
+                                Ok(slot) => Ok(slot),
+                                Err(_) => shared.slots.acquire().await,
+                            };
+                            match slot {
+                                Ok(slot) => Some(slot),
+                                Err(_) => {
+                                    break 'answer ApiError::new(
+                                        StatusCode::SERVICE_UNAVAILABLE,
+                                        "the server is shutting down",
+                                    )
+                                    .into_response();
+                                }
+                            }
+                        }
+                    };
+                    match &route.direct {
+                        Some((direct, params)) => {
+                            let req = DirectRequest {
+                                method: &parts.method,
+                                headers: &parts.headers,
+                                params,
+                                body: bytes,
+                            };
+                            direct.call(state, req).await
+                        }
+                        None => {
+                            // Boxed: the router's future would be a quarter of this one, and only
+                            // these routes need it.
+                            let req = Request::from_parts(parts, Body::from(bytes));
+                            Box::pin(self.route(req)).await
+                        }
                     }
-                }
-            }),
-        };
-        if let Some(cors) = cors {
-            cors.decorate(&mut resp);
-        }
-        let latency = start.elapsed();
-        let status = resp.status().as_u16();
-        let state = &self.shared.state;
-        state
-            .metrics
-            .record_request(method.as_str(), label, status, latency);
-        tracing::info!(
-            target: "upkafka::access",
-            method = %method,
-            route = %label,
-            status,
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            "request"
-        );
-        // An answer that streams (an event stream) is in flight until its body ends.
-        Ok(match busy {
-            Some(busy) if resp.body().size_hint().exact().is_none() => {
-                resp.map(|body| Body::new(Streaming { body, _busy: busy }))
+                })
+            };
+            if let Some(cors) = cors {
+                cors.decorate(&mut resp);
             }
-            _ => resp,
-        })
+            let latency = start.elapsed();
+            let status = resp.status().as_u16();
+            let state = &self.shared.state;
+            state
+                .metrics
+                .record_request(method.as_str(), label, status, latency);
+            tracing::info!(
+                target: "upkafka::access",
+                method = %method,
+                route = %label,
+                status,
+                latency_ms = latency.as_secs_f64() * 1000.0,
+                "request"
+            );
+            // An answer that streams (an event stream) is in flight until its body ends.
+            Ok(match busy {
+                Some(busy) if resp.body().size_hint().exact().is_none() => {
+                    resp.map(|body| Body::new(Streaming { body, _busy: busy }))
+                }
+                _ => resp,
+            })
+        }
     }
 
     async fn route(&self, req: Request<Body>) -> Response {
@@ -481,7 +492,11 @@ fn declared_length<B: HttpBody>(body: &B) -> Option<u64> {
 
 /// The permit check of a scoped caller before the body is read: the route's permission and
 /// the topics of its path and query.
-fn check_head(grant: &Grant, route: &Lookup<'_>, uri: &axum::http::Uri) -> Result<(), ApiError> {
+fn check_head(
+    grant: &Grant,
+    route: &Lookup<'_, '_>,
+    uri: &axum::http::Uri,
+) -> Result<(), ApiError> {
     let permit = route.permit;
     // Decoded as axum decodes path parameters, so the check sees the handler's topic; borrowed
     // unless it has escapes.

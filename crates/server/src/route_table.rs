@@ -230,17 +230,20 @@ pub(crate) struct RouteInfo {
 
 /// A looked-up request path.
 #[derive(Debug)]
-pub(crate) struct Lookup<'a> {
+///
+/// `'t` is the table's lifetime, `'p` the path's: the label and policy outlive the request's
+/// path, so the pipeline may move the request on while it holds them.
+pub(crate) struct Lookup<'t, 'p> {
     /// Its metrics label.
-    pub(crate) label: &'a RouteLabel,
+    pub(crate) label: &'t RouteLabel,
     /// Its access policy.
     pub(crate) access: Access,
     /// Its permit.
     pub(crate) permit: Permit,
     /// The raw (percent-encoded) value of the permit's path topic parameter.
-    pub(crate) path_topic: Option<&'a str>,
+    pub(crate) path_topic: Option<&'p str>,
     /// The route's handler and the raw path parameters, when the pipeline calls it itself.
-    pub(crate) direct: Option<(&'a Direct, matchit::Params<'a, 'a>)>,
+    pub(crate) direct: Option<(&'t Direct, matchit::Params<'t, 'p>)>,
 }
 
 /// The table the pipeline looks a request's path up in.
@@ -250,7 +253,7 @@ impl RouteTable {
     /// The label, access policy and permit of `path`. A path no route matches is
     /// [`UNMATCHED`] and needs credentials: an unauthenticated caller learns nothing about
     /// which paths exist.
-    pub(crate) fn lookup<'a>(&'a self, path: &'a str) -> Lookup<'a> {
+    pub(crate) fn lookup<'t, 'p>(&'t self, path: &'p str) -> Lookup<'t, 'p> {
         match self.0.at(path) {
             Ok(m) => Lookup {
                 label: &m.value.label,
