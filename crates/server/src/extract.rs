@@ -26,7 +26,9 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        collect_body(req.into_body(), usize::MAX).await.map(RawBody)
+        collect_body(&mut req.into_body(), usize::MAX)
+            .await
+            .map(RawBody)
     }
 }
 
@@ -149,15 +151,18 @@ where
 
 /// The body's bytes, or 413 once more than `limit` bytes arrived (400 if reading fails).
 /// A body that arrives in one chunk (the usual case) is passed on without a copy.
-pub(crate) async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+///
+/// Borrowed, not taken: a body taken by value would be carried twice by the future (as the
+/// argument and pinned), inside the pipeline's future that already holds it (issue 19).
+pub(crate) async fn collect_body<B>(body: &mut B, limit: usize) -> Result<Bytes, ApiError>
 where
-    B: HttpBody<Data = Bytes>,
+    B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Display,
 {
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     let read_error =
         |e: B::Error| ApiError::bad_request(format!("cannot read the request body: {e}"));
-    let mut body = std::pin::pin!(body);
+    let mut body = Pin::new(body);
     let Some(first) = next_chunk(body.as_mut())
         .await
         .transpose()
@@ -210,20 +215,20 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_are_joined_across_chunks_and_capped() {
-        let one = collect_body(chunked(&[b"abc"]), 3).await.unwrap();
+        let one = collect_body(&mut chunked(&[b"abc"]), 3).await.unwrap();
         assert_eq!(&one[..], b"abc");
-        let many = collect_body(chunked(&[b"ab", b"cd", b"e"]), 5)
+        let many = collect_body(&mut chunked(&[b"ab", b"cd", b"e"]), 5)
             .await
             .unwrap();
         assert_eq!(&many[..], b"abcde");
-        let empty = collect_body(chunked(&[]), 5).await.unwrap();
+        let empty = collect_body(&mut chunked(&[]), 5).await.unwrap();
         assert!(empty.is_empty());
         for chunks in [
             &[b"abcdef" as &[u8]][..],
             &[b"ab", b"cd", b"ef"],
             &[b"abc", b"def"],
         ] {
-            let err = collect_body(chunked(chunks), 5).await.unwrap_err();
+            let err = collect_body(&mut chunked(chunks), 5).await.unwrap_err();
             assert_eq!(
                 err.into_response().status(),
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -153,11 +153,11 @@ impl ApiService {
         busy: Option<Busy>,
     ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send
     where
-        B: HttpBody<Data = Bytes> + Send + 'static,
+        B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Display + Into<axum::BoxError>,
     {
         // Captured as they are (a `let` inside would be a second copy in the future).
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         async move {
             let start = Instant::now();
             // The path is borrowed from the parts, which the router path moves on: the label and
@@ -249,7 +249,7 @@ impl ApiService {
                     }
                     let read = tokio::time::timeout(
                         limits.body_read_timeout,
-                        collect_body(body, limits.max_body_bytes),
+                        collect_body(&mut body, limits.max_body_bytes),
                     )
                     .await;
                     let bytes = match read {

@@ -646,6 +646,19 @@ impl Tenancy {
                 .and_then(|id| inner.by_id.get(id))
                 .map(Arc::clone)
         };
+        // Boxed: only a first sight of a credential waits for its hash check, and that wait
+        // would otherwise make every request's future larger (issue 19).
+        Box::pin(self.verify(candidate, digest, pass)).await
+    }
+
+    /// The hash check of `pass` against `candidate` (none: an unknown username), cached under
+    /// `digest` when it passes.
+    async fn verify(
+        &self,
+        candidate: Option<Arc<Scoped>>,
+        digest: [u8; 32],
+        pass: &[u8],
+    ) -> Option<Grant> {
         // An unknown username is checked against a stand-in hash, so that its 401 takes as
         // long as a wrong password's: the timing does not tell which usernames exist.
         let hash = candidate.as_ref().map(|c| c.password_hash.clone());
