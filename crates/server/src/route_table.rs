@@ -229,10 +229,10 @@ pub(crate) struct RouteInfo {
 }
 
 /// A looked-up request path.
-#[derive(Debug)]
 ///
 /// `'t` is the table's lifetime, `'p` the path's: the label and policy outlive the request's
 /// path, so the pipeline may move the request on while it holds them.
+#[derive(Debug)]
 pub(crate) struct Lookup<'t, 'p> {
     /// Its metrics label.
     pub(crate) label: &'t RouteLabel,
