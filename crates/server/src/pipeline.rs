@@ -62,7 +62,7 @@ use super::backend::BoxFuture;
 use super::connections::{Busy, Connection};
 use super::cors::CorsCheck;
 use super::error::ApiError;
-use super::extract::collect_body;
+use super::extract::collect_body_within;
 use super::route_table::{Access, DirectRequest, Lookup, Need, RouteTable, Routes, decode_param};
 use super::slowdown::Slowdown;
 use super::state::AppState;
@@ -250,9 +250,10 @@ impl ApiService {
                             .insert(header::CONNECTION, HeaderValue::from_static("close"));
                         break 'answer resp;
                     }
-                    let read = tokio::time::timeout(
+                    let read = collect_body_within(
+                        &mut body,
+                        limits.max_body_bytes,
                         limits.body_read_timeout,
-                        collect_body(&mut body, limits.max_body_bytes),
                     )
                     .await;
                     let bytes = match read {
