@@ -156,7 +156,7 @@ impl Inner {
             self.opts.limits.max_message_bytes,
         )
         .await?;
-        let (topics, placements) = (plan.topics, plan.placements);
+        let (topics, placements, planned_ms) = (plan.topics, plan.placements, plan.now_ms);
         // Sized for the usual request, one partition (every single message): its one group
         // inline, and that group has room for the whole batch, so nothing grows (growing
         // vectors from empty was a tenth of a single-message produce's instructions, issue
@@ -213,7 +213,7 @@ impl Inner {
             });
         }
         let bases = match key {
-            None => self.log.append(groups).await?,
+            None => self.log.append_at(groups, planned_ms).await?,
             Some((key, fingerprint)) => {
                 let n = groups.len();
                 self.log

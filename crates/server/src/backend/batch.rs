@@ -96,6 +96,9 @@ pub(crate) struct BatchPlan<T> {
     pub(crate) topics: SmallVec<[T; 1]>,
     /// One per record.
     pub(crate) placements: SmallVec<[Placement; 1]>,
+    /// When it was planned (epoch ms): the timestamp of its records that came without one,
+    /// and the time the embedded log writes it at in memory (one clock reading per request).
+    pub(crate) now_ms: i64,
 }
 
 /// Plans `records` on `target`; records without a topic go to `default_topic` (the
@@ -116,6 +119,7 @@ pub(crate) async fn plan_batch<P: ProduceTarget>(
     let mut plan = BatchPlan {
         topics: SmallVec::new(),
         placements: SmallVec::with_capacity(records.len()),
+        now_ms: now,
     };
     let mut rules: SmallVec<[TopicRules; 1]> = SmallVec::new();
     for (i, r) in records.iter().enumerate() {

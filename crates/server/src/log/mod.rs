@@ -159,11 +159,16 @@ impl Partition {
 
     /// When the active segment rolls, by the topic's settings now.
     pub(crate) fn roll_policy(&self) -> RollPolicy {
+        self.roll_policy_at(crate::backend::clock::now_ms())
+    }
+
+    /// [`Partition::roll_policy`] for a write at `now_ms` (epoch ms).
+    fn roll_policy_at(&self, now_ms: i64) -> RollPolicy {
         let s = self.settings();
         RollPolicy {
             segment_bytes: s.segment_bytes.max(1),
             segment_ms: s.segment_ms,
-            now_ms: crate::backend::clock::now_ms(),
+            now_ms,
         }
     }
 
@@ -262,14 +267,16 @@ impl Partition {
         }
     }
 
-    /// Appends records to an in-memory partition under one lock; returns the base offset.
-    /// Wakes the cleaner if a segment rolled.
+    /// Appends records to an in-memory partition under one lock, written at `now_ms` (epoch
+    /// ms, what `segment_ms` counts from); returns the base offset. Wakes the cleaner if a
+    /// segment rolled.
     fn append_mem(
         &self,
         records: Vec<StoredRecord>,
+        now_ms: i64,
         cleaner: &Signal,
     ) -> Result<i64, BackendError> {
-        let roll = self.roll_policy();
+        let roll = self.roll_policy_at(now_ms);
         let mut guard = self.lock();
         let Store::Mem(m) = &mut *guard else {
             return Err(BackendError::Internal(
@@ -857,11 +864,23 @@ impl Log {
     /// Returns each group's base offset, in input order. With a data directory this resolves
     /// only after the records are fsynced.
     pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
+        self.append_at(groups, crate::backend::clock::now_ms()).await
+    }
+
+    /// [`Log::append`] of groups planned at `now_ms` (epoch ms, the clock reading that gave
+    /// their records without a timestamp theirs): in memory the segments roll by that time
+    /// rather than by a second reading of the clock (issue 19). With a data directory the
+    /// writer reads the clock as it writes, since a write may wait for the round before it.
+    pub(crate) async fn append_at(
+        &self,
+        groups: impl Into<Append>,
+        now_ms: i64,
+    ) -> Result<Bases, BackendError> {
         let groups = groups.into();
         match &self.writer {
             None => groups
                 .into_iter()
-                .map(|(p, recs)| p.append_mem(recs, &self.cleaner_signal))
+                .map(|(p, recs)| p.append_mem(recs, now_ms, &self.cleaner_signal))
                 .collect(),
             Some(w) => w.submit(groups).await,
         }
