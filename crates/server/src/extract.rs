@@ -222,7 +222,9 @@ where
         return Ok(done);
     }
     // The timer starts now rather than before the first poll, which took no time to speak of.
-    tokio::time::timeout(timeout, read).await
+    // Boxed: a timer is a large value, and this rare wait would otherwise be room in every
+    // request's pipeline future (which has to stay small, see `ApiService::handle`).
+    Box::pin(tokio::time::timeout(timeout, read)).await
 }
 
 #[cfg(test)]
