@@ -25,7 +25,8 @@
 //! produce's instructions (issue 19), where one watcher task per connection, waking every
 //! quarter deadline, does the same job (see [`Connection::idle_for`] for the rule and its
 //! precision). The watcher and the table reach the connection's task through one
-//! [`Leave`] signal, the only thing that task polls besides the connection and shutdown.
+//! [`Leave`] signal, which also carries the server's shutdown: the only thing that task polls
+//! besides the connection.
 //!
 //! A given-way connection is shut down gracefully (a request that started in the meantime is
 //! answered) and dropped after [`EVICTION_GRACE`] at the latest. Its slot passes to the new
@@ -82,6 +83,9 @@ pub enum Leave {
     Evicted,
     /// It idled past its deadline ([`Connection::idle_for`]): close now, nothing is in flight.
     Idle,
+    /// The server is stopping ([`Connection::shut_down`]): finish what started, then close,
+    /// within the server's shutdown grace.
+    Shutdown,
 }
 
 /// Set in [`Connection::busy`] when the connection gave way.
@@ -125,6 +129,14 @@ impl Connection {
     pub fn busy(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::AcqRel);
         Busy(Arc::clone(self))
+    }
+
+    /// Asks the connection's task to finish its in-flight requests and close ([`Leave::Shutdown`]),
+    /// unless it was asked to leave before. The server's stop signal travels on the same
+    /// channel as the table's and the idle watcher's, so that the connection's task polls one
+    /// signal on each of its wake-ups, not two (issue 19).
+    pub fn shut_down(&self) {
+        self.ask_to_leave(Leave::Shutdown);
     }
 
     /// Sends `why` to the connection's task, unless something was sent before.
@@ -549,6 +561,12 @@ mod tests {
         let leave = slot.take_leave().unwrap();
         assert!(slot.connection().try_evict());
         assert_eq!(leave.await, Ok(Leave::Evicted));
+        // So does the server's shutdown; the first request to leave is the one the task gets.
+        let mut slot = table.admit(B).unwrap();
+        let leave = slot.take_leave().unwrap();
+        slot.connection().shut_down();
+        assert!(slot.connection().try_evict());
+        assert_eq!(leave.await, Ok(Leave::Shutdown));
     }
 
     #[tokio::test(start_paused = true)]

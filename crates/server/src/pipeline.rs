@@ -573,7 +573,9 @@ mod tests {
     /// A body of the size and alignment of hyper's `Incoming`, which has no public
     /// constructor: the pipeline future's layout depends on its body type only through it.
     #[repr(align(8))]
-    struct LikeIncoming([u8; std::mem::size_of::<hyper::body::Incoming>()]);
+    struct LikeIncoming {
+        _bytes: [u8; std::mem::size_of::<hyper::body::Incoming>()],
+    }
 
     impl HttpBody for LikeIncoming {
         type Data = Bytes;
@@ -603,7 +605,9 @@ mod tests {
         let state = AppState::new(Arc::new(backend), &ServerConfig::default());
         let service = crate::app::service(state);
         let req = Request::post("/produce/t")
-            .body(LikeIncoming([0; std::mem::size_of::<hyper::body::Incoming>()]))
+            .body(LikeIncoming {
+                _bytes: [0; std::mem::size_of::<hyper::body::Incoming>()],
+            })
             .expect("request");
         let future = service.handle(req, None);
         let size = std::mem::size_of_val(&future);

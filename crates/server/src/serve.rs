@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
@@ -327,10 +327,10 @@ async fn serve_connections(
     let header_timeout = limits.header_read_timeout;
     let table = ConnectionTable::new(limits.max_connections, limits.max_connections_per_address);
     let http = Arc::new(Http::new(header_timeout));
-    // One stop signal per connection, dropped (which fires it) at shutdown. Not one shared
-    // watch/Notify: a connection task polls its signal on every wake-up, and a shared Notify
-    // takes its lock on each of those polls, from every worker thread.
-    let mut stops: Vec<oneshot::Sender<()>> = Vec::new();
+    // The connections to stop at shutdown, each through its own [`Leave`] signal. Not one
+    // shared watch/Notify: a connection task polls its signal on every wake-up, and a shared
+    // Notify takes its lock on each of those polls, from every worker thread.
+    let mut open: Vec<Weak<Connection>> = Vec::new();
     let mut prune_at = 64;
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -376,12 +376,11 @@ async fn serve_connections(
         };
         let deadline = table.head_deadline(header_timeout);
         let _ = stream.set_nodelay(true);
-        if stops.len() >= prune_at {
-            stops.retain(|s| !s.is_closed());
-            prune_at = (stops.len() * 2).max(64);
+        if open.len() >= prune_at {
+            open.retain(|c| c.strong_count() > 0);
+            prune_at = (open.len() * 2).max(64);
         }
-        let (stop_tx, stop) = oneshot::channel::<()>();
-        stops.push(stop_tx);
+        open.push(Arc::downgrade(slot.connection()));
         let http = Arc::clone(&http);
         let app = app.clone();
         let tls = tls.clone();
@@ -396,9 +395,10 @@ async fn serve_connections(
                 http: &http,
                 deadline,
                 conn: &conn,
-                stop,
                 leave,
             };
+            // Any request to leave before the first byte (given way, idle, the server
+            // stopping) closes the connection: it has nothing in flight.
             let first = tokio::select! {
                 biased;
                 _ = &mut served.leave => return,
@@ -420,7 +420,10 @@ async fn serve_connections(
     // Stop accepting (new connections are refused), then let every connection finish.
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
-    drop(stops);
+    for conn in open.iter().filter_map(Weak::upgrade) {
+        conn.shut_down();
+    }
+    drop(open);
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
         while connections.join_next().await.is_some() {}
     })
@@ -462,14 +465,13 @@ struct Served<'a> {
     /// nearly full).
     deadline: Duration,
     conn: &'a Arc<Connection>,
-    stop: oneshot::Receiver<()>,
-    /// The table's and the idle watcher's requests to end ([`Leave`]).
+    /// The server's, the table's and the idle watcher's requests to end ([`Leave`]).
     leave: oneshot::Receiver<Leave>,
 }
 
 impl Served<'_> {
-    /// Serves the connection (HTTP/2 when `h2`) until it closes, `stop` fires or the table asks
-    /// it to give way; then it finishes its in-flight requests (HTTP/1: the current one;
+    /// Serves the connection (HTTP/2 when `h2`) until it closes, the server stops or the table
+    /// asks it to give way; then it finishes its in-flight requests (HTTP/1: the current one;
     /// HTTP/2: GOAWAY, open streams) and closes; a connection that gave way gets
     /// [`EVICTION_GRACE`] for that.
     async fn serve<I>(self, h2: bool, io: I, app: ApiService)
@@ -479,23 +481,22 @@ impl Served<'_> {
         self.conn.sent_bytes();
         if h2 {
             let conn = self.http.http2.serve_connection(TokioIo::new(io), app);
-            until_stopped(conn, self.stop, self.leave, |c| c.graceful_shutdown()).await;
+            until_stopped(conn, self.leave, |c| c.graceful_shutdown()).await;
         } else {
             tokio::spawn(Arc::clone(self.conn).watch_idle(self.deadline));
             let io = TokioIo::new(Watched::new(io, Arc::clone(self.conn)));
             let conn = self.http.http1.serve_connection(io, app);
-            until_stopped(conn, self.stop, self.leave, |c| c.graceful_shutdown()).await;
+            until_stopped(conn, self.leave, |c| c.graceful_shutdown()).await;
         }
     }
 }
 
-/// Drives `conn` to its end; when `stop` fires first, starts its graceful shutdown and drives
-/// it to its end; when `leave` says [`Leave::Evicted`] first, the same within
-/// [`EVICTION_GRACE`]; when it says [`Leave::Idle`] (the connection idled past its deadline,
-/// so no request is in flight), drops it, which closes it.
+/// Drives `conn` to its end; when `leave` says [`Leave::Shutdown`] first, starts its graceful
+/// shutdown and drives it to its end (the server's shutdown grace bounds that); when it says
+/// [`Leave::Evicted`], the same within [`EVICTION_GRACE`]; when it says [`Leave::Idle`] (the
+/// connection idled past its deadline, so no request is in flight), drops it, which closes it.
 async fn until_stopped<C: Future>(
     conn: C,
-    mut stop: oneshot::Receiver<()>,
     leave: oneshot::Receiver<Leave>,
     graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
 ) {
@@ -503,11 +504,11 @@ async fn until_stopped<C: Future>(
     tokio::select! {
         biased;
         _ = conn.as_mut() => {}
-        _ = &mut stop => {
-            graceful_shutdown(conn.as_mut());
-            let _ = conn.await;
-        }
         why = leave => match why {
+            Ok(Leave::Shutdown) => {
+                graceful_shutdown(conn.as_mut());
+                let _ = conn.await;
+            }
             Ok(Leave::Evicted) => {
                 graceful_shutdown(conn.as_mut());
                 let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;

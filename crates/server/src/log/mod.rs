@@ -864,7 +864,8 @@ impl Log {
     /// Returns each group's base offset, in input order. With a data directory this resolves
     /// only after the records are fsynced.
     pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
-        self.append_at(groups, crate::backend::clock::now_ms()).await
+        self.append_at(groups, crate::backend::clock::now_ms())
+            .await
     }
 
     /// [`Log::append`] of groups planned at `now_ms` (epoch ms, the clock reading that gave
