@@ -220,7 +220,8 @@ async fn graceful_shutdown_finishes_in_flight_requests(t: Transport) {
 }
 
 /// Shutdown closes idle keep-alive connections at once instead of waiting out the grace period
-/// (10 s by default), and the client sees the connection end.
+/// (10 s by default), and the client sees the connection end; so it does a connection that
+/// never sent a byte, instead of waiting out its head deadline (10 s by default).
 async fn shutdown_closes_idle_keep_alive_connections_at_once(t: Transport) {
     let server = t
         .start(ServerConfig {
@@ -239,6 +240,7 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once(t: Transport) {
         assert_eq!(&buf, b"HTTP/1.1 200");
         idle.push(s);
     }
+    idle.push(t.connect(&server).await.expect("connect"));
     let started = Instant::now();
     server.stop().await;
     assert!(
