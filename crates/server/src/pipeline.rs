@@ -338,8 +338,8 @@ impl ApiService {
                             }
                         }
                     };
-                    match &route.direct {
-                        Some((direct, params)) => {
+                    match (route.direct, &route.params) {
+                        (Some(direct), Some(params)) => {
                             let req = DirectRequest {
                                 method: &parts.method,
                                 headers: &parts.headers,
@@ -348,7 +348,7 @@ impl ApiService {
                             };
                             direct.call(state, req).await
                         }
-                        None => {
+                        _ => {
                             let req = Request::from_parts(parts, Body::from(bytes));
                             self.route(req).await
                         }
@@ -507,7 +507,7 @@ fn check_head(
     let permit = route.permit;
     // Decoded as axum decodes path parameters, so the check sees the handler's topic; borrowed
     // unless it has escapes.
-    let path = match route.path_topic {
+    let path = match route.path_topic() {
         Some(raw) => Some(decode_param("topic", raw)?),
         None => None,
     };

@@ -240,10 +240,20 @@ pub(crate) struct Lookup<'t, 'p> {
     pub(crate) access: Access,
     /// Its permit.
     pub(crate) permit: Permit,
-    /// The raw (percent-encoded) value of the permit's path topic parameter.
-    pub(crate) path_topic: Option<&'p str>,
-    /// The route's handler and the raw path parameters, when the pipeline calls it itself.
-    pub(crate) direct: Option<(&'t Direct, matchit::Params<'t, 'p>)>,
+    /// The route's handler, when the pipeline calls it itself.
+    pub(crate) direct: Option<&'t Direct>,
+    /// The raw (percent-encoded) path parameters; `None` when no route matched.
+    pub(crate) params: Option<matchit::Params<'t, 'p>>,
+}
+
+impl<'p> Lookup<'_, 'p> {
+    /// The raw (percent-encoded) value of the permit's path topic parameter. Looked up when
+    /// asked (only a scoped caller's check needs it), not with the route: each lookup of a
+    /// parameter checks its bytes are UTF-8 again.
+    pub(crate) fn path_topic(&self) -> Option<&'p str> {
+        let name = self.permit.path_topic?;
+        self.params.as_ref()?.get(name)
+    }
 }
 
 /// The table the pipeline looks a request's path up in.
@@ -259,15 +269,15 @@ impl RouteTable {
                 label: &m.value.label,
                 access: m.value.access,
                 permit: m.value.permit,
-                path_topic: m.value.permit.path_topic.and_then(|p| m.params.get(p)),
-                direct: m.value.direct.as_ref().map(|d| (d, m.params)),
+                direct: m.value.direct.as_ref(),
+                params: Some(m.params),
             },
             Err(_) => Lookup {
                 label: &UNMATCHED,
                 access: Access::Credentials,
                 permit: Permit::new(Need::Authenticated),
-                path_topic: None,
                 direct: None,
+                params: None,
             },
         }
     }
@@ -409,7 +419,7 @@ mod tests {
             (l.label.as_str().to_owned(), l.access)
         };
         let l = table.lookup("/produce/t%2E1/");
-        assert_eq!((l.permit, l.path_topic), (produce, Some("t%2E1")));
+        assert_eq!((l.permit, l.path_topic()), (produce, Some("t%2E1")));
         assert_eq!(table.lookup("/nope").permit.need, Need::Authenticated);
         assert_eq!(
             lookup("/produce/t/"),
