@@ -397,12 +397,17 @@ async fn serve_connections(
                 conn: &conn,
                 leave,
             };
-            // Any request to leave before the first byte (given way, idle, the server
-            // stopping) closes the connection: it has nothing in flight.
+            // A request to leave (given way, the server stopping) before the first byte or
+            // the TLS handshake closes the connection: nothing of a request has come. The
+            // first byte is looked at first, so that a request whose arrival the runtime has
+            // seen when the signal comes is answered (the signal stays pending for
+            // `until_stopped`). One still unseen in the socket is closed on, as hyper closes
+            // an idle keep-alive connection at shutdown: the race every HTTP server has, which
+            // clients answer by retrying on a fresh connection.
             let first = tokio::select! {
                 biased;
-                _ = &mut served.leave => return,
                 first = tokio::time::timeout(deadline, accept(stream, tls)) => first,
+                _ = &mut served.leave => return,
             };
             match first {
                 Ok(Ok(Some(Accepted::Plain(stream, h2)))) => served.serve(h2, stream, app).await,
