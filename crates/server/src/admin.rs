@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use upkafka_protocol::{Cluster, CreateCredentialRequest, TokenRequest};
 
 use super::error::ApiError;
-use super::extract::{ApiPath, RawBody};
+use super::extract::{ApiPath, RawBody, json_text};
 use super::route_table::{Access, Need, Permit, Routes};
 use super::state::AppState;
 use super::tenancy::{CLUSTER_ID, Grant};
@@ -75,7 +75,7 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result
             "invalid JSON body: expected an object `{...}`",
         ));
     }
-    serde_json::from_slice(body)
+    serde_json::from_str(json_text(body)?)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 

@@ -53,6 +53,7 @@ use super::auth;
 use super::backend::clock::now_secs;
 use super::config::{CredentialSpec, ServerConfig};
 use super::error::ApiError;
+use super::extract::json_text;
 use super::quota::Quota;
 use super::route_table::Need;
 use super::tokens::{Claims, TokenError, TokenKeys};
@@ -273,8 +274,8 @@ pub(crate) fn body_topics(body: &[u8]) -> Result<Vec<String>, ApiError> {
     let bad = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
     let probes: Vec<Probe> = match body.iter().copied().find(|b| !b.is_ascii_whitespace()) {
         None => return Ok(Vec::new()),
-        Some(b'[') => serde_json::from_slice(body).map_err(bad)?,
-        Some(_) => vec![serde_json::from_slice(body).map_err(bad)?],
+        Some(b'[') => serde_json::from_str(json_text(body)?).map_err(bad)?,
+        Some(_) => vec![serde_json::from_str(json_text(body)?).map_err(bad)?],
     };
     let mut out = Vec::new();
     for p in probes {
