@@ -565,7 +565,7 @@ mod tests {
         let mut slot = table.admit(B).unwrap();
         let leave = slot.take_leave().unwrap();
         slot.connection().shut_down();
-        assert!(slot.connection().try_evict());
+        slot.connection().ask_to_leave(Leave::Idle);
         assert_eq!(leave.await, Ok(Leave::Shutdown));
     }
 

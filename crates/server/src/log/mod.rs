@@ -864,8 +864,7 @@ impl Log {
     /// Returns each group's base offset, in input order. With a data directory this resolves
     /// only after the records are fsynced.
     pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
-        self.append_at(groups, crate::backend::clock::now_ms())
-            .await
+        self.append_planned(groups, None).await
     }
 
     /// [`Log::append`] of groups planned at `now_ms` (epoch ms, the clock reading that gave
@@ -877,12 +876,25 @@ impl Log {
         groups: impl Into<Append>,
         now_ms: i64,
     ) -> Result<Bases, BackendError> {
+        self.append_planned(groups, Some(now_ms)).await
+    }
+
+    /// [`Log::append_at`], reading the clock for an in-memory append when `planned_ms` is
+    /// `None` (only then: the writer reads its own).
+    async fn append_planned(
+        &self,
+        groups: impl Into<Append>,
+        planned_ms: Option<i64>,
+    ) -> Result<Bases, BackendError> {
         let groups = groups.into();
         match &self.writer {
-            None => groups
-                .into_iter()
-                .map(|(p, recs)| p.append_mem(recs, now_ms, &self.cleaner_signal))
-                .collect(),
+            None => {
+                let now_ms = planned_ms.unwrap_or_else(crate::backend::clock::now_ms);
+                groups
+                    .into_iter()
+                    .map(|(p, recs)| p.append_mem(recs, now_ms, &self.cleaner_signal))
+                    .collect()
+            }
             Some(w) => w.submit(groups).await,
         }
     }
