@@ -213,11 +213,13 @@ impl Inner {
             });
         }
         let bases = match key {
-            None => self.log.append_at(groups, planned_ms).await?,
+            None => self.log.append_at(groups, Some(planned_ms)).await?,
             Some((key, fingerprint)) => {
                 let n = groups.len();
                 self.log
-                    .append_marked(groups, || batch_marks(key, fingerprint, &slots, n))
+                    .append_marked(groups, Some(planned_ms), || {
+                        batch_marks(key, fingerprint, &slots, n)
+                    })
                     .await?
             }
         };

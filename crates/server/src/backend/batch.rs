@@ -97,8 +97,8 @@ pub(crate) struct BatchPlan<T> {
     /// One per record.
     pub(crate) placements: SmallVec<[Placement; 1]>,
     /// When it was planned (epoch ms): the timestamp of its records that came without one,
-    /// and the time the embedded log's in-memory append of a batch without an idempotency key
-    /// writes it at (one clock reading per request; a keyed or durable append reads its own).
+    /// and the time the embedded log's in-memory append writes it at (one clock reading per
+    /// request; with a data directory the writer reads its own).
     pub(crate) now_ms: i64,
 }
 

@@ -415,18 +415,22 @@ async fn marks_in_sealed_segments_are_recovered_and_old_ones_cost_no_scan() {
         log.create_topic("t", 1).unwrap();
         let p = part(&log);
         let old = mark("old", now - 2 * 3600 * 1000, 1);
-        log.append_marked(vec![(Arc::clone(&p), batch(1, 100))], move || vec![old])
-            .await
-            .unwrap();
+        log.append_marked(vec![(Arc::clone(&p), batch(1, 100))], None, move || {
+            vec![old]
+        })
+        .await
+        .unwrap();
         for _ in 0..3 {
             log.append(vec![(Arc::clone(&p), batch(20, 12 * 1024))])
                 .await
                 .unwrap();
         }
         let recent = mark("recent", now, 60);
-        log.append_marked(vec![(Arc::clone(&p), batch(60, 12 * 1024))], move || {
-            vec![recent]
-        })
+        log.append_marked(
+            vec![(Arc::clone(&p), batch(60, 12 * 1024))],
+            None,
+            move || vec![recent],
+        )
         .await
         .unwrap();
         for _ in 0..3 {
@@ -653,9 +657,11 @@ async fn a_checkpointed_active_segment_with_a_recent_mark_is_scanned_for_it() {
         log.create_topic("t", 1).unwrap();
         let p = part(&log);
         let recent = mark("recent", now, 5);
-        log.append_marked(vec![(Arc::clone(&p), batch(5, 100))], move || vec![recent])
-            .await
-            .unwrap();
+        log.append_marked(vec![(Arc::clone(&p), batch(5, 100))], None, move || {
+            vec![recent]
+        })
+        .await
+        .unwrap();
         log.close().await.unwrap();
     }
     let seg = segments(dir.path())[0].clone();

@@ -81,7 +81,7 @@ pub(crate) use settings::DEFAULT_SEGMENT_BYTES;
 pub use settings::{SettingsPatch, TopicSettings};
 use smallvec::SmallVec;
 
-/// One append ([`Log::append`]): per partition, its records in order. Room for one partition
+/// One append ([`Log::append_at`]): per partition, its records in order. Room for one partition
 /// inline, where every single-message produce lands: its groups and their [`Bases`] allocate
 /// nothing of their own (issue 19). A `Vec` of groups converts into it.
 pub(crate) type Append = SmallVec<[(Arc<Partition>, Vec<StoredRecord>); 1]>;
@@ -860,28 +860,22 @@ impl Log {
         meta::write_topics(dir, &stored)
     }
 
+    /// [`Log::append_at`] at the time of the call: the tests' shorthand.
+    #[cfg(test)]
+    pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
+        self.append_at(groups, None).await
+    }
+
     /// Appends record groups, one per partition (each group gets contiguous offsets).
     /// Returns each group's base offset, in input order. With a data directory this resolves
     /// only after the records are fsynced.
-    pub(crate) async fn append(&self, groups: impl Into<Append>) -> Result<Bases, BackendError> {
-        self.append_planned(groups, None).await
-    }
-
-    /// [`Log::append`] of groups planned at `now_ms` (epoch ms, the clock reading that gave
+    ///
+    /// `planned_ms` is when the groups were planned (epoch ms, the clock reading that gave
     /// their records without a timestamp theirs): in memory the segments roll by that time
-    /// rather than by a second reading of the clock (issue 19). With a data directory the
-    /// writer reads the clock as it writes, since a write may wait for the round before it.
+    /// rather than by a second reading of the clock (issue 19); `None` reads the clock, and
+    /// only for an in-memory append. With a data directory the writer reads the clock as it
+    /// writes, since a write may wait for the round before it.
     pub(crate) async fn append_at(
-        &self,
-        groups: impl Into<Append>,
-        now_ms: i64,
-    ) -> Result<Bases, BackendError> {
-        self.append_planned(groups, Some(now_ms)).await
-    }
-
-    /// [`Log::append_at`], reading the clock for an in-memory append when `planned_ms` is
-    /// `None` (only then: the writer reads its own).
-    async fn append_planned(
         &self,
         groups: impl Into<Append>,
         planned_ms: Option<i64>,
@@ -899,18 +893,20 @@ impl Log {
         }
     }
 
-    /// [`Log::append`] of a batch that came with an idempotency key: the first record of each
+    /// [`Log::append_at`] of a batch that came with an idempotency key: the first record of each
     /// group carries that group's mark (`marks()[i]` for `groups[i]`), so that the key is
     /// rebuilt from the log after a restart ([`Log::take_recovered_batches`]). In memory the
-    /// marks are not kept (nothing outlives the process), so they are not even built.
+    /// marks are not kept (nothing outlives the process), so they are not even built;
+    /// `planned_ms` as for [`Log::append_at`].
     pub(crate) async fn append_marked(
         &self,
         groups: impl Into<Append>,
+        planned_ms: Option<i64>,
         marks: impl FnOnce() -> Vec<BatchMark>,
     ) -> Result<Bases, BackendError> {
         let groups = groups.into();
         match &self.writer {
-            None => self.append(groups).await,
+            None => self.append_at(groups, planned_ms).await,
             Some(w) => w.submit_marked(groups, Some(marks())).await,
         }
     }
