@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use upkafka_protocol::{Cluster, CreateCredentialRequest, TokenRequest};
 
 use super::error::ApiError;
-use super::extract::{ApiPath, RawBody, json_text};
+use super::extract::{ApiPath, RawBody, first_byte, parse_json};
 use super::route_table::{Access, Need, Permit, Routes};
 use super::state::AppState;
 use super::tenancy::{CLUSTER_ID, Grant};
@@ -70,13 +70,12 @@ async fn mint_token(
 /// A management request body: a JSON object. serde would also read a struct from an array
 /// of its fields in order (`[null, null]`), which no client means: refused.
 pub(crate) fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if first_byte(body) != Some(b'{') {
         return Err(ApiError::bad_request(
             "invalid JSON body: expected an object `{...}`",
         ));
     }
-    serde_json::from_str(json_text(body)?)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    parse_json(body)
 }
 
 /// `GET /v2/kafka/credentials` → Credential[] (without passwords).

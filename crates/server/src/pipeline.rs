@@ -62,7 +62,7 @@ use super::backend::BoxFuture;
 use super::connections::{Busy, Connection};
 use super::cors::CorsCheck;
 use super::error::ApiError;
-use super::extract::collect_body_within;
+use super::extract::{collect_body_within, first_byte};
 use super::route_table::{Access, DirectRequest, Lookup, Need, RouteTable, Routes, decode_param};
 use super::slowdown::Slowdown;
 use super::state::AppState;
@@ -525,7 +525,7 @@ fn check_head(
 /// The records of a produce body: the length of a JSON array, else one (a single object, the
 /// message in the path). A body that is not JSON counts one; the route refuses it anyway.
 fn record_count(body: &[u8]) -> u64 {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+    if first_byte(body) != Some(b'[') {
         return 1;
     }
     serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body)

@@ -50,7 +50,8 @@ use super::backend::{
 };
 use super::error::ApiError;
 use super::extract::{
-    ApiPath, ApiQuery, IdempotencyKeyHeader, PollWait, RawBody, idempotency_key, json_text,
+    ApiPath, ApiQuery, IdempotencyKeyHeader, PollWait, RawBody, first_byte, idempotency_key,
+    parse_json, parse_json_list,
 };
 use super::route_table::{Access, Direct, DirectRequest, Need, Permit, Routes};
 use super::sse;
@@ -72,24 +73,13 @@ struct WebhookQuery {
     topic: Option<String>,
 }
 
-fn first_byte(body: &[u8]) -> Option<u8> {
-    body.iter().copied().find(|b| !b.is_ascii_whitespace())
-}
-
-fn json_error(e: serde_json::Error) -> ApiError {
-    ApiError::bad_request(format!("invalid JSON body: {e}"))
-}
-
 /// Parses a body that may be one object or an array of them.
 fn parse_many<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, ApiError> {
     match first_byte(body) {
         None => Err(ApiError::bad_request(
             "the request body is empty; expected JSON",
         )),
-        Some(b'[') => serde_json::from_str::<Vec<T>>(json_text(body)?).map_err(json_error),
-        Some(_) => serde_json::from_str::<T>(json_text(body)?)
-            .map(|one| vec![one])
-            .map_err(json_error),
+        Some(_) => parse_json_list(body),
     }
 }
 
@@ -100,7 +90,7 @@ fn parse_one<T: DeserializeOwned + Default>(body: &[u8], allow_empty: bool) -> R
         None => Err(ApiError::bad_request(
             "the request body is empty; expected JSON",
         )),
-        Some(_) => serde_json::from_str(json_text(body)?).map_err(json_error),
+        Some(_) => parse_json(body),
     }
 }
 
@@ -555,33 +545,6 @@ pub(crate) fn api(r: Routes) -> Routes {
 mod tests {
     use super::*;
     use upkafka_protocol::IDEMPOTENCY_KEY;
-
-    /// A body that is not UTF-8 is refused naming where, as one object, as an array and as
-    /// an object body; valid text parses.
-    #[test]
-    fn a_json_body_that_is_not_utf8_is_refused_naming_the_byte() {
-        let bad = b"{\"value\":\"\xff\"}";
-        let err = parse_many::<ProduceRecord>(bad).unwrap_err();
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            err.message,
-            "invalid JSON body: not UTF-8 at byte offset 10"
-        );
-        let err = parse_many::<ProduceRecord>(b"[{\"value\":\"\xc3\"}]").unwrap_err();
-        assert_eq!(
-            err.message,
-            "invalid JSON body: not UTF-8 at byte offset 11"
-        );
-        #[derive(Debug, Default, Deserialize)]
-        struct Named {
-            #[serde(rename = "x")]
-            _x: String,
-        }
-        let err = parse_one::<Named>(b"{\"x\":\"\xe2\x82\"}", false).unwrap_err();
-        assert_eq!(err.message, "invalid JSON body: not UTF-8 at byte offset 6");
-        let ok = parse_many::<ProduceRecord>("{\"value\":\"é\"}".as_bytes()).unwrap();
-        assert_eq!(ok[0].value, "é");
-    }
 
     /// The OpenAPI document names only routes the server serves (data and management API),
     /// each method with an operation id and a 200.

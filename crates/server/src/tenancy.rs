@@ -53,7 +53,7 @@ use super::auth;
 use super::backend::clock::now_secs;
 use super::config::{CredentialSpec, ServerConfig};
 use super::error::ApiError;
-use super::extract::json_text;
+use super::extract::{first_byte, parse_json_list};
 use super::quota::Quota;
 use super::route_table::Need;
 use super::tokens::{Claims, TokenError, TokenKeys};
@@ -271,12 +271,10 @@ struct ProbeTopic {
 /// The topics a request body names. A body the probe cannot read is a 400 (the handler could
 /// not read it either): never skipped, so no shape slips past the check.
 pub(crate) fn body_topics(body: &[u8]) -> Result<Vec<String>, ApiError> {
-    let bad = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
-    let probes: Vec<Probe> = match body.iter().copied().find(|b| !b.is_ascii_whitespace()) {
-        None => return Ok(Vec::new()),
-        Some(b'[') => serde_json::from_str(json_text(body)?).map_err(bad)?,
-        Some(_) => vec![serde_json::from_str(json_text(body)?).map_err(bad)?],
-    };
+    if first_byte(body).is_none() {
+        return Ok(Vec::new());
+    }
+    let probes: Vec<Probe> = parse_json_list(body)?;
     let mut out = Vec::new();
     for p in probes {
         out.extend(p.topic);
